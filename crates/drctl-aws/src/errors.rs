@@ -1,0 +1,224 @@
+//! One table that classifies AWS error codes, used by every reconciler.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use drctl_core::reconcile::{ErrorClass, ReconcileError};
+
+/// `code` matches exactly, or as a suffix when it starts with `*`; `message`
+/// (if any) must appear in the error message. First match wins.
+struct Rule {
+    code: &'static str,
+    message: Option<&'static str>,
+    class: ErrorClass,
+}
+
+const fn rule(code: &'static str, class: ErrorClass) -> Rule {
+    Rule {
+        code,
+        message: None,
+        class,
+    }
+}
+
+const fn rule_msg(code: &'static str, message: &'static str, class: ErrorClass) -> Rule {
+    Rule {
+        code,
+        message: Some(message),
+        class,
+    }
+}
+
+use ErrorClass::*;
+
+const RULES: &[Rule] = &[
+    // IAM eventual consistency: a fresh instance profile or role is rejected
+    // for up to ~2 minutes (terraform#1885, terraform-provider-aws#5217).
+    rule_msg(
+        "InvalidParameterValue",
+        "Invalid IAM Instance Profile",
+        Retryable,
+    ),
+    rule_msg("ValidationError", "Invalid IamInstanceProfile", Retryable),
+    rule_msg("ValidationError", "instance profile", Retryable),
+    rule_msg("InvalidRequest", "role", Retryable),
+    rule_msg("InvalidArgument", "Role", Retryable),
+    // DynamoDB uses one code for "exists" and "busy".
+    rule_msg("ResourceInUseException", "already exists", AlreadyExists),
+    rule_msg(
+        "ResourceInUseException",
+        "Table already exists",
+        AlreadyExists,
+    ),
+    rule("ResourceInUseException", Retryable),
+    // Autoscaling "not found" comes as a ValidationError.
+    rule_msg("ValidationError", "not found", NotFound),
+    rule_msg("ValidationError", "does not exist", NotFound),
+    rule_msg("InvalidParameterValue", "does not exist", NotFound),
+    // Secrets Manager keeps a deleted secret's name for its recovery window.
+    rule_msg(
+        "InvalidRequestException",
+        "scheduled for deletion",
+        AlreadyExists,
+    ),
+    rule("Throttling", Throttled),
+    rule("ThrottlingException", Throttled),
+    rule("ThrottledException", Throttled),
+    rule("RequestLimitExceeded", Throttled),
+    rule("TooManyRequestsException", Throttled),
+    rule("PriorRequestNotComplete", Throttled),
+    rule("SlowDown", Throttled),
+    rule("RequestThrottled", Throttled),
+    rule("ProvisionedThroughputExceededException", Throttled),
+    rule("Gateway.NotAttached", NotFound),
+    rule("*.NotFound", NotFound),
+    rule("*.NotFoundException", NotFound),
+    rule("*NotFound", NotFound),
+    rule("*NotFoundException", NotFound),
+    rule("*NotFoundFault", NotFound),
+    rule("*NotFoundError", NotFound),
+    rule("NoSuchEntity", NotFound),
+    rule("NoSuchBucket", NotFound),
+    rule("NoSuchKey", NotFound),
+    rule("NoSuchHostedZone", NotFound),
+    rule("NoSuchHealthCheck", NotFound),
+    rule("NoSuchBucketPolicy", NotFound),
+    rule("ServerSideEncryptionConfigurationNotFoundError", NotFound),
+    rule("NoSuchPublicAccessBlockConfiguration", NotFound),
+    rule("InvalidAllocationID.NotFound", NotFound),
+    rule("EntityAlreadyExists", AlreadyExists),
+    rule("BucketAlreadyOwnedByYou", AlreadyExists),
+    rule("ResourceExistsException", AlreadyExists),
+    rule("AlreadyExists", AlreadyExists),
+    rule("AlreadyExistsFault", AlreadyExists),
+    rule("*AlreadyExists", AlreadyExists),
+    rule("*AlreadyExistsFault", AlreadyExists),
+    rule("*AlreadyExistsException", AlreadyExists),
+    rule("*.Duplicate", AlreadyExists),
+    rule("DuplicateLoadBalancerName", AlreadyExists),
+    rule("DuplicateTargetGroupName", AlreadyExists),
+    rule("DuplicateListener", AlreadyExists),
+    rule("HostedZoneAlreadyExists", AlreadyExists),
+    rule("HealthCheckAlreadyExists", AlreadyExists),
+    rule("Resource.AlreadyAssociated", AlreadyExists),
+    rule("DependencyViolation", DependencyViolation),
+    rule("DeleteConflict", DependencyViolation),
+    rule("ResourceInUse", DependencyViolation),
+    rule("InvalidDBSubnetGroupStateFault", DependencyViolation),
+    rule("HostedZoneNotEmpty", DependencyViolation),
+    rule("BucketNotEmpty", DependencyViolation),
+    rule("HealthCheckInUse", DependencyViolation),
+    rule("InvalidIPAddress.InUse", DependencyViolation),
+    rule("InvalidDBInstanceState", Retryable),
+    rule("InvalidDBInstanceStateFault", Retryable),
+    rule("IncorrectState", Retryable),
+    rule("IncorrectInstanceState", Retryable),
+    rule("OperationAborted", Retryable),
+    rule("ConflictingDomainExists", Fatal),
+    rule("InternalError", Retryable),
+    rule("InternalFailure", Retryable),
+    rule("InternalServerError", Retryable),
+    rule("ServiceUnavailable", Retryable),
+    rule("RequestTimeout", Retryable),
+    rule("RequestExpired", Retryable),
+];
+
+/// The class of an AWS error code (and message).
+pub fn classify(code: &str, message: &str) -> ErrorClass {
+    for r in RULES {
+        let code_matches = match r.code.strip_prefix('*') {
+            Some(suffix) => code.ends_with(suffix),
+            None => code == r.code,
+        };
+        if code_matches && r.message.is_none_or(|m| message.contains(m)) {
+            return r.class;
+        }
+    }
+    Fatal
+}
+
+/// Turns any SDK error into a classified [`ReconcileError`].
+pub fn api_error<E, R>(operation: &str, err: SdkError<E, R>) -> ReconcileError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(_) => {
+            let code = err.code().unwrap_or("Unknown").to_string();
+            let message = err.message().unwrap_or("").to_string();
+            ReconcileError::Api {
+                operation: operation.into(),
+                class: classify(&code, &message),
+                code,
+                message,
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ReconcileError::Api {
+                operation: operation.into(),
+                class: Retryable,
+                code: "Transport".into(),
+                message: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            }
+        }
+        _ => ReconcileError::Api {
+            operation: operation.into(),
+            class: Fatal,
+            code: "Client".into(),
+            message: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+        },
+    }
+}
+
+/// `Ok(None)` for a not-found error, the value otherwise.
+pub fn found<T>(r: Result<T, ReconcileError>) -> Result<Option<T>, ReconcileError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.class() == NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `Ok(())` when the thing to delete is already gone.
+pub fn gone(r: Result<(), ReconcileError>) -> Result<(), ReconcileError> {
+    found(r).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_classifies_the_codes_the_emulator_and_aws_answer() {
+        let cases = [
+            ("InvalidVpcID.NotFound", "", NotFound),
+            ("InvalidGroup.NotFound", "", NotFound),
+            ("InvalidLaunchTemplateName.NotFoundException", "", NotFound),
+            ("Gateway.NotAttached", "", NotFound),
+            ("LoadBalancerNotFound", "", NotFound),
+            ("DBInstanceNotFound", "", NotFound),
+            ("DBSubnetGroupNotFoundFault", "", NotFound),
+            ("ResourceNotFoundException", "", NotFound),
+            ("TableNotFoundException", "", NotFound),
+            ("NoSuchEntity", "", NotFound),
+            ("ReplicationConfigurationNotFoundError", "", NotFound),
+            ("ValidationError", "AutoScalingGroup name not found", NotFound),
+            ("Throttling", "Rate exceeded", Throttled),
+            ("RequestLimitExceeded", "", Throttled),
+            ("EntityAlreadyExists", "", AlreadyExists),
+            ("InvalidGroup.Duplicate", "", AlreadyExists),
+            ("ResourceInUseException", "Table already exists: x", AlreadyExists),
+            ("ResourceInUseException", "Attempt to change a resource which is still in use", Retryable),
+            ("InvalidRequestException", "You can't create this secret because a secret with this name is already scheduled for deletion.", AlreadyExists),
+            ("DependencyViolation", "has some mapped public address(es)", DependencyViolation),
+            ("DeleteConflict", "", DependencyViolation),
+            ("InvalidParameterValue", "Value (trading-ec2-profile-dev) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", Retryable),
+            ("InternalError", "", Retryable),
+            ("AccessDenied", "", Fatal),
+            ("InvalidParameterValue", "bad cidr", Fatal),
+        ];
+        for (code, msg, class) in cases {
+            assert_eq!(classify(code, msg), class, "{code}: {msg}");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Typed access to a spec's properties, with errors that name the field.
+
+use drctl_core::model::ResourceSpec;
+use drctl_core::reconcile::ReconcileError;
+use serde_json::Value;
+
+fn missing(spec: &ResourceSpec, field: &str, want: &str) -> ReconcileError {
+    ReconcileError::Invalid(format!(
+        "{}: property '{field}' must be {want}",
+        spec.address
+    ))
+}
+
+pub fn str<'a>(spec: &'a ResourceSpec, field: &str) -> Result<&'a str, ReconcileError> {
+    spec.props
+        .get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing(spec, field, "a string"))
+}
+
+pub fn bool(spec: &ResourceSpec, field: &str) -> Result<bool, ReconcileError> {
+    spec.props
+        .get(field)
+        .and_then(Value::as_bool)
+        .ok_or_else(|| missing(spec, field, "true or false"))
+}
+
+pub fn i64(spec: &ResourceSpec, field: &str) -> Result<i64, ReconcileError> {
+    spec.props
+        .get(field)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| missing(spec, field, "a whole number"))
+}
+
+pub fn f64(spec: &ResourceSpec, field: &str) -> Result<f64, ReconcileError> {
+    spec.props
+        .get(field)
+        .and_then(Value::as_f64)
+        .ok_or_else(|| missing(spec, field, "a number"))
+}
+
+pub fn strings(spec: &ResourceSpec, field: &str) -> Result<Vec<String>, ReconcileError> {
+    spec.props
+        .get(field)
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| missing(spec, field, "a list of strings"))
+}
+
+pub fn value<'a>(spec: &'a ResourceSpec, field: &str) -> Result<&'a Value, ReconcileError> {
+    spec.props
+        .get(field)
+        .ok_or_else(|| missing(spec, field, "present"))
+}
+
+/// Builds a `Props` map from `json!({...})`.
+pub fn from_json(v: Value) -> drctl_core::model::Props {
+    match v {
+        Value::Object(m) => m,
+        _ => Default::default(),
+    }
+}

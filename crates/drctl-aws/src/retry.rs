@@ -1,0 +1,196 @@
+//! Retrying what AWS says is temporary, and waiting for what AWS does
+//! asynchronously. The SDK already retries throttling and transient errors
+//! a few times per call; these loops cover the longer, AWS-specific cases.
+
+use drctl_core::reconcile::{ErrorClass, ReconcileError};
+use rand::Rng;
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// An exponential schedule with full jitter.
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub cap: Duration,
+    pub total: Duration,
+}
+
+/// IAM changes take up to ~2 minutes to reach EC2 and Auto Scaling.
+pub const IAM_PROPAGATION: Backoff = Backoff {
+    initial: Duration::from_millis(250),
+    cap: Duration::from_secs(2),
+    total: Duration::from_secs(120),
+};
+
+/// Throttling, busy resources, transient failures.
+pub const TRANSIENT: Backoff = Backoff {
+    initial: Duration::from_millis(500),
+    cap: Duration::from_secs(10),
+    total: Duration::from_secs(300),
+};
+
+/// "Not found" just after a create is usually eventual consistency.
+pub const AFTER_CREATE: Backoff = Backoff {
+    initial: Duration::from_millis(250),
+    cap: Duration::from_secs(2),
+    total: Duration::from_secs(30),
+};
+
+impl Backoff {
+    fn delay(&self, attempt: u32) -> Duration {
+        let exp = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(attempt.min(16)));
+        let ceiling = exp.min(self.cap);
+        let jittered = rand::thread_rng().gen_range(ceiling / 2..=ceiling);
+        jittered.max(Duration::from_millis(1))
+    }
+}
+
+/// Runs `op` until it succeeds, fails with a class not in `retry_on`, or
+/// `schedule.total` has passed (then the last error is returned).
+pub async fn retry<T, F, Fut>(
+    what: &str,
+    schedule: Backoff,
+    retry_on: &[ErrorClass],
+    mut op: F,
+) -> Result<T, ReconcileError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ReconcileError>>,
+{
+    let deadline = Instant::now() + schedule.total;
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if retry_on.contains(&e.class()) && Instant::now() < deadline => {
+                let d = schedule.delay(attempt);
+                tracing::debug!(what, attempt, delay_ms = d.as_millis() as u64, error = %e, "retrying");
+                tokio::time::sleep(d).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Retries the classes that are temporary by nature (throttling, transient,
+/// IAM propagation).
+pub async fn transient<T, F, Fut>(what: &str, op: F) -> Result<T, ReconcileError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ReconcileError>>,
+{
+    retry(
+        what,
+        TRANSIENT,
+        &[ErrorClass::Retryable, ErrorClass::Throttled],
+        op,
+    )
+    .await
+}
+
+/// Polls `check` until it returns `Some`, every `every` (growing to 4× that),
+/// for at most `timeout`; the timeout error names `what`.
+pub async fn wait_for<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut check: F,
+) -> Result<T, ReconcileError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ReconcileError>>,
+{
+    let start = Instant::now();
+    let mut interval = every;
+    loop {
+        match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) if matches!(e.class(), ErrorClass::Throttled | ErrorClass::Retryable) => {
+                tracing::debug!(what, error = %e, "transient error while waiting");
+            }
+            Err(e) => return Err(e),
+        }
+        if start.elapsed() >= timeout {
+            return Err(ReconcileError::Timeout {
+                what: what.to_string(),
+                secs: timeout.as_secs(),
+            });
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 3 / 2).min(every * 4);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn err(class: ErrorClass) -> ReconcileError {
+        ReconcileError::Api {
+            operation: "Op".into(),
+            class,
+            code: "C".into(),
+            message: String::new(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_only_the_given_classes_within_the_schedule() {
+        let n = AtomicU32::new(0);
+        let r = retry("x", IAM_PROPAGATION, &[ErrorClass::Retryable], || async {
+            if n.fetch_add(1, Ordering::SeqCst) < 5 {
+                Err(err(ErrorClass::Retryable))
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert_eq!(r, Ok(7));
+        assert_eq!(n.load(Ordering::SeqCst), 6);
+
+        let n = AtomicU32::new(0);
+        let r: Result<(), _> = retry("x", IAM_PROPAGATION, &[ErrorClass::Retryable], || async {
+            n.fetch_add(1, Ordering::SeqCst);
+            Err(err(ErrorClass::Fatal))
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(n.load(Ordering::SeqCst), 1, "fatal errors are not retried");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_after_the_total_time() {
+        let start = Instant::now();
+        let r: Result<(), _> = retry("x", IAM_PROPAGATION, &[ErrorClass::Retryable], || async {
+            Err(err(ErrorClass::Retryable))
+        })
+        .await;
+        assert!(r.is_err());
+        let took = start.elapsed();
+        assert!(
+            took >= IAM_PROPAGATION.total && took < IAM_PROPAGATION.total + Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_times_out_naming_the_resource() {
+        let r: Result<(), _> = wait_for(
+            "NAT gateway nat-1 to become available",
+            Duration::from_secs(600),
+            Duration::from_secs(5),
+            || async { Ok(None) },
+        )
+        .await;
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            "timed out after 600s waiting for NAT gateway nat-1 to become available"
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! Tags: the ones drctl puts in every create call, and ownership checks.
+
+use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::Ctx;
+use std::collections::BTreeMap;
+
+pub type Tags = BTreeMap<String, String>;
+
+/// `Found` when `tags` carry this env and the spec's address, else a clash
+/// that names what is wrong.
+pub fn check_owned(
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    id: &str,
+    tags: &Tags,
+    observed: impl FnOnce() -> Observed,
+) -> ReadOutcome {
+    if owned_by(tags, &cx.env, &spec.address) {
+        return ReadOutcome::Found(observed());
+    }
+    let detail = match (
+        tags.get(drctl_core::model::TAG_ENV),
+        tags.get(drctl_core::model::TAG_ADDRESS),
+    ) {
+        (None, _) => "it has no drctl:env tag".to_string(),
+        (Some(e), _) if e != &cx.env => format!("it belongs to env '{e}'"),
+        (_, a) => format!(
+            "its drctl:address tag is {:?}",
+            a.map(String::as_str).unwrap_or("missing")
+        ),
+    };
+    ReadOutcome::Clash {
+        id: id.to_string(),
+        detail,
+    }
+}
+
+pub fn ec2_tags(spec: &ResourceSpec) -> Vec<aws_sdk_ec2::types::Tag> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// The `TagSpecifications` entry that tags an EC2 resource in its create call.
+pub fn ec2_tag_spec(
+    resource_type: aws_sdk_ec2::types::ResourceType,
+    spec: &ResourceSpec,
+) -> aws_sdk_ec2::types::TagSpecification {
+    aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(resource_type)
+        .set_tags(Some(ec2_tags(spec)))
+        .build()
+}
+
+pub fn from_ec2(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
+}
+
+/// EC2 filters that find resources by their ownership tags.
+pub fn ec2_owner_filters(cx: &Ctx, spec: &ResourceSpec) -> Vec<aws_sdk_ec2::types::Filter> {
+    use aws_sdk_ec2::types::Filter;
+    vec![
+        Filter::builder()
+            .name(format!("tag:{}", drctl_core::model::TAG_ENV))
+            .values(&cx.env)
+            .build(),
+        Filter::builder()
+            .name(format!("tag:{}", drctl_core::model::TAG_ADDRESS))
+            .values(spec.address.as_str())
+            .build(),
+    ]
+}

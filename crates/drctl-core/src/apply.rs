@@ -1,0 +1,417 @@
+//! Carrying out a plan.
+//!
+//! Guarantees:
+//! - Before every mutating call the state records a pending operation (with
+//!   the idempotency token for creates) and is saved; right after the call
+//!   the result (physical id first) is saved. A run killed at any point
+//!   leaves a state from which the next run converges with no duplicate.
+//! - Deletions run first, dependents before dependencies and in the order
+//!   of the destroy rules; then creates and updates, dependencies first.
+//! - A failure skips only what depends on it; independent branches finish.
+//! - With the stop flag raised nothing new starts; in-flight calls finish and
+//!   are recorded.
+
+use crate::graph::StackGraph;
+use crate::model::{Address, Observed, ResourceSpec};
+use crate::ordering::{destroy_waits, DestroyRule, Doomed};
+use crate::plan::{has_unknowns, resolve_spec, Action, Plan, ResourceChange};
+use crate::reconcile::{Ctx, Registry};
+use crate::state::{Operation, PendingOp, ResourceState, StateError, StateStore};
+use crate::walk::{walk, NodeResult};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Progress, for the renderer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Started {
+        address: Address,
+        action: Action,
+    },
+    Finished {
+        address: Address,
+        action: Action,
+        elapsed: Duration,
+        error: Option<String>,
+    },
+}
+
+/// The outcome of one apply or destroy.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub done: Vec<(Address, Action)>,
+    pub failed: Vec<(Address, Action, String)>,
+    pub skipped: Vec<(Address, Action, String)>,
+}
+
+impl ApplyReport {
+    pub fn success(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty()
+    }
+}
+
+pub struct Executor<'a> {
+    pub registry: &'a Registry,
+    pub cx: Ctx,
+    pub parallelism: usize,
+    pub rules: &'a [DestroyRule],
+    pub stop: Arc<AtomicBool>,
+    pub events: Option<UnboundedSender<Event>>,
+}
+
+type Store = Arc<Mutex<StateStore>>;
+
+fn with_state<T>(
+    store: &Store,
+    f: impl FnOnce(&mut StateStore) -> Result<T, StateError>,
+) -> Result<T, String> {
+    let mut guard = store
+        .lock()
+        .map_err(|_| "internal error: state lock poisoned".to_string())?;
+    f(&mut guard).map_err(|e| e.to_string())
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn spec_for_delete(change: &ResourceChange) -> ResourceSpec {
+    ResourceSpec {
+        address: change.address.clone(),
+        kind: change.kind.clone(),
+        region: change.region.clone(),
+        name: change.name.clone(),
+        props: change
+            .prior
+            .as_ref()
+            .map(|o| o.props.clone())
+            .unwrap_or_default(),
+        tags: BTreeMap::new(),
+        depends_on: change.dependencies.clone(),
+    }
+}
+
+impl Executor<'_> {
+    fn emit(&self, e: Event) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(e);
+        }
+    }
+
+    /// Applies `plan` (made from `graph` and the state in `store`).
+    pub async fn apply(&self, plan: &Plan, graph: &StackGraph, store: Store) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        if !plan.forget.is_empty() {
+            let forgotten = with_state(&store, |s| {
+                for a in &plan.forget {
+                    s.state.resources.remove(a);
+                    s.state.pending.remove(a);
+                }
+                s.save()
+            });
+            if let Err(e) = forgotten {
+                report
+                    .failed
+                    .push((Address::new("state"), Action::Delete, e));
+                return report;
+            }
+        }
+        let by_address: BTreeMap<&Address, &ResourceChange> =
+            plan.changes.iter().map(|c| (&c.address, c)).collect();
+
+        // Phase 1: deletions (removed resources, and the old half of replacements).
+        let doomed: Vec<Doomed> = plan
+            .changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+            .map(|c| Doomed {
+                address: c.address.clone(),
+                kind: c.kind.clone(),
+                region: c.region.clone(),
+                dependencies: c.dependencies.clone(),
+            })
+            .collect();
+        let waits = destroy_waits(&doomed, self.rules);
+        let deleted = walk(
+            &waits,
+            self.parallelism,
+            Some(self.stop.clone()),
+            |address| {
+                let change = by_address[&address];
+                self.delete_one(change, store.clone())
+            },
+        )
+        .await;
+        let mut failed_deletes = BTreeSet::new();
+        for (address, r) in deleted {
+            let action = by_address[&address].action;
+            match r {
+                NodeResult::Done(()) => {
+                    if action == Action::Delete {
+                        report.done.push((address, action));
+                    }
+                }
+                NodeResult::Failed(e) => {
+                    failed_deletes.insert(address.clone());
+                    report.failed.push((address, action, e));
+                }
+                NodeResult::Skipped(why) => {
+                    failed_deletes.insert(address.clone());
+                    report.skipped.push((address, action, why));
+                }
+            }
+        }
+
+        // Phase 2: everything in the desired stack, dependencies first.
+        let waits: BTreeMap<Address, BTreeSet<Address>> = graph
+            .in_order()
+            .filter(|s| {
+                by_address
+                    .get(&s.address)
+                    .is_some_and(|c| c.action != Action::Delete)
+            })
+            .map(|s| (s.address.clone(), s.dependencies().into_iter().collect()))
+            .collect();
+        let built = walk(
+            &waits,
+            self.parallelism,
+            Some(self.stop.clone()),
+            |address| {
+                let change = by_address[&address];
+                let spec = graph.get(&address).cloned();
+                let store = store.clone();
+                let blocked = failed_deletes.contains(&address);
+                async move {
+                    if blocked {
+                        return Err("its deletion did not complete".to_string());
+                    }
+                    let spec = spec.ok_or_else(|| format!("{address} is not in the stack"))?;
+                    self.build_one(change, &spec, store).await
+                }
+            },
+        )
+        .await;
+        for (address, r) in built {
+            let action = by_address[&address].action;
+            match r {
+                NodeResult::Done(()) => {
+                    if action != Action::NoOp {
+                        report.done.push((address, action));
+                    }
+                }
+                NodeResult::Failed(e) => {
+                    if !failed_deletes.contains(&address) {
+                        report.failed.push((address, action, e))
+                    }
+                }
+                NodeResult::Skipped(why) => report.skipped.push((address, action, why)),
+            }
+        }
+        report
+    }
+
+    async fn delete_one(&self, change: &ResourceChange, store: Store) -> Result<(), String> {
+        let address = &change.address;
+        let reconciler = self.registry.get(&change.kind).map_err(|e| e.to_string())?;
+        let spec = spec_for_delete(change);
+        let Some(prior) = change.prior.clone() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        self.emit(Event::Started {
+            address: address.clone(),
+            action: Action::Delete,
+        });
+        with_state(&store, |s| {
+            let token = s.state.token_for(address);
+            s.state.pending.insert(
+                address.clone(),
+                PendingOp {
+                    operation: Operation::Delete,
+                    kind: change.kind.clone(),
+                    region: change.region.clone(),
+                    name: change.name.clone(),
+                    token,
+                    started_at: now(),
+                },
+            );
+            s.save()
+        })?;
+        let result = reconciler.delete(&self.cx, &spec, &prior).await;
+        let result = match result {
+            Ok(()) => with_state(&store, |s| {
+                s.state.resources.remove(address);
+                s.state.pending.remove(address);
+                s.save()
+            }),
+            Err(e) => Err(e.to_string()),
+        };
+        self.emit(Event::Finished {
+            address: address.clone(),
+            action: Action::Delete,
+            elapsed: started.elapsed(),
+            error: result.as_ref().err().cloned(),
+        });
+        result
+    }
+
+    async fn build_one(
+        &self,
+        change: &ResourceChange,
+        spec: &ResourceSpec,
+        store: Store,
+    ) -> Result<(), String> {
+        let address = &change.address;
+        let reconciler = self.registry.get(&spec.kind).map_err(|e| e.to_string())?;
+        let resolved = {
+            let guard = store
+                .lock()
+                .map_err(|_| "state lock poisoned".to_string())?;
+            resolve_spec(spec, &|dep, attr| guard.state.attr(dep, attr))
+        };
+        let record = |o: &Observed, s: &mut StateStore| {
+            s.state.resources.insert(
+                address.clone(),
+                ResourceState {
+                    kind: spec.kind.clone(),
+                    region: spec.region.clone(),
+                    name: spec.name.clone(),
+                    id: o.id.clone(),
+                    attrs: o.attrs.clone(),
+                    applied: resolved.props.clone(),
+                    dependencies: spec.dependencies(),
+                },
+            );
+        };
+        let action = match change.action {
+            Action::Replace => Action::Create,
+            a => a,
+        };
+        if action == Action::NoOp || (action == Action::Update && change.prior.is_none()) {
+            // Nothing to call; keep the state's record in step with the cloud.
+            if let Some(o) = &change.prior {
+                with_state(&store, |s| {
+                    let stale = s.state.resources.get(address).is_none_or(|r| {
+                        r.id != o.id || r.attrs != o.attrs || r.applied != resolved.props
+                    });
+                    // An interrupted create whose resource was found: adopted.
+                    let resolved_intent = s.state.pending.remove(address);
+                    if let Some(p) = &resolved_intent {
+                        if p.operation == Operation::Create {
+                            *s.state.generations.entry(address.clone()).or_insert(0) += 1;
+                        }
+                    }
+                    if stale || resolved_intent.is_some() {
+                        record(o, s);
+                        s.save()?;
+                    }
+                    Ok(())
+                })?;
+            }
+            return Ok(());
+        }
+        if has_unknowns(&resolved) {
+            return Err("some of its inputs are still unknown".into());
+        }
+        let started = Instant::now();
+        self.emit(Event::Started {
+            address: address.clone(),
+            action: change.action,
+        });
+        let result = match action {
+            Action::Create => self.create_one(change, &resolved, &store, &record).await,
+            _ => {
+                let prior = change.prior.clone().unwrap_or_default();
+                let fields = reconciler.diff(&resolved, &prior);
+                with_state(&store, |s| {
+                    let token = s.state.token_for(address);
+                    s.state.pending.insert(
+                        address.clone(),
+                        PendingOp {
+                            operation: Operation::Update,
+                            kind: spec.kind.clone(),
+                            region: spec.region.clone(),
+                            name: spec.name.clone(),
+                            token,
+                            started_at: now(),
+                        },
+                    );
+                    s.save()
+                })?;
+                match reconciler
+                    .update(&self.cx, &resolved, &prior, &fields)
+                    .await
+                {
+                    Ok(o) => with_state(&store, |s| {
+                        record(&o, s);
+                        s.state.pending.remove(address);
+                        s.save()
+                    }),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        };
+        self.emit(Event::Finished {
+            address: address.clone(),
+            action: change.action,
+            elapsed: started.elapsed(),
+            error: result.as_ref().err().cloned(),
+        });
+        result
+    }
+
+    async fn create_one(
+        &self,
+        change: &ResourceChange,
+        resolved: &ResourceSpec,
+        store: &Store,
+        record: &(dyn Fn(&Observed, &mut StateStore) + Sync),
+    ) -> Result<(), String> {
+        let address = &change.address;
+        let reconciler = self
+            .registry
+            .get(&resolved.kind)
+            .map_err(|e| e.to_string())?;
+        // Write-ahead: the token is on disk before the call.
+        let token = with_state(store, |s| {
+            let token = s.state.token_for(address);
+            s.state.pending.insert(
+                address.clone(),
+                PendingOp {
+                    operation: Operation::Create,
+                    kind: resolved.kind.clone(),
+                    region: resolved.region.clone(),
+                    name: resolved.name.clone(),
+                    token: token.clone(),
+                    started_at: now(),
+                },
+            );
+            s.save()?;
+            Ok(token)
+        })?;
+        let created = reconciler
+            .create(&self.cx, resolved, &token)
+            .await
+            .map_err(|e| e.to_string())?;
+        with_state(store, |s| {
+            record(&created, s);
+            s.state.pending.remove(address);
+            *s.state.generations.entry(address.clone()).or_insert(0) += 1;
+            s.save()
+        })?;
+        let ready = reconciler
+            .wait_ready(&self.cx, resolved, created.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        if ready != created {
+            with_state(store, |s| {
+                record(&ready, s);
+                s.save()
+            })?;
+        }
+        Ok(())
+    }
+}

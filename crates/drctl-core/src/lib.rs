@@ -1,0 +1,31 @@
+//! drctl's engine, with no AWS dependency.
+//!
+//! Module map:
+//! - [`model`]: addresses, resource specs, references between resources,
+//!   ownership tags, what a read returns.
+//! - [`graph`]: the desired stack as one DAG (both regions), cycle errors, DOT.
+//! - [`reconcile`]: the `Reconciler` trait each resource kind implements,
+//!   error classes, the registry.
+//! - [`diff`]: field-by-field comparison, replacement reasons, drift.
+//! - [`plan`]: reads the cloud and decides one action per resource.
+//! - [`apply`]: the executor: write-ahead intents, parallel graph walk,
+//!   failure isolation, stop flag, progress events.
+//! - [`ordering`]: destroy-order rules (data) applied to a set of deletions.
+//! - [`walk`]: the generic parallel DAG walker under plan and apply.
+//! - [`state`]: the state file (atomic writes, backups, versions, tokens).
+//! - [`lock`]: one writer per state.
+//! - [`secrets`]: a register of secret values no file may contain.
+
+pub mod apply;
+pub mod diff;
+pub mod graph;
+pub mod lock;
+pub mod model;
+pub mod ordering;
+pub mod plan;
+pub mod reconcile;
+pub mod secrets;
+pub mod state;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod walk;

@@ -1,0 +1,469 @@
+//! Planning: read the cloud for every resource (in dependency order, in
+//! parallel), compare with the desired stack, and decide one action each.
+//!
+//! Planning never mutates the cloud or the state.
+
+use crate::diff::{mark_drift, FieldChange};
+use crate::graph::StackGraph;
+use crate::model::{
+    contains_unknown, resolve, Address, Observed, Props, ReadOutcome, ResourceSpec,
+};
+use crate::reconcile::{Ctx, ReconcileError, Registry};
+use crate::state::State;
+use crate::walk::{walk, NodeResult};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+
+/// Version of the plan document (`--json`, saved plans).
+pub const PLAN_FORMAT_VERSION: &str = "1.0";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+impl Action {
+    /// Terraform's symbol for the action.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// What will happen to one resource, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: Address,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub name: String,
+    pub action: Action,
+    /// Found in the cloud by name or ownership tags but not in the state
+    /// (e.g. created by a run that was killed): it is recorded, not recreated.
+    #[serde(default)]
+    pub adopt: bool,
+    /// The change was caused by something done outside of drctl.
+    #[serde(default)]
+    pub drift: bool,
+    #[serde(default)]
+    pub fields: Vec<FieldChange>,
+    /// Why a replacement or deletion happens.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// What the cloud has now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<Observed>,
+    #[serde(default)]
+    pub dependencies: Vec<Address>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: String,
+    pub env: String,
+    pub lineage: String,
+    pub serial: u64,
+    /// A plan made by `drctl destroy`.
+    #[serde(default)]
+    pub destroy: bool,
+    pub changes: Vec<ResourceChange>,
+    /// In the state but already gone from the cloud and from the plan:
+    /// apply only forgets them.
+    #[serde(default)]
+    pub forget: Vec<Address>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for ch in &self.changes {
+            match ch.action {
+                Action::Create => c.add += 1,
+                Action::Update => c.change += 1,
+                Action::Replace => {
+                    c.add += 1;
+                    c.destroy += 1
+                }
+                Action::Delete => c.destroy += 1,
+                Action::NoOp => {}
+            }
+        }
+        c
+    }
+
+    /// True when applying would call the cloud or change the state.
+    pub fn has_changes(&self) -> bool {
+        !self.forget.is_empty()
+            || self
+                .changes
+                .iter()
+                .any(|c| c.action != Action::NoOp || c.adopt)
+    }
+
+    pub fn change(&self, address: &Address) -> Option<&ResourceChange> {
+        self.changes.iter().find(|c| &c.address == address)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum PlanError {
+    #[error("could not read {} resource(s):\n{}", .0.len(), .0.iter().map(|(a, e)| format!("  {a}: {e}")).collect::<Vec<_>>().join("\n"))]
+    Read(Vec<(Address, ReconcileError)>),
+    #[error("{} name clash(es): resources drctl must create already exist without this env's ownership tags:\n{}", .0.len(), .0.iter().map(|(a, id, d)| format!("  {a}: {id} ({d})")).collect::<Vec<_>>().join("\n"))]
+    Clash(Vec<(Address, String, String)>),
+}
+
+/// Makes plans; holds what every read needs.
+pub struct Planner<'a> {
+    pub registry: &'a Registry,
+    pub cx: &'a Ctx,
+    pub parallelism: usize,
+}
+
+/// A spec for something that is in the state (or a pending record) but no
+/// longer in the desired stack, so that it can be read and deleted.
+fn spec_from_state(state: &State, address: &Address) -> Option<ResourceSpec> {
+    if let Some(r) = state.resources.get(address) {
+        return Some(ResourceSpec {
+            address: address.clone(),
+            kind: r.kind.clone(),
+            region: r.region.clone(),
+            name: r.name.clone(),
+            props: r.applied.clone(),
+            tags: BTreeMap::new(),
+            depends_on: r.dependencies.clone(),
+        });
+    }
+    state.pending.get(address).map(|p| ResourceSpec {
+        address: address.clone(),
+        kind: p.kind.clone(),
+        region: p.region.clone(),
+        name: p.name.clone(),
+        props: Props::new(),
+        tags: BTreeMap::new(),
+        depends_on: vec![],
+    })
+}
+
+impl Planner<'_> {
+    /// Reads every resource of `specs` (dependencies first, so that lookups
+    /// can use their parents' ids). With `refresh == false` the state stands
+    /// in for the cloud.
+    async fn observe(
+        &self,
+        specs: &BTreeMap<Address, ResourceSpec>,
+        state: &State,
+        refresh: bool,
+    ) -> Result<BTreeMap<Address, ReadOutcome>, PlanError> {
+        if !refresh {
+            return Ok(specs
+                .keys()
+                .map(|a| {
+                    let outcome = match state.resources.get(a) {
+                        Some(r) => ReadOutcome::Found(Observed {
+                            id: r.id.clone(),
+                            props: r.applied.clone(),
+                            attrs: r.attrs.clone(),
+                        }),
+                        None => ReadOutcome::NotFound,
+                    };
+                    (a.clone(), outcome)
+                })
+                .collect());
+        }
+        let waits: BTreeMap<Address, BTreeSet<Address>> = specs
+            .iter()
+            .map(|(a, s)| (a.clone(), s.dependencies().into_iter().collect()))
+            .collect();
+        let seen: Arc<Mutex<BTreeMap<Address, ReadOutcome>>> = Arc::default();
+        let results = walk(&waits, self.parallelism, None, |address| {
+            let seen = seen.clone();
+            let spec = specs[&address].clone();
+            async move {
+                let resolved = {
+                    let seen = seen.lock().map_err(poisoned)?;
+                    resolve_spec(&spec, &|dep, attr| match seen.get(dep) {
+                        Some(ReadOutcome::Found(o)) => attr_of(o, attr),
+                        _ => None,
+                    })
+                };
+                let known_id = state.resources.get(&address).map(|r| r.id.as_str());
+                let reconciler = self.registry.get(&spec.kind)?;
+                tracing::debug!(%address, ?known_id, "read");
+                let outcome = reconciler.read(self.cx, &resolved, known_id).await?;
+                seen.lock().map_err(poisoned)?.insert(address, outcome);
+                Ok(())
+            }
+        })
+        .await;
+        let mut errors = Vec::new();
+        for (address, r) in results {
+            match r {
+                NodeResult::Done(()) => {}
+                NodeResult::Failed(e) => errors.push((address, e)),
+                // A read is skipped only when a parent's read failed; that
+                // failure is reported already.
+                NodeResult::Skipped(_) => {}
+            }
+        }
+        if !errors.is_empty() {
+            return Err(PlanError::Read(errors));
+        }
+        let seen = std::mem::take(
+            &mut *seen
+                .lock()
+                .map_err(|e| PlanError::Read(vec![(Address::new("-"), poisoned(e))]))?,
+        );
+        Ok(seen)
+    }
+
+    /// The plan that makes the cloud match `graph`.
+    pub async fn plan(
+        &self,
+        graph: &StackGraph,
+        state: &State,
+        refresh: bool,
+    ) -> Result<Plan, PlanError> {
+        let mut specs: BTreeMap<Address, ResourceSpec> = graph
+            .in_order()
+            .map(|s| (s.address.clone(), s.clone()))
+            .collect();
+        let extra: Vec<Address> = state
+            .resources
+            .keys()
+            .chain(state.pending.keys())
+            .filter(|a| graph.get(a).is_none())
+            .cloned()
+            .collect();
+        for a in &extra {
+            if let Some(s) = spec_from_state(state, a) {
+                // Dependencies outside the set are ignored by the walk.
+                specs.insert(a.clone(), s);
+            }
+        }
+        let seen = self.observe(&specs, state, refresh).await?;
+
+        let mut changes: Vec<ResourceChange> = Vec::new();
+        let mut actions: BTreeMap<Address, Action> = BTreeMap::new();
+        let mut clashes = Vec::new();
+        for spec in graph.in_order() {
+            let address = &spec.address;
+            let observed = match seen.get(address) {
+                Some(ReadOutcome::Found(o)) => Some(o),
+                Some(ReadOutcome::Clash { id, detail }) => {
+                    clashes.push((address.clone(), id.clone(), detail.clone()));
+                    None
+                }
+                _ => None,
+            };
+            // Values of resources about to be (re)created are unknown.
+            let resolved = resolve_spec(spec, &|dep, attr| {
+                if matches!(actions.get(dep), Some(Action::Create | Action::Replace)) {
+                    return None;
+                }
+                match seen.get(dep) {
+                    Some(ReadOutcome::Found(o)) => attr_of(o, attr),
+                    _ => None,
+                }
+            });
+            let in_state = state.resources.get(address);
+            let mut change = ResourceChange {
+                address: address.clone(),
+                kind: spec.kind.clone(),
+                region: spec.region.clone(),
+                name: spec.name.clone(),
+                action: Action::NoOp,
+                adopt: false,
+                drift: false,
+                fields: vec![],
+                reasons: vec![],
+                prior: observed.cloned(),
+                dependencies: spec.dependencies(),
+            };
+            match observed {
+                None => {
+                    change.action = Action::Create;
+                    if in_state.is_some() {
+                        change.drift = true;
+                        change.reasons.push("deleted outside of drctl".into());
+                    }
+                }
+                Some(o) => {
+                    let reconciler = self
+                        .registry
+                        .get(&spec.kind)
+                        .map_err(|e| PlanError::Read(vec![(address.clone(), e)]))?;
+                    let mut fields = reconciler.diff(&resolved, o);
+                    mark_drift(&mut fields, in_state.map(|r| &r.applied));
+                    change.adopt = in_state.map(|r| r.id != o.id).unwrap_or(true);
+                    let reasons: Vec<String> = fields
+                        .iter()
+                        .filter_map(|f| {
+                            f.replace_reason
+                                .as_ref()
+                                .map(|r| format!("{}: {r}", f.field))
+                        })
+                        .collect();
+                    change.action = if !reasons.is_empty() {
+                        Action::Replace
+                    } else if !fields.is_empty() {
+                        Action::Update
+                    } else {
+                        Action::NoOp
+                    };
+                    change.drift = !fields.is_empty() && fields.iter().all(|f| f.drift);
+                    change.reasons = reasons;
+                    change.fields = fields;
+                }
+            }
+            actions.insert(address.clone(), change.action);
+            changes.push(change);
+        }
+        if !clashes.is_empty() {
+            return Err(PlanError::Clash(clashes));
+        }
+        let mut forget = Vec::new();
+        for a in extra {
+            match seen.get(&a) {
+                Some(ReadOutcome::Found(o)) => {
+                    let s = &specs[&a];
+                    changes.push(ResourceChange {
+                        address: a.clone(),
+                        kind: s.kind.clone(),
+                        region: s.region.clone(),
+                        name: s.name.clone(),
+                        action: Action::Delete,
+                        adopt: false,
+                        drift: false,
+                        fields: vec![],
+                        reasons: vec!["no longer in the environment plan".into()],
+                        prior: Some(o.clone()),
+                        dependencies: s.depends_on.clone(),
+                    })
+                }
+                _ => forget.push(a),
+            }
+        }
+        Ok(Plan {
+            format_version: PLAN_FORMAT_VERSION.into(),
+            env: self.cx.env.clone(),
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+            destroy: false,
+            changes,
+            forget,
+            warnings: vec![],
+        })
+    }
+
+    /// The plan that deletes everything this env owns: what the state
+    /// records, what a killed run left pending, and what the desired stack
+    /// names (found by name or ownership tags even if the state lost it).
+    pub async fn plan_destroy(&self, graph: &StackGraph, state: &State) -> Result<Plan, PlanError> {
+        let mut specs: BTreeMap<Address, ResourceSpec> = graph
+            .in_order()
+            .map(|s| (s.address.clone(), s.clone()))
+            .collect();
+        for a in state.resources.keys().chain(state.pending.keys()) {
+            if !specs.contains_key(a) {
+                if let Some(s) = spec_from_state(state, a) {
+                    specs.insert(a.clone(), s);
+                }
+            }
+        }
+        let seen = self.observe(&specs, state, true).await?;
+        let mut changes = Vec::new();
+        let mut forget = Vec::new();
+        let mut warnings = Vec::new();
+        for (a, s) in &specs {
+            match seen.get(a) {
+                Some(ReadOutcome::Found(o)) => changes.push(ResourceChange {
+                    address: a.clone(),
+                    kind: s.kind.clone(),
+                    region: s.region.clone(),
+                    name: s.name.clone(),
+                    action: Action::Delete,
+                    adopt: !state.resources.contains_key(a),
+                    drift: false,
+                    fields: vec![],
+                    reasons: vec![],
+                    prior: Some(o.clone()),
+                    dependencies: s.dependencies(),
+                }),
+                Some(ReadOutcome::Clash { id, detail }) => warnings.push(format!(
+                    "{a}: {id} is not owned by env '{}' ({detail}); left alone",
+                    self.cx.env
+                )),
+                _ => {
+                    if state.resources.contains_key(a) || state.pending.contains_key(a) {
+                        forget.push(a.clone());
+                    }
+                }
+            }
+        }
+        Ok(Plan {
+            format_version: PLAN_FORMAT_VERSION.into(),
+            env: self.cx.env.clone(),
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+            destroy: true,
+            changes,
+            forget,
+            warnings,
+        })
+    }
+}
+
+/// `id` is the physical id; everything else comes from `attrs`.
+pub fn attr_of(o: &Observed, attr: &str) -> Option<serde_json::Value> {
+    if attr == "id" {
+        Some(serde_json::Value::String(o.id.clone()))
+    } else {
+        o.attrs.get(attr).cloned()
+    }
+}
+
+/// A copy of `spec` with every reference replaced by `lookup`'s value.
+pub fn resolve_spec(
+    spec: &ResourceSpec,
+    lookup: &dyn Fn(&Address, &str) -> Option<serde_json::Value>,
+) -> ResourceSpec {
+    let mut out = spec.clone();
+    out.props = spec
+        .props
+        .iter()
+        .map(|(k, v)| (k.clone(), resolve(v, lookup)))
+        .collect();
+    out
+}
+
+/// True when any property is still unknown.
+pub fn has_unknowns(spec: &ResourceSpec) -> bool {
+    spec.props.values().any(contains_unknown)
+}
+
+fn poisoned<T>(_: std::sync::PoisonError<T>) -> ReconcileError {
+    ReconcileError::Invalid("internal error: a worker panicked".into())
+}

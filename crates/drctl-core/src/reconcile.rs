@@ -1,0 +1,164 @@
+//! The contract between the engine and one kind of cloud resource.
+//!
+//! Guarantees the engine gives a reconciler:
+//! - `create` is called only after `read` found nothing, with an idempotency
+//!   token that was written to the state *before* the call and is the same
+//!   if the process is killed and the next run retries.
+//! - `update` and `delete` are called only on resources `read` returned as
+//!   [`ReadOutcome::Found`], that is, carrying this env's ownership tags.
+//!
+//! What a reconciler must guarantee:
+//! - `read` looks up by physical id when given one, else by deterministic
+//!   name or ownership tags, and never guesses: several matches are
+//!   [`ReconcileError::Ambiguous`]; a same-named resource without the
+//!   ownership tags is [`ReadOutcome::Clash`].
+//! - Ownership tags are set in the create call itself.
+//! - Every operation is idempotent: deleting what is gone succeeds.
+//! - Nothing secret is ever put in `props` or `attrs`.
+
+use crate::diff::{diff_props, FieldChange};
+use crate::model::{Observed, ReadOutcome, ResourceSpec};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// How an AWS error should be handled; one table in the AWS crate maps
+/// error codes to these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    Retryable,
+    Throttled,
+    NotFound,
+    AlreadyExists,
+    DependencyViolation,
+    Fatal,
+}
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ReconcileError {
+    #[error("{operation}: {code}: {message}")]
+    Api {
+        operation: String,
+        class: ErrorClass,
+        code: String,
+        message: String,
+    },
+    #[error("several resources match {address}: {}; remove the extra ones or record the right one in the state", .ids.join(", "))]
+    Ambiguous { address: String, ids: Vec<String> },
+    #[error("{id} exists but does not carry the ownership tags of env '{env}' at {address}; drctl will not modify or delete it ({detail})")]
+    NotOwned {
+        address: String,
+        id: String,
+        env: String,
+        detail: String,
+    },
+    #[error("timed out after {secs}s waiting for {what}")]
+    Timeout { what: String, secs: u64 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no reconciler registered for kind '{0}'")]
+    NoReconciler(String),
+}
+
+impl ReconcileError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ReconcileError::Api { class, .. } => *class,
+            _ => ErrorClass::Fatal,
+        }
+    }
+}
+
+/// What every call gets to know about the run.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// The env name: the value of the `drctl:env` ownership tag.
+    pub env: String,
+}
+
+#[async_trait]
+pub trait Reconciler: Send + Sync {
+    /// The kind this reconciler handles, e.g. `ec2:vpc`.
+    fn kind(&self) -> &'static str;
+
+    /// Fields that cannot change in place, with the reason the plan shows.
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// Looks the resource up: by `known_id` (from the state) when given,
+    /// else by deterministic name or ownership tags.
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError>;
+
+    /// Desired vs. observed, field by field.
+    fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
+        diff_props(&spec.props, &observed.props, self.replace_on())
+    }
+
+    async fn create(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        token: &str,
+    ) -> Result<Observed, ReconcileError>;
+
+    async fn update(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError>;
+
+    async fn delete(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError>;
+
+    /// Blocks until the resource is usable by its dependents (NAT available,
+    /// ALB active). The default returns at once.
+    async fn wait_ready(
+        &self,
+        _cx: &Ctx,
+        _spec: &ResourceSpec,
+        created: Observed,
+    ) -> Result<Observed, ReconcileError> {
+        Ok(created)
+    }
+}
+
+/// Reconcilers by kind.
+#[derive(Clone, Default)]
+pub struct Registry {
+    by_kind: BTreeMap<&'static str, Arc<dyn Reconciler>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, r: Arc<dyn Reconciler>) {
+        self.by_kind.insert(r.kind(), r);
+    }
+
+    pub fn get(&self, kind: &str) -> Result<&Arc<dyn Reconciler>, ReconcileError> {
+        self.by_kind
+            .get(kind)
+            .ok_or_else(|| ReconcileError::NoReconciler(kind.to_string()))
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &&'static str> {
+        self.by_kind.keys()
+    }
+}

@@ -1,0 +1,387 @@
+//! The state file: what drctl created, by physical id, and what it is about
+//! to do (write-ahead intents).
+//!
+//! Guarantees:
+//! - Every write is atomic (temp file in the same folder, fsync, rename) and
+//!   bumps `serial`; the previous version is kept as `<file>.backup`; the
+//!   file is created with mode 0600.
+//! - A file that does not parse, or has an unknown `format_version`, is an
+//!   error naming the file and is never overwritten.
+//! - Nothing registered as a secret ([`crate::secrets`]) is ever written.
+
+use crate::model::{Address, Props};
+use crate::secrets;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error("cannot read state file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state file {path} is not valid drctl state (line {line}, column {column}): {message}; it was left untouched (a copy of the previous version may be in {path}.backup)")]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("state file {path} has format_version {found}, but this drctl reads version {STATE_FORMAT_VERSION}; upgrade drctl. The file was left untouched")]
+    UnknownVersion { path: PathBuf, found: u64 },
+    #[error("state file {path} belongs to env '{found}', not '{expected}'")]
+    WrongEnv {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("cannot write state file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("refusing to write {path}: it would contain a secret value")]
+    SecretLeak { path: PathBuf },
+}
+
+/// What drctl knows about one resource it manages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceState {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub name: String,
+    /// Physical id (VPC id, ARN, name...).
+    pub id: String,
+    /// Non-secret attributes later resources need (ARNs, DNS names).
+    #[serde(default)]
+    pub attrs: Props,
+    /// The desired properties last applied, resolved; drift is measured
+    /// against them.
+    #[serde(default)]
+    pub applied: Props,
+    #[serde(default)]
+    pub dependencies: Vec<Address>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+/// A mutating call that was started and not (yet) recorded as finished.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingOp {
+    pub operation: Operation,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub name: String,
+    /// Idempotency token sent with the call, reused by the next run.
+    pub token: String,
+    pub started_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub format_version: u32,
+    /// Random, fixed when the state is created: a saved plan or token from
+    /// another state can never be mistaken for this one's.
+    pub lineage: String,
+    /// Incremented on every write.
+    pub serial: u64,
+    pub env: String,
+    #[serde(default)]
+    pub resources: BTreeMap<Address, ResourceState>,
+    #[serde(default)]
+    pub pending: BTreeMap<Address, PendingOp>,
+    /// How many times each address was created: part of its next token.
+    #[serde(default)]
+    pub generations: BTreeMap<Address, u64>,
+}
+
+impl State {
+    pub fn new(env: &str) -> Self {
+        State {
+            format_version: STATE_FORMAT_VERSION,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            env: env.to_string(),
+            resources: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            generations: BTreeMap::new(),
+        }
+    }
+
+    /// The token for the next create of `address`: the pending one when a
+    /// create was interrupted, else derived from lineage, address and
+    /// generation (so a restarted process sends the same token).
+    pub fn token_for(&self, address: &Address) -> String {
+        if let Some(p) = self.pending.get(address) {
+            return p.token.clone();
+        }
+        let generation = self.generations.get(address).copied().unwrap_or(0);
+        idempotency_token(&self.lineage, address, generation)
+    }
+
+    pub fn attr(&self, address: &Address, attr: &str) -> Option<serde_json::Value> {
+        let r = self.resources.get(address)?;
+        if attr == "id" {
+            return Some(serde_json::Value::String(r.id.clone()));
+        }
+        r.attrs.get(attr).cloned()
+    }
+}
+
+/// 32 hex characters: fits EC2 `ClientToken` (≤ 64), Route53
+/// `CallerReference` (≤ 128) and Secrets Manager `ClientRequestToken` (32–64).
+pub fn idempotency_token(lineage: &str, address: &Address, generation: u64) -> String {
+    let mut h = Sha256::new();
+    h.update(lineage.as_bytes());
+    h.update([0]);
+    h.update(address.as_str().as_bytes());
+    h.update([0]);
+    h.update(generation.to_be_bytes());
+    hex::encode(h.finalize())[..32].to_string()
+}
+
+/// Loads and atomically saves one state file.
+#[derive(Debug)]
+pub struct StateStore {
+    path: PathBuf,
+    pub state: State,
+}
+
+impl StateStore {
+    /// Opens `path`, or starts a new empty state for `env` when it does not exist
+    /// (nothing is written until the first [`save`](Self::save)).
+    pub fn open(path: &Path, env: &str) -> Result<Self, StateError> {
+        let state = match fs::read(path) {
+            Ok(bytes) => parse(path, &bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::new(env),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: path.into(),
+                    source,
+                })
+            }
+        };
+        if state.env != env {
+            return Err(StateError::WrongEnv {
+                path: path.into(),
+                found: state.env,
+                expected: env.into(),
+            });
+        }
+        Ok(StateStore {
+            path: path.into(),
+            state,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a state file exists on disk yet.
+    pub fn exists(&self) -> bool {
+        self.path.exists()
+    }
+
+    /// Bumps the serial and writes the state atomically.
+    pub fn save(&mut self) -> Result<(), StateError> {
+        let mut next = self.state.clone();
+        next.serial += 1;
+        let mut text = serde_json::to_string_pretty(&next).map_err(|e| StateError::Write {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        text.push('\n');
+        if secrets::contains_secret(&text) {
+            return Err(StateError::SecretLeak {
+                path: self.path.clone(),
+            });
+        }
+        write_atomically(&self.path, text.as_bytes(), true).map_err(|source| {
+            StateError::Write {
+                path: self.path.clone(),
+                source,
+            }
+        })?;
+        self.state = next;
+        Ok(())
+    }
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
+    let corrupt = |e: serde_json::Error| StateError::Corrupt {
+        path: path.into(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    };
+    // Check the version before the shape, so a newer format is reported as such.
+    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(corrupt)?;
+    match raw.get("format_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == STATE_FORMAT_VERSION as u64 => {}
+        Some(found) => {
+            return Err(StateError::UnknownVersion {
+                path: path.into(),
+                found,
+            })
+        }
+        None => {
+            return Err(StateError::Corrupt {
+                path: path.into(),
+                line: 1,
+                column: 1,
+                message: "missing format_version".into(),
+            })
+        }
+    }
+    serde_json::from_value(raw).map_err(corrupt)
+}
+
+/// Writes `bytes` to `path` via a temp file + fsync + rename, keeping the
+/// previous file as `<path>.backup` when `keep_backup`. Mode 0600.
+pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
+    {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    if keep_backup && path.exists() {
+        let backup = dir.join(format!("{file_name}.backup"));
+        fs::copy(path, &backup)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&backup, fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    fs::rename(&tmp, path)?;
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_in(dir: &Path) -> StateStore {
+        StateStore::open(&dir.join("dev.state.json"), "dev").unwrap()
+    }
+
+    #[test]
+    fn save_bumps_serial_keeps_backup_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store_in(dir.path());
+        s.save().unwrap();
+        s.save().unwrap();
+        assert_eq!(s.state.serial, 2);
+        let back = store_in(dir.path());
+        assert_eq!(back.state.serial, 2);
+        assert_eq!(back.state.lineage, s.state.lineage);
+        let backup = fs::read_to_string(dir.path().join("dev.state.json.backup")).unwrap();
+        assert!(backup.contains("\"serial\": 1"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(s.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    fn assert_untouched_error(content: &[u8], expect: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.state.json");
+        fs::write(&path, content).unwrap();
+        let err = StateStore::open(&path, "dev").unwrap_err().to_string();
+        assert!(err.contains(expect), "{err}");
+        assert!(err.contains("dev.state.json"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), content);
+    }
+
+    #[test]
+    fn corrupt_truncated_and_future_files_are_errors_and_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store_in(dir.path());
+        s.save().unwrap();
+        let good = fs::read(s.path()).unwrap();
+        assert_untouched_error(&good[..good.len() / 2], "not valid drctl state");
+        assert_untouched_error(b"garbage{", "not valid drctl state");
+        let future = String::from_utf8(good.clone())
+            .unwrap()
+            .replace("\"format_version\": 1", "\"format_version\": 7");
+        assert_untouched_error(future.as_bytes(), "format_version 7");
+        let unknown_key = String::from_utf8(good)
+            .unwrap()
+            .replace("\"serial\"", "\"surprise\": 1, \"serial\"");
+        assert_untouched_error(unknown_key.as_bytes(), "unknown field");
+    }
+
+    #[test]
+    fn tokens_are_stable_and_change_with_generation() {
+        let a = Address::new("us-east-1/network/nat");
+        let t1 = idempotency_token("L", &a, 0);
+        assert_eq!(t1, idempotency_token("L", &a, 0));
+        assert_eq!(t1.len(), 32);
+        assert_ne!(t1, idempotency_token("L", &a, 1));
+        assert_ne!(t1, idempotency_token("M", &a, 0));
+    }
+
+    #[test]
+    fn refuses_to_write_a_registered_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store_in(dir.path());
+        let secret = "s3cr3t-value-for-state-test-9f8e7d";
+        crate::secrets::register(secret);
+        s.state.resources.insert(
+            Address::new("r/x"),
+            ResourceState {
+                kind: "k".into(),
+                region: None,
+                name: secret.into(),
+                id: "x".into(),
+                attrs: Props::new(),
+                applied: Props::new(),
+                dependencies: vec![],
+            },
+        );
+        assert!(matches!(s.save(), Err(StateError::SecretLeak { .. })));
+        assert!(!s.path().exists());
+    }
+}

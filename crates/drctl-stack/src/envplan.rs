@@ -1,0 +1,491 @@
+//! Environment plans: `plans/<env>.toml`, the template's parameters.
+//!
+//! Unknown keys are rejected; every rule of STACK.md's parameter table is
+//! checked, and every error names the file, the key, the line and what is
+//! expected. All errors of a file are reported at once.
+
+use ipnet::Ipv4Net;
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The parameters of one environment, validated, defaults filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvPlan {
+    pub env: String,
+    pub primary_region: String,
+    pub secondary_region: String,
+    pub primary_vpc_cidr: Ipv4Net,
+    pub secondary_vpc_cidr: Ipv4Net,
+    pub instance_type: String,
+    pub secondary_instance_type: String,
+    pub db_instance_class: String,
+    pub db_engine_version: String,
+    pub db_allocated_storage: i32,
+    pub db_deletion_protection: bool,
+    pub db_skip_final_snapshot: bool,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: i32,
+    pub dns: Dns,
+    pub domain_name: String,
+    pub health_check_path: String,
+    pub alert_email: String,
+    /// Delete the DB secret with no recovery window (test environments).
+    pub secret_force_delete: bool,
+    /// AMI for the launch template; `None`: the newest Amazon Linux 2023.
+    pub image_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// SHA-256 of the file's bytes (saved plans record it).
+    pub content_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dns {
+    /// Use this existing hosted zone.
+    ExistingZone(String),
+    /// drctl creates (and destroys) the zone for `domain_name`.
+    CreateZone,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    env: Option<Spanned<String>>,
+    primary_region: Option<Spanned<String>>,
+    secondary_region: Option<Spanned<String>>,
+    primary_vpc_cidr: Option<Spanned<String>>,
+    secondary_vpc_cidr: Option<Spanned<String>>,
+    instance_type: Option<Spanned<String>>,
+    secondary_instance_type: Option<Spanned<String>>,
+    db_instance_class: Option<Spanned<String>>,
+    db_engine_version: Option<Spanned<String>>,
+    db_allocated_storage: Option<Spanned<i64>>,
+    db_deletion_protection: Option<bool>,
+    db_skip_final_snapshot: Option<bool>,
+    min_size: Option<Spanned<i64>>,
+    max_size: Option<Spanned<i64>>,
+    desired_capacity: Option<Spanned<i64>>,
+    hosted_zone_id: Option<Spanned<String>>,
+    create_hosted_zone: Option<Spanned<bool>>,
+    domain_name: Option<Spanned<String>>,
+    health_check_path: Option<Spanned<String>>,
+    alert_email: Option<Spanned<String>>,
+    secret_force_delete: Option<bool>,
+    image_id: Option<Spanned<String>>,
+    tags: Option<Spanned<BTreeMap<String, String>>>,
+}
+
+/// Records one problem: key, where in the file, what is wrong.
+type Report<'a> = dyn FnMut(&str, Option<std::ops::Range<usize>>, String) + 'a;
+
+/// One problem in a plan file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub key: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Everything wrong with one plan file.
+#[derive(Debug, PartialEq)]
+pub struct PlanFileError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for PlanFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "{} has {n} problem{}:",
+            self.file.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            match p.line {
+                Some(l) => writeln!(f, "  {}:{l}: {}: {}", self.file.display(), p.key, p.message)?,
+                None => writeln!(f, "  {}: {}: {}", self.file.display(), p.key, p.message)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlanFileError {}
+
+pub const ENV_PATTERN: &str = "^[a-z0-9][a-z0-9-]{1,18}[a-z0-9]$";
+const ZONE_PATTERN: &str = "^Z[A-Z0-9]{1,32}$";
+const DOMAIN_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$";
+const EMAIL_PATTERN: &str = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$";
+const REGION_PATTERN: &str = r"^(us|eu|ap|sa|ca|me|af|il|mx)(-gov)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$";
+
+/// Where `plans/<env>.toml` lives.
+pub fn plan_path(dir: &Path, env: &str) -> PathBuf {
+    dir.join(format!("{env}.toml"))
+}
+
+/// Reads and validates `plans/<env>.toml` under `dir`.
+pub fn load(dir: &Path, env: &str) -> Result<EnvPlan, PlanFileError> {
+    let file = plan_path(dir, env);
+    let text = std::fs::read_to_string(&file).map_err(|e| PlanFileError {
+        file: file.clone(),
+        problems: vec![Problem {
+            key: "(file)".into(),
+            line: None,
+            message: format!(
+                "cannot read it: {e} (the env name picks plans/<env>.toml; see --plans-dir)"
+            ),
+        }],
+    })?;
+    parse(&file, &text, env)
+}
+
+/// Validates the text of a plan file whose name gives `env`.
+pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileError> {
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let raw: RawPlan = toml::from_str(text).map_err(|e| PlanFileError {
+        file: file.into(),
+        problems: vec![Problem {
+            key: unknown_key(e.message()).unwrap_or_else(|| "(syntax)".into()),
+            line: e.span().map(|s| line_of(s.start)),
+            message: e.message().trim().to_string(),
+        }],
+    })?;
+    let mut problems = Vec::new();
+    let mut bad = |key: &str, span: Option<std::ops::Range<usize>>, message: String| {
+        problems.push(Problem {
+            key: key.into(),
+            line: span.map(|s| line_of(s.start)),
+            message,
+        })
+    };
+    let re = |p: &str| Regex::new(p).expect("built-in pattern");
+
+    // env: the file name, or the same value spelt out.
+    if !re(ENV_PATTERN).is_match(env) {
+        bad("env", None, format!("the env name '{env}' (from the file name) must match {ENV_PATTERN}: 3–20 lowercase letters, digits and hyphens, not starting or ending with a hyphen"));
+    }
+    if let Some(e) = &raw.env {
+        if e.get_ref() != env {
+            bad(
+                "env",
+                Some(e.span()),
+                format!(
+                    "is '{}' but the file is named for '{env}'; they must agree",
+                    e.get_ref()
+                ),
+            );
+        }
+    }
+
+    let string = |v: &Option<Spanned<String>>, default: &str| {
+        v.as_ref()
+            .map(|s| s.get_ref().trim().to_string())
+            .unwrap_or_else(|| default.to_string())
+    };
+    let span = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.span());
+
+    let primary_region = string(&raw.primary_region, "us-east-1");
+    let secondary_region = string(&raw.secondary_region, "us-west-2");
+    for (key, v, raw_v) in [
+        ("primary_region", &primary_region, &raw.primary_region),
+        ("secondary_region", &secondary_region, &raw.secondary_region),
+    ] {
+        if !re(REGION_PATTERN).is_match(v) {
+            bad(
+                key,
+                span(raw_v),
+                format!("'{v}' is not an AWS region name (like us-east-1)"),
+            );
+        }
+    }
+    if primary_region == secondary_region {
+        bad(
+            "secondary_region",
+            span(&raw.secondary_region),
+            format!("must differ from primary_region (both are {primary_region})"),
+        );
+    }
+
+    let cidr = |key: &str, v: &Option<Spanned<String>>, default: &str, bad: &mut Report| {
+        let s = string(v, default);
+        match s.parse::<Ipv4Net>() {
+            Ok(net) if net.prefix_len() > 22 => {
+                bad(key, span(v), format!("{s} is too small: four /24 subnets are carved from it, so use a prefix of /22 or shorter (like /16)"));
+                None
+            }
+            Ok(net) if net.network() != net.addr() => {
+                bad(
+                    key,
+                    span(v),
+                    format!("{s} has host bits set; did you mean {}?", net.trunc()),
+                );
+                None
+            }
+            Ok(net) => Some(net),
+            Err(_) => {
+                bad(
+                    key,
+                    span(v),
+                    format!("'{s}' is not an IPv4 CIDR block like 10.0.0.0/16"),
+                );
+                None
+            }
+        }
+    };
+    let primary_vpc_cidr = cidr(
+        "primary_vpc_cidr",
+        &raw.primary_vpc_cidr,
+        "10.0.0.0/16",
+        &mut bad,
+    );
+    let secondary_vpc_cidr = cidr(
+        "secondary_vpc_cidr",
+        &raw.secondary_vpc_cidr,
+        "10.1.0.0/16",
+        &mut bad,
+    );
+    if let (Some(a), Some(b)) = (primary_vpc_cidr, secondary_vpc_cidr) {
+        if a.contains(&b.network()) || b.contains(&a.network()) {
+            bad(
+                "secondary_vpc_cidr",
+                span(&raw.secondary_vpc_cidr),
+                format!("{b} overlaps primary_vpc_cidr {a}; the regions need distinct ranges"),
+            );
+        }
+    }
+
+    let non_empty = |key: &str, v: &Option<Spanned<String>>, default: &str, bad: &mut Report| {
+        let s = string(v, default);
+        if s.is_empty() {
+            bad(key, span(v), "must not be empty".into());
+        }
+        s
+    };
+    let instance_type = non_empty("instance_type", &raw.instance_type, "t3.large", &mut bad);
+    let secondary_instance_type = match &raw.secondary_instance_type {
+        Some(_) => non_empty(
+            "secondary_instance_type",
+            &raw.secondary_instance_type,
+            "",
+            &mut bad,
+        ),
+        None => instance_type.clone(),
+    };
+    let db_instance_class = non_empty(
+        "db_instance_class",
+        &raw.db_instance_class,
+        "db.r6g.large",
+        &mut bad,
+    );
+    let db_engine_version = non_empty(
+        "db_engine_version",
+        &raw.db_engine_version,
+        "8.0.35",
+        &mut bad,
+    );
+
+    let int = |v: &Option<Spanned<i64>>, default: i64| {
+        v.as_ref().map(|s| *s.get_ref()).unwrap_or(default)
+    };
+    let ispan = |v: &Option<Spanned<i64>>| v.as_ref().map(|s| s.span());
+    let (min, max, desired) = (
+        int(&raw.min_size, 2),
+        int(&raw.max_size, 6),
+        int(&raw.desired_capacity, 2),
+    );
+    if min < 1 {
+        bad(
+            "min_size",
+            ispan(&raw.min_size),
+            format!("must be at least 1 (got {min})"),
+        );
+    }
+    if max < min {
+        bad(
+            "max_size",
+            ispan(&raw.max_size),
+            format!("must be at least min_size {min} (got {max})"),
+        );
+    }
+    if desired < min || desired > max {
+        bad(
+            "desired_capacity",
+            ispan(&raw.desired_capacity),
+            format!("must be between min_size {min} and max_size {max} (got {desired})"),
+        );
+    }
+    if max > 1000 {
+        bad(
+            "max_size",
+            ispan(&raw.max_size),
+            format!("must be at most 1000 (got {max})"),
+        );
+    }
+    let storage = int(&raw.db_allocated_storage, 20);
+    if !(20..=65536).contains(&storage) {
+        bad(
+            "db_allocated_storage",
+            ispan(&raw.db_allocated_storage),
+            format!("must be 20–65536 GiB for MySQL (got {storage})"),
+        );
+    }
+
+    let domain_name = string(&raw.domain_name, "");
+    if domain_name.is_empty() {
+        bad(
+            "domain_name",
+            None,
+            "is required: the domain the failover records answer for, like trading.example.com"
+                .into(),
+        );
+    } else if !re(DOMAIN_PATTERN).is_match(&domain_name) || domain_name.len() > 253 {
+        bad("domain_name", span(&raw.domain_name), format!("'{domain_name}' is not a valid domain name (lowercase labels separated by dots, like trading.example.com)"));
+    }
+    let create_zone = raw
+        .create_hosted_zone
+        .as_ref()
+        .map(|b| *b.get_ref())
+        .unwrap_or(false);
+    let dns = match (&raw.hosted_zone_id, create_zone) {
+        (Some(z), true) => {
+            bad(
+                "create_hosted_zone",
+                raw.create_hosted_zone.as_ref().map(|s| s.span()),
+                format!(
+                    "cannot be true together with hosted_zone_id = \"{}\"; choose one",
+                    z.get_ref()
+                ),
+            );
+            Dns::CreateZone
+        }
+        (Some(z), false) => {
+            if !re(ZONE_PATTERN).is_match(z.get_ref()) {
+                bad("hosted_zone_id", Some(z.span()), format!("'{}' is not a Route53 zone id (it must match {ZONE_PATTERN}, like Z1234567890ABC)", z.get_ref()));
+            }
+            Dns::ExistingZone(z.get_ref().clone())
+        }
+        (None, true) => Dns::CreateZone,
+        (None, false) => {
+            bad(
+                "hosted_zone_id",
+                None,
+                "is required unless create_hosted_zone = true".into(),
+            );
+            Dns::CreateZone
+        }
+    };
+
+    let health_check_path = string(&raw.health_check_path, "/health");
+    if !health_check_path.starts_with('/') {
+        bad(
+            "health_check_path",
+            span(&raw.health_check_path),
+            format!("must start with '/' (got '{health_check_path}')"),
+        );
+    } else if health_check_path.len() > 255 || health_check_path.contains(char::is_whitespace) {
+        bad(
+            "health_check_path",
+            span(&raw.health_check_path),
+            "must be at most 255 characters with no spaces".into(),
+        );
+    }
+    let alert_email = string(&raw.alert_email, "");
+    if alert_email.is_empty() {
+        bad(
+            "alert_email",
+            None,
+            "is required: the address the SNS alert topic mails".into(),
+        );
+    } else if !re(EMAIL_PATTERN).is_match(&alert_email) {
+        bad(
+            "alert_email",
+            span(&raw.alert_email),
+            format!("'{alert_email}' is not an email address"),
+        );
+    }
+    let image_id = raw.image_id.as_ref().map(|s| s.get_ref().clone());
+    if let Some(id) = &image_id {
+        if !re("^ami-[0-9a-f]{8,17}$").is_match(id) {
+            bad(
+                "image_id",
+                span(&raw.image_id),
+                format!("'{id}' is not an AMI id like ami-0123456789abcdef0"),
+            );
+        }
+    }
+    let tags = raw
+        .tags
+        .as_ref()
+        .map(|t| t.get_ref().clone())
+        .unwrap_or_default();
+    let tspan = raw.tags.as_ref().map(|t| t.span());
+    for (k, v) in &tags {
+        if k.starts_with("aws:") || k.starts_with("drctl:") {
+            bad(
+                &format!("tags.{k}"),
+                tspan.clone(),
+                "tag keys starting with 'aws:' or 'drctl:' are reserved".into(),
+            );
+        }
+        if ["Name", "Environment", "Application"].contains(&k.as_str()) {
+            bad(
+                &format!("tags.{k}"),
+                tspan.clone(),
+                "is set by drctl on every resource and cannot be overridden".into(),
+            );
+        }
+        if k.is_empty() || k.len() > 127 || v.len() > 255 {
+            bad(
+                &format!("tags.{k}"),
+                tspan.clone(),
+                "tag keys are 1–127 characters and values at most 255".into(),
+            );
+        }
+    }
+
+    if !problems.is_empty() {
+        return Err(PlanFileError {
+            file: file.into(),
+            problems,
+        });
+    }
+    use sha2::{Digest, Sha256};
+    let content_hash = hex::encode(Sha256::digest(text.as_bytes()));
+    Ok(EnvPlan {
+        env: env.to_string(),
+        primary_region,
+        secondary_region,
+        primary_vpc_cidr: primary_vpc_cidr.expect("validated"),
+        secondary_vpc_cidr: secondary_vpc_cidr.expect("validated"),
+        instance_type,
+        secondary_instance_type,
+        db_instance_class,
+        db_engine_version,
+        db_allocated_storage: storage as i32,
+        db_deletion_protection: raw.db_deletion_protection.unwrap_or(false),
+        db_skip_final_snapshot: raw.db_skip_final_snapshot.unwrap_or(false),
+        min_size: min as i32,
+        max_size: max as i32,
+        desired_capacity: desired as i32,
+        dns,
+        domain_name: domain_name.trim_end_matches('.').to_string(),
+        health_check_path,
+        alert_email,
+        secret_force_delete: raw.secret_force_delete.unwrap_or(false),
+        image_id,
+        tags,
+        content_hash,
+    })
+}
+
+/// Pulls the key out of serde's "unknown field `x`, expected ..." message.
+fn unknown_key(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    Some(rest.split('`').next()?.to_string())
+}

@@ -1,0 +1,9 @@
+//! What drctl builds.
+//!
+//! - [`envplan`]: `plans/<env>.toml`, parsed and validated.
+//! - [`blueprint`]: the two-region stack (STACK.md) as resource specs.
+//! - [`kinds`]: the resource kinds and their destroy-order rules (data).
+
+pub mod blueprint;
+pub mod envplan;
+pub mod kinds;

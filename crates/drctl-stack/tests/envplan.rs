@@ -1,0 +1,206 @@
+//! Every rule of the environment plan table: a bad value gets a message
+//! naming the file, the key and the line.
+
+use drctl_stack::envplan::{self, Dns};
+use std::path::Path;
+
+const GOOD: &str = r#"
+hosted_zone_id = "Z1234567890ABC"
+domain_name = "trading.example.com"
+alert_email = "ops@example.com"
+"#;
+
+fn errors(text: &str, env: &str) -> String {
+    let err = envplan::parse(Path::new("plans/x.toml"), text, env).unwrap_err();
+    err.to_string()
+}
+
+/// The one problem `extra` causes, appended to a valid file.
+fn problem(extra: &str) -> String {
+    let text = format!("{GOOD}{extra}\n");
+    let err = envplan::parse(Path::new("plans/x.toml"), &text, "dev").unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    err.to_string()
+}
+
+/// Same, but replacing a key of the valid file.
+fn problem_without(key: &str, extra: &str) -> String {
+    let base: String = GOOD
+        .lines()
+        .filter(|l| !l.starts_with(key))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = format!("{base}{extra}\n");
+    let err = envplan::parse(Path::new("plans/x.toml"), &text, "dev").unwrap_err();
+    err.to_string()
+}
+
+#[test]
+fn defaults_follow_the_document() {
+    let p = envplan::parse(Path::new("plans/dev.toml"), GOOD, "dev").unwrap();
+    assert_eq!(p.primary_region, "us-east-1");
+    assert_eq!(p.secondary_region, "us-west-2");
+    assert_eq!(p.primary_vpc_cidr.to_string(), "10.0.0.0/16");
+    assert_eq!(p.secondary_vpc_cidr.to_string(), "10.1.0.0/16");
+    assert_eq!(p.instance_type, "t3.large");
+    assert_eq!(p.secondary_instance_type, "t3.large");
+    assert_eq!(p.db_instance_class, "db.r6g.large");
+    assert_eq!((p.min_size, p.max_size, p.desired_capacity), (2, 6, 2));
+    assert_eq!(p.health_check_path, "/health");
+    assert_eq!(p.dns, Dns::ExistingZone("Z1234567890ABC".into()));
+    assert!(!p.db_deletion_protection);
+}
+
+#[test]
+fn shipped_plans_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plans");
+    let prod = envplan::load(&dir, "prod-dr").unwrap();
+    assert!(prod.db_deletion_protection);
+    assert_eq!(prod.alert_email, "ops-team@example.com");
+    let dev = envplan::load(&dir, "dev").unwrap();
+    assert_eq!(dev.dns, Dns::CreateZone);
+}
+
+#[test]
+fn env_name_rule() {
+    for bad in ["ab", "-abc", "abc-", "ABC", "a_bc", "abcdefghijklmnopqrstu"] {
+        let e = errors(GOOD, bad);
+        assert!(e.contains("env:") && e.contains("must match"), "{bad}: {e}");
+    }
+    for good in ["dev", "prod-dr", "a1b", "abcdefghijklmnopqrst"] {
+        envplan::parse(Path::new("x"), GOOD, good).unwrap();
+    }
+    let e = problem("env = \"prod\"");
+    assert!(
+        e.contains("plans/x.toml:5: env: is 'prod' but the file is named for 'dev'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn regions_must_be_real_and_different() {
+    let e = problem("primary_region = \"us-east-9x\"");
+    assert!(
+        e.contains(":5: primary_region: 'us-east-9x' is not an AWS region"),
+        "{e}"
+    );
+    let e = problem("secondary_region = \"us-east-1\"");
+    assert!(
+        e.contains(":5: secondary_region: must differ from primary_region"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cidr_rules() {
+    let e = problem("primary_vpc_cidr = \"10.0.0/16\"");
+    assert!(
+        e.contains(":5: primary_vpc_cidr: '10.0.0/16' is not an IPv4 CIDR"),
+        "{e}"
+    );
+    let e = problem("primary_vpc_cidr = \"10.0.0.0/24\"");
+    assert!(
+        e.contains("primary_vpc_cidr: 10.0.0.0/24 is too small"),
+        "{e}"
+    );
+    let e = problem("secondary_vpc_cidr = \"10.0.128.0/17\"");
+    assert!(
+        e.contains(":5: secondary_vpc_cidr: 10.0.128.0/17 overlaps primary_vpc_cidr 10.0.0.0/16"),
+        "{e}"
+    );
+    let e = problem("secondary_vpc_cidr = \"10.1.3.0/16\"");
+    assert!(
+        e.contains("has host bits set; did you mean 10.1.0.0/16"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sizes_and_classes() {
+    assert!(problem("instance_type = \"\"").contains(":5: instance_type: must not be empty"));
+    assert!(problem("db_instance_class = \" \"").contains("db_instance_class: must not be empty"));
+    assert!(problem("min_size = 0\ndesired_capacity = 0")
+        .contains("min_size: must be at least 1 (got 0)"));
+    let e = errors(&format!("{GOOD}max_size = 1\n"), "dev");
+    assert!(
+        e.contains(":5: max_size: must be at least min_size 2 (got 1)"),
+        "{e}"
+    );
+    let e = problem("desired_capacity = 7");
+    assert!(
+        e.contains(":5: desired_capacity: must be between min_size 2 and max_size 6 (got 7)"),
+        "{e}"
+    );
+    assert!(problem("min_size = \"two\"").contains("invalid type"));
+}
+
+#[test]
+fn zone_domain_path_email() {
+    let e = problem_without("hosted_zone_id", "hosted_zone_id = \"z123\"");
+    assert!(
+        e.contains("hosted_zone_id: 'z123' is not a Route53 zone id"),
+        "{e}"
+    );
+    let e = problem_without("hosted_zone_id", "");
+    assert!(
+        e.contains("hosted_zone_id: is required unless create_hosted_zone = true"),
+        "{e}"
+    );
+    let e = problem("create_hosted_zone = true");
+    assert!(
+        e.contains("create_hosted_zone: cannot be true together with hosted_zone_id"),
+        "{e}"
+    );
+    let e = problem_without("domain_name", "domain_name = \"not a domain\"");
+    assert!(
+        e.contains("domain_name: 'not a domain' is not a valid domain name"),
+        "{e}"
+    );
+    assert!(problem_without("domain_name", "").contains("domain_name: is required"));
+    let e = problem("health_check_path = \"health\"");
+    assert!(
+        e.contains(":5: health_check_path: must start with '/'"),
+        "{e}"
+    );
+    let e = problem_without("alert_email", "alert_email = \"ops.example.com\"");
+    assert!(
+        e.contains("alert_email: 'ops.example.com' is not an email address"),
+        "{e}"
+    );
+    assert!(problem_without("alert_email", "").contains("alert_email: is required"));
+}
+
+#[test]
+fn tags_and_unknown_keys() {
+    let e = problem("[tags]\n\"drctl:env\" = \"x\"");
+    assert!(
+        e.contains("tags.drctl:env: tag keys starting with 'aws:' or 'drctl:' are reserved"),
+        "{e}"
+    );
+    assert!(problem("[tags]\nName = \"x\"").contains("tags.Name: is set by drctl"));
+    let e = problem("min_sise = 3");
+    assert!(
+        e.contains("plans/x.toml:5: min_sise: unknown field `min_sise`"),
+        "{e}"
+    );
+    let e = problem("domain_name = \"twice.example.com\"");
+    assert!(e.contains(":5:"), "{e}");
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let err = envplan::parse(
+        Path::new("plans/x.toml"),
+        "min_size = 0\nhealth_check_path = \"x\"\n",
+        "dev",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert!(
+        keys.contains(&"min_size")
+            && keys.contains(&"health_check_path")
+            && keys.contains(&"domain_name")
+            && keys.contains(&"alert_email"),
+        "{keys:?}"
+    );
+}

@@ -1,0 +1,114 @@
+"""LocalStack service providers that route whole AWS APIs to moto in-process.
+
+The free LocalStack build has no elbv2 / autoscaling / rds provider, and its own DynamoDB
+provider (DynamoDB Local) does not run here. LocalStack is built on moto, so each provider
+below is a stub with one ``@handler`` per operation of the API that raises
+``NotImplementedError``; ``MotoFallbackDispatcher`` turns that into a call to moto inside
+the same process. Being one process, moto's ELB / ASG / RDS see the VPCs, subnets and
+security groups made through LocalStack's EC2.
+
+Imports of LocalStack / moto internals stay inside the factories: plux imports this module
+while it resolves entry points, before LocalStack is fully configured.
+"""
+
+from localstack.services.plugins import aws_provider
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def moto_stub_class(api: str, base: type = object) -> type:
+    """A provider class for ``api`` whose every operation falls through to moto.
+
+    Operations that ``base`` already handles (methods decorated with ``@handler``) are left
+    to ``base``. If ``base`` has a ``_route(context, request)`` method, each generated stub
+    calls it first and returns its answer unless it is None. ``create_dispatch_table``
+    looks handlers up by function *name*, so every generated function gets a distinct
+    ``__name__`` (``op_<snake_case_operation>``).
+    """
+    import inspect
+
+    from localstack.aws.api import handler
+    from localstack.aws.spec import load_service
+
+    handled = {
+        getattr(fn, "operation", None) for _, fn in inspect.getmembers(base, inspect.isfunction)
+    }
+    cls_name = f"Moto{api.title().replace('-', '')}Provider"
+    namespace: dict = {"service": api, "__module__": __name__}
+    for op in load_service(api).operation_names:
+        if op in handled:
+            continue
+        fn_name = f"op_{_snake(op)}"
+
+        def _fallthrough(self, context, request, _op=op):
+            route = getattr(self, "_route", None)
+            if route is not None:
+                result = route(context, request)
+                if result is not None:
+                    return result
+            raise NotImplementedError(_op)  # MotoFallbackDispatcher -> moto
+
+        _fallthrough.__name__ = fn_name
+        _fallthrough.__qualname__ = f"{cls_name}.{fn_name}"
+        namespace[fn_name] = handler(op, expand=False)(_fallthrough)
+    return type(cls_name, (base,), namespace)
+
+
+def _moto_service(api: str):
+    from localstack.services.moto import MotoFallbackDispatcher
+    from localstack.services.plugins import Service
+
+    provider = moto_stub_class(api)()
+    return Service.for_provider(provider, dispatch_table_factory=MotoFallbackDispatcher)
+
+
+@aws_provider(api="elbv2", name="default")
+def elbv2():
+    return _moto_service("elbv2")
+
+
+@aws_provider(api="autoscaling", name="default")
+def autoscaling():
+    return _moto_service("autoscaling")
+
+
+@aws_provider(api="rds", name="default")
+def rds():
+    return _moto_service("rds")
+
+
+@aws_provider(api="dynamodbstreams", name="drctl")
+def dynamodbstreams_drctl():
+    """moto's DynamoDB Streams (reads the streams of moto's tables).
+
+    LocalStack makes dynamodb depend on dynamodbstreams, and that on kinesis; their own
+    providers need downloads. Selected with ``PROVIDER_OVERRIDE_DYNAMODBSTREAMS=drctl``.
+    """
+    return _moto_service("dynamodbstreams")
+
+
+@aws_provider(api="kinesis", name="drctl")
+def kinesis_drctl():
+    """moto's Kinesis. Selected with ``PROVIDER_OVERRIDE_KINESIS=drctl``."""
+    return _moto_service("kinesis")
+
+
+@aws_provider(api="dynamodb", name="drctl")
+def dynamodb_drctl():
+    """moto-backed DynamoDB with emulated global-table replicas.
+
+    Selected with ``PROVIDER_OVERRIDE_DYNAMODB=drctl``.
+    """
+    from localstack.services.moto import MotoFallbackDispatcher
+    from localstack.services.plugins import Service
+
+    from .dynamodb_global import make_provider
+
+    return Service.for_provider(make_provider(), dispatch_table_factory=MotoFallbackDispatcher)
