@@ -92,7 +92,7 @@ pub async fn aws() -> Aws {
 /// A fresh env name: `prefix` plus a random suffix.
 pub fn unique_env(prefix: &str) -> String {
     use rand::Rng;
-    let n: u32 = rand::thread_rng().gen_range(0..0xffff_ff);
+    let n: u32 = rand::thread_rng().gen_range(0..0x00ff_ffff);
     format!("{prefix}-{n:06x}")
 }
 
