@@ -21,6 +21,12 @@ pub struct VpcReconciler {
 }
 
 impl VpcReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+}
+
+impl VpcReconciler {
     async fn describe(
         &self,
         region: &str,
