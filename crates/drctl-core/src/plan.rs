@@ -305,6 +305,17 @@ impl Planner<'_> {
             match observed {
                 None => {
                     change.action = Action::Create;
+                    change.fields = resolved
+                        .props
+                        .iter()
+                        .map(|(k, v)| FieldChange {
+                            field: k.clone(),
+                            before: None,
+                            after: Some(v.clone()),
+                            replace_reason: None,
+                            drift: false,
+                        })
+                        .collect();
                     if in_state.is_some() {
                         change.drift = true;
                         change.reasons.push("deleted outside of drctl".into());

@@ -105,6 +105,9 @@ pub struct State {
     /// Incremented on every write.
     pub serial: u64,
     pub env: String,
+    /// The AWS account the resources live in (names contain it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     #[serde(default)]
     pub resources: BTreeMap<Address, ResourceState>,
     #[serde(default)]
@@ -121,6 +124,7 @@ impl State {
             lineage: uuid::Uuid::new_v4().to_string(),
             serial: 0,
             env: env.to_string(),
+            account: None,
             resources: BTreeMap::new(),
             pending: BTreeMap::new(),
             generations: BTreeMap::new(),

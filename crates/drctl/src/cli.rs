@@ -1,0 +1,181 @@
+//! Command-line definitions (clap derive). Parsing only.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Provision, diff and tear down the two-region trading DR stack on AWS.
+///
+/// drctl reads an environment plan (plans/<env>.toml), compares it with what
+/// exists in both regions, and creates, updates or deletes resources through
+/// the AWS APIs, recording physical ids in a state file
+/// (.drctl/<env>.state.json). It only ever modifies resources that carry its
+/// ownership tags (drctl:env, drctl:address).
+#[derive(Debug, Parser)]
+#[command(
+    name = "drctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Folder holding the environment plans (<env>.toml).
+    #[arg(long, global = true, default_value = "plans", value_name = "DIR")]
+    pub plans_dir: PathBuf,
+    /// State file [default: .drctl/<env>.state.json].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Send every AWS call to this endpoint (e.g. LocalStack); AWS_ENDPOINT_URL works too.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Plain output without colours (NO_COLOR=1 does the same).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// How long to wait for another drctl holding the state lock (e.g. 30s, 2m).
+    #[arg(long, global = true, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub lock_timeout: Duration,
+    /// How many resources are read or changed at once.
+    #[arg(long, global = true, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EnvArg {
+    /// The environment: loads <plans-dir>/<env>.toml.
+    #[arg(long, short = 'e', value_name = "NAME")]
+    pub env: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what apply would change, including drift made outside of drctl.
+    Plan(PlanArgs),
+    /// Make the cloud match the environment plan (or apply a saved plan).
+    Apply(ApplyArgs),
+    /// Delete everything this environment owns, in both regions.
+    Destroy(DestroyArgs),
+    /// Print the stack's outputs (ALB DNS names, DB endpoints, ...) from the state.
+    Output(OutputArgs),
+    /// Inspect the state file.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Print the resource graph of both regions as Graphviz DOT.
+    Graph(EnvArg),
+    /// Check an environment plan without calling AWS.
+    Validate(EnvArg),
+    /// Remove a state lock left by a drctl that was killed.
+    ForceUnlock(ForceUnlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Read the cloud (default) or plan from the state alone (--refresh=false).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+    /// Write the plan to FILE so that `drctl apply FILE` applies exactly it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the plan as a JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a Markdown summary for a pull request (GITHUB_STEP_SUMMARY is used when set).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Plan the destruction of everything the env owns.
+    #[arg(long)]
+    pub destroy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The environment (not needed with a saved plan file).
+    #[arg(long, short = 'e', value_name = "NAME")]
+    pub env: Option<String>,
+    /// A plan saved with `drctl plan --out FILE`: applied as is, without a prompt.
+    #[arg(value_name = "PLAN_FILE")]
+    pub plan_file: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Print machine-readable progress (JSON lines) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Print machine-readable progress (JSON lines) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Print the outputs as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List every resource in the state with its physical id.
+    List(EnvArg),
+    /// Show one resource's state entry.
+    Show {
+        /// Address, e.g. us-east-1/network/vpc.
+        address: String,
+        #[command(flatten)]
+        env: EnvArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// "30s", "2m", "1h", "500ms" or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 30s, 2m or 1h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("'{s}' has an unknown unit; use ms, s, m or h")),
+    }
+}

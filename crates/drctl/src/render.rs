@@ -1,0 +1,289 @@
+//! The one renderer of user-facing output: plans (text, JSON, Markdown),
+//! apply summaries and outputs. Colour only when asked for.
+
+use drctl_core::apply::ApplyReport;
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{contains_unknown, is_unknown};
+use drctl_core::plan::{Action, Plan, ResourceChange};
+use owo_colors::OwoColorize;
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+/// How output looks.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, text: &str, action: Action) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        match action {
+            Action::Create => text.green().to_string(),
+            Action::Delete => text.red().to_string(),
+            Action::Update => text.yellow().to_string(),
+            Action::Replace => text.magenta().to_string(),
+            Action::NoOp => text.to_string(),
+        }
+    }
+    pub fn bold(&self, text: &str) -> String {
+        if self.color {
+            text.bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    pub fn red(&self, text: &str) -> String {
+        if self.color {
+            text.red().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    pub fn green(&self, text: &str) -> String {
+        if self.color {
+            text.green().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// A property value as the plan shows it.
+pub fn show_value(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "null".into(),
+        Some(v) if is_unknown(v) || contains_unknown(v) => "(known after apply)".into(),
+        Some(Value::String(s)) if s.contains('\n') => format!("<<{} lines>>", s.lines().count()),
+        Some(v) => v.to_string(),
+    }
+}
+
+fn heading(c: &ResourceChange) -> &'static str {
+    match (c.action, c.drift) {
+        (Action::Create, true) => "was deleted outside of drctl and will be created again",
+        (Action::Create, false) => "will be created",
+        (Action::Update, _) => "will be updated in place",
+        (Action::Replace, _) => "must be replaced",
+        (Action::Delete, _) => "will be destroyed",
+        (Action::NoOp, _) => "is found and will be recorded in the state",
+    }
+}
+
+fn field_line(out: &mut String, style: &Style, action: Action, f: &FieldChange) {
+    let (sym, text) = match action {
+        Action::Create => (
+            "+",
+            format!("{} = {}", f.field, show_value(f.after.as_ref())),
+        ),
+        Action::Delete => (
+            "-",
+            format!("{} = {}", f.field, show_value(f.before.as_ref())),
+        ),
+        _ => (
+            "~",
+            format!(
+                "{} = {} -> {}",
+                f.field,
+                show_value(f.before.as_ref()),
+                show_value(f.after.as_ref())
+            ),
+        ),
+    };
+    let sym_action = if action == Action::Replace {
+        Action::Update
+    } else {
+        action
+    };
+    let _ = write!(out, "      {} {text}", style.paint(sym, sym_action));
+    if let Some(r) = &f.replace_reason {
+        let _ = write!(out, " {}", style.red(&format!("# forces replacement: {r}")));
+    }
+    out.push('\n');
+}
+
+/// The plan as text: drift first, then every action, then the count line.
+pub fn plan_text(plan: &Plan, style: &Style) -> String {
+    let mut out = String::new();
+    let drifted: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.drift).collect();
+    if !drifted.is_empty() {
+        let _ = writeln!(out, "{}", style.bold("Objects changed outside of drctl:"));
+        out.push('\n');
+        for c in &drifted {
+            let _ = writeln!(out, "  # {} ({})", c.address, c.name);
+            if c.action == Action::Create {
+                let _ = writeln!(out, "      deleted");
+            }
+            for f in c.fields.iter().filter(|f| f.drift) {
+                let _ = writeln!(
+                    out,
+                    "      ~ {}: drctl applied {}, the cloud now has {}",
+                    f.field,
+                    show_value(f.after.as_ref()),
+                    show_value(f.before.as_ref())
+                );
+            }
+        }
+        out.push('\n');
+    }
+    let acting: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp || c.adopt)
+        .collect();
+    if acting.is_empty() && plan.forget.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} The cloud matches the environment plan ({} resources checked).",
+            style.green("No changes."),
+            plan.changes.len()
+        );
+    } else {
+        let _ = writeln!(out, "drctl will perform the following actions:");
+        for c in &acting {
+            out.push('\n');
+            let _ = writeln!(out, "  # {} {}", style.bold(c.address.as_str()), heading(c));
+            for r in &c.reasons {
+                let _ = writeln!(out, "  # ({r})");
+            }
+            let sym = if c.action == Action::NoOp {
+                "="
+            } else {
+                c.action.symbol()
+            };
+            let _ = writeln!(
+                out,
+                "{:>3} {} \"{}\"",
+                style.paint(sym, c.action),
+                c.kind,
+                c.name
+            );
+            for f in &c.fields {
+                field_line(&mut out, style, c.action, f);
+            }
+        }
+        for a in &plan.forget {
+            let _ = writeln!(
+                out,
+                "\n  # {a} is already gone and will be removed from the state"
+            );
+        }
+        out.push('\n');
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(out, "Warning: {w}");
+    }
+    let c = plan.counts();
+    let _ = writeln!(
+        out,
+        "{} {} to add, {} to change, {} to destroy.",
+        style.bold("Plan:"),
+        c.add,
+        c.change,
+        c.destroy
+    );
+    out
+}
+
+fn action_names(a: Action) -> Vec<&'static str> {
+    match a {
+        Action::NoOp => vec!["no-op"],
+        Action::Create => vec!["create"],
+        Action::Update => vec!["update"],
+        Action::Replace => vec!["delete", "create"],
+        Action::Delete => vec!["delete"],
+    }
+}
+
+/// The versioned JSON plan document (see README, "JSON plan format").
+pub fn plan_json(plan: &Plan) -> Value {
+    let changes: Vec<Value> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let before: serde_json::Map<String, Value> =
+                c.fields.iter().filter_map(|f| Some((f.field.clone(), f.before.clone()?))).collect();
+            let after: serde_json::Map<String, Value> = c
+                .fields
+                .iter()
+                .filter_map(|f| {
+                    let v = f.after.clone()?;
+                    Some((f.field.clone(), if contains_unknown(&v) { json!("(known after apply)") } else { v }))
+                })
+                .collect();
+            json!({
+                "address": c.address,
+                "kind": c.kind,
+                "region": c.region.clone().unwrap_or_else(|| "global".into()),
+                "name": c.name,
+                "actions": action_names(c.action),
+                "drift": c.drift,
+                "adopt": c.adopt,
+                "replace_reasons": c.fields.iter().filter_map(|f| f.replace_reason.as_ref().map(|r| json!({"field": f.field, "reason": r}))).collect::<Vec<_>>(),
+                "reasons": c.reasons,
+                "physical_id": c.prior.as_ref().map(|p| p.id.clone()),
+                "change": {
+                    "before": before,
+                    "after": after,
+                    "drifted_fields": c.fields.iter().filter(|f| f.drift).map(|f| f.field.clone()).collect::<Vec<_>>(),
+                }
+            })
+        })
+        .collect();
+    let c = plan.counts();
+    json!({
+        "format_version": plan.format_version,
+        "drctl_version": env!("CARGO_PKG_VERSION"),
+        "env": plan.env,
+        "destroy": plan.destroy,
+        "state": {"lineage": plan.lineage, "serial": plan.serial},
+        "resource_changes": changes,
+        "forget": plan.forget,
+        "warnings": plan.warnings,
+        "summary": {"add": c.add, "change": c.change, "destroy": c.destroy, "has_changes": plan.has_changes()},
+    })
+}
+
+/// The closing summary of an apply or destroy.
+pub fn report_text(report: &ApplyReport, style: &Style, destroy: bool) -> String {
+    let mut out = String::new();
+    let count = |a: Action| report.done.iter().filter(|(_, x)| *x == a).count();
+    let replaced = count(Action::Replace);
+    if !report.failed.is_empty() || !report.skipped.is_empty() {
+        let _ = writeln!(out, "\n{}", style.red("Errors:"));
+        for (a, action, e) in &report.failed {
+            let _ = writeln!(out, "  {} ({}): {e}", a, action_names(*action).join("/"));
+        }
+        for (a, action, why) in &report.skipped {
+            let _ = writeln!(
+                out,
+                "  {} ({}) not done: {why}",
+                a,
+                action_names(*action).join("/")
+            );
+        }
+    }
+    let verb = if report.success() {
+        style.green("complete!")
+    } else {
+        style.red("incomplete.")
+    };
+    if destroy {
+        let _ = writeln!(
+            out,
+            "\nDestroy {verb} Resources: {} destroyed.",
+            count(Action::Delete)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\nApply {verb} Resources: {} added, {} changed, {} destroyed.",
+            count(Action::Create) + replaced,
+            count(Action::Update),
+            count(Action::Delete) + replaced
+        );
+    }
+    out
+}
