@@ -119,6 +119,12 @@ async fn open_session(g: &Global, env: &str, command: &str, need_account: bool) 
 }
 
 impl Session {
+    /// With `DRCTL_CALL_LOG=FILE`, writes the AWS calls made (by operation)
+    /// as JSON: tests and benchmarks count reads and writes with it.
+    fn write_call_log(&self) {
+        write_call_log(&self.aws);
+    }
+
     async fn plan(&self, g: &Global, refresh: bool, destroy: bool) -> Result<Plan> {
         let planner = Planner {
             registry: &self.registry,
@@ -165,7 +171,19 @@ impl Session {
             .into_inner()
             .map_err(|_| anyhow!("internal error: state lock poisoned"))?;
         tracing::info!(calls = ?self.aws.calls().snapshot(), "AWS calls");
+        write_call_log(&self.aws);
         Ok((report, store))
+    }
+}
+
+fn write_call_log(aws: &Aws) {
+    if let Some(path) = std::env::var_os("DRCTL_CALL_LOG") {
+        let calls = aws.calls().snapshot();
+        if let Ok(text) = serde_json::to_string_pretty(&calls) {
+            if let Err(e) = std::fs::write(&path, text) {
+                tracing::warn!(error = %e, "cannot write DRCTL_CALL_LOG");
+            }
+        }
     }
 }
 
@@ -207,6 +225,7 @@ fn write_markdown(a: &PlanArgs, plan: &Plan, text_plain: &str) -> Result<()> {
 async fn plan_cmd(g: &Global, a: &PlanArgs, style: Style) -> Result<ExitCode> {
     let session = open_session(g, &a.env.env, "drctl plan", a.refresh).await?;
     let plan = session.plan(g, a.refresh, a.destroy).await?;
+    session.write_call_log();
     if a.json {
         println!(
             "{}",
@@ -286,6 +305,7 @@ async fn apply_cmd(g: &Global, a: &ApplyArgs, style: Style) -> Result<ExitCode> 
         print!("{}", render::plan_text(&plan, &style));
     }
     let env_plan = session.env_plan.clone();
+    session.write_call_log();
     if !plan.has_changes() {
         if !a.json {
             println!();
@@ -330,6 +350,7 @@ async fn apply_cmd(g: &Global, a: &ApplyArgs, style: Style) -> Result<ExitCode> 
 async fn destroy_cmd(g: &Global, a: &DestroyArgs, style: Style) -> Result<ExitCode> {
     let session = open_session(g, &a.env.env, "drctl destroy", true).await?;
     let plan = session.plan(g, true, true).await?;
+    session.write_call_log();
     if !a.json {
         print!("{}", render::plan_text(&plan, &style));
     }

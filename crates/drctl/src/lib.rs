@@ -14,6 +14,19 @@ use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+/// Crates whose trace level may print request or response bodies.
+const SECRET_SAFE_CAPS: &[&str] = &[
+    "aws_smithy_runtime=debug",
+    "aws_smithy_runtime_api=debug",
+    "aws_smithy_http_client=debug",
+    "aws_smithy_http=debug",
+    "aws_sdk_secretsmanager=debug",
+    "hyper=debug",
+    "hyper_util=debug",
+    "h2=debug",
+    "rustls=debug",
+];
+
 /// Logs go to stderr through `tracing`: RUST_LOG wins, else `-v` counts.
 fn init_logging(verbose: u8, color: bool) {
     let default = match verbose {
@@ -22,8 +35,16 @@ fn init_logging(verbose: u8, color: bool) {
         2 => "debug,aws_config=info,aws_smithy_runtime=info,hyper=info,rustls=info",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // The SDK's and HTTP stack's trace output can include response bodies
+    // (a GetSecretValue answer holds the DB password): capped even when
+    // RUST_LOG asks for trace.
+    for cap in SECRET_SAFE_CAPS {
+        if let Ok(d) = cap.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
