@@ -45,9 +45,13 @@ impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "drctl-call-log"
     }
-    fn read_before_execution(
+    // Not `read_before_execution`: client interceptors run that before the
+    // operation's config (which holds its `Metadata`) is in the bag, so
+    // nothing was counted. Once per operation, not per retry attempt.
+    fn read_before_serialization(
         &self,
         _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {

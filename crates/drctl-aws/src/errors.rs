@@ -39,6 +39,11 @@ const RULES: &[Rule] = &[
         Retryable,
     ),
     rule_msg("ValidationError", "Invalid IamInstanceProfile", Retryable),
+    // CreateAutoScalingGroup / UpdateAutoScalingGroup: "You must use a valid
+    // fully-formed launch template. Value (...) for parameter
+    // iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
+    // (or "... ARN"; terraform-provider-aws#4769, #24910, #29866).
+    rule_msg("ValidationError", "Invalid IAM Instance Profile", Retryable),
     rule_msg("ValidationError", "instance profile", Retryable),
     rule_msg("InvalidRequest", "role", Retryable),
     rule_msg("InvalidArgument", "Role", Retryable),
@@ -107,7 +112,29 @@ const RULES: &[Rule] = &[
     rule("HostedZoneNotEmpty", DependencyViolation),
     rule("BucketNotEmpty", DependencyViolation),
     rule("HealthCheckInUse", DependencyViolation),
+    // Route53 DELETE needs a record's exact current values: when it changed
+    // (or went) between drctl's read and the delete, re-read and retry.
+    rule_msg("InvalidChangeBatch", "but it was not found", Retryable),
+    rule_msg(
+        "InvalidChangeBatch",
+        "values provided do not match",
+        Retryable,
+    ),
     rule("InvalidIPAddress.InUse", DependencyViolation),
+    // ReleaseAddress answers this while a NAT gateway being deleted still
+    // holds the EIP (terraform-provider-aws); only deletes wait on the class.
+    rule_msg(
+        "AuthFailure",
+        "permission to access the specified resource",
+        DependencyViolation,
+    ),
+    // PITR cannot be set for a while after a table or replica turns ACTIVE.
+    rule("ContinuousBackupsUnavailableException", Retryable),
+    // A bucket without tags answers NoSuchTagSet: no tags, not a missing bucket.
+    rule("NoSuchTagSet", NotFound),
+    // Auto Scaling: another change to the group is under way.
+    rule("ScalingActivityInProgress", Retryable),
+    rule("ResourceContention", Throttled),
     rule("InvalidDBInstanceState", Retryable),
     rule("InvalidDBInstanceStateFault", Retryable),
     rule("IncorrectState", Retryable),
@@ -202,6 +229,8 @@ mod tests {
             ("TableNotFoundException", "", NotFound),
             ("NoSuchEntity", "", NotFound),
             ("ReplicationConfigurationNotFoundError", "", NotFound),
+            ("ContinuousBackupsUnavailableException", "", Retryable),
+            ("NoSuchTagSet", "", NotFound),
             ("ValidationError", "AutoScalingGroup name not found", NotFound),
             ("Throttling", "Rate exceeded", Throttled),
             ("RequestLimitExceeded", "", Throttled),
@@ -212,7 +241,15 @@ mod tests {
             ("InvalidRequestException", "You can't create this secret because a secret with this name is already scheduled for deletion.", AlreadyExists),
             ("DependencyViolation", "has some mapped public address(es)", DependencyViolation),
             ("DeleteConflict", "", DependencyViolation),
+            ("HostedZoneNotEmpty", "", DependencyViolation),
+            ("PriorRequestNotComplete", "", Throttled),
+            ("InvalidChangeBatch", "Tried to delete resource record set [name='a.', type='A', set-identifier='x'] but it was not found", Retryable),
+            ("InvalidChangeBatch", "Tried to delete resource record set [name='a.', type='A'] but the values provided do not match the current values", Retryable),
+            ("InvalidChangeBatch", "RRSet of type CNAME with DNS name a. is not permitted", Fatal),
+            ("AuthFailure", "You do not have permission to access the specified resource.", DependencyViolation),
             ("InvalidParameterValue", "Value (trading-ec2-profile-dev) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", Retryable),
+            ("ValidationError", "You must use a valid fully-formed launch template. Value (trading-ec2-profile-dev) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", Retryable),
+            ("ValidationError", "You must use a valid fully-formed launch template. Value (arn:aws:iam::1:instance-profile/p) for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN", Retryable),
             ("InternalError", "", Retryable),
             ("AccessDenied", "", Fatal),
             ("InvalidParameterValue", "bad cidr", Fatal),

@@ -1,6 +1,23 @@
-//! `internet_gateway` — placeholder until its reconciler is written.
+//! `ec2:internet-gateway` — the internet gateway of a region (its
+//! attachment to the VPC is the separate kind `ec2:igw-attachment`).
+//!
+//! Found by id, else by ownership tags (only a `Name` tag, not unique).
+//! Props: none (`{}`). Attrs: none beyond `id`.
+//!
+//! Caveats: AWS refuses DeleteInternetGateway while it is attached
+//! (`DependencyViolation`); the attachment is deleted first (destroy rules),
+//! and delete waits out a detach still in progress.
 
+use crate::errors::{api_error, found, gone};
+use crate::retry::{transient, wait_for};
+use crate::tags::{check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
 use crate::Aws;
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{InternetGateway, ResourceType};
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use std::time::Duration;
 
 pub struct InternetGatewayReconciler {
     pub aws: Aws,
@@ -12,7 +29,124 @@ impl InternetGatewayReconciler {
     }
 }
 
-crate::not_implemented!(
-    InternetGatewayReconciler,
-    drctl_stack::kinds::INTERNET_GATEWAY
-);
+fn observe(igw: &InternetGateway) -> Observed {
+    Observed {
+        id: igw.internet_gateway_id().unwrap_or_default().to_string(),
+        props: Default::default(),
+        attrs: Default::default(),
+    }
+}
+
+#[async_trait]
+impl Reconciler for InternetGatewayReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::INTERNET_GATEWAY
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        let req = match known_id {
+            Some(id) => ec2.describe_internet_gateways().internet_gateway_ids(id),
+            None => ec2
+                .describe_internet_gateways()
+                .set_filters(Some(ec2_owner_filters(cx, spec))),
+        };
+        let out = transient("ec2:DescribeInternetGateways", || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| api_error("ec2:DescribeInternetGateways", e))
+        })
+        .await;
+        let igws = found(out)?
+            .map(|o| o.internet_gateways().to_vec())
+            .unwrap_or_default();
+        match igws.as_slice() {
+            [] => Ok(ReadOutcome::NotFound),
+            [igw] => {
+                let id = igw.internet_gateway_id().unwrap_or_default();
+                Ok(check_owned(cx, spec, id, &from_ec2(igw.tags()), || {
+                    observe(igw)
+                }))
+            }
+            many => Err(ReconcileError::Ambiguous {
+                address: spec.address.to_string(),
+                ids: many
+                    .iter()
+                    .filter_map(|g| g.internet_gateway_id().map(str::to_string))
+                    .collect(),
+            }),
+        }
+    }
+
+    async fn create(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        _token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        // No client token: a crash is recovered by the ownership-tag lookup,
+        // which is why the tags go in this call.
+        let out = self
+            .aws
+            .ec2(self.aws.region_of(spec))
+            .create_internet_gateway()
+            .tag_specifications(ec2_tag_spec(ResourceType::InternetGateway, spec))
+            .send()
+            .await
+            .map_err(|e| api_error("ec2:CreateInternetGateway", e))?;
+        let igw = out.internet_gateway().ok_or_else(|| {
+            ReconcileError::Invalid("CreateInternetGateway returned no gateway".into())
+        })?;
+        Ok(observe(igw))
+    }
+
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        _spec: &ResourceSpec,
+        current: &Observed,
+        _changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        // No props: nothing can differ.
+        Ok(current.clone())
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        let what = format!(
+            "internet gateway {} ({}) to be deletable: it is still attached (DependencyViolation)",
+            current.id, spec.address
+        );
+        wait_for(
+            &what,
+            Duration::from_secs(600),
+            Duration::from_secs(5),
+            || async {
+                let r = ec2
+                    .delete_internet_gateway()
+                    .internet_gateway_id(&current.id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error("ec2:DeleteInternetGateway", e));
+                match gone(r) {
+                    Ok(()) => Ok(Some(())),
+                    Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await
+    }
+}

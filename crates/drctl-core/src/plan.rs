@@ -280,8 +280,12 @@ impl Planner<'_> {
             };
             // Values of resources about to be (re)created are unknown.
             let resolved = resolve_spec(spec, &|dep, attr| {
-                if matches!(actions.get(dep), Some(Action::Create | Action::Replace)) {
-                    return None;
+                match actions.get(dep) {
+                    Some(Action::Create | Action::Replace) => return None,
+                    Some(Action::Update) if self.changed_by_update(&specs, dep, attr) => {
+                        return None
+                    }
+                    _ => {}
                 }
                 match seen.get(dep) {
                     Some(ReadOutcome::Found(o)) => attr_of(o, attr),
@@ -444,6 +448,21 @@ impl Planner<'_> {
             forget,
             warnings,
         })
+    }
+}
+
+impl Planner<'_> {
+    /// Whether updating `dep` can change its attribute `attr`.
+    fn changed_by_update(
+        &self,
+        specs: &BTreeMap<Address, ResourceSpec>,
+        dep: &Address,
+        attr: &str,
+    ) -> bool {
+        specs
+            .get(dep)
+            .and_then(|s| self.registry.get(&s.kind).ok())
+            .is_some_and(|r| r.attrs_changed_by_update().contains(&attr))
     }
 }
 

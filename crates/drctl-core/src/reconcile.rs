@@ -89,6 +89,14 @@ pub trait Reconciler: Send + Sync {
         &[]
     }
 
+    /// Attributes an in-place update can change (e.g. a launch template's
+    /// `latest_version`). While this resource is planned for update, its
+    /// dependents see these as unknown, so their own change is planned and
+    /// made in the same apply.
+    fn attrs_changed_by_update(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Looks the resource up: by `known_id` (from the state) when given,
     /// else by deterministic name or ownership tags.
     async fn read(

@@ -98,7 +98,7 @@ async fn dev_stack_end_to_end() {
     // Apply everything in both regions, and print the outputs.
     let out = cli.ok(&["apply", "--env", &env, "--auto-approve"]);
     assert!(
-        out.contains("Apply complete! Resources: 75 added, 0 changed, 0 destroyed."),
+        out.contains("Apply complete! Resources: 76 added, 0 changed, 0 destroyed."),
         "{}",
         tail(&out)
     );
@@ -190,7 +190,7 @@ async fn dev_stack_end_to_end() {
     );
     assert_eq!(cli.mutating_calls(), vec![]);
     let reads: u64 = cli.calls().iter().map(|(_, n)| n).sum();
-    println!("no-change plan of the dev stack (75 resources): {reads} read calls");
+    println!("no-change plan of the dev stack (76 resources): {reads} read calls");
 
     // Drift: the ASG's max size changed out of band.
     let asg = format!("trading-asg-{env}");
