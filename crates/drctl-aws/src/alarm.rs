@@ -20,7 +20,7 @@
 
 use crate::errors::{api_error, gone};
 use crate::retry::{retry, transient, AFTER_CREATE};
-use crate::tags::{check_owned, Tags};
+use crate::tags::{ambiguous, check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
@@ -195,13 +195,9 @@ async fn read(
             let id = o.id.clone();
             Ok(check_owned(cx, spec, &id, &tags, || o))
         }
-        many => Err(ReconcileError::Ambiguous {
-            address: spec.address.to_string(),
-            ids: many
-                .iter()
-                .filter_map(|a| a.alarm_name().map(str::to_string))
-                .collect(),
-        }),
+        many => Err(ambiguous(spec, many, |a| {
+            a.alarm_name().map(str::to_string)
+        })),
     }
 }
 

@@ -26,7 +26,7 @@
 use crate::errors::{api_error, gone};
 use crate::iam_role::list_like_desired;
 use crate::retry::{retry, transient, wait_for, AFTER_CREATE, IAM_PROPAGATION};
-use crate::tags::{check_owned, Tags};
+use crate::tags::{ambiguous, check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, LaunchTemplateSpecification, Tag};
@@ -64,13 +64,9 @@ pub(crate) async fn describe(
     match out.auto_scaling_groups() {
         [] => Ok(None),
         [g] => Ok(Some(g.clone())),
-        many => Err(ReconcileError::Ambiguous {
-            address: spec.address.to_string(),
-            ids: many
-                .iter()
-                .filter_map(|g| g.auto_scaling_group_arn().map(str::to_string))
-                .collect(),
-        }),
+        many => Err(ambiguous(spec, many, |g| {
+            g.auto_scaling_group_arn().map(str::to_string)
+        })),
     }
 }
 

@@ -13,7 +13,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
-use crate::tags::{check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
@@ -85,13 +85,9 @@ impl Reconciler for EipReconciler {
                     observe(a)
                 }))
             }
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|a| a.allocation_id().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |a| {
+                a.allocation_id().map(str::to_string)
+            })),
         }
     }
 

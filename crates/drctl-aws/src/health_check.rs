@@ -23,7 +23,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::hosted_zone::{add_tags, r53_call, same_dns, tags_of};
 use crate::retry::wait_for;
-use crate::tags::{check_owned, Tags};
+use crate::tags::{ambiguous, check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_route53::types::{HealthCheck, HealthCheckConfig, HealthCheckType, TagResourceType};
@@ -196,10 +196,7 @@ impl Checks<'_> {
         match owned.as_slice() {
             [] => Ok(ReadOutcome::NotFound),
             [hc] => Ok(ReadOutcome::Found(observe(hc, spec)?)),
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many.iter().map(|h| h.id().to_string()).collect(),
-            }),
+            many => Err(ambiguous(spec, many, |h| Some(h.id().to_string()))),
         }
     }
 

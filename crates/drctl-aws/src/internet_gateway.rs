@@ -10,7 +10,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
-use crate::tags::{check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
 use crate::Aws;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
@@ -74,13 +74,9 @@ impl Reconciler for InternetGatewayReconciler {
                     observe(igw)
                 }))
             }
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|g| g.internet_gateway_id().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |g| {
+                g.internet_gateway_id().map(str::to_string)
+            })),
         }
     }
 

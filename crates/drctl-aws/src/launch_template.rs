@@ -28,7 +28,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::iam_role::list_like_desired;
 use crate::retry::{retry, transient, IAM_PROPAGATION};
-use crate::tags::{check_owned, ec2_tags, from_ec2, Tags};
+use crate::tags::{ambiguous, check_owned, ec2_tags, from_ec2, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -386,13 +386,9 @@ impl Reconciler for LaunchTemplateReconciler {
                     other => Ok(other),
                 }
             }
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|l| l.launch_template_id().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |l| {
+                l.launch_template_id().map(str::to_string)
+            })),
         }
     }
 

@@ -15,7 +15,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::load_balancer::{elbv2_tags, elbv2_tags_of};
 use crate::retry::transient;
-use crate::tags::check_owned;
+use crate::tags::{ambiguous, check_owned};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, Listener, ProtocolEnum};
@@ -141,13 +141,9 @@ impl Reconciler for ListenerReconciler {
                     other => Ok(other),
                 }
             }
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|l| l.listener_arn().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |l| {
+                l.listener_arn().map(str::to_string)
+            })),
         }
     }
 

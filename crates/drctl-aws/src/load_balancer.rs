@@ -19,7 +19,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::iam_role::list_like_desired;
 use crate::retry::{transient, wait_for};
-use crate::tags::{check_owned, Tags};
+use crate::tags::{ambiguous, check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
@@ -248,13 +248,9 @@ impl Reconciler for LoadBalancerReconciler {
                     other => Ok(other),
                 }
             }
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|l| l.load_balancer_arn().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |l| {
+                l.load_balancer_arn().map(str::to_string)
+            })),
         }
     }
 

@@ -18,7 +18,7 @@
 use crate::errors::{api_error, found};
 use crate::retry::{transient, wait_for};
 use crate::subnet::after_create;
-use crate::tags::{check_owned, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ConnectivityType, Filter, NatGateway, NatGatewayState, ResourceType};
@@ -253,13 +253,9 @@ impl Reconciler for NatGatewayReconciler {
         match ours.as_slice() {
             [] => Ok(ReadOutcome::NotFound),
             [n] => Ok(ReadOutcome::Found(observe(n, spec))),
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|n| n.nat_gateway_id().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |n| {
+                n.nat_gateway_id().map(str::to_string)
+            })),
         }
     }
 

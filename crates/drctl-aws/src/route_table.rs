@@ -18,7 +18,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
 use crate::subnet::after_create;
-use crate::tags::{check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable};
@@ -287,13 +287,9 @@ impl Reconciler for RouteTableReconciler {
                     observe(rt)
                 }))
             }
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|t| t.route_table_id().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |t| {
+                t.route_table_id().map(str::to_string)
+            })),
         }
     }
 

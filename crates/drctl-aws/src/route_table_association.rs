@@ -17,7 +17,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::subnet::after_create;
-use crate::tags::from_ec2;
+use crate::tags::{ambiguous, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -122,13 +122,9 @@ impl Reconciler for RouteTableAssociationReconciler {
             [] => return Ok(ReadOutcome::NotFound),
             [one] => *one,
             many => {
-                return Err(ReconcileError::Ambiguous {
-                    address: spec.address.to_string(),
-                    ids: many
-                        .iter()
-                        .filter_map(|(_, a)| a.route_table_association_id().map(str::to_string))
-                        .collect(),
-                })
+                return Err(ambiguous(spec, many, |(_, a)| {
+                    a.route_table_association_id().map(str::to_string)
+                }))
             }
         };
         let id = assoc.route_table_association_id().unwrap_or_default();

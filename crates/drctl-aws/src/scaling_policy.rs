@@ -21,7 +21,7 @@
 use crate::autoscaling_group::asg_tags;
 use crate::errors::{api_error, gone};
 use crate::retry::transient;
-use crate::tags::check_owned;
+use crate::tags::{ambiguous, check_owned};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{
@@ -165,13 +165,9 @@ impl Reconciler for ScalingPolicyReconciler {
             [] => return Ok(ReadOutcome::NotFound),
             [p] => p,
             many => {
-                return Err(ReconcileError::Ambiguous {
-                    address: spec.address.to_string(),
-                    ids: many
-                        .iter()
-                        .filter_map(|p| p.policy_arn().map(str::to_string))
-                        .collect(),
-                })
+                return Err(ambiguous(spec, many, |p| {
+                    p.policy_arn().map(str::to_string)
+                }))
             }
         };
         // Ownership through the group (policies have no tags).

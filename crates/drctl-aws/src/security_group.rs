@@ -22,7 +22,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::subnet::{after_create, delete_when_unblocked, filter};
-use crate::tags::{check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -295,13 +295,7 @@ impl Reconciler for SecurityGroupReconciler {
                     observe(sg)
                 }))
             }
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|g| g.group_id().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |g| g.group_id().map(str::to_string))),
         }
     }
 

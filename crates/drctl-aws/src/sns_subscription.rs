@@ -20,6 +20,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::sns_topic::topic_tags;
+use crate::tags::ambiguous;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_sns::types::Subscription;
@@ -122,17 +123,13 @@ async fn find(sns: &Client, spec: &ResourceSpec) -> Result<Option<Observed>, Rec
     match matches.as_slice() {
         [] => Ok(None),
         [s] => Ok(Some(observe(s, spec, topic))),
-        many => Err(ReconcileError::Ambiguous {
-            address: spec.address.to_string(),
-            ids: many
-                .iter()
-                .map(|s| {
-                    s.subscription_arn()
-                        .unwrap_or("PendingConfirmation")
-                        .to_string()
-                })
-                .collect(),
-        }),
+        many => Err(ambiguous(spec, many, |s| {
+            Some({
+                s.subscription_arn()
+                    .unwrap_or("PendingConfirmation")
+                    .to_string()
+            })
+        })),
     }
 }
 

@@ -19,7 +19,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
-use crate::tags::{check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet, SubnetState};
@@ -294,13 +294,7 @@ impl Reconciler for SubnetReconciler {
                     other => Ok(other),
                 }
             }
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|s| s.subnet_id().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |s| s.subnet_id().map(str::to_string))),
         }
     }
 

@@ -73,3 +73,16 @@ pub fn ec2_owner_filters(cx: &Ctx, spec: &ResourceSpec) -> Vec<aws_sdk_ec2::type
             .build(),
     ]
 }
+
+/// Several resources answer to one address: an error naming all of them.
+/// drctl never picks one; the user removes the extras or fixes the state.
+pub fn ambiguous<T>(
+    spec: &ResourceSpec,
+    many: &[T],
+    id: impl Fn(&T) -> Option<String>,
+) -> drctl_core::reconcile::ReconcileError {
+    drctl_core::reconcile::ReconcileError::Ambiguous {
+        address: spec.address.to_string(),
+        ids: many.iter().filter_map(id).collect(),
+    }
+}

@@ -19,7 +19,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::load_balancer::{arn_suffix, elbv2_tags, elbv2_tags_of};
 use crate::retry::{transient, wait_for};
-use crate::tags::check_owned;
+use crate::tags::{ambiguous, check_owned};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetGroup, TargetTypeEnum};
@@ -131,13 +131,9 @@ impl Reconciler for TargetGroupReconciler {
                     other => Ok(other),
                 }
             }
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|t| t.target_group_arn().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |t| {
+                t.target_group_arn().map(str::to_string)
+            })),
         }
     }
 

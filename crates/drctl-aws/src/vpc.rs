@@ -6,7 +6,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
-use crate::tags::{check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcState};
@@ -145,13 +145,7 @@ impl Reconciler for VpcReconciler {
                     other => Ok(other),
                 }
             }
-            many => Err(ReconcileError::Ambiguous {
-                address: spec.address.to_string(),
-                ids: many
-                    .iter()
-                    .filter_map(|v| v.vpc_id().map(str::to_string))
-                    .collect(),
-            }),
+            many => Err(ambiguous(spec, many, |v| v.vpc_id().map(str::to_string))),
         }
     }
 
