@@ -164,6 +164,8 @@ async fn dev_stack_end_to_end() {
         .await
         .unwrap();
 
+    post_deployment_validation(&aws, &env, &cli).await;
+
     // The generated DB passwords, to search for later.
     let mut passwords = Vec::new();
     for region in ["us-east-1", "us-west-2"] {
@@ -391,4 +393,111 @@ fn assert_no_secret_anywhere(cli: &Cli, secrets: &[String]) {
             );
         }
     }
+}
+
+/// The design document's "Post-Deployment Validation" steps, one by one,
+/// as their SDK equivalents (the document runs them against us-east-1).
+async fn post_deployment_validation(aws: &drctl_aws::Aws, env: &str, cli: &Cli) {
+    let r = "us-east-1";
+    // 1. Verify VPC created (by its Name tag): available, with its CIDR.
+    let vpcs = aws
+        .ec2(r)
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:Name")
+                .values(format!("trading-vpc-{env}"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let vpc = &vpcs.vpcs()[0];
+    assert_eq!(vpc.cidr_block(), Some("10.20.0.0/16"));
+    assert_eq!(vpc.state().map(|s| s.as_str()), Some("available"));
+    // 2. Check ALB health: the ARN from the outputs, state active.
+    let outputs: Value =
+        serde_json::from_str(&cli.ok(&["output", "--env", env, "--json"])).unwrap();
+    let alb_arn = outputs["regions"][r]["alb_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lbs = aws
+        .elbv2(r)
+        .describe_load_balancers()
+        .load_balancer_arns(&alb_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        lbs.load_balancers()[0]
+            .state()
+            .and_then(|s| s.code())
+            .map(|c| c.as_str()),
+        Some("active")
+    );
+    // 3. Verify RDS Multi-AZ: MultiAZ, status, encrypted.
+    let db = aws
+        .rds(r)
+        .describe_db_instances()
+        .db_instance_identifier(format!("trading-db-{env}"))
+        .send()
+        .await
+        .unwrap();
+    let db = &db.db_instances()[0];
+    assert_eq!(
+        (db.multi_az(), db.storage_encrypted()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(db.db_instance_status(), Some("available"));
+    // 4. Check DynamoDB replication: the replica region and its status.
+    let t = aws
+        .dynamodb(r)
+        .describe_table()
+        .table_name(format!("trading-sessions-{env}"))
+        .send()
+        .await
+        .unwrap();
+    let replicas = t.table().unwrap().replicas();
+    assert!(
+        replicas.iter().any(|x| x.region_name() == Some("us-west-2")
+            && x.replica_status().map(|s| s.as_str()) == Some("ACTIVE")),
+        "{replicas:?}"
+    );
+    // 5. Verify S3 replication.
+    let rep = aws
+        .s3(r)
+        .get_bucket_replication()
+        .bucket(format!("trading-data-{env}-{ACCOUNT}"))
+        .send()
+        .await
+        .unwrap();
+    let rule = &rep.replication_configuration().unwrap().rules()[0];
+    assert_eq!(
+        rule.destination().unwrap().bucket(),
+        format!("arn:aws:s3:::trading-data-{env}-{ACCOUNT}-replica")
+    );
+    assert_eq!(
+        rule.destination()
+            .unwrap()
+            .replication_time()
+            .unwrap()
+            .time()
+            .unwrap()
+            .minutes(),
+        Some(15)
+    );
+    // 6. Test health check: the id from the outputs has status observations.
+    let hc = outputs["regions"][r]["health_check_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let status = aws
+        .route53("us-east-1")
+        .get_health_check_status()
+        .health_check_id(&hc)
+        .send()
+        .await
+        .unwrap();
+    assert!(!status.health_check_observations().is_empty());
 }
