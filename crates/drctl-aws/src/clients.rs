@@ -185,7 +185,18 @@ impl Aws {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| crate::errors::api_error("sts:GetCallerIdentity", e))?;
+            .map_err(|e| {
+                let err = crate::errors::api_error("sts:GetCallerIdentity", e);
+                let text = err.to_string();
+                if text.contains("loading credentials") || text.contains("no credentials found") {
+                    // The SDK's own text is a page of nested debug output.
+                    ReconcileError::Invalid(
+                        "no usable AWS credentials: set AWS_PROFILE (SSO profiles work), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is available; for LocalStack pass --endpoint URL with any test keys".into(),
+                    )
+                } else {
+                    err
+                }
+            })?;
         out.account()
             .map(str::to_string)
             .ok_or_else(|| ReconcileError::Invalid("GetCallerIdentity returned no account".into()))

@@ -14,42 +14,47 @@ use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// Crates whose trace level may print request or response bodies.
-const SECRET_SAFE_CAPS: &[&str] = &[
-    "aws_smithy_runtime=debug",
-    "aws_smithy_runtime_api=debug",
-    "aws_smithy_http_client=debug",
-    "aws_smithy_http=debug",
-    "aws_sdk_secretsmanager=debug",
-    "hyper=debug",
-    "hyper_util=debug",
-    "h2=debug",
-    "rustls=debug",
+/// Crates whose trace output can include request or response bodies (a
+/// GetSecretValue answer holds the DB password). Their TRACE events are
+/// dropped whatever RUST_LOG says; their DEBUG and above still show.
+const BODY_PRINTING_TARGETS: &[&str] = &[
+    "aws_smithy",
+    "aws_sdk_",
+    "aws_runtime",
+    "hyper",
+    "h2",
+    "rustls",
 ];
+
+fn drops_secrets(meta: &tracing::Metadata<'_>) -> bool {
+    !(*meta.level() == tracing::Level::TRACE
+        && BODY_PRINTING_TARGETS
+            .iter()
+            .any(|t| meta.target().starts_with(t)))
+}
 
 /// Logs go to stderr through `tracing`: RUST_LOG wins, else `-v` counts.
 fn init_logging(verbose: u8, color: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let default = match verbose {
-        0 => "warn",
+        // The credential chain warns about every provider it tries (IMDS...).
+        0 => "warn,aws_config=error",
         1 => "info,aws_config=warn,aws_smithy_runtime=warn",
         2 => "debug,aws_config=info,aws_smithy_runtime=info,hyper=info,rustls=info",
         _ => "trace",
     };
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // The SDK's and HTTP stack's trace output can include response bodies
-    // (a GetSecretValue answer holds the DB password): capped even when
-    // RUST_LOG asks for trace.
-    for cap in SECRET_SAFE_CAPS {
-        if let Ok(d) = cap.parse() {
-            filter = filter.add_directive(d);
-        }
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(color)
         .with_target(false)
+        .with_filter(tracing_subscriber::filter::filter_fn(drops_secrets));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
         .try_init();
 }
 

@@ -178,3 +178,36 @@ fn a_held_lock_names_its_holder() {
     );
     assert!(err.contains("drctl force-unlock"), "{err}");
 }
+
+#[test]
+fn missing_credentials_get_one_clear_sentence() {
+    let d = plans_dir(&[("qa-1.toml", "domain_name = \"qa.example.com\"\nalert_email = \"qa@example.com\"\ncreate_hosted_zone = true\n")]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drctl"));
+    cmd.args(["plan", "--env", "qa-1", "--endpoint", "http://127.0.0.1:9"])
+        .current_dir(d.path())
+        .env("HOME", d.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1");
+    for k in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(k);
+    }
+    let o = cmd.output().unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("no usable AWS credentials: set AWS_PROFILE"),
+        "{err}"
+    );
+    assert!(err.lines().count() <= 2, "short: {err}");
+    assert!(!d.path().join(".drctl/qa-1.state.json").exists());
+}
