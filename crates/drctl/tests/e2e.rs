@@ -203,6 +203,22 @@ async fn dev_stack_end_to_end() {
         .send()
         .await
         .unwrap();
+    // --refresh=false plans from the state alone: not one AWS call, and so
+    // blind to that drift.
+    let o = cli.run(&[
+        "plan",
+        "--env",
+        &env,
+        "--detailed-exitcode",
+        "--refresh=false",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(cli.calls(), vec![], "no AWS call without refresh");
     let o = cli.run(&["plan", "--env", &env, "--detailed-exitcode"]);
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(2), "{text}");
