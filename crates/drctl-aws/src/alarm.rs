@@ -291,11 +291,7 @@ impl Reconciler for AlarmReconciler {
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
         put(&self.cw(spec), spec, false).await?;
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

@@ -368,11 +368,7 @@ impl Reconciler for AutoscalingGroupReconciler {
         if changes.iter().any(|c| c.field == "target_group_arns") {
             set_target_groups(&asg, spec, name).await?;
         }
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

@@ -416,11 +416,7 @@ impl Reconciler for DynamodbReplicaReconciler {
             )
             .await?;
         }
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

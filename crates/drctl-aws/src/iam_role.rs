@@ -540,11 +540,7 @@ impl Reconciler for IamRoleReconciler {
             let managed = managed_policy_arns(&iam, name).await?;
             put_policies(&iam, spec, name, &inline, &managed).await?;
         }
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

@@ -260,11 +260,7 @@ impl Reconciler for InstanceProfileReconciler {
                 wait_visible(&iam, spec, &current.id, role, Duration::from_secs(120)).await?;
             }
         }
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

@@ -195,11 +195,7 @@ impl Reconciler for ListenerReconciler {
                 .map_err(|e| api_error("elbv2:ModifyListener", e))
         })
         .await?;
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

@@ -331,11 +331,7 @@ impl Reconciler for LoadBalancerReconciler {
                 }
             }
         }
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

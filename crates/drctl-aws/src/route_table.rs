@@ -324,11 +324,7 @@ impl Reconciler for RouteTableReconciler {
             tracing::debug!(table = %current.id, ?op, "route");
             apply_route(&ec2, &current.id, &op).await?;
         }
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

@@ -271,11 +271,7 @@ impl Reconciler for SecretReconciler {
             })
             .await?;
         }
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

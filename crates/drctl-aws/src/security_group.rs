@@ -349,11 +349,7 @@ impl Reconciler for SecurityGroupReconciler {
         tracing::debug!(group = %current.id, ?extra, ?missing, "ingress");
         self.revoke(&ec2, &current.id, &extra).await?;
         self.authorize(&ec2, &current.id, &missing).await?;
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

@@ -394,11 +394,7 @@ impl Reconciler for SubnetReconciler {
         let value = props::bool(spec, "map_public_ip_on_launch")?;
         self.set_map_public_ip(self.aws.region_of(spec), &current.id, value)
             .await?;
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

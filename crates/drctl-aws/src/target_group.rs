@@ -218,11 +218,7 @@ impl Reconciler for TargetGroupReconciler {
                 .map_err(|e| api_error("elbv2:ModifyTargetGroup", e))
         })
         .await?;
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

@@ -217,11 +217,7 @@ impl Reconciler for VpcReconciler {
     ) -> Result<Observed, ReconcileError> {
         self.set_dns(self.aws.region_of(spec), &current.id, spec)
             .await?;
-        Ok(Observed {
-            id: current.id.clone(),
-            props: spec.props.clone(),
-            attrs: current.attrs.clone(),
-        })
+        Ok(current.updated_to(spec))
     }
 
     async fn delete(

@@ -157,6 +157,18 @@ pub struct Observed {
     pub attrs: Props,
 }
 
+impl Observed {
+    /// What an in-place update leaves: the same id and attributes, with the
+    /// desired properties now in force.
+    pub fn updated_to(&self, spec: &ResourceSpec) -> Observed {
+        Observed {
+            id: self.id.clone(),
+            props: spec.props.clone(),
+            attrs: self.attrs.clone(),
+        }
+    }
+}
+
 /// The result of looking a resource up.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReadOutcome {
