@@ -22,7 +22,7 @@ HARNESS_HOME="${DRCTL_HARNESS_HOME:-$HOME/.cache/drctl-harness}"
 PYTHON="${DRCTL_HARNESS_PYTHON:-python3}"
 BIND="${DRCTL_HARNESS_BIND:-127.0.0.1}"
 START_TIMEOUT="${DRCTL_HARNESS_START_TIMEOUT:-120}"
-SERVICES="ec2,iam,sts,s3,secretsmanager,route53,sns,cloudwatch,elbv2,autoscaling,rds,dynamodb"
+SERVICES="ec2,iam,sts,s3,secretsmanager,route53,sns,cloudwatch,elbv2,autoscaling,rds,dynamodb,resourcegroupstaggingapi"
 PLUGIN_DIR="$HERE/drctl_localstack_plugin"
 
 log() { echo "localstack.sh: $*" >&2; }

@@ -58,6 +58,34 @@ async fn describe(cw: &Client, names: &[String]) -> Result<Vec<MetricAlarm>, Rec
     Ok(out.metric_alarms().to_vec())
 }
 
+/// Every metric alarm of the region, read once per run (see
+/// [`ReadCache`](crate::cache::ReadCache)): a region's alarms are few, and
+/// one listing answers for all of the stack's alarms there.
+async fn region_alarms(aws: &Aws, region: &str) -> Result<Vec<MetricAlarm>, ReconcileError> {
+    let cw = aws.cloudwatch(region);
+    aws.cache()
+        .get_or_fetch(format!("cloudwatch:DescribeAlarms|{region}"), || {
+            transient("cloudwatch:DescribeAlarms", move || {
+                let cw = cw.clone();
+                async move {
+                    let pages: Vec<_> = cw
+                        .describe_alarms()
+                        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+                        .into_paginator()
+                        .send()
+                        .collect::<Result<Vec<_>, _>>()
+                        .await
+                        .map_err(|e| api_error("cloudwatch:DescribeAlarms", e))?;
+                    Ok(pages
+                        .iter()
+                        .flat_map(|p| p.metric_alarms().iter().cloned())
+                        .collect::<Vec<_>>())
+                }
+            })
+        })
+        .await
+}
+
 async fn tags_of(cw: &Client, arn: &str) -> Result<Tags, ReconcileError> {
     let out = transient("cloudwatch:ListTagsForResource", || async {
         cw.list_tags_for_resource()
@@ -177,13 +205,19 @@ async fn put(cw: &Client, spec: &ResourceSpec, with_tags: bool) -> Result<(), Re
 }
 
 async fn read(
-    cw: &Client,
+    aws: &Aws,
     cx: &Ctx,
     spec: &ResourceSpec,
     known_id: Option<&str>,
 ) -> Result<ReadOutcome, ReconcileError> {
-    let name = known_id.unwrap_or(&spec.name).to_string();
-    let alarms = describe(cw, &[name]).await?;
+    let region = aws.region_of(spec);
+    let cw = &aws.cloudwatch(region);
+    let name = known_id.unwrap_or(&spec.name);
+    let alarms: Vec<MetricAlarm> = region_alarms(aws, region)
+        .await?
+        .into_iter()
+        .filter(|a| a.alarm_name() == Some(name))
+        .collect();
     match alarms.as_slice() {
         [] => Ok(ReadOutcome::NotFound),
         [a] => {
@@ -270,7 +304,7 @@ impl Reconciler for AlarmReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        read(&self.cw(spec), cx, spec, known_id).await
+        read(&self.aws, cx, spec, known_id).await
     }
 
     /// PutMetricAlarm takes no token; it is an upsert, so a retry is harmless.

@@ -70,6 +70,24 @@ pub(crate) async fn describe(
     }
 }
 
+/// [`describe`] for reads: shared by the group's and its policy's read in
+/// one run (see [`ReadCache`](crate::cache::ReadCache)). Waits poll with
+/// [`describe`], never with this.
+pub(crate) async fn read_group(
+    aws: &Aws,
+    spec: &ResourceSpec,
+    name: &str,
+) -> Result<Option<AutoScalingGroup>, ReconcileError> {
+    let region = aws.region_of(spec);
+    let asg = aws.autoscaling(region);
+    aws.cache()
+        .get_or_fetch(
+            format!("autoscaling:DescribeAutoScalingGroups|{region}|{name}"),
+            || async move { describe(&asg, spec, name).await },
+        )
+        .await
+}
+
 pub(crate) fn asg_tags(g: &AutoScalingGroup) -> Tags {
     g.tags()
         .iter()
@@ -306,9 +324,8 @@ impl Reconciler for AutoscalingGroupReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let asg = self.aws.autoscaling(self.aws.region_of(spec));
         let name = known_id.unwrap_or(&spec.name);
-        let Some(g) = describe(&asg, spec, name).await? else {
+        let Some(g) = read_group(&self.aws, spec, name).await? else {
             return Ok(ReadOutcome::NotFound);
         };
         Ok(check_owned(cx, spec, name, &asg_tags(&g), || {

@@ -5,6 +5,7 @@
 //! [`CallLog`] interceptor that counts calls by operation, so tests and
 //! benchmarks can prove that a no-change apply makes no mutating call.
 
+use crate::cache::ReadCache;
 use aws_config::BehaviorVersion;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -38,8 +39,12 @@ impl CallLog {
     }
 }
 
+/// Counts every call, and makes cached reads stale on every write.
 #[derive(Debug, Clone)]
-struct CallCounter(Arc<CallLog>);
+struct CallCounter {
+    log: Arc<CallLog>,
+    cache: Arc<ReadCache>,
+}
 
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
@@ -56,7 +61,10 @@ impl Intercept for CallCounter {
     ) -> Result<(), BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {
             let key = format!("{}:{}", m.service(), m.name());
-            if let Ok(mut c) = self.0.counts.lock() {
+            if CallLog::is_mutating(&key) {
+                self.cache.invalidate();
+            }
+            if let Ok(mut c) = self.log.counts.lock() {
                 *c.entry(key).or_insert(0) += 1;
             }
         }
@@ -70,6 +78,7 @@ pub struct Aws {
     base: SdkConfig,
     endpoint: Option<String>,
     calls: Arc<CallLog>,
+    cache: Arc<ReadCache>,
     limits: Arc<BTreeMap<&'static str, Arc<Semaphore>>>,
 }
 
@@ -81,7 +90,7 @@ macro_rules! client {
         pub fn $fn(&self, region: &str) -> $krate::Client {
             let mut b = $krate::config::Builder::from(&self.base)
                 .region(Region::new(region.to_string()))
-                .interceptor(CallCounter(self.calls.clone()));
+                .interceptor(self.counter());
             if let Some(e) = &self.endpoint {
                 b = b.endpoint_url(e);
             }
@@ -123,6 +132,7 @@ impl Aws {
             base,
             endpoint,
             calls: Arc::default(),
+            cache: Arc::default(),
             limits: Arc::new(limits),
         }
     }
@@ -133,6 +143,18 @@ impl Aws {
 
     pub fn calls(&self) -> &CallLog {
         &self.calls
+    }
+
+    /// Reads shared by the reconcilers of this run (see [`ReadCache`]).
+    pub fn cache(&self) -> &ReadCache {
+        &self.cache
+    }
+
+    fn counter(&self) -> CallCounter {
+        CallCounter {
+            log: self.calls.clone(),
+            cache: self.cache.clone(),
+        }
     }
 
     /// Region for global services (IAM, Route53, STS).
@@ -166,11 +188,12 @@ impl Aws {
     client!(sns, aws_sdk_sns);
     client!(cloudwatch, aws_sdk_cloudwatch);
     client!(sts, aws_sdk_sts);
+    client!(tagging, aws_sdk_resourcegroupstagging);
 
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
         let mut b = aws_sdk_s3::config::Builder::from(&self.base)
             .region(Region::new(region.to_string()))
-            .interceptor(CallCounter(self.calls.clone()));
+            .interceptor(self.counter());
         if let Some(e) = &self.endpoint {
             // Emulators serve buckets by path, not by virtual host.
             b = b.endpoint_url(e).force_path_style(true);

@@ -11,9 +11,10 @@
 //! still owns the association): delete retries that for a while. The NAT is
 //! deleted and gone first (destroy rules).
 
-use crate::errors::{api_error, found, gone};
-use crate::retry::{transient, wait_for};
-use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::ec2_lookup::lookup;
+use crate::errors::{api_error, gone};
+use crate::retry::wait_for;
+use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
@@ -60,23 +61,7 @@ impl Reconciler for EipReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let req = match known_id {
-            Some(id) => ec2.describe_addresses().allocation_ids(id),
-            None => ec2
-                .describe_addresses()
-                .set_filters(Some(ec2_owner_filters(cx, spec))),
-        };
-        let out = transient("ec2:DescribeAddresses", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:DescribeAddresses", e))
-        })
-        .await;
-        let addresses = found(out)?
-            .map(|o| o.addresses().to_vec())
-            .unwrap_or_default();
+        let addresses: Vec<Address> = lookup(&self.aws, cx, spec, known_id).await?;
         match addresses.as_slice() {
             [] => Ok(ReadOutcome::NotFound),
             [a] => {

@@ -14,8 +14,9 @@
 //! that out, with a timeout that says so. `Gateway.NotAttached` and a
 //! missing gateway mean it is already gone.
 
-use crate::errors::{api_error, found, gone};
-use crate::retry::{transient, wait_for};
+use crate::ec2_lookup::with_id;
+use crate::errors::{api_error, gone};
+use crate::retry::wait_for;
 use crate::subnet::after_create;
 use crate::tags::from_ec2;
 use crate::{props, Aws};
@@ -96,16 +97,11 @@ impl Reconciler for IgwAttachmentReconciler {
                 None => return Ok(ReadOutcome::NotFound),
             },
         };
-        let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let out = transient("ec2:DescribeInternetGateways", || async {
-            ec2.describe_internet_gateways()
-                .internet_gateway_ids(igw_id)
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:DescribeInternetGateways", e))
-        })
-        .await;
-        let Some(igw) = found(out)?.and_then(|o| o.internet_gateways().first().cloned()) else {
+        let region = self.aws.region_of(spec);
+        let Some(igw) =
+            with_id::<aws_sdk_ec2::types::InternetGateway>(&self.aws, region, &cx.env, igw_id)
+                .await?
+        else {
             return Ok(ReadOutcome::NotFound);
         };
         let attached = igw.attachments().iter().any(|a| {

@@ -8,9 +8,10 @@
 //! (`DependencyViolation`); the attachment is deleted first (destroy rules),
 //! and delete waits out a detach still in progress.
 
-use crate::errors::{api_error, found, gone};
-use crate::retry::{transient, wait_for};
-use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::ec2_lookup::lookup;
+use crate::errors::{api_error, gone};
+use crate::retry::wait_for;
+use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
 use crate::Aws;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
@@ -49,23 +50,7 @@ impl Reconciler for InternetGatewayReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let req = match known_id {
-            Some(id) => ec2.describe_internet_gateways().internet_gateway_ids(id),
-            None => ec2
-                .describe_internet_gateways()
-                .set_filters(Some(ec2_owner_filters(cx, spec))),
-        };
-        let out = transient("ec2:DescribeInternetGateways", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:DescribeInternetGateways", e))
-        })
-        .await;
-        let igws = found(out)?
-            .map(|o| o.internet_gateways().to_vec())
-            .unwrap_or_default();
+        let igws: Vec<InternetGateway> = lookup(&self.aws, cx, spec, known_id).await?;
         match igws.as_slice() {
             [] => Ok(ReadOutcome::NotFound),
             [igw] => {

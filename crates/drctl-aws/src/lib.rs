@@ -5,8 +5,11 @@
 //! (backoff and waits), [`tags`] (ownership tags in create calls),
 //! [`clients`] (per-region clients, emulator quirks, call counting).
 
+pub mod cache;
 pub mod clients;
+mod ec2_lookup;
 pub mod errors;
+pub mod orphans;
 pub mod props;
 pub mod retry;
 pub mod tags;

@@ -15,6 +15,7 @@
 //! `deleted`: the EIP and the IGW attachment can only go after that
 //! (see the destroy rules in `drctl_stack::kinds`).
 
+use crate::ec2_lookup::with_id;
 use crate::errors::{api_error, found};
 use crate::retry::{transient, wait_for};
 use crate::subnet::after_create;
@@ -232,9 +233,11 @@ impl Reconciler for NatGatewayReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        let region = self.aws.region_of(spec);
+        let ec2 = self.aws.ec2(region);
         if let Some(id) = known_id {
-            return Ok(match describe_id(&ec2, id).await?.filter(live) {
+            let nat = with_id::<NatGateway>(&self.aws, region, &cx.env, id).await?;
+            return Ok(match nat.filter(live) {
                 None => ReadOutcome::NotFound,
                 Some(n) => check_owned(cx, spec, id, &from_ec2(n.tags()), || observe(&n, spec)),
             });

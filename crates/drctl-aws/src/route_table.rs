@@ -15,10 +15,11 @@
 //! the next run adds. Delete waits out `DependencyViolation` (associations
 //! still being removed).
 
-use crate::errors::{api_error, found, gone};
-use crate::retry::{transient, wait_for};
+use crate::ec2_lookup::lookup;
+use crate::errors::{api_error, gone};
+use crate::retry::wait_for;
 use crate::subnet::after_create;
-use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable};
@@ -262,23 +263,7 @@ impl Reconciler for RouteTableReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let req = match known_id {
-            Some(id) => ec2.describe_route_tables().route_table_ids(id),
-            None => ec2
-                .describe_route_tables()
-                .set_filters(Some(ec2_owner_filters(cx, spec))),
-        };
-        let out = transient("ec2:DescribeRouteTables", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:DescribeRouteTables", e))
-        })
-        .await;
-        let tables = found(out)?
-            .map(|o| o.route_tables().to_vec())
-            .unwrap_or_default();
+        let tables: Vec<RouteTable> = lookup(&self.aws, cx, spec, known_id).await?;
         match tables.as_slice() {
             [] => Ok(ReadOutcome::NotFound),
             [rt] => {

@@ -14,6 +14,7 @@
 //! Caveats: association and disassociation take effect at once, so there is
 //! nothing to wait for.
 
+use crate::ec2_lookup::env_set;
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::subnet::after_create;
@@ -94,18 +95,37 @@ impl Reconciler for RouteTableAssociationReconciler {
                 None => return Ok(ReadOutcome::NotFound),
             },
         };
-        let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let req = ec2.describe_route_tables().filters(filter);
-        let out = transient("ec2:DescribeRouteTables", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:DescribeRouteTables", e))
-        })
-        .await;
-        let tables: Vec<RouteTable> = found(out)?
-            .map(|o| o.route_tables().to_vec())
-            .unwrap_or_default();
+        let region = self.aws.region_of(spec);
+        // A known association is looked for in the env's tables first (read
+        // once for the region); otherwise, or if it is not there, by filter,
+        // which also finds associations with tables that are not ours.
+        let ours: Vec<RouteTable> = match known_id {
+            Some(id) => env_set::<RouteTable>(&self.aws, region, &cx.env)
+                .await?
+                .into_iter()
+                .filter(|t| {
+                    t.associations()
+                        .iter()
+                        .any(|a| a.route_table_association_id() == Some(id))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let tables = if ours.is_empty() {
+            let req = self.aws.ec2(region).describe_route_tables().filters(filter);
+            let out = transient("ec2:DescribeRouteTables", || async {
+                req.clone()
+                    .send()
+                    .await
+                    .map_err(|e| api_error("ec2:DescribeRouteTables", e))
+            })
+            .await;
+            found(out)?
+                .map(|o| o.route_tables().to_vec())
+                .unwrap_or_default()
+        } else {
+            ours
+        };
         let matches = |a: &RouteTableAssociation| match known_id {
             Some(id) => a.route_table_association_id() == Some(id),
             None => {

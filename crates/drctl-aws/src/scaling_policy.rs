@@ -171,7 +171,7 @@ impl Reconciler for ScalingPolicyReconciler {
             }
         };
         // Ownership through the group (policies have no tags).
-        let g = crate::autoscaling_group::describe(&asg, spec, group).await?;
+        let g = crate::autoscaling_group::read_group(&self.aws, spec, group).await?;
         let group_env = g.as_ref().and_then(|g| asg_tags(g).get(TAG_ENV).cloned());
         let arn = p.policy_arn().unwrap_or_default();
         match group_env {

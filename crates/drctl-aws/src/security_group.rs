@@ -19,10 +19,11 @@
 //! next run adds. Delete waits out `DependencyViolation` (ENIs of an ALB,
 //! instances or the DB still using the group); the timeout names them.
 
+use crate::ec2_lookup::lookup;
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::subnet::{after_create, delete_when_unblocked, filter};
-use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -266,27 +267,30 @@ impl Reconciler for SecurityGroupReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let req = match (known_id, spec.props.get("vpc_id").and_then(Value::as_str)) {
-            (Some(id), _) => ec2.describe_security_groups().group_ids(id),
-            (None, Some(vpc)) => ec2
-                .describe_security_groups()
-                .filters(filter("group-name", &spec.name))
-                .filters(filter("vpc-id", vpc)),
-            (None, None) => ec2
-                .describe_security_groups()
-                .set_filters(Some(ec2_owner_filters(cx, spec))),
-        };
-        let out = transient("ec2:DescribeSecurityGroups", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:DescribeSecurityGroups", e))
-        })
-        .await;
-        let groups = found(out)?
-            .map(|o| o.security_groups().to_vec())
-            .unwrap_or_default();
+        let groups: Vec<SecurityGroup> =
+            match (known_id, spec.props.get("vpc_id").and_then(Value::as_str)) {
+                // Names are unique per VPC: an untagged group of the same
+                // name is a clash to report, not a group to create twice.
+                (None, Some(vpc)) => {
+                    let req = self
+                        .aws
+                        .ec2(self.aws.region_of(spec))
+                        .describe_security_groups()
+                        .filters(filter("group-name", &spec.name))
+                        .filters(filter("vpc-id", vpc));
+                    let out = transient("ec2:DescribeSecurityGroups", || async {
+                        req.clone()
+                            .send()
+                            .await
+                            .map_err(|e| api_error("ec2:DescribeSecurityGroups", e))
+                    })
+                    .await;
+                    found(out)?
+                        .map(|o| o.security_groups().to_vec())
+                        .unwrap_or_default()
+                }
+                _ => lookup(&self.aws, cx, spec, known_id).await?,
+            };
         match groups.as_slice() {
             [] => Ok(ReadOutcome::NotFound),
             [sg] => {

@@ -17,9 +17,10 @@
 //! [`delete_when_unblocked`] (security groups are blocked by ENIs the same
 //! way) and [`after_create`] (calls naming resources created moments ago).
 
+use crate::ec2_lookup::lookup;
 use crate::errors::{api_error, found, gone};
 use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
-use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet, SubnetState};
@@ -27,24 +28,17 @@ use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 pub struct SubnetReconciler {
     pub aws: Aws,
-    /// The region's zone list, by region: it does not change during a run
-    /// and four subnets per region need it.
-    zones: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl SubnetReconciler {
     pub fn new(aws: &Aws) -> Self {
-        Self {
-            aws: aws.clone(),
-            zones: Mutex::default(),
-        }
+        Self { aws: aws.clone() }
     }
 }
 
@@ -174,40 +168,13 @@ pub(crate) fn filter(name: &str, value: &str) -> Filter {
 
 impl SubnetReconciler {
     async fn zones(&self, region: &str) -> Result<Vec<String>, ReconcileError> {
-        if let Some(z) = self.zones.lock().ok().and_then(|m| m.get(region).cloned()) {
-            return Ok(z);
-        }
-        let z = zone_names(&self.aws.ec2(region)).await?;
-        if let Ok(mut m) = self.zones.lock() {
-            m.insert(region.to_string(), z.clone());
-        }
-        Ok(z)
-    }
-
-    async fn describe(
-        &self,
-        region: &str,
-        id: Option<&str>,
-        cx: &Ctx,
-        spec: &ResourceSpec,
-    ) -> Result<Vec<Subnet>, ReconcileError> {
         let ec2 = self.aws.ec2(region);
-        let req = match id {
-            Some(id) => ec2.describe_subnets().subnet_ids(id),
-            None => ec2
-                .describe_subnets()
-                .set_filters(Some(ec2_owner_filters(cx, spec))),
-        };
-        let out = transient("ec2:DescribeSubnets", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:DescribeSubnets", e))
-        })
-        .await;
-        Ok(found(out)?
-            .map(|o| o.subnets().to_vec())
-            .unwrap_or_default())
+        self.aws
+            .cache()
+            .get_or_fetch(format!("ec2:DescribeAvailabilityZones|{region}"), || {
+                zone_names(&ec2)
+            })
+            .await
     }
 
     async fn observe(&self, region: &str, subnet: &Subnet) -> Result<Observed, ReconcileError> {
@@ -281,7 +248,7 @@ impl Reconciler for SubnetReconciler {
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
         let region = self.aws.region_of(spec);
-        let subnets = self.describe(region, known_id, cx, spec).await?;
+        let subnets: Vec<Subnet> = lookup(&self.aws, cx, spec, known_id).await?;
         match subnets.as_slice() {
             [] => Ok(ReadOutcome::NotFound),
             [subnet] => {

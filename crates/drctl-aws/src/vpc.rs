@@ -4,9 +4,10 @@
 //! Props: `cidr_block` (replace), `enable_dns_support`,
 //! `enable_dns_hostnames` (both updated in place).
 
+use crate::ec2_lookup::lookup;
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
-use crate::tags::{ambiguous, check_owned, ec2_owner_filters, ec2_tag_spec, from_ec2};
+use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcState};
@@ -27,30 +28,6 @@ impl VpcReconciler {
 }
 
 impl VpcReconciler {
-    async fn describe(
-        &self,
-        region: &str,
-        id: Option<&str>,
-        cx: &Ctx,
-        spec: &ResourceSpec,
-    ) -> Result<Vec<Vpc>, ReconcileError> {
-        let ec2 = self.aws.ec2(region);
-        let req = match id {
-            Some(id) => ec2.describe_vpcs().vpc_ids(id),
-            None => ec2
-                .describe_vpcs()
-                .set_filters(Some(ec2_owner_filters(cx, spec))),
-        };
-        let out = transient("ec2:DescribeVpcs", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:DescribeVpcs", e))
-        })
-        .await;
-        Ok(found(out)?.map(|o| o.vpcs().to_vec()).unwrap_or_default())
-    }
-
     /// DNS attributes need one call each; only made for a VPC we own.
     async fn observe(&self, region: &str, vpc: &Vpc) -> Result<Observed, ReconcileError> {
         let ec2 = self.aws.ec2(region);
@@ -132,7 +109,7 @@ impl Reconciler for VpcReconciler {
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
         let region = self.aws.region_of(spec);
-        let vpcs = self.describe(region, known_id, cx, spec).await?;
+        let vpcs: Vec<Vpc> = lookup(&self.aws, cx, spec, known_id).await?;
         match vpcs.as_slice() {
             [] => Ok(ReadOutcome::NotFound),
             [vpc] => {

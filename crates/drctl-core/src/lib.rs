@@ -8,6 +8,7 @@
 //!   error classes, the registry.
 //! - [`diff`]: field-by-field comparison, replacement reasons, drift.
 //! - [`plan`]: reads the cloud and decides one action per resource.
+//! - [`orphans`]: resources tagged with the env that nothing accounts for.
 //! - [`apply`]: the executor: write-ahead intents, parallel graph walk,
 //!   failure isolation, stop flag, progress events.
 //! - [`ordering`]: destroy-order rules (data) applied to a set of deletions.
@@ -22,6 +23,7 @@ pub mod graph;
 pub mod lock;
 pub mod model;
 pub mod ordering;
+pub mod orphans;
 pub mod plan;
 pub mod reconcile;
 pub mod secrets;

@@ -8,6 +8,7 @@ use crate::graph::StackGraph;
 use crate::model::{
     contains_unknown, resolve, Address, Observed, Props, ReadOutcome, ResourceSpec,
 };
+use crate::orphans::Orphan;
 use crate::reconcile::{Ctx, ReconcileError, Registry};
 use crate::state::State;
 use crate::walk::{walk, NodeResult};
@@ -86,6 +87,10 @@ pub struct Plan {
     pub forget: Vec<Address>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Resources tagged with this env that neither the state nor the plan
+    /// accounts for. Shown only: they never cause an action.
+    #[serde(default)]
+    pub orphans: Vec<Orphan>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -390,6 +395,7 @@ impl Planner<'_> {
             changes,
             forget,
             warnings: vec![],
+            orphans: vec![],
         })
     }
 
@@ -447,6 +453,7 @@ impl Planner<'_> {
             changes,
             forget,
             warnings,
+            orphans: vec![],
         })
     }
 }

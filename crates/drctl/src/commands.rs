@@ -134,11 +134,33 @@ impl Session {
         let plan = if destroy {
             planner.plan_destroy(&self.graph, &self.store.state).await?
         } else {
-            planner
+            let mut plan = planner
                 .plan(&self.graph, &self.store.state, refresh)
-                .await?
+                .await?;
+            // Orphans need a look at the cloud: without refresh, none is made.
+            if refresh {
+                self.find_orphans(&mut plan).await?;
+            }
+            plan
         };
         Ok(plan)
+    }
+
+    /// Adds to `plan` the resources tagged with this env that neither the
+    /// state nor the plan accounts for (or a warning when it may not look).
+    async fn find_orphans(&self, plan: &mut Plan) -> Result<()> {
+        let regions = [
+            self.env_plan.primary_region.as_str(),
+            self.env_plan.secondary_region.as_str(),
+            // Route53 (global) is listed in us-east-1.
+            self.aws.global_region(),
+        ];
+        let scan = drctl_aws::orphans::scan(&self.aws, &self.cx.env, &regions)
+            .await
+            .context("cannot list the resources tagged with this env (orphan check)")?;
+        plan.orphans = drctl_core::orphans::find_orphans(&scan.items, &self.store.state, plan);
+        plan.warnings.extend(scan.warnings);
+        Ok(())
     }
 
     /// Runs the plan with progress output and Ctrl-C handling; saves state.

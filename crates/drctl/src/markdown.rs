@@ -1,7 +1,8 @@
-//! A compact Markdown summary of a plan for pull requests: counts, a table
-//! of changes by region with replacements and deletions first, and the full
-//! text diff in a collapsible block.
+//! A compact Markdown summary of a plan for pull requests: orphans first
+//! (if any), counts, a table of changes by region with replacements and
+//! deletions first, and the full text diff in a collapsible block.
 
+use drctl_core::model::{TAG_ADDRESS, TAG_ENV};
 use drctl_core::plan::{Action, Plan};
 use std::fmt::Write;
 
@@ -9,6 +10,30 @@ pub fn summary(plan: &Plan, full_text: &str) -> String {
     let c = plan.counts();
     let mut out = String::new();
     let _ = writeln!(out, "### drctl plan: `{}`\n", plan.env);
+    // Before the early "No changes": orphans matter even then.
+    if !plan.orphans.is_empty() {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> {} orphan(s): tagged `{TAG_ENV}={}` but neither in the state nor in the plan. drctl will not touch them: delete them, or remove their `drctl:` tags to keep them.",
+            plan.orphans.len(),
+            plan.env
+        );
+        for o in &plan.orphans {
+            let _ = writeln!(
+                out,
+                "> - `{}` `{}` ({}{}): {}",
+                o.resource_type,
+                o.arn,
+                o.region,
+                o.address
+                    .as_deref()
+                    .map(|a| format!(", `{TAG_ADDRESS}` `{a}`"))
+                    .unwrap_or_default(),
+                o.reason.explain()
+            );
+        }
+        out.push('\n');
+    }
     if !plan.has_changes() {
         let _ = writeln!(
             out,

@@ -3,7 +3,8 @@
 
 use drctl_core::apply::ApplyReport;
 use drctl_core::diff::FieldChange;
-use drctl_core::model::{contains_unknown, is_unknown};
+use drctl_core::model::{contains_unknown, is_unknown, TAG_ADDRESS, TAG_ENV};
+use drctl_core::orphans::{Orphan, OrphanReason};
 use drctl_core::plan::{Action, Plan, ResourceChange};
 use owo_colors::OwoColorize;
 use serde_json::{json, Value};
@@ -45,6 +46,13 @@ impl Style {
     pub fn green(&self, text: &str) -> String {
         if self.color {
             text.green().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    pub fn yellow(&self, text: &str) -> String {
+        if self.color {
+            text.yellow().to_string()
         } else {
             text.to_string()
         }
@@ -172,6 +180,7 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
         }
         out.push('\n');
     }
+    orphans_text(&mut out, plan, style);
     for w in &plan.warnings {
         let _ = writeln!(out, "Warning: {w}");
     }
@@ -185,6 +194,57 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
         c.destroy
     );
     out
+}
+
+/// Resources tagged with the env that nothing accounts for: shown, never acted on.
+fn orphans_text(out: &mut String, plan: &Plan, style: &Style) {
+    if plan.orphans.is_empty() {
+        return;
+    }
+    if !out.is_empty() && !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "{} resources tagged {TAG_ENV}={} that neither the state nor the plan knows.\ndrctl will not touch them: delete them, or remove their drctl: tags to keep them.",
+        style.bold("Orphans:"),
+        plan.env
+    );
+    for o in &plan.orphans {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "  {} {} ({}) {}",
+            style.yellow("!"),
+            o.resource_type,
+            o.region,
+            o.arn
+        );
+        let _ = writeln!(
+            out,
+            "      {TAG_ADDRESS} = {}",
+            o.address.as_deref().unwrap_or("(none)")
+        );
+        let _ = writeln!(out, "      why: {}", o.reason.explain());
+    }
+    out.push('\n');
+}
+
+fn orphan_json(o: &Orphan) -> Value {
+    let (reason, recorded_id) = match &o.reason {
+        OrphanReason::NoAddressTag => ("no-address-tag", None),
+        OrphanReason::UnknownAddress => ("unknown-address", None),
+        OrphanReason::Duplicate { recorded_id } => ("duplicate", recorded_id.clone()),
+    };
+    json!({
+        "arn": o.arn,
+        "resource_type": o.resource_type,
+        "region": o.region,
+        "address": o.address,
+        "reason": reason,
+        "recorded_id": recorded_id,
+        "detail": o.reason.explain(),
+    })
 }
 
 fn action_names(a: Action) -> Vec<&'static str> {
@@ -242,6 +302,7 @@ pub fn plan_json(plan: &Plan) -> Value {
         "resource_changes": changes,
         "forget": plan.forget,
         "warnings": plan.warnings,
+        "orphans": plan.orphans.iter().map(orphan_json).collect::<Vec<_>>(),
         "summary": {"add": c.add, "change": c.change, "destroy": c.destroy, "has_changes": plan.has_changes()},
     })
 }

@@ -1,11 +1,13 @@
 //! Snapshots of the plan as users see it: text (colour and plain), JSON,
 //! Markdown. The plan comes from the real planner over the fake cloud, with
-//! a create, an in-place update caused by drift, a replacement and a delete.
+//! a create, an in-place update caused by drift, a replacement and a delete;
+//! the `*_with_orphans` cases add the three kinds of orphan.
 
 use drctl::render::{self, Style};
 use drctl_core::apply::Executor;
 use drctl_core::graph::StackGraph;
 use drctl_core::model::{reference, Address, ResourceSpec};
+use drctl_core::orphans::{Orphan, OrphanReason};
 use drctl_core::plan::{Plan, Planner};
 use drctl_core::reconcile::Ctx;
 use drctl_core::state::StateStore;
@@ -106,7 +108,104 @@ fn no_change_plan_says_so() {
         changes: vec![],
         forget: vec![],
         warnings: vec![],
+        orphans: vec![],
     };
     let text = render::plan_text(&plan, &Style { color: false });
     assert_eq!(text, "No changes. The cloud matches the environment plan (0 resources checked).\nPlan: 0 to add, 0 to change, 0 to destroy.\n");
+}
+
+fn orphans() -> Vec<Orphan> {
+    vec![
+        Orphan {
+            arn: "arn:aws:ec2:us-east-1:000000000000:security-group/sg-0stray".into(),
+            region: "us-east-1".into(),
+            resource_type: "ec2:security-group".into(),
+            address: Some("us-east-1/network/stray-sg".into()),
+            reason: OrphanReason::UnknownAddress,
+        },
+        Orphan {
+            arn: "arn:aws:ec2:us-east-1:000000000000:vpc/vpc-0second".into(),
+            region: "us-east-1".into(),
+            resource_type: "ec2:vpc".into(),
+            address: Some("us-east-1/network/vpc".into()),
+            reason: OrphanReason::Duplicate {
+                recorded_id: Some("vpc-0first".into()),
+            },
+        },
+        Orphan {
+            arn: "arn:aws:sns:us-west-2:000000000000:hand-made".into(),
+            region: "us-west-2".into(),
+            resource_type: "sns:topic".into(),
+            address: None,
+            reason: OrphanReason::NoAddressTag,
+        },
+    ]
+}
+
+async fn plan_with_orphans() -> Plan {
+    let (mut plan, _) = sample_plan().await;
+    plan.orphans = orphans();
+    plan
+}
+
+#[tokio::test]
+async fn plan_text_plain_with_orphans() {
+    let plan = plan_with_orphans().await;
+    insta::assert_snapshot!(render::plan_text(&plan, &Style { color: false }));
+}
+
+#[tokio::test]
+async fn plan_text_colour_with_orphans() {
+    let plan = plan_with_orphans().await;
+    insta::assert_snapshot!(render::plan_text(&plan, &Style { color: true }));
+}
+
+#[tokio::test]
+async fn plan_json_document_with_orphans() {
+    let plan = plan_with_orphans().await;
+    let doc = render::plan_json(&plan);
+    assert_eq!(doc["format_version"], "1.0", "adding a field keeps 1.0");
+    insta::assert_json_snapshot!(doc["orphans"]);
+}
+
+#[tokio::test]
+async fn plan_markdown_summary_with_orphans() {
+    let plan = plan_with_orphans().await;
+    let text = render::plan_text(&plan, &Style { color: false });
+    insta::assert_snapshot!(drctl::markdown::summary(&plan, &text));
+}
+
+#[test]
+fn orphans_alone_are_shown_but_are_no_change() {
+    let plan = Plan {
+        format_version: "1.0".into(),
+        env: "dev".into(),
+        lineage: "L".into(),
+        serial: 3,
+        destroy: false,
+        changes: vec![],
+        forget: vec![],
+        warnings: vec![],
+        orphans: orphans()[..1].to_vec(),
+    };
+    // Orphans never cause an action, so `--detailed-exitcode` stays 0.
+    assert!(!plan.has_changes());
+    let text = render::plan_text(&plan, &Style { color: false });
+    assert_eq!(
+        text,
+        "No changes. The cloud matches the environment plan (0 resources checked).
+
+Orphans: resources tagged drctl:env=dev that neither the state nor the plan knows.
+drctl will not touch them: delete them, or remove their drctl: tags to keep them.
+
+  ! ec2:security-group (us-east-1) arn:aws:ec2:us-east-1:000000000000:security-group/sg-0stray
+      drctl:address = us-east-1/network/stray-sg
+      why: no resource of the state or the plan has this address
+
+Plan: 0 to add, 0 to change, 0 to destroy.
+"
+    );
+    let md = drctl::markdown::summary(&plan, &text);
+    assert!(md.contains("> [!CAUTION]\n> 1 orphan(s)"), "{md}");
+    assert!(md.contains("**No changes.**"), "{md}");
 }

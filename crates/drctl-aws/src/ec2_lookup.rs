@@ -1,0 +1,230 @@
+//! How EC2 reconcilers find their resource: one describe per region and type.
+//!
+//! A region of the stack holds a VPC, four subnets, two route tables, three
+//! security groups, ... Describing each by itself costs a call per resource.
+//! Instead the first reconciler to ask describes *every* resource of that
+//! type carrying the env's `drctl:env` tag (all pages), the answer is shared
+//! through the run's [`ReadCache`](crate::cache::ReadCache), and each
+//! reconciler picks its own: by the id the state recorded, else by its
+//! `drctl:address` tag.
+//!
+//! Guarantee: a resource the state names is never reported gone just
+//! because it lost its `drctl:env` tag. When the recorded id is not in the
+//! region's set, it is described by id, so a resource whose tags were
+//! changed shows up (and `check_owned` reports the clash) instead of being
+//! created a second time.
+
+use crate::errors::{api_error, found};
+use crate::retry::transient;
+use crate::Aws;
+use aws_sdk_ec2::types::{
+    Address, Filter, InternetGateway, NatGateway, RouteTable, SecurityGroup, Subnet, Tag, Vpc,
+};
+use aws_sdk_ec2::Client;
+use drctl_core::model::{ResourceSpec, TAG_ADDRESS, TAG_ENV};
+use drctl_core::reconcile::{Ctx, ReconcileError};
+use std::future::Future;
+
+/// An EC2 resource type that can be described by ids or by filters.
+pub(crate) trait Ec2Resource: Clone + Send + Sync + 'static {
+    /// The describe operation, as errors and the call log name it.
+    const OP: &'static str;
+    fn id(&self) -> Option<&str>;
+    fn tags(&self) -> &[Tag];
+    /// One describe call, all pages: `ids` if any, else `filters`.
+    fn describe(
+        ec2: Client,
+        ids: Option<Vec<String>>,
+        filters: Option<Vec<Filter>>,
+    ) -> impl Future<Output = Result<Vec<Self>, ReconcileError>> + Send;
+}
+
+fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(Tag::value)
+}
+
+/// Every `T` in `region` carrying this env's tag: one describe per run
+/// (per write, see [`ReadCache`](crate::cache::ReadCache)).
+pub(crate) async fn env_set<T: Ec2Resource>(
+    aws: &Aws,
+    region: &str,
+    env: &str,
+) -> Result<Vec<T>, ReconcileError> {
+    let key = format!("{}|{region}|{env}", T::OP);
+    aws.cache()
+        .get_or_fetch(key, || {
+            let ec2 = aws.ec2(region);
+            let by_env = Filter::builder()
+                .name(format!("tag:{TAG_ENV}"))
+                .values(env)
+                .build();
+            transient(T::OP, move || {
+                T::describe(ec2.clone(), None, Some(vec![by_env.clone()]))
+            })
+        })
+        .await
+}
+
+/// `T` by id; empty when AWS no longer knows the id.
+pub(crate) async fn by_id<T: Ec2Resource>(
+    aws: &Aws,
+    region: &str,
+    id: &str,
+) -> Result<Vec<T>, ReconcileError> {
+    let ec2 = aws.ec2(region);
+    let found = found(
+        transient(T::OP, || {
+            T::describe(ec2.clone(), Some(vec![id.to_string()]), None)
+        })
+        .await,
+    )?;
+    Ok(found.unwrap_or_default())
+}
+
+/// The `T` with this id: from the region's env set, else described by id
+/// (it lost its env tag, or is gone: `None`).
+pub(crate) async fn with_id<T: Ec2Resource>(
+    aws: &Aws,
+    region: &str,
+    env: &str,
+    id: &str,
+) -> Result<Option<T>, ReconcileError> {
+    let all = env_set::<T>(aws, region, env).await?;
+    if let Some(hit) = all.into_iter().find(|r| r.id() == Some(id)) {
+        return Ok(Some(hit));
+    }
+    Ok(by_id::<T>(aws, region, id).await?.into_iter().next())
+}
+
+/// The resources answering to `spec`: the one with `known_id` (from the
+/// state), else those whose `drctl:address` tag is the spec's address.
+/// More than one is for the caller to report as ambiguous.
+pub(crate) async fn lookup<T: Ec2Resource>(
+    aws: &Aws,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    known_id: Option<&str>,
+) -> Result<Vec<T>, ReconcileError> {
+    let region = aws.region_of(spec);
+    let all = env_set::<T>(aws, region, &cx.env).await?;
+    let hits: Vec<T> = all
+        .into_iter()
+        .filter(|r| match known_id {
+            Some(id) => r.id() == Some(id),
+            // The env too: the emulator ignores some tag filters.
+            None => {
+                tag(r.tags(), TAG_ENV) == Some(cx.env.as_str())
+                    && tag(r.tags(), TAG_ADDRESS) == Some(spec.address.as_str())
+            }
+        })
+        .collect();
+    match known_id {
+        Some(id) if hits.is_empty() => by_id(aws, region, id).await,
+        _ => Ok(hits),
+    }
+}
+
+/// Implements [`Ec2Resource`] for a paginated describe call.
+macro_rules! paginated {
+    ($ty:ty, $op:literal, $call:ident, $set_ids:ident, $set_filters:ident, $id:ident) => {
+        impl Ec2Resource for $ty {
+            const OP: &'static str = $op;
+            fn id(&self) -> Option<&str> {
+                self.$id()
+            }
+            fn tags(&self) -> &[Tag] {
+                <$ty>::tags(self)
+            }
+            async fn describe(
+                ec2: Client,
+                ids: Option<Vec<String>>,
+                filters: Option<Vec<Filter>>,
+            ) -> Result<Vec<Self>, ReconcileError> {
+                ec2.$call()
+                    .$set_ids(ids)
+                    .$set_filters(filters)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .map_err(|e| api_error($op, e))
+            }
+        }
+    };
+}
+
+paginated!(
+    Vpc,
+    "ec2:DescribeVpcs",
+    describe_vpcs,
+    set_vpc_ids,
+    set_filters,
+    vpc_id
+);
+paginated!(
+    Subnet,
+    "ec2:DescribeSubnets",
+    describe_subnets,
+    set_subnet_ids,
+    set_filters,
+    subnet_id
+);
+paginated!(
+    InternetGateway,
+    "ec2:DescribeInternetGateways",
+    describe_internet_gateways,
+    set_internet_gateway_ids,
+    set_filters,
+    internet_gateway_id
+);
+paginated!(
+    NatGateway,
+    "ec2:DescribeNatGateways",
+    describe_nat_gateways,
+    set_nat_gateway_ids,
+    set_filter,
+    nat_gateway_id
+);
+paginated!(
+    RouteTable,
+    "ec2:DescribeRouteTables",
+    describe_route_tables,
+    set_route_table_ids,
+    set_filters,
+    route_table_id
+);
+paginated!(
+    SecurityGroup,
+    "ec2:DescribeSecurityGroups",
+    describe_security_groups,
+    set_group_ids,
+    set_filters,
+    group_id
+);
+
+// DescribeAddresses is not paginated: one call answers for the region.
+impl Ec2Resource for Address {
+    const OP: &'static str = "ec2:DescribeAddresses";
+    fn id(&self) -> Option<&str> {
+        self.allocation_id()
+    }
+    fn tags(&self) -> &[Tag] {
+        Address::tags(self)
+    }
+    async fn describe(
+        ec2: Client,
+        ids: Option<Vec<String>>,
+        filters: Option<Vec<Filter>>,
+    ) -> Result<Vec<Self>, ReconcileError> {
+        ec2.describe_addresses()
+            .set_allocation_ids(ids)
+            .set_filters(filters)
+            .send()
+            .await
+            .map(|o| o.addresses().to_vec())
+            .map_err(|e| api_error(Self::OP, e))
+    }
+}

@@ -1,0 +1,416 @@
+//! Finding every resource tagged `drctl:env=<env>`, for the plan's orphan
+//! report (the decision itself is `drctl_core::orphans::find_orphans`).
+//!
+//! One paginated Resource Groups Tagging API `GetResources` per region the
+//! stack uses; us-east-1 also lists the global Route53 zones and health
+//! checks. The tagging API does not list IAM roles or instance profiles, so
+//! those are never reported. Missing `tag:GetResources` permission does not
+//! fail the plan: the scan returns a warning saying orphans were not checked.
+//!
+//! Caveat (emulator): LocalStack's tagging API only sees what moto's
+//! tagging backend sees (EC2 but EIPs and launch templates, ELBv2, RDS DB
+//! instances, SNS, Secrets Manager, DynamoDB tables); on AWS every service
+//! drctl uses but IAM is covered. See tests/harness/README.md.
+
+use crate::ec2_lookup::env_set;
+use crate::errors::api_error;
+use crate::retry::transient;
+use crate::Aws;
+use aws_sdk_ec2::types::{NatGateway, NatGatewayState};
+use aws_sdk_resourcegroupstagging::types::TagFilter;
+use aws_sdk_resourcegroupstagging::Client;
+use drctl_core::model::{TAG_ADDRESS, TAG_ENV};
+use drctl_core::orphans::{region_of, resource_type_of, TaggedResource};
+use drctl_core::reconcile::ReconcileError;
+
+/// Types that carry drctl's tags without drctl creating them: instances and
+/// volumes get them from the launch template (through the ASG), network
+/// interfaces from the services that attach them. Their owner is managed.
+const INHERITED_TYPES: &[&str] = &["ec2:instance", "ec2:volume", "ec2:network-interface"];
+
+/// Error codes that mean "not allowed", which the scan reports as a warning.
+/// Matched here rather than in the error table: no reconciler may treat a
+/// denied call as anything but fatal, only this optional check may.
+const DENIED_CODES: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnauthorizedOperation",
+];
+
+/// What the tag search found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub items: Vec<TaggedResource>,
+    /// Why some (or all) regions were not checked.
+    pub warnings: Vec<String>,
+}
+
+/// Lists the resources tagged `drctl:env=<env>` in each of `regions`
+/// (duplicates in `regions` are searched once).
+pub async fn scan(aws: &Aws, env: &str, regions: &[&str]) -> Result<Scan, ReconcileError> {
+    let mut regions: Vec<&str> = regions.to_vec();
+    regions.sort_unstable();
+    regions.dedup();
+    let clients = regions
+        .into_iter()
+        .map(|r| (r.to_string(), aws.tagging(r)))
+        .collect();
+    // The NATs the refresh already listed (cached): no extra call.
+    let (aws, owner) = (aws.clone(), env.to_string());
+    let nats = move |region: String| {
+        let (aws, env) = (aws.clone(), owner.clone());
+        async move { env_set::<NatGateway>(&aws, &region, &env).await }
+    };
+    scan_with(clients, env, nats).await
+}
+
+/// [`scan`] with given clients, per region, and a source for the region's
+/// NAT gateways (tests pass mocks).
+async fn scan_with<N, Fut>(
+    clients: Vec<(String, Client)>,
+    env: &str,
+    nats: N,
+) -> Result<Scan, ReconcileError>
+where
+    N: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<NatGateway>, ReconcileError>> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for (region, client) in clients {
+        let env = env.to_string();
+        let nats = nats(region.clone());
+        tasks.spawn(async move {
+            let r = match scan_region(&client, &env, &region).await {
+                Ok(items) => drop_deleted_nats(nats, items).await,
+                Err(e) => Err(e),
+            };
+            (region, r)
+        });
+    }
+    let mut out = Scan::default();
+    let mut denied = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (region, r) = joined.map_err(|e| {
+            ReconcileError::Invalid(format!("internal error: the orphan scan failed: {e}"))
+        })?;
+        match r {
+            Ok(items) => out.items.extend(items),
+            Err(ReconcileError::Api { code, .. }) if DENIED_CODES.contains(&code.as_str()) => {
+                denied.push(region)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !denied.is_empty() {
+        denied.sort();
+        out.warnings.push(format!(
+            "orphans were not checked in {}: the credentials lack the tag:GetResources permission",
+            denied.join(", ")
+        ));
+    }
+    out.items.sort_by(|a, b| a.arn.cmp(&b.arn));
+    Ok(out)
+}
+
+/// Every resource of one region tagged with `env`, minus inherited types.
+async fn scan_region(
+    client: &Client,
+    env: &str,
+    region: &str,
+) -> Result<Vec<TaggedResource>, ReconcileError> {
+    transient(&format!("tag:GetResources in {region}"), || async {
+        let mut pages = client
+            .get_resources()
+            .tag_filters(TagFilter::builder().key(TAG_ENV).values(env).build())
+            .into_paginator()
+            .send();
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| api_error("tag:GetResources", e))?;
+            for m in page.resource_tag_mapping_list() {
+                // A mapping without an ARN names nothing drctl could report.
+                let Some(arn) = m.resource_arn() else {
+                    continue;
+                };
+                let resource_type = resource_type_of(arn);
+                if INHERITED_TYPES.contains(&resource_type.as_str()) {
+                    continue;
+                }
+                let tag = |k: &str| m.tags().iter().find(|t| t.key() == k).map(|t| t.value());
+                // The filter already asks for this env; a service that
+                // ignores filters must not make another env's resources ours.
+                if tag(TAG_ENV) != Some(env) {
+                    continue;
+                }
+                items.push(TaggedResource {
+                    arn: arn.to_string(),
+                    region: region_of(arn, region),
+                    resource_type,
+                    address: tag(TAG_ADDRESS).map(str::to_string),
+                });
+            }
+        }
+        Ok(items)
+    })
+    .await
+}
+
+/// NAT gateways stay listed, tags and all, for about an hour after they
+/// are deleted (state `deleted`): those are gone, not orphans. One
+/// The region's NATs come from the refresh's own listing (one cached
+/// DescribeNatGateways), only when the search found NATs.
+async fn drop_deleted_nats(
+    nats: impl std::future::Future<Output = Result<Vec<NatGateway>, ReconcileError>>,
+    items: Vec<TaggedResource>,
+) -> Result<Vec<TaggedResource>, ReconcileError> {
+    let nat_id = |t: &TaggedResource| {
+        (t.resource_type == "ec2:natgateway")
+            .then(|| t.arn.rsplit('/').next().unwrap_or_default().to_string())
+    };
+    if !items.iter().any(|t| nat_id(t).is_some()) {
+        return Ok(items);
+    }
+    let nats = nats.await?;
+    let live: Vec<&str> = nats
+        .iter()
+        .filter(|n| {
+            !matches!(
+                n.state(),
+                Some(
+                    NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed
+                )
+            )
+        })
+        .filter_map(|n| n.nat_gateway_id())
+        .collect();
+    Ok(items
+        .into_iter()
+        .filter(|t| nat_id(t).is_none_or(|id| live.contains(&id.as_str())))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_resourcegroupstagging::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_resourcegroupstagging::operation::get_resources::{
+        GetResourcesError, GetResourcesOutput,
+    };
+    use aws_sdk_resourcegroupstagging::types::{ResourceTagMapping, Tag};
+    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn client(rules: &[&Rule]) -> Client {
+        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for r in rules {
+            i = i.with_rule(r);
+        }
+        let conf = aws_sdk_resourcegroupstagging::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "mock"))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(i)
+            .build();
+        Client::from_conf(conf)
+    }
+
+    /// An EC2 client answered only by `rules`.
+    async fn no_nats(_region: String) -> Result<Vec<NatGateway>, ReconcileError> {
+        Ok(Vec::new())
+    }
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag::builder().key(k).value(v).build().unwrap()
+    }
+
+    fn mapping(arn: &str, env: &str, address: Option<&str>) -> ResourceTagMapping {
+        let mut b = ResourceTagMapping::builder()
+            .resource_arn(arn)
+            .tags(tag(TAG_ENV, env));
+        if let Some(a) = address {
+            b = b.tags(tag(TAG_ADDRESS, a));
+        }
+        b.build()
+    }
+
+    #[tokio::test]
+    async fn pages_are_followed_with_the_env_filter_and_inherited_types_dropped() {
+        let first = mock!(Client::get_resources)
+            .match_requests(|r| {
+                r.pagination_token().is_none()
+                    && r.tag_filters().len() == 1
+                    && r.tag_filters()[0].key() == Some(TAG_ENV)
+                    && r.tag_filters()[0].values() == ["t"]
+            })
+            .then_output(|| {
+                GetResourcesOutput::builder()
+                    .resource_tag_mapping_list(mapping(
+                        "arn:aws:ec2:us-east-1:1:security-group/sg-1",
+                        "t",
+                        Some("us-east-1/network/sg"),
+                    ))
+                    .resource_tag_mapping_list(mapping(
+                        "arn:aws:ec2:us-east-1:1:instance/i-1",
+                        "t",
+                        Some("us-east-1/compute/launch-template"),
+                    ))
+                    .pagination_token("next")
+                    .build()
+            });
+        let second = mock!(Client::get_resources)
+            .match_requests(|r| r.pagination_token() == Some("next"))
+            .then_output(|| {
+                GetResourcesOutput::builder()
+                    .resource_tag_mapping_list(mapping("arn:aws:s3:::b", "t", None))
+                    .resource_tag_mapping_list(mapping(
+                        "arn:aws:sns:us-east-1:1:other",
+                        "other-env",
+                        Some("x"),
+                    ))
+                    .pagination_token("")
+                    .build()
+            });
+        let items = scan_region(&client(&[&first, &second]), "t", "us-east-1")
+            .await
+            .unwrap();
+        assert_eq!(
+            items,
+            vec![
+                TaggedResource {
+                    arn: "arn:aws:ec2:us-east-1:1:security-group/sg-1".into(),
+                    region: "us-east-1".into(),
+                    resource_type: "ec2:security-group".into(),
+                    address: Some("us-east-1/network/sg".into()),
+                },
+                TaggedResource {
+                    arn: "arn:aws:s3:::b".into(),
+                    region: "us-east-1".into(),
+                    resource_type: "s3:bucket".into(),
+                    address: None,
+                },
+            ]
+        );
+        assert_eq!(first.num_calls(), 1);
+        assert_eq!(second.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_typed_so_the_scan_can_warn() {
+        let denied = mock!(Client::get_resources).then_error(|| {
+            GetResourcesError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("User is not authorized to perform: tag:GetResources")
+                    .build(),
+            )
+        });
+        let err = scan_region(&client(&[&denied]), "t", "us-east-1")
+            .await
+            .unwrap_err();
+        match err {
+            ReconcileError::Api {
+                operation, code, ..
+            } => {
+                assert_eq!(operation, "tag:GetResources");
+                assert!(DENIED_CODES.contains(&code.as_str()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(denied.num_calls(), 1, "a denial is not retried");
+    }
+
+    #[tokio::test]
+    async fn a_denied_region_is_a_warning_naming_the_permission() {
+        let denied = mock!(Client::get_resources).then_error(|| {
+            GetResourcesError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .build(),
+            )
+        });
+        let found = mock!(Client::get_resources).then_output(|| {
+            GetResourcesOutput::builder()
+                .resource_tag_mapping_list(mapping(
+                    "arn:aws:sns:us-west-2:1:alerts",
+                    "t",
+                    Some("us-west-2/alerts/topic"),
+                ))
+                .build()
+        });
+        let scan = scan_with(
+            vec![
+                ("us-east-1".into(), client(&[&denied])),
+                ("us-west-2".into(), client(&[&found])),
+            ],
+            "t",
+            no_nats,
+        )
+        .await
+        .unwrap();
+        assert_eq!(scan.items.len(), 1);
+        assert_eq!(
+            scan.warnings,
+            vec!["orphans were not checked in us-east-1: the credentials lack the tag:GetResources permission"]
+        );
+    }
+
+    #[tokio::test]
+    async fn other_errors_fail_the_scan() {
+        let bad = mock!(Client::get_resources).then_error(|| {
+            GetResourcesError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidParameterException")
+                    .build(),
+            )
+        });
+        let err = scan_with(vec![("us-east-1".into(), client(&[&bad]))], "t", no_nats)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("InvalidParameterException"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn deleted_nat_gateways_still_listed_by_the_tag_search_are_dropped() {
+        let found = mock!(Client::get_resources).then_output(|| {
+            GetResourcesOutput::builder()
+                .resource_tag_mapping_list(mapping(
+                    "arn:aws:ec2:us-east-1:1:natgateway/nat-live",
+                    "t",
+                    Some("us-east-1/network/nat"),
+                ))
+                .resource_tag_mapping_list(mapping(
+                    "arn:aws:ec2:us-east-1:1:natgateway/nat-old",
+                    "t",
+                    Some("us-east-1/network/nat"),
+                ))
+                .resource_tag_mapping_list(mapping(
+                    "arn:aws:ec2:us-east-1:1:natgateway/nat-gone",
+                    "t",
+                    Some("us-east-1/network/nat"),
+                ))
+                .build()
+        });
+        let nat = |id: &str, state| {
+            NatGateway::builder()
+                .nat_gateway_id(id)
+                .state(state)
+                .build()
+        };
+        let listed = vec![
+            nat("nat-live", NatGatewayState::Available),
+            nat("nat-old", NatGatewayState::Deleted),
+        ];
+        let scan = scan_with(vec![("us-east-1".into(), client(&[&found]))], "t", |_| {
+            let listed = listed.clone();
+            async move { Ok(listed) }
+        })
+        .await
+        .unwrap();
+        let arns: Vec<&str> = scan.items.iter().map(|t| t.arn.as_str()).collect();
+        assert_eq!(arns, vec!["arn:aws:ec2:us-east-1:1:natgateway/nat-live"]);
+    }
+}
