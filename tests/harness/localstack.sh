@@ -92,7 +92,7 @@ from importlib.metadata import entry_points
 names = {ep.name for ep in entry_points(group="localstack.aws.provider")
          if ep.value.startswith("drctl_localstack_plugin.")}
 want = {"elbv2:default", "autoscaling:default", "rds:default", "dynamodb:drctl",
-        "dynamodbstreams:drctl", "kinesis:drctl"}
+        "dynamodbstreams:drctl", "kinesis:drctl", "resourcegroupstaggingapi:drctl"}
 missing = want - names
 assert not missing, f"plugin entry points missing: {missing}"
 EOF
@@ -145,6 +145,7 @@ cmd_run_foreground() {
     # dynamodb pulls in dynamodbstreams -> kinesis; LocalStack's own need downloads: use moto's
     export PROVIDER_OVERRIDE_DYNAMODBSTREAMS=drctl
     export PROVIDER_OVERRIDE_KINESIS=drctl
+    export PROVIDER_OVERRIDE_RESOURCEGROUPSTAGGINGAPI=drctl
     export OVERRIDE_IN_DOCKER=0           # same host-mode layout on a host and inside our image
     export FILESYSTEM_ROOT="$dir/fs"      # LocalStack's dirs (tmp, state, cache) live here
     export LOCALSTACK_VOLUME_DIR="$dir/fs/volume"

@@ -20,6 +20,7 @@
 
 use crate::errors::{api_error, gone};
 use crate::retry::{retry, transient, AFTER_CREATE};
+use crate::tag_index::tags_or;
 use crate::tags::{ambiguous, check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -225,7 +226,7 @@ async fn read(
             let arn = a
                 .alarm_arn()
                 .ok_or_else(|| ReconcileError::Invalid(format!("alarm {} has no ARN", o.id)))?;
-            let tags = tags_of(cw, arn).await?;
+            let tags = tags_or(aws, region, &cx.env, arn, || tags_of(cw, arn)).await?;
             let id = o.id.clone();
             Ok(check_owned(cx, spec, &id, &tags, || o))
         }

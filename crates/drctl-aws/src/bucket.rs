@@ -205,14 +205,33 @@ fn attrs(name: &str, region: &str) -> drctl_core::model::Props {
     props::from_json(json!({"name": name, "arn": bucket_arn(name), "region": region}))
 }
 
+/// `indexed`: the bucket's tags from the env's tag index of `region`.
+/// Being there says the bucket exists in this region with these tags, so
+/// HeadBucket is skipped; the configuration reads still prove it exists.
 async fn read_bucket(
     s3: &Client,
     region: &str,
     cx: &Ctx,
     spec: &ResourceSpec,
     known_id: Option<&str>,
+    indexed: Option<Tags>,
 ) -> Result<ReadOutcome, ReconcileError> {
     let name = known_id.unwrap_or(&spec.name);
+    if let Some(tags) = indexed {
+        return match check_owned(cx, spec, name, &tags, Observed::default) {
+            ReadOutcome::Found(_) => match observe_config(s3, name).await {
+                Ok(props) => Ok(ReadOutcome::Found(Observed {
+                    id: name.to_string(),
+                    props,
+                    attrs: attrs(name, region),
+                })),
+                // The index lags behind a deletion.
+                Err(e) if e.class() == ErrorClass::NotFound => Ok(ReadOutcome::NotFound),
+                Err(e) => Err(e),
+            },
+            other => Ok(other),
+        };
+    }
     match head(s3, name).await? {
         Head::Missing => Ok(ReadOutcome::NotFound),
         Head::Foreign(detail) => Ok(ReadOutcome::Clash {
@@ -465,7 +484,10 @@ impl Reconciler for BucketReconciler {
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
         let region = self.aws.region_of(spec);
-        read_bucket(&self.aws.s3(region), region, cx, spec, known_id).await
+        let name = known_id.unwrap_or(&spec.name);
+        let indexed =
+            crate::tag_index::tags_of(&self.aws, region, &cx.env, &bucket_arn(name)).await;
+        read_bucket(&self.aws.s3(region), region, cx, spec, known_id, indexed).await
     }
 
     async fn create(
@@ -580,9 +602,16 @@ mod tests {
             .build();
         let s3 = client(&[&forbidden, &missing]);
         let cx = Ctx { env: "t".into() };
-        match read_bucket(&s3, "us-west-2", &cx, &spec("us-west-2"), Some("taken"))
-            .await
-            .unwrap()
+        match read_bucket(
+            &s3,
+            "us-west-2",
+            &cx,
+            &spec("us-west-2"),
+            Some("taken"),
+            None,
+        )
+        .await
+        .unwrap()
         {
             ReadOutcome::Clash { id, detail } => {
                 assert_eq!(id, "taken");
@@ -591,9 +620,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            read_bucket(&s3, "us-west-2", &cx, &spec("us-west-2"), Some("free"))
-                .await
-                .unwrap(),
+            read_bucket(
+                &s3,
+                "us-west-2",
+                &cx,
+                &spec("us-west-2"),
+                Some("free"),
+                None
+            )
+            .await
+            .unwrap(),
             ReadOutcome::NotFound
         );
     }

@@ -15,9 +15,10 @@
 //! that was changed in other ways (disabled, extra rules, RTC or metrics
 //! off) shows as a `rule` change and is put back.
 
-use crate::bucket::bucket_tags;
+use crate::bucket::{bucket_arn, bucket_tags};
 use crate::errors::{api_error, found, gone};
 use crate::retry::{retry, transient, IAM_PROPAGATION};
+use crate::tag_index::tags_or;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
@@ -155,6 +156,7 @@ fn observed(bucket: &str, spec: &ResourceSpec, conf: &ReplicationConfiguration) 
 }
 
 async fn read_replication(
+    aws: &Aws,
     s3: &Client,
     cx: &Ctx,
     spec: &ResourceSpec,
@@ -179,7 +181,12 @@ async fn read_replication(
     let Some(conf) = out.and_then(|o| o.replication_configuration) else {
         return Ok(ReadOutcome::NotFound);
     };
-    let tags = bucket_tags(s3, bucket).await?;
+    // Ownership is the bucket's: its tags from the env's index, else asked.
+    let region = aws.region_of(spec);
+    let tags = tags_or(aws, region, &cx.env, &bucket_arn(bucket), || {
+        bucket_tags(s3, bucket)
+    })
+    .await?;
     match tags.get(TAG_ENV) {
         Some(e) if e == &cx.env => Ok(ReadOutcome::Found(observed(bucket, spec, &conf))),
         Some(e) => Ok(ReadOutcome::Clash {
@@ -256,7 +263,7 @@ impl Reconciler for BucketReplicationReconciler {
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
         let s3 = self.aws.s3(self.aws.region_of(spec));
-        read_replication(&s3, cx, spec, known_id).await
+        read_replication(&self.aws, &s3, cx, spec, known_id).await
     }
 
     async fn create(

@@ -14,6 +14,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
+use crate::tag_index::tags_or;
 use crate::tags::{check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -109,6 +110,7 @@ fn observed(g: &DbSubnetGroup, spec: &ResourceSpec) -> Observed {
 }
 
 async fn read_group(
+    aws: &Aws,
     rds: &Client,
     cx: &Ctx,
     spec: &ResourceSpec,
@@ -121,7 +123,8 @@ async fn read_group(
     let arn = g
         .db_subnet_group_arn()
         .ok_or_else(|| ReconcileError::Invalid(format!("DescribeDBSubnetGroups {name}: no ARN")))?;
-    let tags = tags_of(rds, arn).await?;
+    let region = aws.region_of(spec);
+    let tags = tags_or(aws, region, &cx.env, arn, || tags_of(rds, arn)).await?;
     Ok(check_owned(cx, spec, name, &tags, || observed(&g, spec)))
 }
 
@@ -159,7 +162,7 @@ impl Reconciler for DbSubnetGroupReconciler {
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
         let rds = self.aws.rds(self.aws.region_of(spec));
-        read_group(&rds, cx, spec, known_id).await
+        read_group(&self.aws, &rds, cx, spec, known_id).await
     }
 
     async fn create(

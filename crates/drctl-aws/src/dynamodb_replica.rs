@@ -21,7 +21,7 @@
 //!   neither region lists it.
 
 use crate::dynamodb_table::{
-    build_error, ddb_tags, describe_table, list_tags, pitr_enabled, set_pitr,
+    build_error, ddb_tags, describe_table, owner_tags, pitr_enabled, read_description, set_pitr,
 };
 use crate::errors::api_error;
 use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
@@ -83,6 +83,7 @@ fn echo(spec: &ResourceSpec, field: &str) -> Value {
 }
 
 async fn read_replica(
+    aws: &Aws,
     rg: &Regions,
     cx: &Ctx,
     spec: &ResourceSpec,
@@ -97,7 +98,7 @@ async fn read_replica(
         (None, _) => props::str(spec, "table_name")?,
     };
     let source_region = props::str(spec, "source_region")?;
-    let Some(table) = describe_table(&rg.source, table_name).await? else {
+    let Some(table) = read_description(aws, source_region, table_name).await? else {
         return Ok(ReadOutcome::NotFound);
     };
     if replica_of(&table, &rg.replica_region).is_none() {
@@ -112,12 +113,12 @@ async fn read_replica(
         .ok_or_else(|| {
             ReconcileError::Invalid(format!("DescribeTable {table_name}: no TableArn"))
         })?;
-    let tags = list_tags(&rg.replica, &arn).await?;
+    let tags = owner_tags(aws, &cx.env, &rg.replica_region, &arn).await?;
     let untagged = !tags.contains_key(TAG_ENV);
     let outcome = if untagged {
         // No drctl tags on the replica: ours only if its table is this env's.
         let table_arn = table.table_arn().unwrap_or_default();
-        let table_tags = list_tags(&rg.source, table_arn).await?;
+        let table_tags = owner_tags(aws, &cx.env, source_region, table_arn).await?;
         match table_tags.get(TAG_ENV) {
             Some(e) if e == &cx.env => ReadOutcome::Found(Observed::default()),
             other => ReadOutcome::Clash {
@@ -375,7 +376,7 @@ impl Reconciler for DynamodbReplicaReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        read_replica(&self.regions(spec)?, cx, spec, known_id).await
+        read_replica(&self.aws, &self.regions(spec)?, cx, spec, known_id).await
     }
 
     async fn create(

@@ -19,6 +19,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
+use crate::tag_index::tags_or;
 use crate::tags::{check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -84,6 +85,38 @@ pub(crate) async fn describe_table(
         .await,
     )?;
     Ok(out.and_then(|o| o.table))
+}
+
+/// [`describe_table`] for reads: the table's and its replica's read share
+/// it within a run (see [`ReadCache`](crate::cache::ReadCache)); waits
+/// poll with [`describe_table`], never with this.
+pub(crate) async fn read_description(
+    aws: &Aws,
+    region: &str,
+    name: &str,
+) -> Result<Option<TableDescription>, ReconcileError> {
+    let ddb = aws.dynamodb(region);
+    aws.cache()
+        .get_or_fetch(
+            format!("dynamodb:DescribeTable|{region}|{name}"),
+            || async move { describe_table(&ddb, name).await },
+        )
+        .await
+}
+
+/// Ownership tags of a table (or replica): from the env's tag index, else
+/// ListTagsOfResource.
+pub(crate) async fn owner_tags(
+    aws: &Aws,
+    env: &str,
+    region: &str,
+    arn: &str,
+) -> Result<Tags, ReconcileError> {
+    let ddb = aws.dynamodb(region);
+    tags_or(aws, region, env, arn, || async move {
+        list_tags(&ddb, arn).await
+    })
+    .await
 }
 
 /// All tags of a table (or replica) ARN.
@@ -237,19 +270,21 @@ fn stream_spec(view: Option<&str>) -> Result<StreamSpecification, ReconcileError
 }
 
 async fn read_table(
-    ddb: &Client,
+    aws: &Aws,
     cx: &Ctx,
     spec: &ResourceSpec,
     known_id: Option<&str>,
 ) -> Result<ReadOutcome, ReconcileError> {
+    let region = aws.region_of(spec);
+    let ddb = &aws.dynamodb(region);
     let name = known_id.unwrap_or(&spec.name);
-    let Some(t) = describe_table(ddb, name).await? else {
+    let Some(t) = read_description(aws, region, name).await? else {
         return Ok(ReadOutcome::NotFound);
     };
     let arn = t
         .table_arn()
         .ok_or_else(|| ReconcileError::Invalid(format!("DescribeTable {name}: no TableArn")))?;
-    let tags = list_tags(ddb, arn).await?;
+    let tags = owner_tags(aws, &cx.env, region, arn).await?;
     match check_owned(cx, spec, name, &tags, Observed::default) {
         ReadOutcome::Found(_) => {
             let pitr = pitr_enabled(ddb, name).await?;
@@ -488,8 +523,7 @@ impl Reconciler for DynamodbTableReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let ddb = self.aws.dynamodb(self.aws.region_of(spec));
-        read_table(&ddb, cx, spec, known_id).await
+        read_table(&self.aws, cx, spec, known_id).await
     }
 
     async fn create(

@@ -21,7 +21,7 @@
 //!   (records being deleted in the same run), then names the blocker.
 
 use crate::errors::{api_error, found, gone};
-use crate::hosted_zone::{add_tags, r53_call, same_dns, tags_of};
+use crate::hosted_zone::{add_tags, owner_tags_of, r53_call, same_dns};
 use crate::retry::wait_for;
 use crate::tags::{ambiguous, check_owned, Tags};
 use crate::{props, Aws};
@@ -175,9 +175,15 @@ impl Checks<'_> {
             let Some(hc) = self.get(id).await? else {
                 return Ok(ReadOutcome::NotFound);
             };
-            let tags = tags_of(self.aws, &self.r53, TagResourceType::Healthcheck, id)
-                .await?
-                .unwrap_or_default();
+            let tags = owner_tags_of(
+                self.aws,
+                &self.r53,
+                &cx.env,
+                TagResourceType::Healthcheck,
+                id,
+            )
+            .await?
+            .unwrap_or_default();
             return match check_owned(cx, spec, id, &tags, Observed::default) {
                 ReadOutcome::Found(_) => Ok(ReadOutcome::Found(observe(&hc, spec)?)),
                 other => Ok(other),

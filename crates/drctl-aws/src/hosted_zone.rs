@@ -181,6 +181,22 @@ pub(crate) async fn tags_of(
     }))
 }
 
+/// [`tags_of`] for a resource known to exist, of this env: from the env's
+/// tag index (Route53 is answered in the global region), else asked.
+pub(crate) async fn owner_tags_of(
+    aws: &Aws,
+    r53: &Client,
+    env: &str,
+    kind: TagResourceType,
+    id: &str,
+) -> Result<Option<Tags>, ReconcileError> {
+    let arn = format!("arn:aws:route53:::{}/{id}", kind.as_str());
+    match crate::tag_index::tags_of(aws, aws.global_region(), env, &arn).await {
+        Some(tags) => Ok(Some(tags)),
+        None => tags_of(aws, r53, kind, id).await,
+    }
+}
+
 /// Waits until a submitted change is INSYNC (served by every Route53 DNS
 /// server); AWS takes up to a minute or so, the emulator none.
 pub(crate) async fn wait_insync(
@@ -340,7 +356,15 @@ impl Zones<'_> {
             let Some(out) = self.get(strip_zone_prefix(id)).await? else {
                 return Ok(ReadOutcome::NotFound);
             };
-            let Some(tags) = self.tags(strip_zone_prefix(id)).await? else {
+            let tags = owner_tags_of(
+                self.aws,
+                &self.r53,
+                &cx.env,
+                TagResourceType::Hostedzone,
+                strip_zone_prefix(id),
+            )
+            .await?;
+            let Some(tags) = tags else {
                 return Ok(ReadOutcome::NotFound);
             };
             return match check_owned(cx, spec, id, &tags, Observed::default) {

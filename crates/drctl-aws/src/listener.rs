@@ -135,7 +135,7 @@ impl Reconciler for ListenerReconciler {
             [] => Ok(ReadOutcome::NotFound),
             [l] => {
                 let arn = l.listener_arn().unwrap_or_default();
-                let tags = elbv2_tags_of(&elb, arn).await?;
+                let tags = elbv2_tags_of(&self.aws, cx, spec, arn).await?;
                 match check_owned(cx, spec, arn, &tags, Observed::default) {
                     ReadOutcome::Found(_) => Ok(ReadOutcome::Found(observe(spec, l)?)),
                     other => Ok(other),

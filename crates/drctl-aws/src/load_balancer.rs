@@ -19,6 +19,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::iam_role::list_like_desired;
 use crate::retry::{transient, wait_for};
+use crate::tag_index::tags_or;
 use crate::tags::{ambiguous, check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -51,8 +52,20 @@ pub(crate) fn elbv2_tags(spec: &ResourceSpec) -> Vec<Tag> {
         .collect()
 }
 
-/// The tags of one elbv2 resource (load balancer, target group, listener).
-pub(crate) async fn elbv2_tags_of(elb: &Client, arn: &str) -> Result<Tags, ReconcileError> {
+/// The tags of one elbv2 resource (load balancer, target group, listener):
+/// from the env's tag index, else one DescribeTags.
+pub(crate) async fn elbv2_tags_of(
+    aws: &Aws,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    arn: &str,
+) -> Result<Tags, ReconcileError> {
+    let region = aws.region_of(spec);
+    let elb = aws.elbv2(region);
+    tags_or(aws, region, &cx.env, arn, || describe_tags(&elb, arn)).await
+}
+
+async fn describe_tags(elb: &Client, arn: &str) -> Result<Tags, ReconcileError> {
     let out = transient("elbv2:DescribeTags", || async {
         elb.describe_tags()
             .resource_arns(arn)
@@ -242,7 +255,7 @@ impl Reconciler for LoadBalancerReconciler {
             [] => Ok(ReadOutcome::NotFound),
             [lb] => {
                 let arn = lb.load_balancer_arn().unwrap_or_default();
-                let tags = elbv2_tags_of(&elb, arn).await?;
+                let tags = elbv2_tags_of(&self.aws, cx, spec, arn).await?;
                 match check_owned(cx, spec, arn, &tags, Observed::default) {
                     ReadOutcome::Found(_) => Ok(ReadOutcome::Found(observe(spec, lb)?)),
                     other => Ok(other),

@@ -13,15 +13,13 @@
 //! drctl uses but IAM is covered. See tests/harness/README.md.
 
 use crate::ec2_lookup::env_set;
-use crate::errors::api_error;
-use crate::retry::transient;
+use crate::tag_index::{index, Tagged};
 use crate::Aws;
 use aws_sdk_ec2::types::{NatGateway, NatGatewayState};
-use aws_sdk_resourcegroupstagging::types::TagFilter;
-use aws_sdk_resourcegroupstagging::Client;
-use drctl_core::model::{TAG_ADDRESS, TAG_ENV};
+use drctl_core::model::TAG_ADDRESS;
 use drctl_core::orphans::{region_of, resource_type_of, TaggedResource};
 use drctl_core::reconcile::ReconcileError;
+use std::future::Future;
 
 /// Types that carry drctl's tags without drctl creating them: instances and
 /// volumes get them from the launch template (through the ASG), network
@@ -48,40 +46,42 @@ pub struct Scan {
 /// Lists the resources tagged `drctl:env=<env>` in each of `regions`
 /// (duplicates in `regions` are searched once).
 pub async fn scan(aws: &Aws, env: &str, regions: &[&str]) -> Result<Scan, ReconcileError> {
-    let mut regions: Vec<&str> = regions.to_vec();
+    let mut regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
     regions.sort_unstable();
     regions.dedup();
-    let clients = regions
-        .into_iter()
-        .map(|r| (r.to_string(), aws.tagging(r)))
-        .collect();
-    // The NATs the refresh already listed (cached): no extra call.
-    let (aws, owner) = (aws.clone(), env.to_string());
+    // Both come from the run's cache: the refresh already made these calls.
+    let (a, owner) = (aws.clone(), env.to_string());
+    let search = move |region: String| {
+        let (aws, env) = (a.clone(), owner.clone());
+        async move { Ok(index(&aws, &region, &env).await?.to_vec()) }
+    };
+    let (a, owner) = (aws.clone(), env.to_string());
     let nats = move |region: String| {
-        let (aws, env) = (aws.clone(), owner.clone());
+        let (aws, env) = (a.clone(), owner.clone());
         async move { env_set::<NatGateway>(&aws, &region, &env).await }
     };
-    scan_with(clients, env, nats).await
+    scan_with(regions, search, nats).await
 }
 
-/// [`scan`] with given clients, per region, and a source for the region's
-/// NAT gateways (tests pass mocks).
-async fn scan_with<N, Fut>(
-    clients: Vec<(String, Client)>,
-    env: &str,
+/// [`scan`] with given sources, per region, of the tag search and of the
+/// region's NAT gateways (tests pass mocks).
+async fn scan_with<S, SFut, N, NFut>(
+    regions: Vec<String>,
+    search: S,
     nats: N,
 ) -> Result<Scan, ReconcileError>
 where
-    N: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<NatGateway>, ReconcileError>> + Send + 'static,
+    S: Fn(String) -> SFut,
+    SFut: Future<Output = Result<Vec<Tagged>, ReconcileError>> + Send + 'static,
+    N: Fn(String) -> NFut,
+    NFut: Future<Output = Result<Vec<NatGateway>, ReconcileError>> + Send + 'static,
 {
     let mut tasks = tokio::task::JoinSet::new();
-    for (region, client) in clients {
-        let env = env.to_string();
-        let nats = nats(region.clone());
+    for region in regions {
+        let (found, nats) = (search(region.clone()), nats(region.clone()));
         tasks.spawn(async move {
-            let r = match scan_region(&client, &env, &region).await {
-                Ok(items) => drop_deleted_nats(nats, items).await,
+            let r = match found.await {
+                Ok(found) => drop_deleted_nats(nats, candidates(found, &region)).await,
                 Err(e) => Err(e),
             };
             (region, r)
@@ -112,47 +112,23 @@ where
     Ok(out)
 }
 
-/// Every resource of one region tagged with `env`, minus inherited types.
-async fn scan_region(
-    client: &Client,
-    env: &str,
-    region: &str,
-) -> Result<Vec<TaggedResource>, ReconcileError> {
-    transient(&format!("tag:GetResources in {region}"), || async {
-        let mut pages = client
-            .get_resources()
-            .tag_filters(TagFilter::builder().key(TAG_ENV).values(env).build())
-            .into_paginator()
-            .send();
-        let mut items = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| api_error("tag:GetResources", e))?;
-            for m in page.resource_tag_mapping_list() {
-                // A mapping without an ARN names nothing drctl could report.
-                let Some(arn) = m.resource_arn() else {
-                    continue;
-                };
-                let resource_type = resource_type_of(arn);
-                if INHERITED_TYPES.contains(&resource_type.as_str()) {
-                    continue;
-                }
-                let tag = |k: &str| m.tags().iter().find(|t| t.key() == k).map(|t| t.value());
-                // The filter already asks for this env; a service that
-                // ignores filters must not make another env's resources ours.
-                if tag(TAG_ENV) != Some(env) {
-                    continue;
-                }
-                items.push(TaggedResource {
-                    arn: arn.to_string(),
-                    region: region_of(arn, region),
-                    resource_type,
-                    address: tag(TAG_ADDRESS).map(str::to_string),
-                });
+/// What the search found in `region`, minus inherited types.
+fn candidates(found: Vec<Tagged>, region: &str) -> Vec<TaggedResource> {
+    found
+        .into_iter()
+        .filter_map(|t| {
+            let resource_type = resource_type_of(&t.arn);
+            if INHERITED_TYPES.contains(&resource_type.as_str()) {
+                return None;
             }
-        }
-        Ok(items)
-    })
-    .await
+            Some(TaggedResource {
+                region: region_of(&t.arn, region),
+                resource_type,
+                address: t.tags.get(TAG_ADDRESS).cloned(),
+                arn: t.arn,
+            })
+        })
+        .collect()
 }
 
 /// NAT gateways stay listed, tags and all, for about an hour after they
@@ -192,13 +168,16 @@ async fn drop_deleted_nats(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tag_index::fetch;
     use aws_sdk_resourcegroupstagging::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_resourcegroupstagging::operation::get_resources::{
         GetResourcesError, GetResourcesOutput,
     };
     use aws_sdk_resourcegroupstagging::types::{ResourceTagMapping, Tag};
+    use aws_sdk_resourcegroupstagging::Client;
     use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
+    use drctl_core::model::TAG_ENV;
 
     fn client(rules: &[&Rule]) -> Client {
         let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
@@ -222,6 +201,42 @@ mod tests {
 
     fn tag(k: &str, v: &str) -> Tag {
         Tag::builder().key(k).value(v).build().unwrap()
+    }
+
+    async fn scan_region(
+        client: &Client,
+        env: &str,
+        region: &str,
+    ) -> Result<Vec<TaggedResource>, ReconcileError> {
+        Ok(candidates(fetch(client, env, region).await?, region))
+    }
+
+    /// [`scan_with`] over one mock tagging client per region.
+    async fn scan_clients<N, NFut>(
+        clients: Vec<(String, Client)>,
+        env: &str,
+        nats: N,
+    ) -> Result<Scan, ReconcileError>
+    where
+        N: Fn(String) -> NFut,
+        NFut: Future<Output = Result<Vec<NatGateway>, ReconcileError>> + Send + 'static,
+    {
+        let regions = clients.iter().map(|(r, _)| r.clone()).collect();
+        let env = env.to_string();
+        let search = move |region: String| {
+            let client = clients
+                .iter()
+                .find(|(r, _)| *r == region)
+                .map(|(_, c)| c.clone());
+            let env = env.clone();
+            async move {
+                match client {
+                    Some(c) => fetch(&c, &env, &region).await,
+                    None => Ok(Vec::new()),
+                }
+            }
+        };
+        scan_with(regions, search, nats).await
     }
 
     fn mapping(arn: &str, env: &str, address: Option<&str>) -> ResourceTagMapping {
@@ -338,7 +353,7 @@ mod tests {
                 ))
                 .build()
         });
-        let scan = scan_with(
+        let scan = scan_clients(
             vec![
                 ("us-east-1".into(), client(&[&denied])),
                 ("us-west-2".into(), client(&[&found])),
@@ -364,7 +379,7 @@ mod tests {
                     .build(),
             )
         });
-        let err = scan_with(vec![("us-east-1".into(), client(&[&bad]))], "t", no_nats)
+        let err = scan_clients(vec![("us-east-1".into(), client(&[&bad]))], "t", no_nats)
             .await
             .unwrap_err();
         assert!(
@@ -404,7 +419,7 @@ mod tests {
             nat("nat-live", NatGatewayState::Available),
             nat("nat-old", NatGatewayState::Deleted),
         ];
-        let scan = scan_with(vec![("us-east-1".into(), client(&[&found]))], "t", |_| {
+        let scan = scan_clients(vec![("us-east-1".into(), client(&[&found]))], "t", |_| {
             let listed = listed.clone();
             async move { Ok(listed) }
         })

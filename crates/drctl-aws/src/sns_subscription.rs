@@ -20,7 +20,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::sns_topic::topic_tags;
-use crate::tags::ambiguous;
+use crate::tags::{ambiguous, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_sns::types::Subscription;
@@ -133,13 +133,23 @@ async fn find(sns: &Client, spec: &ResourceSpec) -> Result<Option<Observed>, Rec
     }
 }
 
-async fn read(sns: &Client, cx: &Ctx, spec: &ResourceSpec) -> Result<ReadOutcome, ReconcileError> {
+/// `indexed`: the topic's tags if the env's tag index has them.
+async fn read(
+    sns: &Client,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    indexed: Option<Tags>,
+) -> Result<ReadOutcome, ReconcileError> {
     let Some(o) = find(sns, spec).await? else {
         return Ok(ReadOutcome::NotFound);
     };
     let topic = props::str(spec, "topic_arn")?;
-    let Some(tags) = topic_tags(sns, topic).await? else {
-        return Ok(ReadOutcome::NotFound);
+    let tags = match indexed {
+        Some(tags) => tags,
+        None => match topic_tags(sns, topic).await? {
+            Some(tags) => tags,
+            None => return Ok(ReadOutcome::NotFound),
+        },
     };
     if tags.get(TAG_ENV) == Some(&cx.env) {
         return Ok(ReadOutcome::Found(o));
@@ -225,7 +235,12 @@ impl Reconciler for SnsSubscriptionReconciler {
         _known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
         // The listing is authoritative: a pending id has no ARN to look up.
-        read(&self.aws.sns(self.aws.region_of(spec)), cx, spec).await
+        let region = self.aws.region_of(spec);
+        let indexed = match spec.props.get("topic_arn").and_then(|v| v.as_str()) {
+            Some(topic) => crate::tag_index::tags_of(&self.aws, region, &cx.env, topic).await,
+            None => None,
+        };
+        read(&self.aws.sns(region), cx, spec, indexed).await
     }
 
     async fn create(
@@ -326,7 +341,7 @@ mod tests {
         assert_eq!(created.props, spec.props);
         let cx = Ctx { env: "dev".into() };
         assert_eq!(
-            read(&sns, &cx, &spec).await.unwrap(),
+            read(&sns, &cx, &spec, None).await.unwrap(),
             ReadOutcome::Found(created.clone())
         );
         // No Unsubscribe call (the mock client would panic on an unexpected one).
@@ -341,7 +356,7 @@ mod tests {
             .then_output(|| ListTagsForResourceOutput::builder().build());
         let sns = sns_client(&[&list, &tags]);
         let cx = Ctx { env: "dev".into() };
-        match read(&sns, &cx, &sub_spec()).await.unwrap() {
+        match read(&sns, &cx, &sub_spec(), None).await.unwrap() {
             ReadOutcome::Clash { id, detail } => {
                 assert_eq!(id, format!("{TOPIC}:abcd"));
                 assert!(detail.contains("no drctl:env tag"), "{detail}");

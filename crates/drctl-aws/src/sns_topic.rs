@@ -93,12 +93,14 @@ fn observed(arn: &str) -> Observed {
     }
 }
 
-/// Looks the topic `arn` up; ownership by its tags.
+/// Looks the topic `arn` up; ownership by its tags (`indexed`: already
+/// known from the env's tag index, else asked for).
 async fn read_arn(
     sns: &Client,
     cx: &Ctx,
     spec: &ResourceSpec,
     arn: &str,
+    indexed: Option<Tags>,
 ) -> Result<ReadOutcome, ReconcileError> {
     let exists = found(
         transient("sns:GetTopicAttributes", || async {
@@ -113,8 +115,12 @@ async fn read_arn(
     if exists.is_none() {
         return Ok(ReadOutcome::NotFound);
     }
-    let Some(tags) = topic_tags(sns, arn).await? else {
-        return Ok(ReadOutcome::NotFound);
+    let tags = match indexed {
+        Some(tags) => tags,
+        None => match topic_tags(sns, arn).await? {
+            Some(tags) => tags,
+            None => return Ok(ReadOutcome::NotFound),
+        },
     };
     Ok(check_owned(cx, spec, arn, &tags, || observed(arn)))
 }
@@ -159,7 +165,8 @@ impl Reconciler for SnsTopicReconciler {
             Some(arn) => arn.to_string(),
             None => topic_arn(region, self.account().await?, &spec.name),
         };
-        read_arn(&self.aws.sns(region), cx, spec, &arn).await
+        let indexed = crate::tag_index::tags_of(&self.aws, region, &cx.env, &arn).await;
+        read_arn(&self.aws.sns(region), cx, spec, &arn, indexed).await
     }
 
     async fn create(
@@ -270,7 +277,7 @@ pub(crate) mod tests {
                 )
             });
         let cx = Ctx { env: "dev".into() };
-        let r = read_arn(&sns_client(&[&get]), &cx, &topic_spec(), ARN).await;
+        let r = read_arn(&sns_client(&[&get]), &cx, &topic_spec(), ARN, None).await;
         assert_eq!(r, Ok(ReadOutcome::NotFound));
     }
 
@@ -291,7 +298,7 @@ pub(crate) mod tests {
                 .build()
         });
         let cx = Ctx { env: "dev".into() };
-        let r = read_arn(&sns_client(&[&get, &tags]), &cx, &topic_spec(), ARN)
+        let r = read_arn(&sns_client(&[&get, &tags]), &cx, &topic_spec(), ARN, None)
             .await
             .unwrap();
         assert!(

@@ -125,7 +125,7 @@ impl Reconciler for TargetGroupReconciler {
             [] => Ok(ReadOutcome::NotFound),
             [tg] => {
                 let arn = tg.target_group_arn().unwrap_or_default();
-                let tags = elbv2_tags_of(&elb, arn).await?;
+                let tags = elbv2_tags_of(&self.aws, cx, spec, arn).await?;
                 match check_owned(cx, spec, arn, &tags, Observed::default) {
                     ReadOutcome::Found(_) => Ok(ReadOutcome::Found(observe(spec, tg)?)),
                     other => Ok(other),

@@ -193,6 +193,13 @@ async fn dev_stack_end_to_end() {
     assert_eq!(cli.mutating_calls(), vec![]);
     let reads: u64 = cli.calls().iter().map(|(_, n)| n).sum();
     println!("no-change plan of the dev stack (76 resources): {reads} read calls");
+    // Batched describes and the env's tag index: at most one read call per
+    // resource, the orphan search and the account check included.
+    assert!(
+        reads <= 76,
+        "{reads} read calls for 76 resources: {:#?}",
+        cli.calls()
+    );
 
     // Drift: the ASG's max size changed out of band.
     let asg = format!("trading-asg-{env}");

@@ -112,3 +112,17 @@ def dynamodb_drctl():
     from .dynamodb_global import make_provider
 
     return Service.for_provider(make_provider(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
+@aws_provider(api="resourcegroupstaggingapi", name="drctl")
+def resourcegroupstaggingapi_drctl():
+    """Tagging API whose ``GetResources`` sees what AWS lists (S3 buckets, alarms, RDS
+    subnet groups, Route53, ELBv2 listeners, ...) and pages like AWS; every other
+    operation goes to moto. Selected with ``PROVIDER_OVERRIDE_RESOURCEGROUPSTAGGINGAPI=drctl``.
+    """
+    from localstack.services.moto import MotoFallbackDispatcher
+    from localstack.services.plugins import Service
+
+    from .tagging import make_provider
+
+    return Service.for_provider(make_provider(), dispatch_table_factory=MotoFallbackDispatcher)
