@@ -356,25 +356,11 @@ mod tests {
     use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
     use aws_sdk_cloudwatch::operation::put_metric_alarm::PutMetricAlarmOutput;
     use aws_sdk_cloudwatch::operation::tag_resource::TagResourceOutput;
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use drctl_core::model::TAG_ENV;
 
     fn cw_client(rules: &[&Rule]) -> Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        Client::from_conf(
-            aws_sdk_cloudwatch::Config::builder()
-                .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-                .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-                    "t", "t", None, None, "t",
-                ))
-                .http_client(aws_smithy_mocks::create_mock_http_client())
-                .interceptor(i)
-                .build(),
-        )
+        crate::mock_client!(aws_sdk_cloudwatch, "us-east-1", RuleMode::Sequential, rules)
     }
 
     fn alarm_spec() -> ResourceSpec {

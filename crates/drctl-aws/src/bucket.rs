@@ -540,7 +540,7 @@ impl Reconciler for BucketReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_s3::operation::create_bucket::CreateBucketOutput;
     use aws_sdk_s3::operation::delete_bucket::DeleteBucketOutput;
     use aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput;
@@ -549,23 +549,12 @@ mod tests {
     use aws_sdk_s3::operation::put_bucket_versioning::PutBucketVersioningOutput;
     use aws_sdk_s3::operation::put_public_access_block::PutPublicAccessBlockOutput;
     use aws_sdk_s3::types::{DeleteMarkerEntry, ObjectVersion};
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use drctl_core::model::Address;
     use std::collections::BTreeMap;
 
     fn client(rules: &[&Rule]) -> Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-west-2"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "mock"))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(i)
-            .build();
-        Client::from_conf(conf)
+        crate::mock_client!(aws_sdk_s3, "us-west-2", RuleMode::MatchAny, rules)
     }
 
     fn spec(region: &str) -> ResourceSpec {

@@ -310,24 +310,13 @@ impl Reconciler for BucketReplicationReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_s3::operation::put_bucket_replication::PutBucketReplicationOutput;
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use drctl_core::model::Address;
 
     fn client(rules: &[&Rule]) -> Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "mock"))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(i)
-            .build();
-        Client::from_conf(conf)
+        crate::mock_client!(aws_sdk_s3, "us-east-1", RuleMode::MatchAny, rules)
     }
 
     fn spec() -> ResourceSpec {

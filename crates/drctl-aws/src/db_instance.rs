@@ -494,7 +494,7 @@ impl Reconciler for DbInstanceReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput;
     use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
     use aws_sdk_rds::operation::describe_db_instances::{
@@ -503,41 +503,22 @@ mod tests {
     use aws_sdk_rds::types::error::DbInstanceNotFoundFault;
     use aws_sdk_rds::types::Endpoint;
     use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use drctl_core::model::Address;
     use std::collections::BTreeMap;
 
     fn rds_client(rules: &[&Rule]) -> aws_sdk_rds::Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        let conf = aws_sdk_rds::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "mock"))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(i)
-            .build();
-        aws_sdk_rds::Client::from_conf(conf)
+        crate::mock_client!(aws_sdk_rds, "us-east-1", RuleMode::MatchAny, rules)
     }
 
     fn sm_client(rules: &[&Rule]) -> aws_sdk_secretsmanager::Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        let conf = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-                "test", "test", None, None, "mock",
-            ))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(i)
-            .build();
-        aws_sdk_secretsmanager::Client::from_conf(conf)
+        crate::mock_client!(
+            aws_sdk_secretsmanager,
+            "us-east-1",
+            RuleMode::MatchAny,
+            rules
+        )
     }
 
     const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:000000000000:secret:pw";

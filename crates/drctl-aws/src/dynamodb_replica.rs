@@ -433,28 +433,17 @@ impl Reconciler for DynamodbReplicaReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
     use aws_sdk_dynamodb::operation::tag_resource::TagResourceOutput;
     use aws_sdk_dynamodb::operation::update_continuous_backups::UpdateContinuousBackupsOutput;
     use aws_sdk_dynamodb::types::ReplicaDescription;
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use drctl_core::model::Address;
     use std::collections::BTreeMap;
 
     fn client(region: &str, rules: &[&Rule]) -> Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        let conf = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.to_string()))
-            .credentials_provider(Credentials::new("test", "test", None, None, "mock"))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(i)
-            .build();
-        Client::from_conf(conf)
+        crate::mock_client!(aws_sdk_dynamodb, region, RuleMode::MatchAny, rules)
     }
 
     fn spec() -> ResourceSpec {

@@ -571,29 +571,18 @@ impl Reconciler for DynamodbTableReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_dynamodb::operation::delete_table::DeleteTableOutput;
     use aws_sdk_dynamodb::operation::describe_table::{DescribeTableError, DescribeTableOutput};
     use aws_sdk_dynamodb::operation::update_continuous_backups::UpdateContinuousBackupsOutput;
     use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
     use aws_sdk_dynamodb::types::ReplicaDescription;
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use drctl_core::model::Address;
 
     pub(crate) fn client(rules: &[&Rule]) -> Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        let conf = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "mock"))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(i)
-            .build();
-        Client::from_conf(conf)
+        crate::mock_client!(aws_sdk_dynamodb, "us-east-1", RuleMode::MatchAny, rules)
     }
 
     fn spec() -> ResourceSpec {

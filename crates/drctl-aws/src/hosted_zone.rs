@@ -654,7 +654,7 @@ pub(crate) mod tests {
     use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
     use aws_sdk_route53::operation::list_tags_for_resource::ListTagsForResourceOutput;
     use aws_sdk_route53::types::{ChangeInfo, DelegationSet, ResourceTagSet};
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use std::collections::BTreeMap;
 
@@ -669,20 +669,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn r53_client_with(mode: RuleMode, rules: &[&Rule]) -> Client {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
-        for r in rules {
-            interceptor = interceptor.with_rule(r);
-        }
-        let conf = aws_sdk_route53::Config::builder()
-            .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
-            .region(aws_sdk_route53::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_route53::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(interceptor)
-            .build();
-        Client::from_conf(conf)
+        crate::mock_client!(aws_sdk_route53, "us-east-1", mode, rules)
     }
 
     pub(crate) fn err_meta(code: &str, message: &str) -> ErrorMetadata {

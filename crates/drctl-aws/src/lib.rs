@@ -48,6 +48,30 @@ pub mod vpc;
 
 pub use clients::Aws;
 
+/// Tests: a `$krate` client in `$region` answering from aws-smithy-mocks
+/// `$rules` in `$mode`, with test credentials (one recipe for every service).
+#[cfg(test)]
+#[macro_export]
+macro_rules! mock_client {
+    ($krate:ident, $region:expr, $mode:expr, $rules:expr) => {{
+        let mut interceptor = aws_smithy_mocks::MockResponseInterceptor::new().rule_mode($mode);
+        for r in $rules {
+            interceptor = interceptor.with_rule(r);
+        }
+        $krate::Client::from_conf(
+            $krate::Config::builder()
+                .behavior_version($krate::config::BehaviorVersion::latest())
+                .region($krate::config::Region::new($region.to_string()))
+                .credentials_provider($krate::config::Credentials::new(
+                    "test", "test", None, None, "mock",
+                ))
+                .http_client(aws_smithy_mocks::create_mock_http_client())
+                .interceptor(interceptor)
+                .build(),
+        )
+    }};
+}
+
 use drctl_core::reconcile::Registry;
 use std::sync::Arc;
 

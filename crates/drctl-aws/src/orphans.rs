@@ -169,29 +169,23 @@ async fn drop_deleted_nats(
 mod tests {
     use super::*;
     use crate::tag_index::fetch;
-    use aws_sdk_resourcegroupstagging::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_resourcegroupstagging::operation::get_resources::{
         GetResourcesError, GetResourcesOutput,
     };
     use aws_sdk_resourcegroupstagging::types::{ResourceTagMapping, Tag};
     use aws_sdk_resourcegroupstagging::Client;
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use drctl_core::model::TAG_ENV;
 
     fn client(rules: &[&Rule]) -> Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        let conf = aws_sdk_resourcegroupstagging::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "mock"))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(i)
-            .build();
-        Client::from_conf(conf)
+        crate::mock_client!(
+            aws_sdk_resourcegroupstagging,
+            "us-east-1",
+            RuleMode::MatchAny,
+            rules
+        )
     }
 
     /// An EC2 client answered only by `rules`.

@@ -294,12 +294,12 @@ impl Reconciler for SecretReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_secretsmanager::operation::create_secret::{CreateSecretError, CreateSecretOutput};
     use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretOutput;
     use aws_sdk_secretsmanager::operation::restore_secret::RestoreSecretOutput;
     use aws_sdk_secretsmanager::types::error::InvalidRequestException;
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use drctl_core::model::Address;
     use std::collections::BTreeMap;
@@ -310,18 +310,12 @@ mod tests {
         "arn:aws:secretsmanager:us-east-1:000000000000:secret:trading-db-password-t-AbCdEf";
 
     fn client(rules: &[&Rule]) -> Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        let conf = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "mock"))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(i)
-            .build();
-        Client::from_conf(conf)
+        crate::mock_client!(
+            aws_sdk_secretsmanager,
+            "us-east-1",
+            RuleMode::MatchAny,
+            rules
+        )
     }
 
     fn spec(force: bool) -> ResourceSpec {

@@ -218,25 +218,11 @@ pub(crate) mod tests {
         GetTopicAttributesError, GetTopicAttributesOutput,
     };
     use aws_sdk_sns::operation::list_tags_for_resource::ListTagsForResourceOutput;
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use drctl_core::model::{TAG_ADDRESS, TAG_ENV};
 
     pub(crate) fn sns_client(rules: &[&Rule]) -> Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        Client::from_conf(
-            aws_sdk_sns::Config::builder()
-                .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-                .region(aws_sdk_sns::config::Region::new("us-west-2"))
-                .credentials_provider(aws_sdk_sns::config::Credentials::new(
-                    "t", "t", None, None, "t",
-                ))
-                .http_client(aws_smithy_mocks::create_mock_http_client())
-                .interceptor(i)
-                .build(),
-        )
+        crate::mock_client!(aws_sdk_sns, "us-west-2", RuleMode::Sequential, rules)
     }
 
     fn topic_spec() -> ResourceSpec {

@@ -97,9 +97,9 @@ async fn plan_markdown_summary() {
     insta::assert_snapshot!(drctl::markdown::summary(&plan, &text));
 }
 
-#[test]
-fn no_change_plan_says_so() {
-    let plan = Plan {
+/// A plan with no change, with these orphans.
+fn empty_plan(orphans: Vec<Orphan>) -> Plan {
+    Plan {
         format_version: "1.0".into(),
         env: "dev".into(),
         lineage: "L".into(),
@@ -108,8 +108,13 @@ fn no_change_plan_says_so() {
         changes: vec![],
         forget: vec![],
         warnings: vec![],
-        orphans: vec![],
-    };
+        orphans,
+    }
+}
+
+#[test]
+fn no_change_plan_says_so() {
+    let plan = empty_plan(vec![]);
     let text = render::plan_text(&plan, &Style { color: false });
     assert_eq!(text, "No changes. The cloud matches the environment plan (0 resources checked).\nPlan: 0 to add, 0 to change, 0 to destroy.\n");
 }
@@ -177,17 +182,7 @@ async fn plan_markdown_summary_with_orphans() {
 
 #[test]
 fn orphans_alone_are_shown_but_are_no_change() {
-    let plan = Plan {
-        format_version: "1.0".into(),
-        env: "dev".into(),
-        lineage: "L".into(),
-        serial: 3,
-        destroy: false,
-        changes: vec![],
-        forget: vec![],
-        warnings: vec![],
-        orphans: orphans()[..1].to_vec(),
-    };
+    let plan = empty_plan(orphans()[..1].to_vec());
     // Orphans never cause an action, so `--detailed-exitcode` stays 0.
     assert!(!plan.has_changes());
     let text = render::plan_text(&plan, &Style { color: false });
