@@ -200,6 +200,14 @@ async fn dev_stack_end_to_end() {
         "{reads} read calls for 76 resources: {:#?}",
         cli.calls()
     );
+    // Every tagged resource of the env is one drctl recorded: no orphan.
+    let doc: Value = serde_json::from_str(&cli.ok(&["plan", "--env", &env, "--json"])).unwrap();
+    assert_eq!(
+        doc["orphans"],
+        serde_json::json!([]),
+        "{:#}",
+        doc["orphans"]
+    );
 
     // Drift: the ASG's max size changed out of band.
     let asg = format!("trading-asg-{env}");
