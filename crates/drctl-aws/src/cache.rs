@@ -12,8 +12,11 @@
 //! fetched again. A plan makes no write, so it reads each key once; an
 //! apply writes, so its reads after a write go to AWS again and can never
 //! miss what it has just created. Caveat: changes made by *others* during
-//! the run are not seen, as with any read taken at one moment. Errors are
+//! the run are not seen, as with any read taken at one moment, and an `Aws`
+//! kept across runs must start each with [`Aws::forget_reads`]. Errors are
 //! not cached.
+//!
+//! [`Aws::forget_reads`]: crate::Aws::forget_reads
 
 use drctl_core::reconcile::ReconcileError;
 use std::any::Any;

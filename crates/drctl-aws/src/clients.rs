@@ -150,6 +150,13 @@ impl Aws {
         &self.cache
     }
 
+    /// Starts a new run: nothing an earlier plan read is reused. The CLI
+    /// makes one `Aws` per command; a caller that keeps one across plans
+    /// calls this before each, or it would miss what others changed since.
+    pub fn forget_reads(&self) {
+        self.cache.invalidate();
+    }
+
     fn counter(&self) -> CallCounter {
         CallCounter {
             log: self.calls.clone(),

@@ -75,3 +75,52 @@ async fn vpc_lifecycle() {
     let left = ec2.describe_vpcs().vpc_ids(&id).send().await;
     assert!(left.is_err() || left.unwrap().vpcs().is_empty());
 }
+
+/// A recorded VPC that lost its `drctl:env` tag is not in the region's
+/// batched answer; it must still be found (by id) and refused as not ours,
+/// never planned as a second VPC.
+#[tokio::test]
+async fn a_recorded_vpc_without_its_env_tag_is_refused_not_created_again() {
+    let env = unique_env("t-vpctag");
+    let specs = slice(dev_stack(&env), |a| a == "us-east-1/network/vpc");
+    let run = Run::new(&env, specs).await;
+    run.apply().await;
+    let id = run
+        .store()
+        .state
+        .resources
+        .values()
+        .next()
+        .unwrap()
+        .id
+        .clone();
+    let ec2 = run.aws.ec2("us-east-1");
+    ec2.delete_tags()
+        .resources(&id)
+        .tags(aws_sdk_ec2::types::Tag::builder().key("drctl:env").build())
+        .send()
+        .await
+        .unwrap();
+
+    let err = run
+        .plan()
+        .await
+        .expect_err("a VPC that is not ours any more");
+    let text = err.to_string();
+    assert!(text.contains(&id) && text.contains("drctl:env"), "{text}");
+
+    // Tag restored: ours again, nothing to do, then cleaned up.
+    ec2.create_tags()
+        .resources(&id)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("drctl:env")
+                .value(&env)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(!run.plan().await.unwrap().has_changes());
+    run.destroy().await;
+}

@@ -169,6 +169,8 @@ impl Run {
     }
 
     pub async fn plan(&self) -> Result<Plan, PlanError> {
+        // Each plan is a new run: the test changed things out of band.
+        self.aws.forget_reads();
         let graph = StackGraph::build(self.specs.clone()).expect("graph");
         let cx = self.cx();
         Planner {
@@ -207,6 +209,7 @@ impl Run {
 
     /// Destroys everything the env owns; panics when anything failed.
     pub async fn destroy(&self) -> Plan {
+        self.aws.forget_reads();
         let graph = StackGraph::build(self.specs.clone()).expect("graph");
         let cx = self.cx();
         let plan = Planner {
