@@ -16,12 +16,13 @@
 
 use crate::errors::{api_error, found};
 use crate::retry::transient;
+use crate::tags::{ambiguous, check_owned, from_ec2};
 use crate::Aws;
 use aws_sdk_ec2::types::{
     Address, Filter, InternetGateway, NatGateway, RouteTable, SecurityGroup, Subnet, Tag, Vpc,
 };
 use aws_sdk_ec2::Client;
-use drctl_core::model::{ResourceSpec, TAG_ADDRESS, TAG_ENV};
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec, TAG_ADDRESS, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ReconcileError};
 use std::future::Future;
 
@@ -124,6 +125,55 @@ pub(crate) async fn lookup<T: Ec2Resource>(
         Some(id) if hits.is_empty() => by_id(aws, region, id).await,
         _ => Ok(hits),
     }
+}
+
+/// What a read found for a spec: the one resource it owns, or the outcome
+/// to report instead (not found, or a clash naming what is wrong).
+pub(crate) enum Owned<T> {
+    Mine(T),
+    Not(ReadOutcome),
+}
+
+impl<T> Owned<T> {
+    /// The read's outcome, with `observe` turning ours into `Found`.
+    pub(crate) fn observed(self, observe: impl FnOnce(&T) -> Observed) -> ReadOutcome {
+        match self {
+            Owned::Mine(r) => ReadOutcome::Found(observe(&r)),
+            Owned::Not(outcome) => outcome,
+        }
+    }
+}
+
+/// The one resource among `hits` that carries this env's and this spec's
+/// tags; several hits are an error naming them all.
+pub(crate) fn pick_owned<T: Ec2Resource>(
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    hits: Vec<T>,
+) -> Result<Owned<T>, ReconcileError> {
+    match hits.as_slice() {
+        [] => Ok(Owned::Not(ReadOutcome::NotFound)),
+        [one] => {
+            let id = one.id().unwrap_or_default();
+            Ok(
+                match check_owned(cx, spec, id, &from_ec2(one.tags()), Observed::default) {
+                    ReadOutcome::Found(_) => Owned::Mine(one.clone()),
+                    other => Owned::Not(other),
+                },
+            )
+        }
+        many => Err(ambiguous(spec, many, |r| r.id().map(str::to_string))),
+    }
+}
+
+/// [`lookup`] then [`pick_owned`]: the whole read of most EC2 kinds.
+pub(crate) async fn read_owned<T: Ec2Resource>(
+    aws: &Aws,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    known_id: Option<&str>,
+) -> Result<Owned<T>, ReconcileError> {
+    pick_owned(cx, spec, lookup(aws, cx, spec, known_id).await?)
 }
 
 /// Implements [`Ec2Resource`] for a paginated describe call.

@@ -11,10 +11,10 @@
 //! still owns the association): delete retries that for a while. The NAT is
 //! deleted and gone first (destroy rules).
 
-use crate::ec2_lookup::lookup;
+use crate::ec2_lookup::read_owned;
 use crate::errors::{api_error, gone};
 use crate::retry::wait_for;
-use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
+use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
@@ -61,19 +61,9 @@ impl Reconciler for EipReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let addresses: Vec<Address> = lookup(&self.aws, cx, spec, known_id).await?;
-        match addresses.as_slice() {
-            [] => Ok(ReadOutcome::NotFound),
-            [a] => {
-                let id = a.allocation_id().unwrap_or_default();
-                Ok(check_owned(cx, spec, id, &from_ec2(a.tags()), || {
-                    observe(a)
-                }))
-            }
-            many => Err(ambiguous(spec, many, |a| {
-                a.allocation_id().map(str::to_string)
-            })),
-        }
+        Ok(read_owned::<Address>(&self.aws, cx, spec, known_id)
+            .await?
+            .observed(observe))
     }
 
     async fn create(

@@ -8,10 +8,10 @@
 //! (`DependencyViolation`); the attachment is deleted first (destroy rules),
 //! and delete waits out a detach still in progress.
 
-use crate::ec2_lookup::lookup;
+use crate::ec2_lookup::read_owned;
 use crate::errors::{api_error, gone};
 use crate::retry::wait_for;
-use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
+use crate::tags::ec2_tag_spec;
 use crate::Aws;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
@@ -50,19 +50,9 @@ impl Reconciler for InternetGatewayReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let igws: Vec<InternetGateway> = lookup(&self.aws, cx, spec, known_id).await?;
-        match igws.as_slice() {
-            [] => Ok(ReadOutcome::NotFound),
-            [igw] => {
-                let id = igw.internet_gateway_id().unwrap_or_default();
-                Ok(check_owned(cx, spec, id, &from_ec2(igw.tags()), || {
-                    observe(igw)
-                }))
-            }
-            many => Err(ambiguous(spec, many, |g| {
-                g.internet_gateway_id().map(str::to_string)
-            })),
-        }
+        Ok(read_owned::<InternetGateway>(&self.aws, cx, spec, known_id)
+            .await?
+            .observed(observe))
     }
 
     async fn create(

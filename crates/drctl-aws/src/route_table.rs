@@ -15,11 +15,11 @@
 //! the next run adds. Delete waits out `DependencyViolation` (associations
 //! still being removed).
 
-use crate::ec2_lookup::lookup;
+use crate::ec2_lookup::read_owned;
 use crate::errors::{api_error, gone};
 use crate::retry::wait_for;
 use crate::subnet::after_create;
-use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
+use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable};
@@ -263,19 +263,9 @@ impl Reconciler for RouteTableReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let tables: Vec<RouteTable> = lookup(&self.aws, cx, spec, known_id).await?;
-        match tables.as_slice() {
-            [] => Ok(ReadOutcome::NotFound),
-            [rt] => {
-                let id = rt.route_table_id().unwrap_or_default();
-                Ok(check_owned(cx, spec, id, &from_ec2(rt.tags()), || {
-                    observe(rt)
-                }))
-            }
-            many => Err(ambiguous(spec, many, |t| {
-                t.route_table_id().map(str::to_string)
-            })),
-        }
+        Ok(read_owned::<RouteTable>(&self.aws, cx, spec, known_id)
+            .await?
+            .observed(observe))
     }
 
     async fn create(

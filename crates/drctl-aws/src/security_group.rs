@@ -19,11 +19,11 @@
 //! next run adds. Delete waits out `DependencyViolation` (ENIs of an ALB,
 //! instances or the DB still using the group); the timeout names them.
 
-use crate::ec2_lookup::lookup;
+use crate::ec2_lookup::{lookup, pick_owned};
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::subnet::{after_create, delete_when_unblocked, filter};
-use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
+use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -291,16 +291,7 @@ impl Reconciler for SecurityGroupReconciler {
                 }
                 _ => lookup(&self.aws, cx, spec, known_id).await?,
             };
-        match groups.as_slice() {
-            [] => Ok(ReadOutcome::NotFound),
-            [sg] => {
-                let id = sg.group_id().unwrap_or_default();
-                Ok(check_owned(cx, spec, id, &from_ec2(sg.tags()), || {
-                    observe(sg)
-                }))
-            }
-            many => Err(ambiguous(spec, many, |g| g.group_id().map(str::to_string))),
-        }
+        Ok(pick_owned(cx, spec, groups)?.observed(observe))
     }
 
     async fn create(

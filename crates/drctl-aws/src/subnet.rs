@@ -17,10 +17,10 @@
 //! [`delete_when_unblocked`] (security groups are blocked by ENIs the same
 //! way) and [`after_create`] (calls naming resources created moments ago).
 
-use crate::ec2_lookup::lookup;
+use crate::ec2_lookup::{read_owned, Owned};
 use crate::errors::{api_error, found, gone};
 use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
-use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
+use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet, SubnetState};
@@ -248,20 +248,9 @@ impl Reconciler for SubnetReconciler {
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
         let region = self.aws.region_of(spec);
-        let subnets: Vec<Subnet> = lookup(&self.aws, cx, spec, known_id).await?;
-        match subnets.as_slice() {
-            [] => Ok(ReadOutcome::NotFound),
-            [subnet] => {
-                let tags = from_ec2(subnet.tags());
-                let id = subnet.subnet_id().unwrap_or_default();
-                match check_owned(cx, spec, id, &tags, Observed::default) {
-                    ReadOutcome::Found(_) => {
-                        Ok(ReadOutcome::Found(self.observe(region, subnet).await?))
-                    }
-                    other => Ok(other),
-                }
-            }
-            many => Err(ambiguous(spec, many, |s| s.subnet_id().map(str::to_string))),
+        match read_owned::<Subnet>(&self.aws, cx, spec, known_id).await? {
+            Owned::Mine(subnet) => Ok(ReadOutcome::Found(self.observe(region, &subnet).await?)),
+            Owned::Not(outcome) => Ok(outcome),
         }
     }
 

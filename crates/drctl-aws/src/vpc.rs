@@ -4,10 +4,10 @@
 //! Props: `cidr_block` (replace), `enable_dns_support`,
 //! `enable_dns_hostnames` (both updated in place).
 
-use crate::ec2_lookup::lookup;
+use crate::ec2_lookup::{read_owned, Owned};
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
-use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
+use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcState};
@@ -109,20 +109,9 @@ impl Reconciler for VpcReconciler {
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
         let region = self.aws.region_of(spec);
-        let vpcs: Vec<Vpc> = lookup(&self.aws, cx, spec, known_id).await?;
-        match vpcs.as_slice() {
-            [] => Ok(ReadOutcome::NotFound),
-            [vpc] => {
-                let tags = from_ec2(vpc.tags());
-                let id = vpc.vpc_id().unwrap_or_default();
-                match check_owned(cx, spec, id, &tags, Observed::default) {
-                    ReadOutcome::Found(_) => {
-                        Ok(ReadOutcome::Found(self.observe(region, vpc).await?))
-                    }
-                    other => Ok(other),
-                }
-            }
-            many => Err(ambiguous(spec, many, |v| v.vpc_id().map(str::to_string))),
+        match read_owned::<Vpc>(&self.aws, cx, spec, known_id).await? {
+            Owned::Mine(vpc) => Ok(ReadOutcome::Found(self.observe(region, &vpc).await?)),
+            Owned::Not(outcome) => Ok(outcome),
         }
     }
 
