@@ -21,6 +21,9 @@ fi
 # The emulator takes any credentials; never send real ones to it.
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_PROFILE
+if [ ! -x target/debug/drctl ]; then
+  echo "building drctl (first build takes ~10 min on 2 cores)"
+fi
 cargo build -q -p drctl
 if [ "${1:-apply}" = destroy ]; then
   exec target/debug/drctl destroy --env dev --auto-approve --endpoint "$endpoint"

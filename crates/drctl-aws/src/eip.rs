@@ -55,6 +55,10 @@ impl Reconciler for EipReconciler {
         &[("domain", "an Elastic IP's domain cannot change")]
     }
 
+    async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
+        crate::tags::ec2_import(&self.aws, spec, id).await
+    }
+
     async fn read(
         &self,
         cx: &Ctx,

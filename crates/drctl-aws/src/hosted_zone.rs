@@ -61,6 +61,38 @@ impl HostedZoneReconciler {
     }
 }
 
+/// Plan's check of an existing zone (`hosted_zone_id` in the plan file):
+/// it exists, and `domain` is its name or a name inside it. The error says
+/// which, in the plan file's terms.
+pub async fn check_existing(aws: &Aws, zone_id: &str, domain: &str) -> Result<(), ReconcileError> {
+    let zones = Zones {
+        aws,
+        r53: aws.route53(aws.global_region()),
+    };
+    let id = strip_zone_prefix(zone_id);
+    let Some(zone) = zones.get(id).await? else {
+        return Err(ReconcileError::Invalid(format!(
+            "hosted_zone_id = \"{zone_id}\": no such hosted zone in this account (check the id with `aws route53 list-hosted-zones`, or set create_hosted_zone = true instead)"
+        )));
+    };
+    let name = zone
+        .hosted_zone()
+        .map(|z| norm_dns(z.name()))
+        .unwrap_or_default();
+    let domain = norm_dns(domain);
+    if !in_zone(&domain, &name) {
+        return Err(ReconcileError::Invalid(format!(
+            "domain_name = \"{domain}\" is not inside hosted zone {id} ({name}): use {name} or a name ending in .{name}, or the id of the zone that holds {domain}"
+        )));
+    }
+    Ok(())
+}
+
+/// `domain` is the zone's apex or below it (both normalised).
+fn in_zone(domain: &str, zone: &str) -> bool {
+    domain == zone || domain.ends_with(&format!(".{zone}"))
+}
+
 // ---------------------------------------------------------------------------
 // Route53 helpers shared with `health_check` and `failover_records`.
 
@@ -644,6 +676,14 @@ impl Reconciler for HostedZoneReconciler {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #[test]
+    fn a_domain_is_in_a_zone_at_or_below_its_apex_only() {
+        assert!(super::in_zone("example.com", "example.com"));
+        assert!(super::in_zone("dev.trading.example.com", "example.com"));
+        assert!(!super::in_zone("badexample.com", "example.com"));
+        assert!(!super::in_zone("example.org", "example.com"));
+    }
+
     use super::*;
     use aws_sdk_route53::operation::change_tags_for_resource::ChangeTagsForResourceOutput;
     use aws_sdk_route53::operation::create_hosted_zone::{

@@ -8,6 +8,15 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// After this long retrying one call, each further retry is told to the
+/// user (not only logged): the run is never silent for more than a few
+/// seconds.
+pub const NOTICE_AFTER: Duration = Duration::from_secs(5);
+
+/// The tracing target of messages meant for the user's terminal; the CLI
+/// prints its events as plain lines on stderr.
+pub const NOTICE_TARGET: &str = "drctl_notice";
+
 /// An exponential schedule with full jitter.
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {
@@ -60,7 +69,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ReconcileError>>,
 {
-    let deadline = Instant::now() + schedule.total;
+    let started = Instant::now();
+    let deadline = started + schedule.total;
     let mut attempt = 0;
     loop {
         match op().await {
@@ -68,6 +78,19 @@ where
             Err(e) if retry_on.contains(&e.class()) && Instant::now() < deadline => {
                 let d = schedule.delay(attempt);
                 tracing::debug!(what, attempt, delay_ms = d.as_millis() as u64, error = %e, "retrying");
+                let waited = started.elapsed();
+                if waited >= NOTICE_AFTER {
+                    let code = match &e {
+                        ReconcileError::Api { code, .. } => code.clone(),
+                        other => other.to_string(),
+                    };
+                    tracing::info!(
+                        target: "drctl_notice",
+                        "{what}: {code}, retrying (attempt {}, {}s)",
+                        attempt + 2,
+                        waited.as_secs()
+                    );
+                }
                 tokio::time::sleep(d).await;
                 attempt += 1;
             }

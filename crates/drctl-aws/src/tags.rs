@@ -86,3 +86,21 @@ pub fn ambiguous<T>(
         ids: many.iter().filter_map(id).collect(),
     }
 }
+
+/// `drctl import` of any EC2 resource (VPC, subnet, route table, security
+/// group, gateway, NAT, address): CreateTags with the spec's tags, ownership
+/// tags included. CreateTags overwrites same-named tags and keeps the rest.
+pub async fn ec2_import(
+    aws: &crate::Aws,
+    spec: &ResourceSpec,
+    id: &str,
+) -> Result<(), drctl_core::reconcile::ReconcileError> {
+    aws.ec2(aws.region_of(spec))
+        .create_tags()
+        .resources(id)
+        .set_tags(Some(ec2_tags(spec)))
+        .send()
+        .await
+        .map_err(|e| crate::errors::api_error("ec2:CreateTags", e))?;
+    Ok(())
+}

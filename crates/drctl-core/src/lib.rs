@@ -8,6 +8,7 @@
 //!   error classes, the registry.
 //! - [`diff`]: field-by-field comparison, replacement reasons, drift.
 //! - [`plan`]: reads the cloud and decides one action per resource.
+//! - [`refresh`]: refresh-only: accept drift into the state, change no resource.
 //! - [`orphans`]: resources tagged with the env that nothing accounts for.
 //! - [`apply`]: the executor: write-ahead intents, parallel graph walk,
 //!   failure isolation, stop flag, progress events.
@@ -26,6 +27,7 @@ pub mod ordering;
 pub mod orphans;
 pub mod plan;
 pub mod reconcile;
+pub mod refresh;
 pub mod secrets;
 pub mod state;
 #[cfg(any(test, feature = "testing"))]

@@ -138,7 +138,26 @@ pub enum PlanError {
     Read(Vec<(Address, ReconcileError)>),
     #[error("{} name clash(es): resources drctl must create already exist without this env's ownership tags:\n{}", .0.len(), .0.iter().map(|(a, id, d)| format!("  {a}: {id} ({d})")).collect::<Vec<_>>().join("\n"))]
     Clash(Vec<(Address, String, String)>),
+    #[error("{0} is neither in the stack nor in the state (see `drctl graph` or `drctl state list` for the addresses)")]
+    UnknownAddress(Address),
 }
+
+/// What a plan covers, beyond "everything, read from the cloud"
+/// (Terraform's `-refresh=false`, `-target`, `-replace`).
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Read the cloud (true) or let the state stand in for it.
+    pub refresh: bool,
+    /// Plan only these resources and what they depend on (transitively);
+    /// empty: everything. A target no longer in the stack but in the state
+    /// is planned for deletion.
+    pub targets: Vec<Address>,
+    /// Replace these even when nothing forces it (shown as `-/+` with the reason).
+    pub replace: Vec<Address>,
+}
+
+/// Why `-replace` replaces a resource, as the plan shows it.
+pub const REPLACE_REQUESTED: &str = "replacement requested with -replace";
 
 /// Makes plans; holds what every read needs.
 pub struct Planner<'a> {
@@ -251,15 +270,43 @@ impl Planner<'_> {
         state: &State,
         refresh: bool,
     ) -> Result<Plan, PlanError> {
+        let options = PlanOptions {
+            refresh,
+            ..PlanOptions::default()
+        };
+        self.plan_with(graph, state, &options).await
+    }
+
+    /// [`plan`](Self::plan) narrowed or widened by `options`.
+    pub async fn plan_with(
+        &self,
+        graph: &StackGraph,
+        state: &State,
+        options: &PlanOptions,
+    ) -> Result<Plan, PlanError> {
+        let refresh = options.refresh;
+        let known = |a: &Address| {
+            graph.get(a).is_some()
+                || state.resources.contains_key(a)
+                || state.pending.contains_key(a)
+        };
+        for a in options.targets.iter().chain(&options.replace) {
+            if !known(a) {
+                return Err(PlanError::UnknownAddress(a.clone()));
+            }
+        }
+        let scope = targeted(graph, &options.targets);
+        let in_scope = |a: &Address| scope.as_ref().is_none_or(|s| s.contains(a));
         let mut specs: BTreeMap<Address, ResourceSpec> = graph
             .in_order()
+            .filter(|s| in_scope(&s.address))
             .map(|s| (s.address.clone(), s.clone()))
             .collect();
         let extra: Vec<Address> = state
             .resources
             .keys()
             .chain(state.pending.keys())
-            .filter(|a| graph.get(a).is_none())
+            .filter(|a| graph.get(a).is_none() && in_scope(a))
             .cloned()
             .collect();
         for a in &extra {
@@ -273,7 +320,7 @@ impl Planner<'_> {
         let mut changes: Vec<ResourceChange> = Vec::new();
         let mut actions: BTreeMap<Address, Action> = BTreeMap::new();
         let mut clashes = Vec::new();
-        for spec in graph.in_order() {
+        for spec in graph.in_order().filter(|s| in_scope(&s.address)) {
             let address = &spec.address;
             let observed = match seen.get(address) {
                 Some(ReadOutcome::Found(o)) => Some(o),
@@ -346,15 +393,21 @@ impl Planner<'_> {
                                 .map(|r| format!("{}: {r}", f.field))
                         })
                         .collect();
-                    change.action = if !reasons.is_empty() {
+                    let requested = options.replace.contains(address);
+                    change.action = if !reasons.is_empty() || requested {
                         Action::Replace
                     } else if !fields.is_empty() {
                         Action::Update
                     } else {
                         Action::NoOp
                     };
-                    change.drift = !fields.is_empty() && fields.iter().all(|f| f.drift);
+                    // Any field changed outside of drctl makes the resource drifted
+                    // (text, JSON and Markdown all read this one flag).
+                    change.drift = fields.iter().any(|f| f.drift);
                     change.reasons = reasons;
+                    if requested {
+                        change.reasons.push(REPLACE_REQUESTED.into());
+                    }
                     change.fields = fields;
                 }
             }
@@ -456,6 +509,24 @@ impl Planner<'_> {
             orphans: vec![],
         })
     }
+}
+
+/// The targets and everything they depend on, transitively; `None` when
+/// there is no target (everything is in scope).
+pub fn targeted(graph: &StackGraph, targets: &[Address]) -> Option<BTreeSet<Address>> {
+    if targets.is_empty() {
+        return None;
+    }
+    let mut scope = BTreeSet::new();
+    let mut todo: Vec<Address> = targets.to_vec();
+    while let Some(a) = todo.pop() {
+        if scope.insert(a.clone()) {
+            if let Some(spec) = graph.get(&a) {
+                todo.extend(spec.dependencies());
+            }
+        }
+    }
+    Some(scope)
 }
 
 impl Planner<'_> {

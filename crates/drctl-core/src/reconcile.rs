@@ -133,6 +133,22 @@ pub trait Reconciler: Send + Sync {
         current: &Observed,
     ) -> Result<(), ReconcileError>;
 
+    /// `drctl import`: puts the spec's tags, the ownership tags included, on
+    /// the existing resource `id`, which a read found without them. Called
+    /// only after the read by `id` returned a clash that names no other env.
+    /// Kinds that cannot be imported keep this default error.
+    async fn import(
+        &self,
+        _cx: &Ctx,
+        _spec: &ResourceSpec,
+        _id: &str,
+    ) -> Result<(), ReconcileError> {
+        Err(ReconcileError::Invalid(format!(
+            "drctl import does not support {} resources yet; delete it (or rename it) and let apply create it",
+            self.kind()
+        )))
+    }
+
     /// Blocks until the resource is usable by its dependents (NAT available,
     /// ALB active). The default returns at once.
     async fn wait_ready(

@@ -119,7 +119,9 @@ impl fmt::Display for PlanFileError {
 impl std::error::Error for PlanFileError {}
 
 pub const ENV_PATTERN: &str = "^[a-z0-9][a-z0-9-]{1,18}[a-z0-9]$";
-const ZONE_PATTERN: &str = "^Z[A-Z0-9]{1,32}$";
+/// What Route53 accepts as a zone id: up to 32 letters and digits (AWS's
+/// start with Z, LocalStack's do not), optionally as `/hostedzone/ID`.
+const ZONE_PATTERN: &str = "^(/hostedzone/)?[A-Za-z0-9]{1,32}$";
 const DOMAIN_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$";
 const EMAIL_PATTERN: &str = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$";
 const REGION_PATTERN: &str = r"^(us|eu|ap|sa|ca|me|af|il|mx)(-gov)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$";
@@ -366,9 +368,10 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         }
         (Some(z), false) => {
             if !re(ZONE_PATTERN).is_match(z.get_ref()) {
-                bad("hosted_zone_id", Some(z.span()), format!("'{}' is not a Route53 zone id (it must match {ZONE_PATTERN}, like Z1234567890ABC)", z.get_ref()));
+                bad("hosted_zone_id", Some(z.span()), format!("'{}' is not a Route53 zone id: up to 32 letters and digits, optionally with the /hostedzone/ prefix, like Z1234567890ABC", z.get_ref()));
             }
-            Dns::ExistingZone(z.get_ref().clone())
+            // The API's own spelling of an id carries the prefix; the records want it bare.
+            Dns::ExistingZone(z.get_ref().trim_start_matches("/hostedzone/").to_string())
         }
         (None, true) => Dns::CreateZone,
         (None, false) => {

@@ -136,11 +136,34 @@ fn sizes_and_classes() {
 
 #[test]
 fn zone_domain_path_email() {
-    let e = problem_without("hosted_zone_id", "hosted_zone_id = \"z123\"");
-    assert!(
-        e.contains("hosted_zone_id: 'z123' is not a Route53 zone id"),
-        "{e}"
-    );
+    for bad in ["Z-123", "/hostedzone/", "zone 1", &"A".repeat(33)] {
+        let e = problem_without("hosted_zone_id", &format!("hosted_zone_id = \"{bad}\""));
+        assert!(
+            e.contains(&format!(
+                "hosted_zone_id: '{bad}' is not a Route53 zone id: up to 32 letters and digits"
+            )),
+            "{e}"
+        );
+    }
+    // Any id the Route53 API takes: AWS's (Z...), LocalStack's (no Z), with
+    // or without the /hostedzone/ prefix, which is dropped.
+    let base: String = GOOD
+        .lines()
+        .filter(|l| !l.starts_with("hosted_zone_id"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (given, kept) in [
+        ("Z1234567890ABC", "Z1234567890ABC"),
+        (
+            "A1B2C3D4E5F6G7H8I9J0K1L2M3N4O5P6",
+            "A1B2C3D4E5F6G7H8I9J0K1L2M3N4O5P6",
+        ),
+        ("/hostedzone/ZQKXHP7EXAMPLE", "ZQKXHP7EXAMPLE"),
+    ] {
+        let text = format!("{base}hosted_zone_id = \"{given}\"\n");
+        let p = envplan::parse(Path::new("plans/x.toml"), &text, "dev").unwrap();
+        assert_eq!(p.dns, envplan::Dns::ExistingZone(kept.into()), "{given}");
+    }
     let e = problem_without("hosted_zone_id", "");
     assert!(
         e.contains("hosted_zone_id: is required unless create_hosted_zone = true"),

@@ -76,6 +76,46 @@ pub enum Command {
     Validate(EnvArg),
     /// Remove a state lock left by a drctl that was killed.
     ForceUnlock(ForceUnlockArgs),
+    /// Show a plan saved with `drctl plan --out FILE`, without calling AWS.
+    Show(ShowArgs),
+    /// Adopt an existing resource at ADDR: check it, tag it with this env's
+    /// ownership tags and record it in the state.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The saved plan file.
+    #[arg(value_name = "PLAN_FILE")]
+    pub plan_file: PathBuf,
+    /// Print the plan as the JSON plan document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Address in the stack, e.g. us-east-1/network/vpc (see `drctl graph`).
+    pub address: String,
+    /// The resource's physical id (VPC id, ARN, name...; what `drctl state list` shows).
+    pub id: String,
+}
+
+/// Options that narrow or change what a plan (and so an apply) does.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlanScope {
+    /// Plan only this resource and what it depends on (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
+    /// Replace this resource even though nothing forces it (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub replace: Vec<String>,
+    /// Update the state to match the cloud (drift accepted, deleted resources
+    /// forgotten); change nothing in the cloud.
+    #[arg(long, conflicts_with_all = ["target", "replace"])]
+    pub refresh_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +140,8 @@ pub struct PlanArgs {
     /// Plan the destruction of everything the env owns.
     #[arg(long)]
     pub destroy: bool,
+    #[command(flatten)]
+    pub scope: PlanScope,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +158,8 @@ pub struct ApplyArgs {
     /// Print machine-readable progress (JSON lines) instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub scope: PlanScope,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +178,9 @@ pub struct DestroyArgs {
 pub struct OutputArgs {
     #[command(flatten)]
     pub env: EnvArg,
+    /// One output, e.g. domain_name or us-east-1.alb_dns_name: its bare value.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
     /// Print the outputs as JSON.
     #[arg(long)]
     pub json: bool,
@@ -147,6 +194,15 @@ pub enum StateCommand {
     Show {
         /// Address, e.g. us-east-1/network/vpc.
         address: String,
+        #[command(flatten)]
+        env: EnvArg,
+    },
+    /// Forget resources: drctl stops managing them and leaves them in the
+    /// cloud (the previous state is kept as a backup).
+    Rm {
+        /// Addresses to forget, e.g. us-east-1/network/vpc.
+        #[arg(required = true)]
+        addresses: Vec<String>,
         #[command(flatten)]
         env: EnvArg,
     },
@@ -177,5 +233,117 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
         _ => Err(format!("'{s}' has an unknown unit; use ms, s, m or h")),
+    }
+}
+
+/// Every long flag name of the command line (`auto-approve`, `out`, ...),
+/// from clap's own definition so that new flags are covered.
+fn long_flag_names() -> std::collections::BTreeSet<String> {
+    fn walk(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        for a in cmd.get_arguments() {
+            if let Some(l) = a.get_long() {
+                out.insert(l.to_string());
+            }
+        }
+        for s in cmd.get_subcommands() {
+            walk(s, out);
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(&<Cli as clap::CommandFactory>::command(), &mut out);
+    out.insert("help".into());
+    out.insert("version".into());
+    out
+}
+
+/// Accepts Terraform's single-dash spellings (`-auto-approve`, `-out=FILE`,
+/// `-refresh=false`, `-target=ADDR`, ...): an argument of one dash and a
+/// known long flag name becomes the two-dash form. Short flags (`-e`, `-vv`)
+/// and everything after `--` are left alone.
+pub fn terraform_spellings<I, T>(args: I) -> Vec<std::ffi::OsString>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString>,
+{
+    let names = long_flag_names();
+    let mut rest = false;
+    args.into_iter()
+        .map(|a| {
+            let a: std::ffi::OsString = a.into();
+            if rest {
+                return a;
+            }
+            let Some(s) = a.to_str() else { return a };
+            if s == "--" {
+                rest = true;
+                return a;
+            }
+            match s.strip_prefix('-') {
+                Some(flag) if !flag.starts_with('-') => {
+                    let name = flag.split('=').next().unwrap_or(flag);
+                    if name.len() > 1 && names.contains(name) {
+                        return format!("-{s}").into();
+                    }
+                    a
+                }
+                _ => a,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spelled(args: &[&str]) -> Vec<String> {
+        terraform_spellings(args.iter().copied())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn terraform_single_dash_flags_become_long_flags() {
+        assert_eq!(
+            spelled(&[
+                "drctl",
+                "apply",
+                "-auto-approve",
+                "-no-color",
+                "-json",
+                "-e",
+                "dev",
+                "-vv"
+            ]),
+            [
+                "drctl",
+                "apply",
+                "--auto-approve",
+                "--no-color",
+                "--json",
+                "-e",
+                "dev",
+                "-vv"
+            ]
+        );
+        assert_eq!(
+            spelled(&[
+                "drctl",
+                "plan",
+                "-refresh=false",
+                "-out=p.json",
+                "-detailed-exitcode"
+            ]),
+            [
+                "drctl",
+                "plan",
+                "--refresh=false",
+                "--out=p.json",
+                "--detailed-exitcode"
+            ]
+        );
+        // A value after `--` is never touched.
+        assert_eq!(spelled(&["drctl", "--", "-json"]), ["drctl", "--", "-json"]);
     }
 }

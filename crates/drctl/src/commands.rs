@@ -1,8 +1,8 @@
 //! What each subcommand does: load, call the engine, render.
 
 use crate::cli::{
-    ApplyArgs, Cli, Command, DestroyArgs, EnvArg, ForceUnlockArgs, Global, OutputArgs, PlanArgs,
-    StateCommand,
+    ApplyArgs, Cli, Command, DestroyArgs, EnvArg, ForceUnlockArgs, Global, ImportArgs, OutputArgs,
+    PlanArgs, PlanScope, ShowArgs, StateCommand,
 };
 use crate::progress::{self, Mode};
 use crate::render::{self, Style};
@@ -13,15 +13,16 @@ use drctl_core::apply::{ApplyReport, Executor};
 use drctl_core::graph::StackGraph;
 use drctl_core::lock::{self, StateLock};
 use drctl_core::model::Address;
-use drctl_core::plan::{Plan, Planner};
+use drctl_core::plan::{Plan, PlanError, PlanOptions, Planner};
 use drctl_core::reconcile::{Ctx, Registry};
+use drctl_core::refresh::RefreshOnly;
 use drctl_core::state::StateStore;
 use drctl_stack::envplan::{self, EnvPlan};
 use drctl_stack::{blueprint, kinds};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub async fn run(cli: Cli, style: Style) -> Result<ExitCode> {
@@ -35,6 +36,40 @@ pub async fn run(cli: Cli, style: Style) -> Result<ExitCode> {
         Command::Output(a) => output_cmd(g, &a),
         Command::State(s) => state_cmd(g, s),
         Command::ForceUnlock(a) => force_unlock(g, &a),
+        Command::Show(a) => show_cmd(&a, style),
+        Command::Import(a) => import_cmd(g, &a).await,
+    }
+}
+
+/// A drctl command line that runs as printed: `drctl ARGS` with the global
+/// options this run was given (--plans-dir, --state, --endpoint), so a hint
+/// never sends the user to another plans folder or state.
+pub fn hint(g: &Global, args: &str) -> String {
+    let mut s = format!("drctl {args}");
+    if g.plans_dir != Path::new("plans") {
+        s.push_str(&format!(
+            " --plans-dir {}",
+            quote(&g.plans_dir.display().to_string())
+        ));
+    }
+    if let Some(p) = &g.state {
+        s.push_str(&format!(" --state {}", quote(&p.display().to_string())));
+    }
+    if let Some(e) = &g.endpoint {
+        s.push_str(&format!(" --endpoint {}", quote(e)));
+    }
+    s
+}
+
+/// Shell-quotes `s` when it holds anything beyond plain path characters.
+fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@,+%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -51,7 +86,7 @@ fn load_env(g: &Global, env: &str) -> Result<EnvPlan> {
 fn validate(g: &Global, a: &EnvArg) -> Result<ExitCode> {
     let plan = load_env(g, &a.env)?;
     let graph = StackGraph::build(blueprint::build(&plan, None))?;
-    println!(
+    crate::outln!(
         "{} is valid: {} resources across {}, {} and global (IAM, Route53).",
         envplan::plan_path(&g.plans_dir, &a.env).display(),
         graph.len(),
@@ -64,7 +99,7 @@ fn validate(g: &Global, a: &EnvArg) -> Result<ExitCode> {
 fn graph(g: &Global, a: &EnvArg) -> Result<ExitCode> {
     let plan = load_env(g, &a.env)?;
     let graph = StackGraph::build(blueprint::build(&plan, None))?;
-    print!("{}", graph.to_dot());
+    crate::outp!("{}", graph.to_dot());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -126,24 +161,114 @@ impl Session {
     }
 
     async fn plan(&self, g: &Global, refresh: bool, destroy: bool) -> Result<Plan> {
+        self.plan_scoped(g, refresh, destroy, &PlanScope::default())
+            .await
+    }
+
+    /// A plan narrowed by -target, widened by -replace; with a live count of
+    /// the reads on stderr.
+    async fn plan_scoped(
+        &self,
+        g: &Global,
+        refresh: bool,
+        destroy: bool,
+        scope: &PlanScope,
+    ) -> Result<Plan> {
+        if refresh && !destroy {
+            self.check_existing_zone(g).await?;
+        }
+        let targets: Vec<Address> = scope.target.iter().map(Address::new).collect();
+        let total = match drctl_core::plan::targeted(&self.graph, &targets) {
+            Some(scope) if !destroy => scope.len(),
+            _ => {
+                let state = &self.store.state;
+                let extra: std::collections::BTreeSet<&Address> = state
+                    .resources
+                    .keys()
+                    .chain(state.pending.keys())
+                    .filter(|a| self.graph.get(a).is_none())
+                    .collect();
+                self.graph.len() + extra.len()
+            }
+        };
+        let progress = refresh.then(|| progress::ReadProgress::start(total));
+        let counted;
+        let registry = match &progress {
+            Some(p) => {
+                counted = p.counting(&self.registry);
+                &counted
+            }
+            None => &self.registry,
+        };
         let planner = Planner {
-            registry: &self.registry,
+            registry,
             cx: &self.cx,
             parallelism: g.parallelism as usize,
         };
-        let plan = if destroy {
-            planner.plan_destroy(&self.graph, &self.store.state).await?
-        } else {
-            let mut plan = planner
-                .plan(&self.graph, &self.store.state, refresh)
-                .await?;
-            // Orphans need a look at the cloud: without refresh, none is made.
-            if refresh {
-                self.find_orphans(&mut plan).await?;
-            }
-            plan
+        let options = PlanOptions {
+            refresh,
+            targets,
+            replace: scope.replace.iter().map(Address::new).collect(),
         };
+        let result = if destroy {
+            planner.plan_destroy(&self.graph, &self.store.state).await
+        } else {
+            planner
+                .plan_with(&self.graph, &self.store.state, &options)
+                .await
+        };
+        if let Some(p) = progress {
+            p.finish().await;
+        }
+        let mut plan = result.map_err(|e| self.explain_plan_error(g, e))?;
+        if !destroy && !options.targets.is_empty() {
+            plan.warnings.push(format!(
+                "-target is in effect: this plan covers {} of the {} resources. Run `{}` to see the whole picture.",
+                plan.changes.len(),
+                self.graph.len(),
+                hint(g, &format!("plan --env {}", self.cx.env))
+            ));
+        }
+        // Orphans need a look at the whole cloud: without refresh, or with
+        // a partial (-target) plan, none is made.
+        if !destroy && refresh && options.targets.is_empty() {
+            self.find_orphans(&mut plan).await?;
+        }
         Ok(plan)
+    }
+
+    /// With `hosted_zone_id` (an existing zone): the zone exists and
+    /// `domain_name` is in it, else an error naming the plan file's key.
+    async fn check_existing_zone(&self, g: &Global) -> Result<()> {
+        if let envplan::Dns::ExistingZone(zone) = &self.env_plan.dns {
+            drctl_aws::hosted_zone::check_existing(&self.aws, zone, &self.env_plan.domain_name)
+                .await
+                .map_err(|e| {
+                    anyhow!(
+                        "{}: {e}",
+                        envplan::plan_path(&g.plans_dir, &self.cx.env).display()
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
+    /// A plan error, with the commands that get the user out of it.
+    fn explain_plan_error(&self, g: &Global, e: PlanError) -> anyhow::Error {
+        match &e {
+            PlanError::Clash(clashes) => {
+                let mut msg = format!("{e}\n\nTo let drctl manage such a resource, import it (it gets this env's ownership tags):");
+                for (address, id, _) in clashes {
+                    msg.push_str(&format!(
+                        "\n  {}",
+                        hint(g, &format!("import --env {} {address} {id}", self.cx.env))
+                    ));
+                }
+                msg.push_str("\nor delete or rename it and run the plan again.");
+                anyhow!(msg)
+            }
+            _ => e.into(),
+        }
     }
 
     /// Adds to `plan` the resources tagged with this env that neither the
@@ -172,8 +297,14 @@ impl Session {
     ) -> Result<(ApplyReport, StateStore)> {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let printer = progress::spawn(rx, Mode::choose(json));
-        let signals = watch_interrupts(stop.clone(), self.lock_path.clone());
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let printer = progress::spawn_counted(rx, Mode::choose(json), in_flight.clone());
+        let signals = watch_interrupts(
+            stop.clone(),
+            in_flight,
+            self.lock_path.clone(),
+            hint(g, &format!("plan --env {}", self.cx.env)),
+        );
         let store = Arc::new(Mutex::new(self.store));
         let report = {
             let exec = Executor {
@@ -186,7 +317,7 @@ impl Session {
             };
             exec.apply(plan, &self.graph, store.clone()).await
         };
-        signals.abort();
+        signals.handle.abort();
         let _ = printer.await;
         let store = Arc::try_unwrap(store)
             .map_err(|_| anyhow!("internal error: state still shared after apply"))?
@@ -209,21 +340,56 @@ fn write_call_log(aws: &Aws) {
     }
 }
 
-/// First Ctrl-C: start nothing new, let in-flight calls finish, save.
-/// Second: exit at once (pending records keep the state consistent).
-fn watch_interrupts(stop: Arc<AtomicBool>, lock_path: PathBuf) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
+/// The Ctrl-C watcher of one apply.
+struct Interrupts {
+    handle: tokio::task::JoinHandle<()>,
+}
+
+/// First Ctrl-C: acknowledged at once; start nothing new, let the calls in
+/// flight finish, save. Second: exit at once (pending records keep the
+/// state consistent).
+fn watch_interrupts(
+    stop: Arc<AtomicBool>,
+    in_flight: Arc<AtomicUsize>,
+    lock_path: PathBuf,
+    plan_hint: String,
+) -> Interrupts {
+    let flag = stop;
+    // Listening starts here, before any change starts: a Ctrl-C from now on
+    // is ours, never the default "exit at once".
+    #[cfg(unix)]
+    let mut first = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    let handle = tokio::spawn(async move {
+        #[cfg(unix)]
+        let received = match first.as_mut() {
+            Some(s) => s.recv().await.is_some(),
+            None => tokio::signal::ctrl_c().await.is_ok(),
+        };
+        #[cfg(not(unix))]
+        let received = tokio::signal::ctrl_c().await.is_ok();
+        if !received {
             return;
         }
-        stop.store(true, Ordering::SeqCst);
-        eprintln!("\nInterrupt received: finishing the calls in flight and saving the state. Press Ctrl-C again to exit at once.");
-        if tokio::signal::ctrl_c().await.is_ok() {
+        flag.store(true, Ordering::SeqCst);
+        let n = in_flight.load(Ordering::SeqCst);
+        crate::errln!(
+            "\nInterrupt received: finishing {n} call{} in flight, starting nothing new; press Ctrl-C again to exit now",
+            if n == 1 { "" } else { "s" }
+        );
+        #[cfg(unix)]
+        let again = match first.as_mut() {
+            Some(s) => s.recv().await.is_some(),
+            None => tokio::signal::ctrl_c().await.is_ok(),
+        };
+        #[cfg(not(unix))]
+        let again = tokio::signal::ctrl_c().await.is_ok();
+        if again {
             let _ = std::fs::remove_file(&lock_path);
-            eprintln!("Exiting now. Run `drctl plan` to see where things stand.");
+            crate::errln!("Exiting now. Run `{plan_hint}` to see where things stand.");
             std::process::exit(130);
         }
-    })
+    });
+    Interrupts { handle }
 }
 
 fn write_markdown(a: &PlanArgs, plan: &Plan, text_plain: &str) -> Result<()> {
@@ -245,16 +411,44 @@ fn write_markdown(a: &PlanArgs, plan: &Plan, text_plain: &str) -> Result<()> {
 }
 
 async fn plan_cmd(g: &Global, a: &PlanArgs, style: Style) -> Result<ExitCode> {
+    if a.scope.refresh_only && (a.destroy || !a.refresh || a.out.is_some()) {
+        bail!("-refresh-only reads the cloud and records what it finds: it cannot be combined with --destroy, --refresh=false or --out");
+    }
     let session = open_session(g, &a.env.env, "drctl plan", a.refresh).await?;
-    let plan = session.plan(g, a.refresh, a.destroy).await?;
+    let plan = session
+        .plan_scoped(g, a.refresh, a.destroy, &a.scope)
+        .await?;
     session.write_call_log();
+    if a.scope.refresh_only {
+        let refresh = RefreshOnly::from_plan(&plan, &session.store.state);
+        if a.json {
+            let mut doc = render::plan_json(&plan);
+            doc["refresh_only"] = serde_json::to_value(&refresh)?;
+            crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            crate::outp!(
+                "{}",
+                render::refresh_only_text(
+                    &plan,
+                    &refresh,
+                    &style,
+                    &hint(g, &format!("apply --env {} -refresh-only", a.env.env))
+                )
+            );
+        }
+        return Ok(if a.detailed_exitcode && !refresh.is_empty() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     if a.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&render::plan_json(&plan))?
         );
     } else {
-        print!("{}", render::plan_text(&plan, &style));
+        crate::outp!("{}", render::plan_text(&plan, &style));
     }
     if a.markdown.is_some() || std::env::var_os("GITHUB_STEP_SUMMARY").is_some() {
         write_markdown(a, &plan, &render::plan_text(&plan, &Style { color: false }))?;
@@ -262,10 +456,10 @@ async fn plan_cmd(g: &Global, a: &PlanArgs, style: Style) -> Result<ExitCode> {
     if let Some(out) = &a.out {
         savedplan::write(out, &plan, &session.env_plan.content_hash)?;
         if !a.json {
-            println!(
-                "\nSaved the plan to {}. Apply exactly it with: drctl apply {}",
+            crate::outln!(
+                "\nSaved the plan to {}. Apply exactly it with: {}",
                 out.display(),
-                out.display()
+                hint(g, &format!("apply {}", quote(&out.display().to_string())))
             );
         }
     }
@@ -278,16 +472,30 @@ async fn plan_cmd(g: &Global, a: &PlanArgs, style: Style) -> Result<ExitCode> {
 
 /// Asks on the terminal; without one, refuses (use --auto-approve).
 fn confirm(question: &str, expected: &str) -> Result<bool> {
+    Ok(ask(question, None)? == expected)
+}
+
+/// [`confirm`], naming the exact command that goes ahead without asking.
+fn confirm_or(question: &str, expected: &str, unattended: &str) -> Result<bool> {
+    Ok(ask(question, Some(unattended))? == expected)
+}
+
+/// The answer typed on the terminal, trimmed.
+fn ask(question: &str, unattended: Option<&str>) -> Result<String> {
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "no terminal to ask for confirmation: pass --auto-approve, or apply a saved plan file"
-        );
+        match unattended {
+            Some(cmd) => bail!(
+                "no terminal to ask for confirmation: run `{cmd}` to go ahead without asking"
+            ),
+            None => bail!(
+                "no terminal to ask for confirmation: pass --auto-approve, or apply a saved plan file"
+            ),
+        }
     }
-    print!("\n{question}\n  Enter a value: ");
-    std::io::stdout().flush()?;
+    crate::outp!("\n{question}\n  Enter a value: ");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim() == expected)
+    Ok(line.trim().to_string())
 }
 
 async fn apply_cmd(g: &Global, a: &ApplyArgs, style: Style) -> Result<ExitCode> {
@@ -319,19 +527,27 @@ async fn apply_cmd(g: &Global, a: &ApplyArgs, style: Style) -> Result<ExitCode> 
                 .as_deref()
                 .ok_or_else(|| anyhow!("apply needs --env NAME, or a saved plan file"))?;
             let session = open_session(g, env, "drctl apply", true).await?;
-            let plan = session.plan(g, true, false).await?;
+            let plan = session.plan_scoped(g, true, false, &a.scope).await?;
+            if a.scope.refresh_only {
+                return apply_refresh_only(g, a, session, plan, style);
+            }
             (session, plan, false)
         }
     };
+    if saved && (a.scope.refresh_only || !a.scope.target.is_empty() || !a.scope.replace.is_empty())
+    {
+        bail!("a saved plan is applied exactly as planned: give -target, -replace or -refresh-only to `drctl plan --out`, not to `drctl apply FILE`");
+    }
+    let env_name = plan.env.clone();
     if !a.json {
-        print!("{}", render::plan_text(&plan, &style));
+        crate::outp!("{}", render::plan_text(&plan, &style));
     }
     let env_plan = session.env_plan.clone();
     session.write_call_log();
     if !plan.has_changes() {
         if !a.json {
-            println!();
-            print!(
+            crate::outln!();
+            crate::outp!(
                 "{}",
                 outputs::text(&outputs::collect(&session.store.state, &env_plan))
             );
@@ -343,20 +559,36 @@ async fn apply_cmd(g: &Global, a: &ApplyArgs, style: Style) -> Result<ExitCode> 
     }
     if !saved
         && !a.auto_approve
-        && !confirm(
+        && !confirm_or(
             "Do you want to perform these actions? Only 'yes' will be accepted.",
             "yes",
+            &hint(g, &format!("apply --env {env_name} --auto-approve")),
         )?
     {
-        println!("Apply cancelled.");
+        crate::outln!("Apply cancelled.");
         return Ok(ExitCode::from(1));
     }
     let (report, store) = session.execute(g, &plan, a.json).await?;
     if !a.json {
-        print!("{}", render::report_text(&report, &style, plan.destroy));
+        crate::outp!("{}", render::report_text(&report, &style, plan.destroy));
+        // Re-running the same targets finishes them (not -replace: that
+        // would replace again what was already replaced).
+        let targets: String = a
+            .scope
+            .target
+            .iter()
+            .map(|t| format!(" --target {}", quote(t)))
+            .collect();
+        if let Some(line) = render::interrupted_text(
+            &report,
+            &hint(g, &format!("apply --env {env_name}{targets}")),
+            plan.destroy,
+        ) {
+            crate::outln!("{line}");
+        }
         if report.success() && !plan.destroy {
-            println!("\nOutputs:\n");
-            print!(
+            crate::outln!("\nOutputs:\n");
+            crate::outp!(
                 "{}",
                 outputs::text(&outputs::collect(&store.state, &env_plan))
             );
@@ -374,7 +606,7 @@ async fn destroy_cmd(g: &Global, a: &DestroyArgs, style: Style) -> Result<ExitCo
     let plan = session.plan(g, true, true).await?;
     session.write_call_log();
     if !a.json {
-        print!("{}", render::plan_text(&plan, &style));
+        crate::outp!("{}", render::plan_text(&plan, &style));
     }
     if !plan.has_changes() {
         return Ok(ExitCode::SUCCESS);
@@ -384,14 +616,35 @@ async fn destroy_cmd(g: &Global, a: &DestroyArgs, style: Style) -> Result<ExitCo
             "Destroy everything env '{}' owns in {} and {}? There is no undo. Type the env name to confirm.",
             a.env.env, session.env_plan.primary_region, session.env_plan.secondary_region
         );
-        if !confirm(&q, &a.env.env)? {
-            println!("Destroy cancelled.");
+        let answer = ask(
+            &q,
+            Some(&hint(
+                g,
+                &format!("destroy --env {} --auto-approve", a.env.env),
+            )),
+        )?;
+        if answer != a.env.env {
+            if answer.eq_ignore_ascii_case("yes") {
+                crate::outln!(
+                    "Destroy cancelled: destroy asks for the env name, not 'yes'. Run it again and type {} to confirm.",
+                    a.env.env
+                );
+            } else {
+                crate::outln!("Destroy cancelled.");
+            }
             return Ok(ExitCode::from(1));
         }
     }
     let (report, _) = session.execute(g, &plan, a.json).await?;
     if !a.json {
-        print!("{}", render::report_text(&report, &style, true));
+        crate::outp!("{}", render::report_text(&report, &style, true));
+        if let Some(line) = render::interrupted_text(
+            &report,
+            &hint(g, &format!("destroy --env {}", a.env.env)),
+            true,
+        ) {
+            crate::outln!("{line}");
+        }
     }
     Ok(if report.success() {
         ExitCode::SUCCESS
@@ -404,8 +657,9 @@ fn open_state_readonly(g: &Global, env: &str) -> Result<StateStore> {
     let path = state_path(g, env);
     if !path.exists() {
         bail!(
-            "no state file at {} (nothing applied for env '{env}' yet, or see --state)",
-            path.display()
+            "no state file at {}: nothing was applied for env '{env}' from here yet (run `{}`), or the state is elsewhere (give --state PATH)",
+            path.display(),
+            hint(g, &format!("apply --env {env}"))
         );
     }
     Ok(StateStore::open(&path, env)?)
@@ -415,10 +669,27 @@ fn output_cmd(g: &Global, a: &OutputArgs) -> Result<ExitCode> {
     let plan = load_env(g, &a.env.env)?;
     let store = open_state_readonly(g, &a.env.env)?;
     let out = outputs::collect(&store.state, &plan);
+    if let Some(name) = &a.name {
+        let value = outputs::get(&out, name).ok_or_else(|| {
+            anyhow!(
+                "no output named '{name}'; the outputs are: {}",
+                outputs::names(&out).join(", ")
+            )
+        })?;
+        match (a.json, value) {
+            (false, serde_json::Value::String(s)) => crate::outln!("{s}"),
+            (false, serde_json::Value::Null) => bail!(
+                "output '{name}' has no value yet: its resource is not created (run `{}`)",
+                hint(g, &format!("apply --env {}", a.env.env))
+            ),
+            (_, v) => crate::outln!("{}", serde_json::to_string_pretty(v)?),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        print!("{}", outputs::text(&out));
+        crate::outp!("{}", outputs::text(&out));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -428,12 +699,14 @@ fn state_cmd(g: &Global, cmd: StateCommand) -> Result<ExitCode> {
         StateCommand::List(a) => {
             let store = open_state_readonly(g, &a.env)?;
             for (addr, r) in &store.state.resources {
-                println!("{addr}\t{}\t{}", r.kind, r.id);
+                crate::outln!("{addr}\t{}\t{}", r.kind, r.id);
             }
             for (addr, p) in &store.state.pending {
-                println!(
+                crate::outln!(
                     "{addr}\t{}\t(pending {:?} since {})",
-                    p.kind, p.operation, p.started_at
+                    p.kind,
+                    p.operation,
+                    p.started_at
                 );
             }
         }
@@ -445,12 +718,13 @@ fn state_cmd(g: &Global, cmd: StateCommand) -> Result<ExitCode> {
                 .get(&Address::new(address.clone()))
                 .ok_or_else(|| {
                     anyhow!(
-                        "{address} is not in the state (see `drctl state list --env {}`)",
-                        env.env
+                        "{address} is not in the state (see `{}`)",
+                        hint(g, &format!("state list --env {}", env.env))
                     )
                 })?;
-            println!("{}", serde_json::to_string_pretty(r)?);
+            crate::outln!("{}", serde_json::to_string_pretty(r)?);
         }
+        StateCommand::Rm { addresses, env } => return state_rm(g, &env.env, &addresses),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -458,14 +732,14 @@ fn state_cmd(g: &Global, cmd: StateCommand) -> Result<ExitCode> {
 fn force_unlock(g: &Global, a: &ForceUnlockArgs) -> Result<ExitCode> {
     let path = state_path(g, &a.env.env);
     let Some(holder) = lock::read_holder(&path).or_else(|e| -> Result<_> {
-        eprintln!("warning: {e}");
+        crate::errln!("warning: {e}");
         Ok(None)
     })?
     else {
         if lock::lock_path(&path).exists() {
             // Unreadable lock file: offer to remove it all the same.
         } else {
-            println!("No lock on {}.", path.display());
+            crate::outln!("No lock on {}.", path.display());
             return Ok(ExitCode::SUCCESS);
         }
         return remove_lock(&path, a.force, "an unreadable lock");
@@ -480,10 +754,219 @@ fn force_unlock(g: &Global, a: &ForceUnlockArgs) -> Result<ExitCode> {
 
 fn remove_lock(path: &Path, force: bool, what: &str) -> Result<ExitCode> {
     if !force && !confirm(&format!("Remove {what}? Only do this if no drctl is running on this state. Only 'yes' will be accepted."), "yes")? {
-        println!("Lock kept.");
+        crate::outln!("Lock kept.");
         return Ok(ExitCode::from(1));
     }
     lock::force_unlock(path)?;
-    println!("Lock removed.");
+    crate::outln!("Lock removed.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `apply -refresh-only`: shows what the cloud changed, asks, and records
+/// it in the state. No resource is touched.
+fn apply_refresh_only(
+    g: &Global,
+    a: &ApplyArgs,
+    mut session: Session,
+    plan: Plan,
+    style: Style,
+) -> Result<ExitCode> {
+    session.write_call_log();
+    let env = plan.env.clone();
+    let refresh = RefreshOnly::from_plan(&plan, &session.store.state);
+    if a.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&refresh)?);
+    } else {
+        crate::outp!("{}", render::refresh_only_text(&plan, &refresh, &style, ""));
+    }
+    if refresh.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !a.auto_approve
+        && !confirm_or(
+            "Update the state to match these changes made outside of drctl? Nothing in the cloud will change. Only 'yes' will be accepted.",
+            "yes",
+            &hint(g, &format!("apply --env {env} -refresh-only --auto-approve")),
+        )?
+    {
+        crate::outln!("Apply cancelled.");
+        return Ok(ExitCode::from(1));
+    }
+    refresh.apply_to(&plan, &mut session.store.state);
+    session.store.save()?;
+    if !a.json {
+        crate::outln!(
+            "\n{} The state now matches the cloud: {} updated, {} forgotten; no resource was changed.",
+            style.green("Apply complete!"),
+            refresh.update.len(),
+            refresh.forget.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `drctl show PLANFILE`: a saved plan as `plan` printed it (or its JSON).
+fn show_cmd(a: &ShowArgs, style: Style) -> Result<ExitCode> {
+    let saved = savedplan::read(&a.plan_file)?;
+    if a.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&render::plan_json(&saved.plan))?
+        );
+    } else {
+        crate::outp!("{}", render::plan_text(&saved.plan, &style));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `drctl state rm ADDR...`: forgets resources (leaves them in the cloud),
+/// after copying the state to a timestamped backup.
+fn state_rm(g: &Global, env: &str, addresses: &[String]) -> Result<ExitCode> {
+    let path = state_path(g, env);
+    let _ = open_state_readonly(g, env)?;
+    let _lock = StateLock::acquire(&path, "drctl state rm", g.lock_timeout)?;
+    let mut store = StateStore::open(&path, env)?;
+    let wanted: Vec<Address> = addresses.iter().map(Address::new).collect();
+    for a in &wanted {
+        if !store.state.resources.contains_key(a) && !store.state.pending.contains_key(a) {
+            bail!(
+                "{a} is not in the state, nothing was removed (see `{}`)",
+                hint(g, &format!("state list --env {env}"))
+            );
+        }
+    }
+    let stamp = chrono_stamp();
+    let backup = PathBuf::from(format!("{}.{stamp}.backup", path.display()));
+    std::fs::copy(&path, &backup)
+        .with_context(|| format!("cannot back up {} to {}", path.display(), backup.display()))?;
+    let mut removed = Vec::new();
+    for a in &wanted {
+        if let Some(r) = store.state.resources.remove(a) {
+            removed.push(format!("{a} ({} {})", r.kind, r.id));
+        } else if let Some(p) = store.state.pending.remove(a) {
+            removed.push(format!("{a} ({}, pending {:?})", p.kind, p.operation));
+        }
+    }
+    store.save()?;
+    for r in &removed {
+        crate::outln!("Removed {r} from the state.");
+    }
+    crate::outln!(
+        "The resources are left in the cloud, untouched. They still carry the ownership tags drctl:env={env} and drctl:address, so the next plan finds them and records them again; to stop managing one, remove those tags (or delete it).\nThe state before this change is kept at {}.",
+        backup.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds since the epoch: unique enough for a backup name, sortable.
+fn chrono_stamp() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `drctl import ADDR ID`: reads the resource by id, refuses what belongs to
+/// another env or is something else, tags it with this env's ownership tags
+/// and records it in the state. Nothing else changes in the cloud.
+async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
+    use drctl_core::model::ReadOutcome;
+    use drctl_core::plan::{has_unknowns, resolve_spec};
+    use drctl_core::state::ResourceState;
+    let env = a.env.env.as_str();
+    let mut session = open_session(g, env, "drctl import", true).await?;
+    let address = Address::new(a.address.clone());
+    let spec = session.graph.get(&address).cloned().ok_or_else(|| {
+        anyhow!(
+            "{address} is not a resource of env '{env}' (see `{}` for the addresses)",
+            hint(g, &format!("graph --env {env}"))
+        )
+    })?;
+    if let Some(r) = session.store.state.resources.get(&address) {
+        bail!(
+            "{address} is already in the state as {}; to import another resource there, first run `{}`",
+            r.id,
+            hint(g, &format!("state rm --env {env} {address}"))
+        );
+    }
+    let resolved = resolve_spec(&spec, &|dep, attr| session.store.state.attr(dep, attr));
+    let reconciler = session.registry.get(&spec.kind)?.clone();
+    let cx = session.cx.clone();
+    let place = spec.region.as_deref().unwrap_or("global");
+    let observed = match reconciler.read(&cx, &resolved, Some(&a.id)).await? {
+        ReadOutcome::Found(o) => o,
+        ReadOutcome::NotFound => bail!(
+            "no {} with id {} in {place}: check the id (and the region of {address})",
+            spec.kind,
+            a.id
+        ),
+        ReadOutcome::Clash { id, detail } => {
+            if id != a.id {
+                bail!(
+                    "looking for {} found {id} instead ({detail}); nothing was imported",
+                    a.id
+                );
+            }
+            if detail.starts_with("it belongs to env") {
+                bail!("{id} {detail}: drctl will not take a resource from another env; nothing was imported");
+            }
+            reconciler.import(&cx, &resolved, &id).await?;
+            match reconciler.read(&cx, &resolved, Some(&id)).await? {
+                ReadOutcome::Found(o) => o,
+                other => bail!(
+                    "{id} was tagged but does not read back as env '{env}''s {address} ({other:?})"
+                ),
+            }
+        }
+    };
+    if observed.id != a.id {
+        bail!(
+            "{address} is already in the cloud as {} (carrying this env's ownership tags), not {}; nothing was imported",
+            observed.id,
+            a.id
+        );
+    }
+    let differs: Vec<String> = if has_unknowns(&resolved) {
+        vec![]
+    } else {
+        reconciler
+            .diff(&resolved, &observed)
+            .iter()
+            .map(|f| match &f.replace_reason {
+                Some(r) => format!("{} (forces replacement: {r})", f.field),
+                None => f.field.clone(),
+            })
+            .collect()
+    };
+    session.store.state.resources.insert(
+        address.clone(),
+        ResourceState {
+            kind: spec.kind.clone(),
+            region: spec.region.clone(),
+            name: spec.name.clone(),
+            id: observed.id.clone(),
+            attrs: observed.attrs.clone(),
+            applied: observed.props.clone(),
+            dependencies: spec.dependencies(),
+        },
+    );
+    session.store.save()?;
+    session.write_call_log();
+    crate::outln!(
+        "Imported {address}: {} {} is tagged drctl:env={env}, drctl:address={address} and recorded in the state.",
+        spec.kind,
+        observed.id
+    );
+    let plan_hint = hint(g, &format!("plan --env {env}"));
+    if differs.is_empty() && !has_unknowns(&resolved) {
+        crate::outln!("It matches the environment plan; `{plan_hint}` shows no change for it.");
+    } else if differs.is_empty() {
+        crate::outln!("Run `{plan_hint}` to compare it with the environment plan.");
+    } else {
+        crate::outln!(
+            "It differs from the environment plan in: {}. Run `{plan_hint}` to see what apply would change.",
+            differs.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

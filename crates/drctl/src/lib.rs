@@ -47,19 +47,52 @@ fn init_logging(verbose: u8, color: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Notices (a call being retried for a while) always reach the user.
+    let filter = match format!("{}=info", drctl_aws::retry::NOTICE_TARGET).parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
+    };
     let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(color)
         .with_target(false)
-        .with_filter(tracing_subscriber::filter::filter_fn(drops_secrets));
+        // A closed stderr must not turn into a panic or a message about itself.
+        .log_internal_errors(false)
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            drops_secrets(m) && m.target() != drctl_aws::retry::NOTICE_TARGET
+        }));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(output)
+        .with(Notices)
         .try_init();
 }
 
+/// Prints the message of every notice event as one plain line on stderr,
+/// through the renderer (no timestamp or level: it is meant for the user).
+struct Notices;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
+    fn on_event(&self, event: &tracing::Event<'_>, _cx: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != drctl_aws::retry::NOTICE_TARGET {
+            return;
+        }
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        errln!("{}", m.0);
+    }
+}
+
 pub fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(cli::terraform_spellings(std::env::args_os()));
     let color = !cli.global.no_color
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stdout().is_terminal();
@@ -71,14 +104,14 @@ pub fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
+            crate::errln!("Error: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
     match runtime.block_on(commands::run(cli, style)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{} {e:#}", style.red("Error:"));
+            crate::errln!("{} {e:#}", style.red("Error:"));
             ExitCode::from(1)
         }
     }

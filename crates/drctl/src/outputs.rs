@@ -83,3 +83,34 @@ pub fn text(outputs: &Value) -> String {
     }
     out
 }
+
+/// Every output's name, as `drctl output NAME` takes it: `env`,
+/// `domain_name`, `hosted_zone_id` and `<region>.<key>`.
+pub fn names(outputs: &Value) -> Vec<String> {
+    let mut out: Vec<String> = ["env", "domain_name", "hosted_zone_id"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some(regions) = outputs["regions"].as_object() {
+        for (region, values) in regions {
+            if let Some(values) = values.as_object() {
+                out.extend(values.keys().map(|k| format!("{region}.{k}")));
+            }
+        }
+    }
+    out
+}
+
+/// One output by name (see [`names`]); a whole region's with `<region>`.
+pub fn get<'a>(outputs: &'a Value, name: &str) -> Option<&'a Value> {
+    if ["env", "domain_name", "hosted_zone_id"].contains(&name) {
+        return outputs.get(name);
+    }
+    let regions = outputs["regions"].as_object()?;
+    if let Some(r) = regions.get(name) {
+        return Some(r);
+    }
+    // Region names hold no '.', so the first one ends the region.
+    let (region, key) = name.split_once('.')?;
+    regions.get(region)?.get(key)
+}

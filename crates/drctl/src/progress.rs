@@ -2,12 +2,18 @@
 //! lines otherwise (one when a resource starts, one when it ends, and a
 //! "still ..." line every 10 s), JSON lines with `--json`.
 
+use async_trait::async_trait;
 use drctl_core::apply::Event;
+use drctl_core::diff::FieldChange;
 use drctl_core::model::Address;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::plan::Action;
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler, Registry};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
@@ -64,7 +70,17 @@ pub fn elapsed(d: Duration) -> String {
 }
 
 /// Renders events until the sender is dropped.
-pub fn spawn(mut rx: UnboundedReceiver<Event>, mode: Mode) -> JoinHandle<()> {
+pub fn spawn(rx: UnboundedReceiver<Event>, mode: Mode) -> JoinHandle<()> {
+    spawn_counted(rx, mode, Arc::default())
+}
+
+/// [`spawn`], keeping `in_flight` at the number of changes started and not
+/// yet finished (the interrupt message names it).
+pub fn spawn_counted(
+    mut rx: UnboundedReceiver<Event>,
+    mode: Mode,
+    in_flight_count: Arc<AtomicUsize>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let multi = (mode == Mode::Live).then(MultiProgress::new);
         let mut bars: BTreeMap<Address, ProgressBar> = BTreeMap::new();
@@ -75,7 +91,7 @@ pub fn spawn(mut rx: UnboundedReceiver<Event>, mode: Mode) -> JoinHandle<()> {
             Some(m) => {
                 let _ = m.println(line);
             }
-            None => println!("{line}"),
+            None => crate::outln!("{line}"),
         };
         loop {
             tokio::select! {
@@ -85,7 +101,7 @@ pub fn spawn(mut rx: UnboundedReceiver<Event>, mode: Mode) -> JoinHandle<()> {
                         Event::Started { address, action } => {
                             let (start, _, _) = verbs(action);
                             match mode {
-                                Mode::Json => println!("{}", serde_json::json!({"type": "start", "address": address, "action": format!("{action:?}").to_lowercase()})),
+                                Mode::Json => crate::outln!("{}", serde_json::json!({"type": "start", "address": address, "action": format!("{action:?}").to_lowercase()})),
                                 Mode::Live => {
                                     if let Some(m) = &multi {
                                         let pb = m.add(ProgressBar::new_spinner());
@@ -98,15 +114,17 @@ pub fn spawn(mut rx: UnboundedReceiver<Event>, mode: Mode) -> JoinHandle<()> {
                                 Mode::Lines => say(&multi, format!("{address}: {start}")),
                             }
                             in_flight.insert(address, (action, Instant::now()));
+                            in_flight_count.store(in_flight.len(), Ordering::SeqCst);
                         }
                         Event::Finished { address, action, elapsed: took, error } => {
                             in_flight.remove(&address);
+                            in_flight_count.store(in_flight.len(), Ordering::SeqCst);
                             if let Some(pb) = bars.remove(&address) {
                                 pb.finish_and_clear();
                             }
                             let (_, done, _) = verbs(action);
                             match (mode, error) {
-                                (Mode::Json, e) => println!("{}", serde_json::json!({"type": "finish", "address": address, "elapsed_seconds": took.as_secs_f64(), "error": e})),
+                                (Mode::Json, e) => crate::outln!("{}", serde_json::json!({"type": "finish", "address": address, "elapsed_seconds": took.as_secs_f64(), "error": e})),
                                 (_, None) => say(&multi, format!("{address}: {done} after {}", elapsed(took))),
                                 (_, Some(e)) => say(&multi, format!("{address}: failed after {}: {e}", elapsed(took))),
                             }
@@ -122,4 +140,154 @@ pub fn spawn(mut rx: UnboundedReceiver<Event>, mode: Mode) -> JoinHandle<()> {
             }
         }
     })
+}
+
+/// How often plan says where its reads are when there is no terminal
+/// (Terraform's "Still creating..." cadence).
+const READ_LINE_EVERY: Duration = Duration::from_secs(10);
+
+/// Plan's reads, counted: a live `Reading… [40/76, 12s elapsed]` line on a
+/// terminal (stderr, cleared when done so no stale line stays), one such
+/// line every 10 s otherwise. Stderr, so that `--json` stdout stays clean.
+pub struct ReadProgress {
+    done: Arc<AtomicUsize>,
+    finished: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl ReadProgress {
+    /// Starts showing progress over `total` reads.
+    pub fn start(total: usize) -> ReadProgress {
+        let done = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicBool::new(false));
+        let live = std::io::stderr().is_terminal();
+        let (d, f) = (done.clone(), finished.clone());
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let line = |n: usize| {
+                format!(
+                    "Reading\u{2026} [{n}/{total}, {} elapsed]",
+                    elapsed(started.elapsed())
+                )
+            };
+            if live {
+                let pb = ProgressBar::new_spinner();
+                pb.set_style(
+                    ProgressStyle::with_template("{spinner} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                pb.enable_steady_tick(Duration::from_millis(120));
+                while !f.load(Ordering::SeqCst) {
+                    pb.set_message(line(d.load(Ordering::SeqCst)));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                pb.finish_and_clear();
+            } else {
+                let mut tick = tokio::time::interval(READ_LINE_EVERY);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if f.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    crate::errln!("{}", line(d.load(Ordering::SeqCst)));
+                }
+            }
+        });
+        ReadProgress {
+            done,
+            finished,
+            task,
+        }
+    }
+
+    /// `registry` with every reconciler's reads counted into this progress.
+    pub fn counting(&self, registry: &Registry) -> Registry {
+        let mut out = Registry::new();
+        for kind in registry.kinds() {
+            if let Ok(inner) = registry.get(kind) {
+                out.register(Arc::new(CountingReads {
+                    inner: inner.clone(),
+                    done: self.done.clone(),
+                }));
+            }
+        }
+        out
+    }
+
+    /// Stops and clears the progress line.
+    pub async fn finish(self) {
+        self.finished.store(true, Ordering::SeqCst);
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// A reconciler whose finished reads are counted; everything else is the
+/// inner one's.
+struct CountingReads {
+    inner: Arc<dyn Reconciler>,
+    done: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Reconciler for CountingReads {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        self.inner.replace_on()
+    }
+    fn attrs_changed_by_update(&self) -> &'static [&'static str] {
+        self.inner.attrs_changed_by_update()
+    }
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        let r = self.inner.read(cx, spec, known_id).await;
+        self.done.fetch_add(1, Ordering::SeqCst);
+        r
+    }
+    fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
+        self.inner.diff(spec, observed)
+    }
+    async fn create(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        self.inner.create(cx, spec, token).await
+    }
+    async fn update(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        self.inner.update(cx, spec, current, changes).await
+    }
+    async fn delete(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        self.inner.delete(cx, spec, current).await
+    }
+    async fn import(&self, cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
+        self.inner.import(cx, spec, id).await
+    }
+    async fn wait_ready(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        created: Observed,
+    ) -> Result<Observed, ReconcileError> {
+        self.inner.wait_ready(cx, spec, created).await
+    }
 }

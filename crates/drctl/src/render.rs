@@ -9,6 +9,63 @@ use drctl_core::plan::{Action, Plan, ResourceChange};
 use owo_colors::OwoColorize;
 use serde_json::{json, Value};
 use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once a write to stdout failed (the reader went away, e.g. `| head`).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+/// Set once a write to stderr failed.
+static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
+
+fn write_to(closed: &AtomicBool, mut w: impl std::io::Write, text: &str) {
+    if closed.load(Ordering::Relaxed) {
+        return;
+    }
+    // A closed pipe (EPIPE) or any other write error means nobody reads this
+    // stream any more: stop printing to it, never fail the work because of it.
+    if w.write_all(text.as_bytes())
+        .and_then(|_| w.flush())
+        .is_err()
+    {
+        closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Prints `text` to stdout as is. Every line drctl prints goes through here
+/// (or [`err`]): a closed stdout stops the printing, not the run, so the
+/// exit code says how the work went.
+pub fn out(text: &str) {
+    write_to(&STDOUT_CLOSED, std::io::stdout().lock(), text);
+}
+
+/// Prints `text` to stderr as is; a closed stderr is ignored like stdout.
+pub fn err(text: &str) {
+    write_to(&STDERR_CLOSED, std::io::stderr().lock(), text);
+}
+
+/// True once stdout was found closed.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// `println!` through the renderer: never panics on a closed stdout.
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::render::out("\n") };
+    ($($t:tt)*) => { $crate::render::out(&format!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!` through the renderer.
+#[macro_export]
+macro_rules! outp {
+    ($($t:tt)*) => { $crate::render::out(&format!($($t)*)) };
+}
+
+/// `eprintln!` through the renderer: never panics on a closed stderr.
+#[macro_export]
+macro_rules! errln {
+    () => { $crate::render::err("\n") };
+    ($($t:tt)*) => { $crate::render::err(&format!("{}\n", format_args!($($t)*))) };
+}
 
 /// How output looks.
 #[derive(Clone, Copy, Debug)]
@@ -115,27 +172,7 @@ fn field_line(out: &mut String, style: &Style, action: Action, f: &FieldChange) 
 /// The plan as text: drift first, then every action, then the count line.
 pub fn plan_text(plan: &Plan, style: &Style) -> String {
     let mut out = String::new();
-    let drifted: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.drift).collect();
-    if !drifted.is_empty() {
-        let _ = writeln!(out, "{}", style.bold("Objects changed outside of drctl:"));
-        out.push('\n');
-        for c in &drifted {
-            let _ = writeln!(out, "  # {} ({})", c.address, c.name);
-            if c.action == Action::Create {
-                let _ = writeln!(out, "      deleted");
-            }
-            for f in c.fields.iter().filter(|f| f.drift) {
-                let _ = writeln!(
-                    out,
-                    "      ~ {}: drctl applied {}, the cloud now has {}",
-                    f.field,
-                    show_value(f.after.as_ref()),
-                    show_value(f.before.as_ref())
-                );
-            }
-        }
-        out.push('\n');
-    }
+    drift_text(&mut out, plan, style);
     let acting: Vec<&ResourceChange> = plan
         .changes
         .iter()
@@ -161,10 +198,11 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
             } else {
                 c.action.symbol()
             };
+            // Pad before painting: colour codes must not count as width.
             let _ = writeln!(
                 out,
-                "{:>3} {} \"{}\"",
-                style.paint(sym, c.action),
+                "{} {} \"{}\"",
+                style.paint(&format!("{sym:>3}"), c.action),
                 c.kind,
                 c.name
             );
@@ -194,6 +232,106 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
         c.destroy
     );
     out
+}
+
+/// "Objects changed outside of drctl": every resource flagged as drift, with
+/// its drifted fields only.
+fn drift_text(out: &mut String, plan: &Plan, style: &Style) {
+    let drifted: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.drift).collect();
+    if !drifted.is_empty() {
+        let _ = writeln!(out, "{}", style.bold("Objects changed outside of drctl:"));
+        out.push('\n');
+        for c in &drifted {
+            let _ = writeln!(out, "  # {} ({})", c.address, c.name);
+            if c.action == Action::Create {
+                let _ = writeln!(out, "      deleted");
+            }
+            for f in c.fields.iter().filter(|f| f.drift) {
+                let _ = writeln!(
+                    out,
+                    "      ~ {}: drctl applied {}, the cloud now has {}",
+                    f.field,
+                    show_value(f.after.as_ref()),
+                    show_value(f.before.as_ref())
+                );
+            }
+        }
+        out.push('\n');
+    }
+}
+
+/// `plan -refresh-only`: what changed outside of drctl, and what recording
+/// it does to the state; `apply_hint` (when not empty) is the command that
+/// records it.
+pub fn refresh_only_text(
+    plan: &Plan,
+    refresh: &drctl_core::refresh::RefreshOnly,
+    style: &Style,
+    apply_hint: &str,
+) -> String {
+    let mut out = String::new();
+    if refresh.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} The state matches the cloud ({} resources checked).",
+            style.green("No changes."),
+            plan.changes.len()
+        );
+        return out;
+    }
+    drift_text(&mut out, plan, style);
+    for a in &refresh.forget {
+        if !plan.changes.iter().any(|c| &c.address == a) {
+            let _ = writeln!(out, "  # {a} is gone from the cloud and from the plan\n");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "This is a refresh-only plan: applying it records these changes in the state\nand changes nothing in the cloud."
+    );
+    if !apply_hint.is_empty() {
+        let _ = writeln!(out, "To record them, run: {apply_hint}");
+    }
+    let _ = writeln!(
+        out,
+        "\n{} {} to update in the state, {} to remove from the state.",
+        style.bold("Refresh:"),
+        refresh.update.len(),
+        refresh.forget.len()
+    );
+    out
+}
+
+/// After an interrupted apply or destroy: one line saying how many changes
+/// were not started and that running `rerun` again finishes them; `None`
+/// when nothing was interrupted.
+pub fn interrupted_text(report: &ApplyReport, rerun: &str, destroy: bool) -> Option<String> {
+    if !was_interrupted(report) {
+        return None;
+    }
+    // Resources with nothing to do (no-op) are not changes.
+    let n = report
+        .skipped
+        .iter()
+        .filter(|(_, a, _)| *a != Action::NoOp)
+        .count();
+    Some(format!(
+        "Interrupted: {n} change{} not started. Run `{rerun}` again to {}.",
+        if n == 1 { " was" } else { "s were" },
+        if destroy {
+            "finish the destroy"
+        } else {
+            "finish them"
+        }
+    ))
+}
+
+/// True when the stop flag left work unstarted (the walk's reason).
+fn was_interrupted(report: &ApplyReport) -> bool {
+    report
+        .skipped
+        .iter()
+        .any(|(_, _, why)| why.starts_with("interrupted"))
 }
 
 /// Resources tagged with the env that nothing accounts for: shown, never acted on.
@@ -312,12 +450,15 @@ pub fn report_text(report: &ApplyReport, style: &Style, destroy: bool) -> String
     let mut out = String::new();
     let count = |a: Action| report.done.iter().filter(|(_, x)| *x == a).count();
     let replaced = count(Action::Replace);
-    if !report.failed.is_empty() || !report.skipped.is_empty() {
+    // Work an interrupt left unstarted is one line (interrupted_text), not
+    // an error per resource.
+    let interrupted = was_interrupted(report);
+    if !report.failed.is_empty() || (!report.skipped.is_empty() && !interrupted) {
         let _ = writeln!(out, "\n{}", style.red("Errors:"));
         for (a, action, e) in &report.failed {
             let _ = writeln!(out, "  {} ({}): {e}", a, action_names(*action).join("/"));
         }
-        for (a, action, why) in &report.skipped {
+        for (a, action, why) in report.skipped.iter().filter(|_| !interrupted) {
             let _ = writeln!(
                 out,
                 "  {} ({}) not done: {why}",

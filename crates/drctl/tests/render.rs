@@ -204,3 +204,107 @@ Plan: 0 to add, 0 to change, 0 to destroy.
     assert!(md.contains("> [!CAUTION]\n> 1 orphan(s)"), "{md}");
     assert!(md.contains("**No changes.**"), "{md}");
 }
+
+/// An ASG whose `size` was changed in the cloud while the plan also changed
+/// its `max_size`: some fields drifted, not all.
+async fn partly_drifted_plan() -> Plan {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snap.state.json");
+    let cloud = FakeCloud::new();
+    let reg = registry(&cloud);
+    let cx = Ctx { env: "snap".into() };
+    let planner = Planner {
+        registry: &reg,
+        cx: &cx,
+        parallelism: 1,
+    };
+    let mut specs = stack();
+    specs[2].props.insert("max_size".into(), json!(6));
+    let graph = StackGraph::build(specs.clone()).unwrap();
+    let store = StateStore::open(&path, "snap").unwrap();
+    let plan = planner.plan(&graph, &store.state, true).await.unwrap();
+    let exec = Executor {
+        registry: &reg,
+        cx: cx.clone(),
+        parallelism: 1,
+        rules: &[],
+        stop: Arc::new(AtomicBool::new(false)),
+        events: None,
+    };
+    assert!(exec
+        .apply(&plan, &graph, Arc::new(Mutex::new(store)))
+        .await
+        .success());
+    cloud.tamper("us-east-1/compute/asg", "size", json!(9));
+    specs[2].props.insert("max_size".into(), json!(2));
+    let graph = StackGraph::build(specs).unwrap();
+    let store = StateStore::open(&path, "snap").unwrap();
+    planner.plan(&graph, &store.state, true).await.unwrap()
+}
+
+/// Removes ANSI colour sequences.
+fn plain(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn text_json_and_markdown_agree_on_drift() {
+    let plan = partly_drifted_plan().await;
+    let asg = "us-east-1/compute/asg";
+    let text = render::plan_text(&plan, &Style { color: false });
+    let doc = render::plan_json(&plan);
+    let md = drctl::markdown::summary(&plan, &text);
+
+    // JSON: drift, with the drifted field named.
+    let change = doc["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == asg)
+        .unwrap();
+    assert_eq!(change["drift"], json!(true), "{change:#}");
+    assert_eq!(change["change"]["drifted_fields"], json!(["size"]));
+    assert_eq!(change["actions"], json!(["update"]));
+    // Text: in the drift section with that field only, and in the actions.
+    let (drift_section, actions) = text
+        .split_once("drctl will perform the following actions:")
+        .unwrap();
+    assert!(
+        drift_section.contains(&format!("  # {asg} (us-east-1-compute-asg)\n      ~ size: drctl applied 1, the cloud now has 9\n")),
+        "{text}"
+    );
+    assert!(!drift_section.contains("max_size"), "{text}");
+    assert!(actions.contains(&format!("  # {asg} will be updated in place")));
+    // Markdown: the same row, marked as drift.
+    assert!(
+        md.contains(&format!(
+            "| `~` | us-east-1 | `{asg}` (drift) | fake | `size`, `max_size` |"
+        )),
+        "{md}"
+    );
+    // Colour changes the colours, nothing else: same text, same indentation.
+    let colour = render::plan_text(&plan, &Style { color: true });
+    assert_ne!(colour, text, "colour output has colours");
+    assert_eq!(plain(&colour), text);
+}
+
+#[tokio::test]
+async fn colour_and_plain_text_have_the_same_layout() {
+    let (plan, _) = sample_plan().await;
+    let colour = render::plan_text(&plan, &Style { color: true });
+    let text = render::plan_text(&plan, &Style { color: false });
+    assert_eq!(plain(&colour), text);
+}
