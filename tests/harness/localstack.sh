@@ -14,6 +14,8 @@
 #   DRCTL_HARNESS_PYTHON   Python 3.11 used to create the venv (default python3)
 #   DRCTL_HARNESS_BIND     address run-foreground binds (default 127.0.0.1; 0.0.0.0 in Docker)
 #   DRCTL_HARNESS_START_TIMEOUT  seconds start waits for health (default 120)
+#   DRCTL_HEALTH_CHECK_TIME_SCALE  Route53 checker interval factor (default 0.02; 1 = AWS)
+#   DRCTL_S3_REPLICATION_DELAY     seconds before a new object is replicated (default 0.2)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -92,7 +94,8 @@ from importlib.metadata import entry_points
 names = {ep.name for ep in entry_points(group="localstack.aws.provider")
          if ep.value.startswith("drctl_localstack_plugin.")}
 want = {"elbv2:default", "autoscaling:default", "rds:default", "dynamodb:drctl",
-        "dynamodbstreams:drctl", "kinesis:drctl", "resourcegroupstaggingapi:drctl"}
+        "dynamodbstreams:drctl", "kinesis:drctl", "resourcegroupstaggingapi:drctl",
+        "route53:drctl", "s3:drctl"}
 missing = want - names
 assert not missing, f"plugin entry points missing: {missing}"
 EOF
@@ -146,6 +149,10 @@ cmd_run_foreground() {
     export PROVIDER_OVERRIDE_DYNAMODBSTREAMS=drctl
     export PROVIDER_OVERRIDE_KINESIS=drctl
     export PROVIDER_OVERRIDE_RESOURCEGROUPSTAGGINGAPI=drctl
+    export PROVIDER_OVERRIDE_ROUTE53=drctl    # health checkers, TestDNSAnswer (route53_health.py)
+    export PROVIDER_OVERRIDE_S3=drctl         # replication of new objects (s3_replication.py)
+    # Route53 checker interval x this (30 s -> 0.6 s) so drills run in seconds; 1 = AWS timing
+    export DRCTL_HEALTH_CHECK_TIME_SCALE="${DRCTL_HEALTH_CHECK_TIME_SCALE:-0.02}"
     export OVERRIDE_IN_DOCKER=0           # same host-mode layout on a host and inside our image
     export FILESYSTEM_ROOT="$dir/fs"      # LocalStack's dirs (tmp, state, cache) live here
     export LOCALSTACK_VOLUME_DIR="$dir/fs/volume"

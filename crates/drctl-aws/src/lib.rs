@@ -21,6 +21,7 @@ pub mod bucket;
 pub mod bucket_replication;
 pub mod db_instance;
 pub mod db_subnet_group;
+pub mod drill;
 pub mod dynamodb_replica;
 pub mod dynamodb_table;
 pub mod eip;

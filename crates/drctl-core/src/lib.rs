@@ -17,9 +17,11 @@
 //! - [`state`]: the state file (atomic writes, backups, versions, tokens).
 //! - [`lock`]: one writer per state.
 //! - [`secrets`]: a register of secret values no file may contain.
+//! - [`drill`]: the DR drill's journal, targets, report and phases.
 
 pub mod apply;
 pub mod diff;
+pub mod drill;
 pub mod graph;
 pub mod lock;
 pub mod model;

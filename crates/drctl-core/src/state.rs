@@ -115,6 +115,9 @@ pub struct State {
     /// How many times each address was created: part of its next token.
     #[serde(default)]
     pub generations: BTreeMap<Address, u64>,
+    /// A `drctl drill` in progress: what it changed, to undo it (`drill --abort`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<crate::drill::DrillJournal>,
 }
 
 impl State {
@@ -128,6 +131,7 @@ impl State {
             resources: BTreeMap::new(),
             pending: BTreeMap::new(),
             generations: BTreeMap::new(),
+            drill: None,
         }
     }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use toml::Spanned;
 
 /// The parameters of one environment, validated, defaults filled in.
@@ -39,6 +40,10 @@ pub struct EnvPlan {
     /// AMI for the launch template; `None`: the newest Amazon Linux 2023.
     pub image_id: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// Recovery objectives `drctl drill` measures against (`rto_target`,
+    /// `rpo_target_dynamodb`, `rpo_target_s3`; defaults: the design document's
+    /// 5 m, 1 s, 15 m).
+    pub drill_targets: drctl_core::drill::Targets,
     /// SHA-256 of the file's bytes (saved plans record it).
     pub content_hash: String,
 }
@@ -77,6 +82,9 @@ struct RawPlan {
     secret_force_delete: Option<bool>,
     image_id: Option<Spanned<String>>,
     tags: Option<Spanned<BTreeMap<String, String>>>,
+    rto_target: Option<Spanned<String>>,
+    rpo_target_dynamodb: Option<Spanned<String>>,
+    rpo_target_s3: Option<Spanned<String>>,
 }
 
 /// Records one problem: key, where in the file, what is wrong.
@@ -153,7 +161,9 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
     let raw: RawPlan = toml::from_str(text).map_err(|e| PlanFileError {
         file: file.into(),
         problems: vec![Problem {
-            key: unknown_key(e.message()).unwrap_or_else(|| "(syntax)".into()),
+            key: unknown_key(e.message())
+                .or_else(|| e.span().and_then(|s| key_on_line(text, s.start)))
+                .unwrap_or_else(|| "(syntax)".into()),
             line: e.span().map(|s| line_of(s.start)),
             message: e.message().trim().to_string(),
         }],
@@ -452,6 +462,27 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         }
     }
 
+    let defaults = drctl_core::drill::Targets::default();
+    let mut target = |key: &str, v: &Option<Spanned<String>>, default: Duration| match v {
+        None => default,
+        Some(t) => match parse_target(t.get_ref()) {
+            Ok(d) => d,
+            Err(why) => {
+                bad(key, Some(t.span()), why);
+                default
+            }
+        },
+    };
+    let drill_targets = drctl_core::drill::Targets {
+        rto: target("rto_target", &raw.rto_target, defaults.rto),
+        rpo_dynamodb: target(
+            "rpo_target_dynamodb",
+            &raw.rpo_target_dynamodb,
+            defaults.rpo_dynamodb,
+        ),
+        rpo_s3: target("rpo_target_s3", &raw.rpo_target_s3, defaults.rpo_s3),
+    };
+
     if !problems.is_empty() {
         return Err(PlanFileError {
             file: file.into(),
@@ -483,8 +514,57 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         secret_force_delete: raw.secret_force_delete.unwrap_or(false),
         image_id,
         tags,
+        drill_targets,
         content_hash,
     })
+}
+
+/// A recovery objective: a whole number with a unit, `500ms`, `30s`, `5m`, `1h`.
+fn parse_target(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        format!("'{s}' is not a duration; write a whole number and a unit, like \"500ms\", \"30s\", \"5m\" or \"1h\"")
+    })?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        "" => {
+            return Err(format!(
+                "'{s}' has no unit; write \"{n}s\", \"{n}m\" or \"{n}ms\""
+            ))
+        }
+        u => {
+            return Err(format!(
+                "'{s}' has an unknown unit '{u}'; use ms, s, m or h"
+            ))
+        }
+    };
+    if d.is_zero() {
+        return Err(format!(
+            "'{s}' is zero; a recovery objective must be positive"
+        ));
+    }
+    Ok(d)
+}
+
+/// The `key` of the `key = value` line holding `offset` (a wrong-type
+/// value's error names no key, only the place).
+fn key_on_line(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then(|| key.to_string())
 }
 
 /// Pulls the key out of serde's "unknown field `x`, expected ..." message.

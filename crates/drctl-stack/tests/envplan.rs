@@ -227,3 +227,45 @@ fn all_problems_are_reported_at_once() {
         "{keys:?}"
     );
 }
+
+#[test]
+fn drill_targets_default_to_the_document_and_parse_units() {
+    use std::time::Duration;
+    let p = envplan::parse(Path::new("plans/dev.toml"), GOOD, "dev").unwrap();
+    assert_eq!(p.drill_targets.rto, Duration::from_secs(300));
+    assert_eq!(p.drill_targets.rpo_dynamodb, Duration::from_secs(1));
+    assert_eq!(p.drill_targets.rpo_s3, Duration::from_secs(900));
+    let text = format!(
+        "{GOOD}rto_target = \"90s\"\nrpo_target_dynamodb = \"500ms\"\nrpo_target_s3 = \"1h\"\n"
+    );
+    let p = envplan::parse(Path::new("plans/dev.toml"), &text, "dev").unwrap();
+    assert_eq!(p.drill_targets.rto, Duration::from_secs(90));
+    assert_eq!(p.drill_targets.rpo_dynamodb, Duration::from_millis(500));
+    assert_eq!(p.drill_targets.rpo_s3, Duration::from_secs(3600));
+}
+
+#[test]
+fn drill_targets_need_a_positive_whole_number_and_a_unit() {
+    let e = problem("rto_target = \"5\"");
+    assert!(
+        e.contains("plans/x.toml:5: rto_target: '5' has no unit"),
+        "{e}"
+    );
+    let e = problem("rpo_target_s3 = \"15 minutes\"");
+    assert!(
+        e.contains("rpo_target_s3: '15 minutes' has an unknown unit"),
+        "{e}"
+    );
+    let e = problem("rpo_target_dynamodb = \"0s\"");
+    assert!(e.contains("rpo_target_dynamodb: '0s' is zero"), "{e}");
+    let e = problem("rto_target = \"1.5m\"");
+    assert!(e.contains("rto_target: '1.5m'"), "{e}");
+    // A wrong type names the key too (any key: the line's).
+    let e = problem("rto_target = 300");
+    assert!(
+        e.contains("plans/x.toml:5: rto_target: invalid type"),
+        "{e}"
+    );
+    let e = problem("min_size = \"two\"");
+    assert!(e.contains("plans/x.toml:5: min_size: invalid type"), "{e}");
+}

@@ -81,6 +81,8 @@ pub enum Command {
     /// Adopt an existing resource at ADDR: check it, tag it with this env's
     /// ownership tags and record it in the state.
     Import(ImportArgs),
+    /// Run the DR drill: fail the primary, measure RTO and RPO, fail back.
+    Drill(DrillArgs),
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +217,48 @@ pub struct ForceUnlockArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub force: bool,
+}
+
+/// How `drctl drill` simulates the primary's failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DrillMethod {
+    /// Primary ASG min and desired capacity to 0 (the document's option A).
+    Asg,
+    /// Revoke the primary ALB security group's 80/443 ingress (option B).
+    Sg,
+    /// Invert the primary Route53 health check (least invasive).
+    HealthCheck,
+}
+
+/// `drctl drill`: readiness, canaries, failure injection, observation,
+/// failback, and a report of the measured RTO and RPO against the plan's
+/// targets (`rto_target`, `rpo_target_dynamodb`, `rpo_target_s3`).
+/// Exit 0 when the drill passes, 1 on a breach or a failed readiness check.
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// How to simulate the primary's failure.
+    #[arg(long, value_enum, default_value = "health-check")]
+    pub method: DrillMethod,
+    /// Only check readiness (read-only; for a nightly CI job).
+    #[arg(long, conflicts_with = "abort")]
+    pub check: bool,
+    /// Undo a drill that was killed: restore the journaled values, delete the canaries.
+    #[arg(long)]
+    pub abort: bool,
+    /// Print the report as JSON (the timeline goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Time between polls of the health check, the DNS answer and the targets.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub poll_interval: Duration,
+    /// Longest wait for the failover, the failback or a canary.
+    #[arg(long, default_value = "15m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
 }
 
 /// "30s", "2m", "1h", "500ms" or a plain number of seconds.

@@ -38,6 +38,7 @@ pub async fn run(cli: Cli, style: Style) -> Result<ExitCode> {
         Command::ForceUnlock(a) => force_unlock(g, &a),
         Command::Show(a) => show_cmd(&a, style),
         Command::Import(a) => import_cmd(g, &a).await,
+        Command::Drill(a) => crate::drill::drill_cmd(g, &a, style).await,
     }
 }
 
@@ -104,18 +105,23 @@ fn graph(g: &Global, a: &EnvArg) -> Result<ExitCode> {
 }
 
 /// Everything a plan, apply or destroy needs, with the lock held.
-struct Session {
-    env_plan: EnvPlan,
-    store: StateStore,
-    aws: Aws,
-    registry: Registry,
-    graph: StackGraph,
-    cx: Ctx,
-    _lock: StateLock,
+pub(crate) struct Session {
+    pub(crate) env_plan: EnvPlan,
+    pub(crate) store: StateStore,
+    pub(crate) aws: Aws,
+    pub(crate) registry: Registry,
+    pub(crate) graph: StackGraph,
+    pub(crate) cx: Ctx,
+    pub(crate) _lock: StateLock,
     lock_path: PathBuf,
 }
 
-async fn open_session(g: &Global, env: &str, command: &str, need_account: bool) -> Result<Session> {
+pub(crate) async fn open_session(
+    g: &Global,
+    env: &str,
+    command: &str,
+    need_account: bool,
+) -> Result<Session> {
     let env_plan = load_env(g, env)?;
     let path = state_path(g, env);
     let lock = StateLock::acquire(&path, command, g.lock_timeout)?;
@@ -227,6 +233,15 @@ impl Session {
                 plan.changes.len(),
                 self.graph.len(),
                 hint(g, &format!("plan --env {}", self.cx.env))
+            ));
+        }
+        if let Some(d) = &self.store.state.drill {
+            plan.warnings.push(format!(
+                "a DR drill is in progress (id {}, method {}, started {}): what it changed shows as drift; finish it or run `{}` before applying",
+                d.id,
+                d.method.as_str(),
+                d.started_at,
+                hint(g, &format!("drill --abort --env {}", self.cx.env))
             ));
         }
         // Orphans need a look at the whole cloud: without refresh, or with

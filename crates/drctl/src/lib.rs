@@ -4,6 +4,8 @@
 
 pub mod cli;
 pub mod commands;
+pub mod drill;
+pub mod drill_report;
 pub mod markdown;
 pub mod outputs;
 pub mod progress;

@@ -126,3 +126,32 @@ def resourcegroupstaggingapi_drctl():
     from .tagging import make_provider
 
     return Service.for_provider(make_provider(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
+@aws_provider(api="route53", name="drctl")
+def route53_drctl():
+    """LocalStack's Route53 plus health checkers that follow the endpoints' real health,
+    ``GetHealthCheckStatus``, ``TestDNSAnswer`` over failover records, and an
+    ``UpdateHealthCheck`` that can reset ``Inverted`` (see route53_health.py).
+
+    Selected with ``PROVIDER_OVERRIDE_ROUTE53=drctl``.
+    """
+    from localstack.services.moto import MotoFallbackDispatcher
+    from localstack.services.plugins import Service
+
+    from .route53_health import make_provider
+
+    return Service.for_provider(make_provider(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
+@aws_provider(api="s3", name="drctl")
+def s3_drctl():
+    """LocalStack's S3 plus replication of new objects (see s3_replication.py).
+
+    Selected with ``PROVIDER_OVERRIDE_S3=drctl``.
+    """
+    from localstack.services.plugins import Service
+
+    from .s3_replication import make_provider
+
+    return Service.for_provider(make_provider())
