@@ -136,6 +136,18 @@ def test_inverted_check_fails_over_and_can_be_reset(failover):
     assert _wait(lambda: failover["answer"]() == [failover["primary"]["dns"]])
 
 
+def test_a_new_check_sent_inverted_false_reads_back_false(failover):
+    r53 = failover["r53"]
+    hc = r53.create_health_check(
+        CallerReference=uuid.uuid4().hex,
+        HealthCheckConfig={"Type": "HTTP", "FullyQualifiedDomainName": "x.example.com", "Port": 80,
+                           "ResourcePath": "/", "RequestInterval": 30, "FailureThreshold": 3,
+                           "Inverted": False},
+    )["HealthCheck"]["Id"]
+    config = r53.get_health_check(HealthCheckId=hc)["HealthCheck"]["HealthCheckConfig"]
+    assert config["Inverted"] is False and config["Disabled"] is False
+
+
 def test_unknown_health_check_status_is_not_found(client):
     from botocore.exceptions import ClientError
 

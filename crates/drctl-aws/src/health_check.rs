@@ -5,7 +5,9 @@
 //! name, so a check without our tags is simply not ours (no Clash).
 //! Props: `type`, `request_interval` (both replace: UpdateHealthCheck cannot
 //! change them), `fqdn`, `port`, `resource_path`, `failure_threshold`
-//! (UpdateHealthCheck), `region_of_target` (echoed: see `observe`).
+//! (UpdateHealthCheck), `inverted` (UpdateHealthCheck; absent = false: a
+//! check left inverted, e.g. by a killed `drctl drill`, shows as drift),
+//! `region_of_target` (echoed: see `observe`).
 //! Attrs: none beyond `id`.
 //!
 //! Caveats:
@@ -67,6 +69,14 @@ fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
     })
 }
 
+/// `inverted` is optional in the spec (states and plans from before it default to false).
+fn inverted(spec: &ResourceSpec) -> bool {
+    spec.props
+        .get("inverted")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
 /// The desired config, as CreateHealthCheck takes it.
 fn config(spec: &ResourceSpec) -> Result<HealthCheckConfig, ReconcileError> {
     HealthCheckConfig::builder()
@@ -76,6 +86,7 @@ fn config(spec: &ResourceSpec) -> Result<HealthCheckConfig, ReconcileError> {
         .resource_path(props::str(spec, "resource_path")?)
         .request_interval(int(spec, "request_interval")?)
         .failure_threshold(int(spec, "failure_threshold")?)
+        .inverted(inverted(spec))
         .build()
         .map_err(|e| ReconcileError::Invalid(format!("{}: {e}", spec.address)))
 }
@@ -99,6 +110,7 @@ fn observe(hc: &HealthCheck, spec: &ResourceSpec) -> Result<Observed, ReconcileE
             "resource_path": c.resource_path(),
             "request_interval": c.request_interval(),
             "failure_threshold": c.failure_threshold(),
+            "inverted": c.inverted().unwrap_or(false),
             "region_of_target": spec.props.get("region_of_target"),
         })),
         attrs: Default::default(),
@@ -259,6 +271,7 @@ impl Checks<'_> {
         let port = int(spec, "port")?;
         let path = props::str(spec, "resource_path")?;
         let threshold = int(spec, "failure_threshold")?;
+        let inverted = inverted(spec);
         let out = r53_call(self.aws, "route53:UpdateHealthCheck", || async {
             self.r53
                 .update_health_check()
@@ -267,6 +280,7 @@ impl Checks<'_> {
                 .port(port)
                 .resource_path(path)
                 .failure_threshold(threshold)
+                .inverted(inverted)
                 .send()
                 .await
                 .map_err(|e| api_error("route53:UpdateHealthCheck", e))
@@ -396,7 +410,7 @@ mod tests {
             "trading-health-primary-dev",
             json!({
                 "type": "HTTP", "fqdn": "alb-1.us-east-1.elb.amazonaws.com", "port": 80,
-                "resource_path": "/health", "request_interval": 30, "failure_threshold": 3,
+                "resource_path": "/health", "request_interval": 30, "failure_threshold": 3, "inverted": false,
                 "region_of_target": "us-east-1",
             }),
         )

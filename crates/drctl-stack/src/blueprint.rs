@@ -534,7 +534,7 @@ impl Builder<'_> {
                 json!({
                     "type": "HTTP", "fqdn": attr(&alb.alb, "dns_name"), "port": 80,
                     "resource_path": self.plan.health_check_path,
-                    "request_interval": 30, "failure_threshold": 3, "region_of_target": alb.region,
+                    "request_interval": 30, "failure_threshold": 3, "inverted": false, "region_of_target": alb.region,
                 }),
                 &[],
             );

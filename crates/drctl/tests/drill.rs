@@ -85,6 +85,28 @@ impl Env {
             String::from_utf8_lossy(&o.stdout)
         );
     }
+    /// Starts a drill and SIGKILLs it once it printed a line containing `marker`.
+    fn kill_after(&self, extra: &[&str], marker: &str) {
+        let mut args = vec!["drill", "--poll-interval", "100ms"];
+        args.extend_from_slice(extra);
+        let mut child = self
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let reader = BufReader::new(child.stdout.take().unwrap());
+        let mut seen = false;
+        for line in reader.lines() {
+            if line.unwrap().contains(marker) {
+                seen = true;
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(seen, "the drill never printed '{marker}'");
+    }
     fn state(&self) -> Value {
         let text =
             std::fs::read_to_string(self.path(&format!(".drctl/{}.state.json", self.env))).unwrap();
@@ -208,20 +230,7 @@ async fn dr_drill_on_one_applied_stack() {
     }
 
     // A drill killed after the injection: plan warns, --abort undoes it.
-    let mut child = e
-        .command(&["drill", "--method", "sg", "--poll-interval", "100ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let reader = BufReader::new(child.stdout.take().unwrap());
-    for line in reader.lines() {
-        if line.unwrap().contains("revoked") {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    e.kill_after(&["--method", "sg"], "revoked");
     let journal = e.state()["drill"].clone();
     assert_eq!(journal["injection"]["method"], "sg", "{journal:#}");
     assert_eq!(journal["injection"]["ingress"].as_array().unwrap().len(), 2);
@@ -236,6 +245,18 @@ async fn dr_drill_on_one_applied_stack() {
     e.assert_no_changes();
     let out = e.ok(&["drill", "--abort"]);
     assert!(out.contains("No drill in progress"), "{out}");
+
+    // Killed after inverting the health check: the plan shows the check as
+    // drift (inverted = true), --abort puts it back.
+    e.kill_after(&["--method", "health-check"], "inverted health check");
+    e.ok(&["force-unlock", "--force"]);
+    let plan = e.run(&["plan", "--detailed-exitcode"]);
+    let plan_out = stdout(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{plan_out}");
+    assert!(plan_out.contains("inverted"), "{plan_out}");
+    let out = e.ok(&["drill", "--abort"]);
+    assert!(out.contains("Inverted=false"), "{out}");
+    e.assert_no_changes();
 
     // A breached target exits 1, and the env is still put back.
     let plan_file = e.path(&format!("plans/{}.toml", e.env));

@@ -12,6 +12,8 @@ back to false. ``drctl drill`` observes exactly these, so this provider adds the
   instance that is running (an ASG at 0 leaves none). Any other name is down.
 * The status turns unhealthy after ``FailureThreshold`` consecutive failed checks and
   healthy again after as many consecutive successes; a new check starts healthy.
+* ``CreateHealthCheck`` / ``UpdateHealthCheck`` store ``Inverted`` and ``Disabled`` as
+  booleans (moto keeps the request's text, and its update only applies truthy values).
 * ``GetHealthCheckStatus`` lists three checkers' observations of the endpoint (raw, not
   inverted). ``Inverted`` and ``Disabled`` (healthy) apply to what Route53 *uses*: the DNS
   answers.
@@ -255,6 +257,17 @@ def make_provider():
         def on_after_init(self):
             start_checkers()
 
+        @handler("CreateHealthCheck", expand=False)
+        def create_health_check(self, context: RequestContext, request):
+            answer = call_moto(context)
+            hc_id = (answer.get("HealthCheck") or {}).get("Id")
+            hc = _backend(context.account_id).health_checks.get(hc_id)
+            if hc is not None:
+                # moto keeps the XML text ("false" is truthy); GetHealthCheck then says true
+                hc.inverted = _as_bool(hc.inverted)
+                hc.disabled = _as_bool(getattr(hc, "disabled", False))
+            return answer
+
         @handler("UpdateHealthCheck", expand=False)
         def update_health_check(self, context: RequestContext, request):
             answer = call_moto(context)
@@ -265,6 +278,7 @@ def make_provider():
                     if field in request and request[field] is not None:
                         setattr(hc, attr, _as_bool(request[field]))
                 hc.inverted = _as_bool(hc.inverted)
+                hc.disabled = _as_bool(getattr(hc, "disabled", False))
             return answer
 
         @handler("GetHealthCheckStatus")
