@@ -388,7 +388,7 @@ fn watch_interrupts(
         flag.store(true, Ordering::SeqCst);
         let n = in_flight.load(Ordering::SeqCst);
         crate::errln!(
-            "\nInterrupt received: finishing {n} call{} in flight, starting nothing new; press Ctrl-C again to exit now",
+            "Interrupt received: finishing {n} call{} in flight, starting nothing new; press Ctrl-C again to exit now",
             if n == 1 { "" } else { "s" }
         );
         #[cfg(unix)]

@@ -12,7 +12,7 @@ use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler, Registry};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -83,6 +83,7 @@ pub fn spawn_counted(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let multi = (mode == Mode::Live).then(MultiProgress::new);
+        crate::render::set_live(multi.clone());
         let mut bars: BTreeMap<Address, ProgressBar> = BTreeMap::new();
         let mut in_flight: BTreeMap<Address, (Action, Instant)> = BTreeMap::new();
         let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -139,6 +140,7 @@ pub fn spawn_counted(
                 }
             }
         }
+        crate::render::set_live(None);
     })
 }
 
@@ -151,7 +153,7 @@ const READ_LINE_EVERY: Duration = Duration::from_secs(10);
 /// line every 10 s otherwise. Stderr, so that `--json` stdout stays clean.
 pub struct ReadProgress {
     done: Arc<AtomicUsize>,
-    finished: Arc<AtomicBool>,
+    finished: Arc<tokio::sync::Notify>,
     task: JoinHandle<()>,
 }
 
@@ -159,7 +161,7 @@ impl ReadProgress {
     /// Starts showing progress over `total` reads.
     pub fn start(total: usize) -> ReadProgress {
         let done = Arc::new(AtomicUsize::new(0));
-        let finished = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(tokio::sync::Notify::new());
         let live = std::io::stderr().is_terminal();
         let (d, f) = (done.clone(), finished.clone());
         let task = tokio::spawn(async move {
@@ -171,26 +173,31 @@ impl ReadProgress {
                 )
             };
             if live {
-                let pb = ProgressBar::new_spinner();
+                let view = MultiProgress::new();
+                let pb = view.add(ProgressBar::new_spinner());
+                crate::render::set_live(Some(view));
                 pb.set_style(
                     ProgressStyle::with_template("{spinner} {msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 pb.enable_steady_tick(Duration::from_millis(120));
-                while !f.load(Ordering::SeqCst) {
+                loop {
                     pb.set_message(line(d.load(Ordering::SeqCst)));
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        _ = f.notified() => break,
+                    }
                 }
                 pb.finish_and_clear();
+                crate::render::set_live(None);
             } else {
                 let mut tick = tokio::time::interval(READ_LINE_EVERY);
                 tick.tick().await;
                 loop {
-                    tick.tick().await;
-                    if f.load(Ordering::SeqCst) {
-                        break;
+                    tokio::select! {
+                        _ = tick.tick() => crate::errln!("{}", line(d.load(Ordering::SeqCst))),
+                        _ = f.notified() => break,
                     }
-                    crate::errln!("{}", line(d.load(Ordering::SeqCst)));
                 }
             }
         });
@@ -215,10 +222,10 @@ impl ReadProgress {
         out
     }
 
-    /// Stops and clears the progress line.
+    /// Stops and clears the progress line (waits for it to be cleared).
     pub async fn finish(self) {
-        self.finished.store(true, Ordering::SeqCst);
-        self.task.abort();
+        // notify_one keeps the permit if the task is not waiting right now.
+        self.finished.notify_one();
         let _ = self.task.await;
     }
 }

@@ -16,10 +16,30 @@ static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 /// Set once a write to stderr failed.
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 
-fn write_to(closed: &AtomicBool, mut w: impl std::io::Write, text: &str) {
+/// The live view on screen (progress bars), if any: every write pauses it,
+/// so a line printed meanwhile (an interrupt acknowledgement, a retry
+/// notice) is neither overdrawn nor leaves a stale spinner line behind.
+static LIVE: std::sync::Mutex<Option<indicatif::MultiProgress>> = std::sync::Mutex::new(None);
+
+/// Registers (or, with `None`, clears) the live view writes must pause.
+pub fn set_live(view: Option<indicatif::MultiProgress>) {
+    if let Ok(mut live) = LIVE.lock() {
+        *live = view;
+    }
+}
+
+fn write_to(closed: &AtomicBool, w: impl std::io::Write, text: &str) {
     if closed.load(Ordering::Relaxed) {
         return;
     }
+    let live = LIVE.lock().ok().and_then(|l| l.clone());
+    match live {
+        Some(view) => view.suspend(|| write_now(closed, w, text)),
+        None => write_now(closed, w, text),
+    }
+}
+
+fn write_now(closed: &AtomicBool, mut w: impl std::io::Write, text: &str) {
     // A closed pipe (EPIPE) or any other write error means nobody reads this
     // stream any more: stop printing to it, never fail the work because of it.
     if w.write_all(text.as_bytes())

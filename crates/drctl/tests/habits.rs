@@ -409,3 +409,55 @@ fn first_ctrl_c_is_acknowledged_and_a_rerun_finishes_the_apply() {
     assert!(out.contains("Apply complete!"), "{out}");
     cli.ok(&["destroy", "-auto-approve"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_zone_must_exist_and_hold_the_domain() {
+    let cli = Cli::new("zone");
+    let r53 = drctl_testkit::aws().await.route53("us-east-1");
+    let zone = r53
+        .create_hosted_zone()
+        .name("example.org")
+        .caller_reference(cli.env.clone())
+        .send()
+        .await
+        .unwrap();
+    // The API's own spelling, /hostedzone/ prefix included (LocalStack's
+    // ids do not start with Z).
+    let id = zone.hosted_zone().unwrap().id().to_string();
+    let file = cli.dir.path().join(format!("plans/{}.toml", cli.env));
+    let dev = std::fs::read_to_string(&file).unwrap();
+    let with = |zone_id: &str, domain: &str| {
+        let text = dev
+            .replace(
+                "create_hosted_zone = true",
+                &format!("hosted_zone_id = \"{zone_id}\""),
+            )
+            .replace(
+                "domain_name = \"dev.trading.example.com\"",
+                &format!("domain_name = \"{domain}\""),
+            );
+        std::fs::write(&file, text).unwrap();
+    };
+    let plan_err = || {
+        let o = cli.run(&["plan", "--env", &cli.env]);
+        assert_eq!(o.status.code(), Some(1));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    with(&id, "dev.trading.example.com");
+    let err = plan_err();
+    let bare = id.trim_start_matches("/hostedzone/");
+    assert!(
+        err.contains(&format!("domain_name = \"dev.trading.example.com\" is not inside hosted zone {bare} (example.org)")),
+        "{err}"
+    );
+    with("NOSUCHZONE0000", "dev.example.org");
+    let err = plan_err();
+    assert!(
+        err.contains("hosted_zone_id = \"NOSUCHZONE0000\": no such hosted zone in this account"),
+        "{err}"
+    );
+    with(&id, "trading.dev.example.org");
+    let out = cli.ok(&["plan"]);
+    assert!(out.contains("Plan: 75 to add"), "{out}");
+    r53.delete_hosted_zone().id(&id).send().await.unwrap();
+}
