@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+use crate::usage::{self, Usage};
+
 /// The parameters of one environment, validated, defaults filled in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnvPlan {
@@ -44,6 +46,8 @@ pub struct EnvPlan {
     /// `rpo_target_dynamodb`, `rpo_target_s3`; defaults: the design document's
     /// 5 m, 1 s, 15 m).
     pub drill_targets: drctl_core::drill::Targets,
+    /// `[usage]`: monthly quantities for the usage-based cost lines.
+    pub usage: Usage,
     /// SHA-256 of the file's bytes (saved plans record it).
     pub content_hash: String,
 }
@@ -85,6 +89,7 @@ struct RawPlan {
     rto_target: Option<Spanned<String>>,
     rpo_target_dynamodb: Option<Spanned<String>>,
     rpo_target_s3: Option<Spanned<String>>,
+    usage: Option<toml::Table>,
 }
 
 /// Records one problem: key, where in the file, what is wrong.
@@ -482,6 +487,12 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         ),
         rpo_s3: target("rpo_target_s3", &raw.rpo_target_s3, defaults.rpo_s3),
     };
+    let usage = parse_usage(
+        raw.usage.as_ref(),
+        text,
+        [primary_region.as_str(), secondary_region.as_str()],
+        &mut bad,
+    );
 
     if !problems.is_empty() {
         return Err(PlanFileError {
@@ -515,6 +526,7 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         image_id,
         tags,
         drill_targets,
+        usage,
         content_hash,
     })
 }
@@ -565,6 +577,102 @@ fn key_on_line(text: &str, offset: usize) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
     .then(|| key.to_string())
+}
+
+/// Where `key` is set: the first `key =` line after the `[table]` header
+/// (toml's spans do not reach inside `[usage.<region>]` tables).
+fn locate(text: &str, table: &str, key: Option<&str>) -> Option<std::ops::Range<usize>> {
+    let mut offset = 0;
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            let name: String = t
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+                .collect();
+            inside = name == table;
+            if inside && key.is_none() {
+                return Some(offset..offset + line.len());
+            }
+        } else if inside {
+            if let Some(k) = key {
+                let lhs = t.split('=').next().unwrap_or("").trim().trim_matches('"');
+                if t.contains('=') && lhs == k {
+                    return Some(offset..offset + line.len());
+                }
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Validates `[usage]` and its `[usage.<region>]` tables (see [`crate::usage`]).
+fn parse_usage(
+    raw: Option<&toml::Table>,
+    text: &str,
+    regions: [&str; 2],
+    bad: &mut Report,
+) -> Usage {
+    let mut out = Usage::default();
+    let Some(raw) = raw else { return out };
+    for (name, value) in raw {
+        if let toml::Value::Table(table) = value {
+            let header = format!("usage.{name}");
+            if !regions.contains(&name.as_str()) {
+                bad(
+                    &header,
+                    locate(text, &header, None),
+                    format!(
+                        "is not a region of this env: per-region usage tables are [usage.{}] and [usage.{}]",
+                        regions[0], regions[1]
+                    ),
+                );
+                continue;
+            }
+            let mut values = BTreeMap::new();
+            for (k, v) in table {
+                let key = format!("{header}.{k}");
+                let span = locate(text, &header, Some(k));
+                match usage::key(k) {
+                    None => bad(&key, span, format!("unknown usage key; per-region keys are: {}", usage::key_list(true))),
+                    Some(u) if !u.per_region => bad(&key, span, format!("{k} describes the data as a whole (both regions hold the same): set it in [usage], not per region")),
+                    Some(_) => match usage::number(v) {
+                        Ok(n) => {
+                            values.insert(k.clone(), n);
+                        }
+                        Err(m) => bad(&key, span, m),
+                    },
+                }
+            }
+            out.regions.insert(name.clone(), values);
+            continue;
+        }
+        let key = format!("usage.{name}");
+        let span = locate(text, "usage", Some(name));
+        match usage::key(name) {
+            None => bad(
+                &key,
+                span,
+                format!(
+                    "unknown usage key; the keys are: {} (or a [usage.<region>] table)",
+                    usage::key_list(false)
+                ),
+            ),
+            Some(_) => match usage::number(value) {
+                Ok(n) => {
+                    out.all.insert(name.clone(), n);
+                }
+                Err(m) => bad(&key, span, m),
+            },
+        }
+    }
+    out
 }
 
 /// Pulls the key out of serde's "unknown field `x`, expected ..." message.

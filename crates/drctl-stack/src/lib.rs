@@ -3,7 +3,9 @@
 //! - [`envplan`]: `plans/<env>.toml`, parsed and validated.
 //! - [`blueprint`]: the two-region stack (STACK.md) as resource specs.
 //! - [`kinds`]: the resource kinds and their destroy-order rules (data).
+//! - [`usage`]: the optional `[usage]` table (quantities for cost lines).
 
 pub mod blueprint;
 pub mod envplan;
 pub mod kinds;
+pub mod usage;

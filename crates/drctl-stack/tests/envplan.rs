@@ -269,3 +269,73 @@ fn drill_targets_need_a_positive_whole_number_and_a_unit() {
     let e = problem("min_size = \"two\"");
     assert!(e.contains("plans/x.toml:5: min_size: invalid type"), "{e}");
 }
+
+#[test]
+fn usage_table_is_optional_and_overridable_per_region() {
+    use drctl_stack::usage::Origin;
+    let p = envplan::parse(Path::new("plans/x.toml"), GOOD, "dev").unwrap();
+    assert_eq!(
+        p.usage.get("nat_gb", Some("us-east-1")),
+        (100.0, Origin::Default)
+    );
+    let text = format!(
+        "{GOOD}\n[usage]\nnat_gb = 300\ns3_storage_gb = 2.5\n\n[usage.us-west-2]\nnat_gb = 0\n"
+    );
+    let p = envplan::parse(Path::new("plans/x.toml"), &text, "dev").unwrap();
+    assert_eq!(
+        p.usage.get("nat_gb", Some("us-east-1")),
+        (300.0, Origin::Plan)
+    );
+    assert_eq!(
+        p.usage.get("nat_gb", Some("us-west-2")),
+        (0.0, Origin::Region)
+    );
+    assert_eq!(p.usage.get("s3_storage_gb", None), (2.5, Origin::Plan));
+}
+
+#[test]
+fn usage_errors_name_the_key_and_line_and_say_what_to_do() {
+    let e = problem("[usage]\nnat_gigabytes = 3");
+    assert!(
+        e.contains("plans/x.toml:6: usage.nat_gigabytes: unknown usage key; the keys are: nat_gb,"),
+        "{e}"
+    );
+    let e = problem("[usage]\nnat_gb = -1");
+    assert!(
+        e.contains(":6: usage.nat_gb: must be zero or more (got -1)"),
+        "{e}"
+    );
+    let e = problem("[usage]\nnat_gb = \"lots\"");
+    assert!(
+        e.contains("usage.nat_gb: must be a number (got string"),
+        "{e}"
+    );
+    let e = problem("[usage.eu-west-1]\nnat_gb = 3");
+    assert!(e.contains(":5: usage.eu-west-1: is not a region of this env: per-region usage tables are [usage.us-east-1] and [usage.us-west-2]"), "{e}");
+    let e = problem("[usage.us-west-2]\ns3_storage_gb = 3");
+    assert!(
+        e.contains("usage.us-west-2.s3_storage_gb: s3_storage_gb describes the data as a whole"),
+        "{e}"
+    );
+    let e = problem("[usage.us-west-2]\nlcu = 3");
+    assert!(
+        e.contains("usage.us-west-2.lcu: unknown usage key; per-region keys are: nat_gb, alb_lcu"),
+        "{e}"
+    );
+}
+
+#[test]
+fn readme_documents_every_usage_key_with_its_default() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    for k in drctl_stack::usage::KEYS {
+        let row = format!(
+            "| `{}` | {} | {} |",
+            k.name,
+            k.default,
+            if k.per_region { "yes" } else { "no" }
+        );
+        assert!(readme.contains(&row), "README's usage table lacks {row}");
+    }
+}

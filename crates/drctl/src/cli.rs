@@ -83,6 +83,20 @@ pub enum Command {
     Import(ImportArgs),
     /// Run the DR drill: fail the primary, measure RTO and RPO, fail back.
     Drill(DrillArgs),
+    /// Print the env's monthly cost: per region, per resource, baseline vs usage-based.
+    Cost(CostArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Print the breakdown as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Price table file to use [default: .drctl/prices.toml if present, else the built-in table].
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

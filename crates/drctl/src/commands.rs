@@ -1,8 +1,8 @@
 //! What each subcommand does: load, call the engine, render.
 
 use crate::cli::{
-    ApplyArgs, Cli, Command, DestroyArgs, EnvArg, ForceUnlockArgs, Global, ImportArgs, OutputArgs,
-    PlanArgs, PlanScope, ShowArgs, StateCommand,
+    ApplyArgs, Cli, Command, CostArgs, DestroyArgs, EnvArg, ForceUnlockArgs, Global, ImportArgs,
+    OutputArgs, PlanArgs, PlanScope, ShowArgs, StateCommand,
 };
 use crate::progress::{self, Mode};
 use crate::render::{self, Style};
@@ -39,6 +39,7 @@ pub async fn run(cli: Cli, style: Style) -> Result<ExitCode> {
         Command::Show(a) => show_cmd(&a, style),
         Command::Import(a) => import_cmd(g, &a).await,
         Command::Drill(a) => crate::drill::drill_cmd(g, &a, style).await,
+        Command::Cost(a) => cost_cmd(g, &a, style),
     }
 }
 
@@ -407,8 +408,8 @@ fn watch_interrupts(
     Interrupts { handle }
 }
 
-fn write_markdown(a: &PlanArgs, plan: &Plan, text_plain: &str) -> Result<()> {
-    let md = crate::markdown::summary(plan, text_plain);
+fn write_markdown(a: &PlanArgs, plan: &Plan, text_plain: &str, cost_md: &str) -> Result<()> {
+    let md = crate::markdown::summary(plan, text_plain) + cost_md;
     if let Some(path) = &a.markdown {
         std::fs::write(path, &md).with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -457,16 +458,23 @@ async fn plan_cmd(g: &Global, a: &PlanArgs, style: Style) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
+    let cost = plan_cost(&session, &plan)?;
     if a.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&render::plan_json(&plan))?
-        );
+        let mut doc = render::plan_json(&plan);
+        doc["cost"] = crate::cost::plan_json(&cost);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         crate::outp!("{}", render::plan_text(&plan, &style));
+        crate::outp!(
+            "{}",
+            crate::cost::plan_section(&cost, &style, g.verbose > 0)
+        );
     }
     if a.markdown.is_some() || std::env::var_os("GITHUB_STEP_SUMMARY").is_some() {
-        write_markdown(a, &plan, &render::plan_text(&plan, &Style { color: false }))?;
+        let plain = Style { color: false };
+        let text =
+            render::plan_text(&plan, &plain) + &crate::cost::plan_section(&cost, &plain, true);
+        write_markdown(a, &plan, &text, &crate::cost::markdown(&cost))?;
     }
     if let Some(out) = &a.out {
         savedplan::write(out, &plan, &session.env_plan.content_hash)?;
@@ -483,6 +491,49 @@ async fn plan_cmd(g: &Global, a: &PlanArgs, style: Style) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The price table: `explicit`, else `.drctl/prices.toml` (written by a
+/// price refresh) when present, else the one built into drctl.
+fn price_table(explicit: Option<&Path>) -> Result<drctl_cost::PriceTable> {
+    let refreshed = Path::new(".drctl").join("prices.toml");
+    match explicit {
+        Some(p) => Ok(drctl_cost::PriceTable::load(p)?),
+        None if refreshed.exists() => Ok(drctl_cost::PriceTable::load(&refreshed)?),
+        None => Ok(drctl_cost::PriceTable::embedded()),
+    }
+}
+
+/// What the plan does to the env's monthly cost.
+fn plan_cost(session: &Session, plan: &Plan) -> Result<drctl_cost::CostChange> {
+    let table = price_table(None)?;
+    Ok(drctl_cost::compare(
+        plan,
+        session.graph.in_order(),
+        &session.env_plan.usage,
+        &table,
+    ))
+}
+
+/// `drctl cost`: the env plan's monthly cost, from the plan file alone.
+fn cost_cmd(g: &Global, a: &CostArgs, style: Style) -> Result<ExitCode> {
+    let plan = load_env(g, &a.env.env)?;
+    let table = price_table(a.prices.as_deref())?;
+    let specs = blueprint::build(&plan, None);
+    let items = drctl_cost::compare::desired_items(&specs);
+    let est = drctl_cost::estimate(&items, &plan.usage, &table);
+    if a.json {
+        let doc =
+            crate::cost::breakdown_json(&a.env.env, &est, &table.origin, table.hours_per_month);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        let unconfirmed = est.unconfirmed_prices().len();
+        crate::outp!(
+            "{}",
+            crate::cost::breakdown_text(&a.env.env, &est, &table.origin, unconfirmed, &style)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Asks on the terminal; without one, refuses (use --auto-approve).

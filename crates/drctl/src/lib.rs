@@ -1,9 +1,10 @@
 //! The drctl command line: parses (`cli`), calls the engine (`commands`),
-//! renders (`render`, `progress`, `markdown`, `outputs`). Saved plans in
+//! renders (`render`, `progress`, `markdown`, `outputs`, `cost`). Saved plans in
 //! `savedplan`.
 
 pub mod cli;
 pub mod commands;
+pub mod cost;
 pub mod drill;
 pub mod drill_report;
 pub mod markdown;

@@ -211,3 +211,54 @@ fn missing_credentials_get_one_clear_sentence() {
     assert!(err.lines().count() <= 2, "short: {err}");
     assert!(!d.path().join(".drctl/qa-1.state.json").exists());
 }
+
+#[test]
+fn cost_prints_the_breakdown_without_aws() {
+    let o = drctl(&repo(), &["cost", "--env", "prod-dr"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.starts_with("Monthly cost of env prod-dr"), "{out}");
+    assert!(out.contains("us-east-1/database/db"), "{out}");
+    assert!(
+        out.contains("db.r6g.large instance-hours (Multi-AZ: primary + standby)"),
+        "{out}"
+    );
+    assert!(out.contains("Total: $"), "{out}");
+    let o = drctl(&repo(), &["cost", "--env", "dev", "--json"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["env"], "dev");
+    assert_eq!(doc["hours_per_month"], 730.0);
+    assert!(doc["total_usd"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn cost_refuses_a_bad_price_table_file_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("prices.toml");
+    std::fs::write(
+        &prices,
+        "format_version = 2\ncurrency = \"USD\"\nhours_per_month = 730.0\n",
+    )
+    .unwrap();
+    let plans = repo().join("plans");
+    let o = drctl(
+        dir.path(),
+        &[
+            "cost",
+            "--env",
+            "dev",
+            "--plans-dir",
+            plans.to_str().unwrap(),
+            "--prices",
+            prices.to_str().unwrap(),
+        ],
+    );
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("prices.toml is not valid: format_version 2 is not supported"),
+        "{err}"
+    );
+}
