@@ -146,6 +146,8 @@ pub fn existing_items(plan: &Plan) -> Vec<Item> {
 
 /// The cost before and after `plan`. `desired` is the stack the plan moves
 /// to (ignored for a destroy plan, which leaves nothing). Only resources the
+/// plan covers count on either side, so a `-target` plan shows the cost of
+/// what it targets. Only resources the
 /// plan covers count on either side, so a `--target` plan shows the cost of
 /// its targets.
 pub fn compare<'a>(
@@ -158,13 +160,11 @@ pub fn compare<'a>(
     let after: Vec<Item> = if plan.destroy {
         Vec::new()
     } else {
-        // Resources the plan deletes are not in the desired stack anyway;
-        // keep everything that is.
         desired_items(desired)
             .into_iter()
             .filter(|i| {
                 plan.change(&i.address)
-                    .is_none_or(|c| c.action != Action::Delete)
+                    .is_some_and(|c| c.action != Action::Delete)
             })
             .collect()
     };

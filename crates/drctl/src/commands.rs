@@ -465,10 +465,6 @@ async fn plan_cmd(g: &Global, a: &PlanArgs, style: Style) -> Result<ExitCode> {
         crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         crate::outp!("{}", render::plan_text(&plan, &style));
-        crate::outp!(
-            "{}",
-            crate::cost::plan_section(&cost, &style, g.verbose > 0)
-        );
     }
     if a.markdown.is_some() || std::env::var_os("GITHUB_STEP_SUMMARY").is_some() {
         let plain = Style { color: false };
@@ -485,6 +481,13 @@ async fn plan_cmd(g: &Global, a: &PlanArgs, style: Style) -> Result<ExitCode> {
                 hint(g, &format!("apply {}", quote(&out.display().to_string())))
             );
         }
+    }
+    // Last, so that the plan text reads as `drctl show` prints it.
+    if !a.json {
+        crate::outp!(
+            "{}",
+            crate::cost::plan_section(&cost, &style, g.verbose > 0)
+        );
     }
     Ok(if a.detailed_exitcode && plan.has_changes() {
         ExitCode::from(2)
