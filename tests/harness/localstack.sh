@@ -49,11 +49,19 @@ input_hash() {
 
 venv_dir() { echo "$HARNESS_HOME/venv-$(input_hash)"; }
 
+venv_ok() {
+    # .complete alone is not proof: a venv pruned by a parallel install can keep the marker
+    # while losing its packages, and would then fail at start with "No module named localstack"
+    [[ -f "$1/.complete" && -x "$1/bin/python" && -d "$(echo "$1"/lib/python3*/site-packages/localstack)" ]]
+}
+
 prune_venvs() {
-    # each venv is ~500 MB: drop those of older inputs unless a running emulator uses one
+    # each venv is ~500 MB: drop those of older inputs unless a running emulator uses one or
+    # it was used in the last two hours (another checkout's test run may be about to start it)
     local keep="$1" v f in_use
     for v in "$HARNESS_HOME"/venv-*; do
         [[ -d "$v" && "$v" != "$keep" ]] || continue
+        [[ -n "$(find "$v/.complete" -mmin -120 2>/dev/null)" ]] && continue
         in_use=0
         for f in "$HARNESS_HOME"/run/*/venv; do
             [[ -f "$f" && "$(cat "$f")" == "$v" ]] || continue
@@ -66,7 +74,8 @@ prune_venvs() {
 cmd_install() {
     local venv
     venv="$(venv_dir)"
-    if [[ -f "$venv/.complete" ]]; then
+    if venv_ok "$venv"; then
+        touch "$venv/.complete"
         echo "$venv"
         return 0
     fi
@@ -74,7 +83,7 @@ cmd_install() {
     # one installer at a time (parallel test runs share the cache)
     exec 9>"$HARNESS_HOME/install.lock"
     flock 9
-    if [[ ! -f "$venv/.complete" ]]; then
+    if ! venv_ok "$venv"; then
         log "building $venv (takes a minute or two the first time)"
         rm -rf "$venv"
         "$PYTHON" -m venv "$venv"
