@@ -208,6 +208,22 @@ impl Aws {
         aws_sdk_s3::Client::from_conf(b.build())
     }
 
+    /// An S3 client outside the call log and read cache: for the state
+    /// backend, which counts its own calls (see `s3_state`).
+    pub fn s3_uncounted(&self, region: &str) -> aws_sdk_s3::Client {
+        let mut b =
+            aws_sdk_s3::config::Builder::from(&self.base).region(Region::new(region.to_string()));
+        if let Some(e) = &self.endpoint {
+            b = b.endpoint_url(e).force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+
+    /// The region of the credential chain's settings (AWS_REGION, profile), if any.
+    pub fn default_region(&self) -> Option<String> {
+        self.base.region().map(|r| r.to_string())
+    }
+
     /// The account id (bucket names and ARNs contain it).
     pub async fn account_id(&self) -> Result<String, ReconcileError> {
         let out = self

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod orphans;
 pub mod props;
 pub mod retry;
+pub mod s3_state;
 pub mod tag_index;
 pub mod tags;
 

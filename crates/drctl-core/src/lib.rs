@@ -16,10 +16,13 @@
 //! - [`walk`]: the generic parallel DAG walker under plan and apply.
 //! - [`state`]: the state file (atomic writes, backups, versions, tokens).
 //! - [`lock`]: one writer per state.
+//! - [`backend`]: where the state lives (local file or [`remote`] object
+//!   store with ETag writes and a lease lock).
 //! - [`secrets`]: a register of secret values no file may contain.
 //! - [`drill`]: the DR drill's journal, targets, report and phases.
 
 pub mod apply;
+pub mod backend;
 pub mod diff;
 pub mod drill;
 pub mod graph;
@@ -30,6 +33,7 @@ pub mod orphans;
 pub mod plan;
 pub mod reconcile;
 pub mod refresh;
+pub mod remote;
 pub mod secrets;
 pub mod state;
 #[cfg(any(test, feature = "testing"))]

@@ -58,7 +58,8 @@ pub fn lock_path(state_path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn hostname() -> String {
+/// This host's name (`/etc/hostname`, else `$HOSTNAME`).
+pub fn hostname() -> String {
     fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
         .ok()

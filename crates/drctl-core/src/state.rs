@@ -9,6 +9,7 @@
 //!   error naming the file and is never overwritten.
 //! - Nothing registered as a secret ([`crate::secrets`]) is ever written.
 
+use crate::backend::{BackendError, LocalBackend, StateBackend};
 use crate::model::{Address, Props};
 use crate::secrets;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
 
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -50,6 +52,8 @@ pub enum StateError {
     },
     #[error("refusing to write {path}: it would contain a secret value")]
     SecretLeak { path: PathBuf },
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }
 
 /// What drctl knows about one resource it manages.
@@ -167,72 +171,116 @@ pub fn idempotency_token(lineage: &str, address: &Address, generation: u64) -> S
     hex::encode(h.finalize())[..32].to_string()
 }
 
-/// Loads and atomically saves one state file.
+/// Loads and saves one state through its [`StateBackend`].
 #[derive(Debug)]
 pub struct StateStore {
+    backend: Arc<dyn StateBackend>,
+    /// The backend's location, for messages.
     path: PathBuf,
+    /// The version last read or written (S3 ETag): the next write's condition.
+    version: Option<String>,
+    exists: bool,
     pub state: State,
 }
 
 impl StateStore {
-    /// Opens `path`, or starts a new empty state for `env` when it does not exist
-    /// (nothing is written until the first [`save`](Self::save)).
+    /// Opens the local file `path`, or starts a new empty state for `env`
+    /// when it does not exist (nothing is written until the first [`save`](Self::save)).
     pub fn open(path: &Path, env: &str) -> Result<Self, StateError> {
-        let state = match fs::read(path) {
-            Ok(bytes) => parse(path, &bytes)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::new(env),
-            Err(source) => {
-                return Err(StateError::Read {
-                    path: path.into(),
-                    source,
-                })
-            }
+        Self::open_in(Arc::new(LocalBackend { path: path.into() }), env)
+    }
+
+    /// Opens the state held by `backend` (a new empty one when there is none).
+    pub fn open_in(backend: Arc<dyn StateBackend>, env: &str) -> Result<Self, StateError> {
+        let path = PathBuf::from(backend.location());
+        let (state, version, exists) = match backend.read()? {
+            Some(stored) => (parse(&path, &stored.bytes)?, stored.version, true),
+            None => (State::new(env), None, false),
         };
         if state.env != env {
             return Err(StateError::WrongEnv {
-                path: path.into(),
+                path,
                 found: state.env,
                 expected: env.into(),
             });
         }
         Ok(StateStore {
-            path: path.into(),
+            backend,
+            path,
+            version,
+            exists,
             state,
         })
     }
 
+    /// The file path or `s3://bucket/key`.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Whether a state file exists on disk yet.
-    pub fn exists(&self) -> bool {
-        self.path.exists()
+    pub fn backend(&self) -> &Arc<dyn StateBackend> {
+        &self.backend
     }
 
-    /// Bumps the serial and writes the state atomically.
+    /// Whether the state was stored yet.
+    pub fn exists(&self) -> bool {
+        self.exists
+    }
+
+    /// Bumps the serial and writes the state (atomically; conditionally on
+    /// the version last read, where the backend has versions).
     pub fn save(&mut self) -> Result<(), StateError> {
         let mut next = self.state.clone();
         next.serial += 1;
-        let mut text = serde_json::to_string_pretty(&next).map_err(|e| StateError::Write {
+        let text = to_text(&next).map_err(|e| StateError::Write {
             path: self.path.clone(),
             source: std::io::Error::other(e),
         })?;
-        text.push('\n');
         if secrets::contains_secret(&text) {
             return Err(StateError::SecretLeak {
                 path: self.path.clone(),
             });
         }
-        write_atomically(&self.path, text.as_bytes(), true).map_err(|source| {
-            StateError::Write {
-                path: self.path.clone(),
-                source,
-            }
-        })?;
+        self.version = self
+            .backend
+            .write(text.as_bytes(), self.version.as_deref())?;
+        self.exists = true;
         self.state = next;
         Ok(())
     }
+
+    /// Writes `state` as it is (serial and lineage kept): `state push` and
+    /// `state migrate`. Conditional like [`save`](Self::save).
+    pub fn replace(&mut self, state: State) -> Result<(), StateError> {
+        let text = to_text(&state).map_err(|e| StateError::Write {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        if secrets::contains_secret(&text) {
+            return Err(StateError::SecretLeak {
+                path: self.path.clone(),
+            });
+        }
+        self.version = self
+            .backend
+            .write(text.as_bytes(), self.version.as_deref())?;
+        self.exists = true;
+        self.state = state;
+        Ok(())
+    }
+}
+
+/// The stored form: pretty JSON and a final newline (the same in every backend,
+/// so a migrated state is byte for byte the same).
+pub fn to_text(state: &State) -> serde_json::Result<String> {
+    let mut text = serde_json::to_string_pretty(state)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Parses state bytes read from `path` (a file or `s3://` URL, for messages).
+pub fn parse_state(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
+    parse(path, bytes)
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<State, StateError> {

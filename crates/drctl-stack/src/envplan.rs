@@ -48,6 +48,8 @@ pub struct EnvPlan {
     pub drill_targets: drctl_core::drill::Targets,
     /// `[usage]`: monthly quantities for the usage-based cost lines.
     pub usage: Usage,
+    /// Where the state lives (`[state]`; `--state` overrides it).
+    pub state: crate::statecfg::StateConfig,
     /// SHA-256 of the file's bytes (saved plans record it).
     pub content_hash: String,
 }
@@ -90,6 +92,7 @@ struct RawPlan {
     rpo_target_dynamodb: Option<Spanned<String>>,
     rpo_target_s3: Option<Spanned<String>>,
     usage: Option<toml::Table>,
+    state: Option<Spanned<crate::statecfg::RawState>>,
 }
 
 /// Records one problem: key, where in the file, what is wrong.
@@ -137,7 +140,7 @@ pub const ENV_PATTERN: &str = "^[a-z0-9][a-z0-9-]{1,18}[a-z0-9]$";
 const ZONE_PATTERN: &str = "^(/hostedzone/)?[A-Za-z0-9]{1,32}$";
 const DOMAIN_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$";
 const EMAIL_PATTERN: &str = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$";
-const REGION_PATTERN: &str = r"^(us|eu|ap|sa|ca|me|af|il|mx)(-gov)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$";
+pub const REGION_PATTERN: &str = r"^(us|eu|ap|sa|ca|me|af|il|mx)(-gov)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$";
 
 /// Where `plans/<env>.toml` lives.
 pub fn plan_path(dir: &Path, env: &str) -> PathBuf {
@@ -493,6 +496,7 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         [primary_region.as_str(), secondary_region.as_str()],
         &mut bad,
     );
+    let state = crate::statecfg::check(&raw.state, env, REGION_PATTERN, &mut bad);
 
     if !problems.is_empty() {
         return Err(PlanFileError {
@@ -527,6 +531,7 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         tags,
         drill_targets,
         usage,
+        state,
         content_hash,
     })
 }

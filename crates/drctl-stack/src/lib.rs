@@ -2,10 +2,12 @@
 //!
 //! - [`envplan`]: `plans/<env>.toml`, parsed and validated.
 //! - [`blueprint`]: the two-region stack (STACK.md) as resource specs.
+//! - [`statecfg`]: where the state lives (`[state]`, `--state s3://…`).
 //! - [`kinds`]: the resource kinds and their destroy-order rules (data).
 //! - [`usage`]: the optional `[usage]` table (quantities for cost lines).
 
 pub mod blueprint;
 pub mod envplan;
 pub mod kinds;
+pub mod statecfg;
 pub mod usage;

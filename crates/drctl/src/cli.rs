@@ -30,9 +30,14 @@ pub struct Global {
     /// Folder holding the environment plans (<env>.toml).
     #[arg(long, global = true, default_value = "plans", value_name = "DIR")]
     pub plans_dir: PathBuf,
-    /// State file [default: .drctl/<env>.state.json].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub state: Option<PathBuf>,
+    /// State: a file, or s3://BUCKET/KEY [default: the plan's [state] table, else .drctl/<env>.state.json].
+    #[arg(
+        long,
+        global = true,
+        env = "DRCTL_STATE",
+        value_name = "PATH|s3://BUCKET/KEY"
+    )]
+    pub state: Option<String>,
     /// Send every AWS call to this endpoint (e.g. LocalStack); AWS_ENDPOINT_URL works too.
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint: Option<String>,
@@ -74,7 +79,7 @@ pub enum Command {
     Graph(EnvArg),
     /// Check an environment plan without calling AWS.
     Validate(EnvArg),
-    /// Remove a state lock left by a drctl that was killed.
+    /// Remove a state lock left by a drctl that was killed (S3 state: give its LOCK_ID).
     ForceUnlock(ForceUnlockArgs),
     /// Show a plan saved with `drctl plan --out FILE`, without calling AWS.
     Show(ShowArgs),
@@ -222,10 +227,37 @@ pub enum StateCommand {
         #[command(flatten)]
         env: EnvArg,
     },
+    /// Print the raw state document to stdout.
+    Pull(EnvArg),
+    /// Replace the stored state with FILE (refuses a lower serial or another lineage).
+    Push {
+        /// A state file, e.g. from `drctl state pull`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        env: EnvArg,
+        /// Push even with another lineage or a lower serial (overwrites newer state).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Copy the state to another backend (lineage and serial kept), verify, release the source.
+    Migrate {
+        /// Target: s3://BUCKET/KEY or a file path.
+        #[arg(long, value_name = "s3://BUCKET/KEY|FILE")]
+        to: String,
+        #[command(flatten)]
+        env: EnvArg,
+        /// Overwrite a target that holds another lineage or a higher serial.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct ForceUnlockArgs {
+    /// The lock id printed by the run that holds it (required for S3 state).
+    #[arg(value_name = "LOCK_ID")]
+    pub lock_id: Option<String>,
     #[command(flatten)]
     pub env: EnvArg,
     /// Do not ask for confirmation.

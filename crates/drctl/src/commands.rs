@@ -6,18 +6,20 @@ use crate::cli::{
 };
 use crate::progress::{self, Mode};
 use crate::render::{self, Style};
-use crate::{outputs, savedplan};
+use crate::{backends, outputs, savedplan};
 use anyhow::{anyhow, bail, Context, Result};
 use drctl_aws::Aws;
 use drctl_core::apply::{ApplyReport, Executor};
+use drctl_core::backend::{HeldLock, StateBackend};
 use drctl_core::graph::StackGraph;
-use drctl_core::lock::{self, StateLock};
+use drctl_core::lock;
 use drctl_core::model::Address;
 use drctl_core::plan::{Plan, PlanError, PlanOptions, Planner};
 use drctl_core::reconcile::{Ctx, Registry};
 use drctl_core::refresh::RefreshOnly;
 use drctl_core::state::StateStore;
 use drctl_stack::envplan::{self, EnvPlan};
+use drctl_stack::statecfg::{self, StateConfig};
 use drctl_stack::{blueprint, kinds};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -33,9 +35,9 @@ pub async fn run(cli: Cli, style: Style) -> Result<ExitCode> {
         Command::Plan(a) => plan_cmd(g, &a, style).await,
         Command::Apply(a) => apply_cmd(g, &a, style).await,
         Command::Destroy(a) => destroy_cmd(g, &a, style).await,
-        Command::Output(a) => output_cmd(g, &a),
-        Command::State(s) => state_cmd(g, s),
-        Command::ForceUnlock(a) => force_unlock(g, &a),
+        Command::Output(a) => output_cmd(g, &a).await,
+        Command::State(s) => state_cmd(g, s).await,
+        Command::ForceUnlock(a) => force_unlock(g, &a).await,
         Command::Show(a) => show_cmd(&a, style),
         Command::Import(a) => import_cmd(g, &a).await,
         Command::Drill(a) => crate::drill::drill_cmd(g, &a, style).await,
@@ -55,7 +57,7 @@ pub fn hint(g: &Global, args: &str) -> String {
         ));
     }
     if let Some(p) = &g.state {
-        s.push_str(&format!(" --state {}", quote(&p.display().to_string())));
+        s.push_str(&format!(" --state {}", quote(p)));
     }
     if let Some(e) = &g.endpoint {
         s.push_str(&format!(" --endpoint {}", quote(e)));
@@ -75,10 +77,13 @@ fn quote(s: &str) -> String {
     }
 }
 
-fn state_path(g: &Global, env: &str) -> PathBuf {
-    g.state
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(".drctl").join(format!("{env}.state.json")))
+/// Where `env`'s state lives for commands that need no plan: `--state`,
+/// else only the `[state]` table of its plan file.
+pub(crate) fn state_config(g: &Global, env: &str) -> Result<StateConfig> {
+    if g.state.is_some() {
+        return backends::config(g, None);
+    }
+    statecfg::load(&g.plans_dir, env).map_err(|e| anyhow!("{e}"))
 }
 
 fn load_env(g: &Global, env: &str) -> Result<EnvPlan> {
@@ -113,8 +118,29 @@ pub(crate) struct Session {
     pub(crate) registry: Registry,
     pub(crate) graph: StackGraph,
     pub(crate) cx: Ctx,
-    pub(crate) _lock: StateLock,
-    lock_path: PathBuf,
+    backend: backends::Opened,
+    /// Raised by the first Ctrl-C during an apply.
+    stop: Arc<AtomicBool>,
+    executing: Arc<AtomicBool>,
+    in_flight: Arc<AtomicUsize>,
+    /// Set by a command with its own Ctrl-C handling (drill): the session's
+    /// watcher then only acts on SIGTERM.
+    pub(crate) interrupts_delegated: Arc<AtomicBool>,
+    pub(crate) _lock: LockGuard,
+}
+
+/// The held state lock and the signal watcher that releases it on exit;
+/// dropping it stops the watcher and releases the lock.
+pub(crate) struct LockGuard {
+    lock: Arc<dyn HeldLock>,
+    signals: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        self.signals.abort();
+        self.lock.release();
+    }
 }
 
 pub(crate) async fn open_session(
@@ -124,11 +150,23 @@ pub(crate) async fn open_session(
     need_account: bool,
 ) -> Result<Session> {
     let env_plan = load_env(g, env)?;
-    let path = state_path(g, env);
-    let lock = StateLock::acquire(&path, command, g.lock_timeout)?;
-    let lock_path = lock.path().to_path_buf();
-    let store = StateStore::open(&path, env)?;
     let aws = Aws::load(g.endpoint.clone()).await;
+    let backend = backends::open(&backends::config(g, Some(&env_plan))?, env, &aws).await?;
+    let lock = backend.backend.lock(command, g.lock_timeout)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let executing = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let interrupts_delegated = Arc::new(AtomicBool::new(false));
+    let signals = watch_signals(
+        lock.clone(),
+        stop.clone(),
+        executing.clone(),
+        in_flight.clone(),
+        interrupts_delegated.clone(),
+        hint(g, &format!("plan --env {env}")),
+    );
+    let store = StateStore::open_in(backend.backend.clone(), env)?;
+    let path = store.path().to_path_buf();
     let account = match (&store.state.account, need_account) {
         (Some(a), false) => a.clone(),
         _ => aws.account_id().await.context(
@@ -155,8 +193,12 @@ pub(crate) async fn open_session(
         store,
         aws,
         graph,
-        _lock: lock,
-        lock_path,
+        backend,
+        stop,
+        executing,
+        in_flight,
+        interrupts_delegated,
+        _lock: LockGuard { lock, signals },
     })
 }
 
@@ -164,7 +206,7 @@ impl Session {
     /// With `DRCTL_CALL_LOG=FILE`, writes the AWS calls made (by operation)
     /// as JSON: tests and benchmarks count reads and writes with it.
     fn write_call_log(&self) {
-        write_call_log(&self.aws);
+        write_call_log(&self.aws, &self.backend);
     }
 
     async fn plan(&self, g: &Global, refresh: bool, destroy: bool) -> Result<Plan> {
@@ -311,16 +353,10 @@ impl Session {
         plan: &Plan,
         json: bool,
     ) -> Result<(ApplyReport, StateStore)> {
-        let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let in_flight = Arc::new(AtomicUsize::new(0));
-        let printer = progress::spawn_counted(rx, Mode::choose(json), in_flight.clone());
-        let signals = watch_interrupts(
-            stop.clone(),
-            in_flight,
-            self.lock_path.clone(),
-            hint(g, &format!("plan --env {}", self.cx.env)),
-        );
+        let printer = progress::spawn_counted(rx, Mode::choose(json), self.in_flight.clone());
+        self.executing.store(true, Ordering::SeqCst);
+        let stop = self.stop.clone();
         let store = Arc::new(Mutex::new(self.store));
         let report = {
             let exec = Executor {
@@ -333,21 +369,21 @@ impl Session {
             };
             exec.apply(plan, &self.graph, store.clone()).await
         };
-        signals.handle.abort();
         let _ = printer.await;
         let store = Arc::try_unwrap(store)
             .map_err(|_| anyhow!("internal error: state still shared after apply"))?
             .into_inner()
             .map_err(|_| anyhow!("internal error: state lock poisoned"))?;
-        tracing::info!(calls = ?self.aws.calls().snapshot(), "AWS calls");
-        write_call_log(&self.aws);
+        tracing::info!(calls = ?self.aws.calls().snapshot(), state_calls = ?self.backend.calls(), "AWS calls");
+        write_call_log(&self.aws, &self.backend);
         Ok((report, store))
     }
 }
 
-fn write_call_log(aws: &Aws) {
+fn write_call_log(aws: &Aws, backend: &backends::Opened) {
     if let Some(path) = std::env::var_os("DRCTL_CALL_LOG") {
-        let calls = aws.calls().snapshot();
+        let mut calls = aws.calls().snapshot();
+        calls.extend(backend.calls());
         if let Ok(text) = serde_json::to_string_pretty(&calls) {
             if let Err(e) = std::fs::write(&path, text) {
                 tracing::warn!(error = %e, "cannot write DRCTL_CALL_LOG");
@@ -356,56 +392,75 @@ fn write_call_log(aws: &Aws) {
     }
 }
 
-/// The Ctrl-C watcher of one apply.
-struct Interrupts {
-    handle: tokio::task::JoinHandle<()>,
-}
-
-/// First Ctrl-C: acknowledged at once; start nothing new, let the calls in
-/// flight finish, save. Second: exit at once (pending records keep the
-/// state consistent).
-fn watch_interrupts(
+/// Watches Ctrl-C and SIGTERM while the state lock is held. During an
+/// apply the first Ctrl-C is acknowledged at once: nothing new starts, the
+/// calls in flight finish and are saved. A second Ctrl-C, a Ctrl-C outside
+/// an apply, or SIGTERM (a cancelled CI job) releases the state lock and
+/// exits at once: the pending records keep the state consistent.
+fn watch_signals(
+    lock: Arc<dyn HeldLock>,
     stop: Arc<AtomicBool>,
+    executing: Arc<AtomicBool>,
     in_flight: Arc<AtomicUsize>,
-    lock_path: PathBuf,
+    delegated: Arc<AtomicBool>,
     plan_hint: String,
-) -> Interrupts {
-    let flag = stop;
+) -> tokio::task::JoinHandle<()> {
     // Listening starts here, before any change starts: a Ctrl-C from now on
-    // is ours, never the default "exit at once".
+    // is ours, never the default "exit at once" that would strand the lock.
     #[cfg(unix)]
-    let mut first = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
-    let handle = tokio::spawn(async move {
-        #[cfg(unix)]
-        let received = match first.as_mut() {
-            Some(s) => s.recv().await.is_some(),
-            None => tokio::signal::ctrl_c().await.is_ok(),
-        };
-        #[cfg(not(unix))]
-        let received = tokio::signal::ctrl_c().await.is_ok();
-        if !received {
-            return;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::spawn(async move {
+        loop {
+            #[cfg(unix)]
+            let (interrupted, terminated) = (
+                async {
+                    match int.as_mut() {
+                        Some(s) => s.recv().await.is_some(),
+                        None => tokio::signal::ctrl_c().await.is_ok(),
+                    }
+                },
+                async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                },
+            );
+            #[cfg(not(unix))]
+            let (interrupted, terminated) = (
+                async { tokio::signal::ctrl_c().await.is_ok() },
+                std::future::pending::<Option<()>>(),
+            );
+            let code = tokio::select! {
+                received = interrupted => {
+                    if !received {
+                        return;
+                    }
+                    if delegated.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    if executing.load(Ordering::SeqCst) && !stop.swap(true, Ordering::SeqCst) {
+                        let n = in_flight.load(Ordering::SeqCst);
+                        crate::errln!(
+                            "Interrupt received: finishing {n} call{} in flight, starting nothing new; press Ctrl-C again to exit now",
+                            if n == 1 { "" } else { "s" }
+                        );
+                        continue;
+                    }
+                    130
+                }
+                _ = terminated => 143,
+            };
+            let lock = lock.clone();
+            let _ = tokio::task::spawn_blocking(move || lock.release()).await;
+            crate::errln!(
+                "Exiting now (state lock released). Run `{plan_hint}` to see where things stand."
+            );
+            std::process::exit(code);
         }
-        flag.store(true, Ordering::SeqCst);
-        let n = in_flight.load(Ordering::SeqCst);
-        crate::errln!(
-            "Interrupt received: finishing {n} call{} in flight, starting nothing new; press Ctrl-C again to exit now",
-            if n == 1 { "" } else { "s" }
-        );
-        #[cfg(unix)]
-        let again = match first.as_mut() {
-            Some(s) => s.recv().await.is_some(),
-            None => tokio::signal::ctrl_c().await.is_ok(),
-        };
-        #[cfg(not(unix))]
-        let again = tokio::signal::ctrl_c().await.is_ok();
-        if again {
-            let _ = std::fs::remove_file(&lock_path);
-            crate::errln!("Exiting now. Run `{plan_hint}` to see where things stand.");
-            std::process::exit(130);
-        }
-    });
-    Interrupts { handle }
+    })
 }
 
 fn write_markdown(a: &PlanArgs, plan: &Plan, text_plain: &str, cost_md: &str) -> Result<()> {
@@ -722,21 +777,25 @@ async fn destroy_cmd(g: &Global, a: &DestroyArgs, style: Style) -> Result<ExitCo
     })
 }
 
-fn open_state_readonly(g: &Global, env: &str) -> Result<StateStore> {
-    let path = state_path(g, env);
-    if !path.exists() {
+/// The stored state, without taking the lock (output, state list/show/pull).
+pub(crate) async fn open_state_readonly(g: &Global, env: &str) -> Result<StateStore> {
+    let cfg = state_config(g, env)?;
+    let aws = Aws::load(g.endpoint.clone()).await;
+    let opened = backends::open(&cfg, env, &aws).await?;
+    let store = StateStore::open_in(opened.backend.clone(), env)?;
+    if !store.exists() {
         bail!(
-            "no state file at {}: nothing was applied for env '{env}' from here yet (run `{}`), or the state is elsewhere (give --state PATH)",
-            path.display(),
+            "no state at {}: nothing was applied for env '{env}' from here yet (run `{}`), or the state is elsewhere (give --state PATH or s3://BUCKET/KEY, or see the plan's [state] table)",
+            store.path().display(),
             hint(g, &format!("apply --env {env}"))
         );
     }
-    Ok(StateStore::open(&path, env)?)
+    Ok(store)
 }
 
-fn output_cmd(g: &Global, a: &OutputArgs) -> Result<ExitCode> {
+async fn output_cmd(g: &Global, a: &OutputArgs) -> Result<ExitCode> {
     let plan = load_env(g, &a.env.env)?;
-    let store = open_state_readonly(g, &a.env.env)?;
+    let store = open_state_readonly(g, &a.env.env).await?;
     let out = outputs::collect(&store.state, &plan);
     if let Some(name) = &a.name {
         let value = outputs::get(&out, name).ok_or_else(|| {
@@ -763,10 +822,10 @@ fn output_cmd(g: &Global, a: &OutputArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn state_cmd(g: &Global, cmd: StateCommand) -> Result<ExitCode> {
+async fn state_cmd(g: &Global, cmd: StateCommand) -> Result<ExitCode> {
     match cmd {
         StateCommand::List(a) => {
-            let store = open_state_readonly(g, &a.env)?;
+            let store = open_state_readonly(g, &a.env).await?;
             for (addr, r) in &store.state.resources {
                 crate::outln!("{addr}\t{}\t{}", r.kind, r.id);
             }
@@ -780,7 +839,7 @@ fn state_cmd(g: &Global, cmd: StateCommand) -> Result<ExitCode> {
             }
         }
         StateCommand::Show { address, env } => {
-            let store = open_state_readonly(g, &env.env)?;
+            let store = open_state_readonly(g, &env.env).await?;
             let r = store
                 .state
                 .resources
@@ -793,13 +852,17 @@ fn state_cmd(g: &Global, cmd: StateCommand) -> Result<ExitCode> {
                 })?;
             crate::outln!("{}", serde_json::to_string_pretty(r)?);
         }
-        StateCommand::Rm { addresses, env } => return state_rm(g, &env.env, &addresses),
+        StateCommand::Rm { addresses, env } => return state_rm(g, &env.env, &addresses).await,
+        other => return crate::statecmd::run(g, other).await,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn force_unlock(g: &Global, a: &ForceUnlockArgs) -> Result<ExitCode> {
-    let path = state_path(g, &a.env.env);
+async fn force_unlock(g: &Global, a: &ForceUnlockArgs) -> Result<ExitCode> {
+    let path = match state_config(g, &a.env.env)? {
+        StateConfig::Local(p) => backends::local_path(&p, &a.env.env),
+        cfg => return force_unlock_remote(g, a, &cfg).await,
+    };
     let Some(holder) = lock::read_holder(&path).or_else(|e| -> Result<_> {
         crate::errln!("warning: {e}");
         Ok(None)
@@ -890,11 +953,14 @@ fn show_cmd(a: &ShowArgs, style: Style) -> Result<ExitCode> {
 
 /// `drctl state rm ADDR...`: forgets resources (leaves them in the cloud),
 /// after copying the state to a timestamped backup.
-fn state_rm(g: &Global, env: &str, addresses: &[String]) -> Result<ExitCode> {
-    let path = state_path(g, env);
-    let _ = open_state_readonly(g, env)?;
-    let _lock = StateLock::acquire(&path, "drctl state rm", g.lock_timeout)?;
-    let mut store = StateStore::open(&path, env)?;
+async fn state_rm(g: &Global, env: &str, addresses: &[String]) -> Result<ExitCode> {
+    let _ = open_state_readonly(g, env).await?;
+    let cfg = state_config(g, env)?;
+    let aws = Aws::load(g.endpoint.clone()).await;
+    let opened = backends::open(&cfg, env, &aws).await?;
+    let _lock = opened.backend.lock("drctl state rm", g.lock_timeout)?;
+    let mut store = StateStore::open_in(opened.backend.clone(), env)?;
+    let path = store.path().to_path_buf();
     let wanted: Vec<Address> = addresses.iter().map(Address::new).collect();
     for a in &wanted {
         if !store.state.resources.contains_key(a) && !store.state.pending.contains_key(a) {
@@ -904,10 +970,21 @@ fn state_rm(g: &Global, env: &str, addresses: &[String]) -> Result<ExitCode> {
             );
         }
     }
-    let stamp = chrono_stamp();
-    let backup = PathBuf::from(format!("{}.{stamp}.backup", path.display()));
-    std::fs::copy(&path, &backup)
-        .with_context(|| format!("cannot back up {} to {}", path.display(), backup.display()))?;
+    // S3 state: the bucket's versions are the backups.
+    let backup = match &cfg {
+        StateConfig::Local(_) => {
+            let stamp = chrono_stamp();
+            let backup = PathBuf::from(format!("{}.{stamp}.backup", path.display()));
+            std::fs::copy(&path, &backup).with_context(|| {
+                format!("cannot back up {} to {}", path.display(), backup.display())
+            })?;
+            backup.display().to_string()
+        }
+        StateConfig::S3(_) => format!(
+            "the bucket's previous version of {} (versioning)",
+            path.display()
+        ),
+    };
     let mut removed = Vec::new();
     for a in &wanted {
         if let Some(r) = store.state.resources.remove(a) {
@@ -921,8 +998,7 @@ fn state_rm(g: &Global, env: &str, addresses: &[String]) -> Result<ExitCode> {
         crate::outln!("Removed {r} from the state.");
     }
     crate::outln!(
-        "The resources are left in the cloud, untouched. They still carry the ownership tags drctl:env={env} and drctl:address, so the next plan finds them and records them again; to stop managing one, remove those tags (or delete it).\nThe state before this change is kept at {}.",
-        backup.display()
+        "The resources are left in the cloud, untouched. They still carry the ownership tags drctl:env={env} and drctl:address, so the next plan finds them and records them again; to stop managing one, remove those tags (or delete it).\nThe state before this change is kept at {backup}."
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -1036,6 +1112,56 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
             "It differs from the environment plan in: {}. Run `{plan_hint}` to see what apply would change.",
             differs.join(", ")
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+/// S3 state: removes the lock only when LOCK_ID is its id.
+async fn force_unlock_remote(
+    g: &Global,
+    a: &ForceUnlockArgs,
+    cfg: &StateConfig,
+) -> Result<ExitCode> {
+    let aws = Aws::load(g.endpoint.clone()).await;
+    let opened = backends::open(cfg, &a.env.env, &aws).await?;
+    let remote = opened
+        .remote
+        .ok_or_else(|| anyhow!("internal error: remote state without a remote backend"))?;
+    let holder = remote.holder().map_err(|e| anyhow!(e))?;
+    let Some((holder, _)) = holder else {
+        crate::outln!("No lock on {}.", remote.location());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(id) = &a.lock_id else {
+        bail!(
+            "the state {} is locked by {holder}; to remove that lock run: drctl force-unlock {} --env {}",
+            remote.location(),
+            holder.id,
+            a.env.env
+        );
+    };
+    if id != &holder.id {
+        bail!(
+            "the lock on {} has id {}, not {id} (held by {holder}); nothing was removed",
+            remote.location(),
+            holder.id
+        );
+    }
+    if !a.force
+        && !confirm(
+            &format!("Remove the lock held by {holder}? Only do this if that run is gone. Only 'yes' will be accepted."),
+            "yes",
+        )?
+    {
+        crate::outln!("Lock kept.");
+        return Ok(ExitCode::from(1));
+    }
+    let id = id.clone();
+    let r = tokio::task::spawn_blocking(move || remote.force_unlock(&id)).await?;
+    match r.map_err(|e| anyhow!(e))? {
+        drctl_core::backend::Unlocked::Removed(h) => {
+            crate::outln!("Lock removed (was held by {h}).")
+        }
+        drctl_core::backend::Unlocked::NoLock => crate::outln!("The lock was already gone."),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -37,8 +37,11 @@ pub async fn drill_cmd(g: &Global, a: &DrillArgs, style: Style) -> Result<ExitCo
         graph,
         cx,
         _lock,
+        interrupts_delegated,
         ..
     } = open_session(g, &a.env.env, "drctl drill", true).await?;
+    // The drill handles Ctrl-C itself (it fails back first).
+    interrupts_delegated.store(true, std::sync::atomic::Ordering::SeqCst);
     let zone = match &env_plan.dns {
         Dns::ExistingZone(z) => Some(z.as_str()),
         Dns::CreateZone => None,

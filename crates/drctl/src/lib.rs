@@ -2,6 +2,7 @@
 //! renders (`render`, `progress`, `markdown`, `outputs`, `cost`). Saved plans in
 //! `savedplan`.
 
+pub mod backends;
 pub mod cli;
 pub mod commands;
 pub mod cost;
@@ -12,6 +13,7 @@ pub mod outputs;
 pub mod progress;
 pub mod render;
 pub mod savedplan;
+pub mod statecmd;
 
 use clap::Parser;
 use std::io::IsTerminal;
