@@ -104,7 +104,8 @@ names = {ep.name for ep in entry_points(group="localstack.aws.provider")
          if ep.value.startswith("drctl_localstack_plugin.")}
 want = {"elbv2:default", "autoscaling:default", "rds:default", "dynamodb:drctl",
         "dynamodbstreams:drctl", "kinesis:drctl", "resourcegroupstaggingapi:drctl",
-        "route53:drctl", "s3:drctl"}
+        "route53:drctl", "s3:drctl",
+        "cloudwatch:drctl"}
 missing = want - names
 assert not missing, f"plugin entry points missing: {missing}"
 EOF
@@ -162,6 +163,7 @@ cmd_run_foreground() {
     export PROVIDER_OVERRIDE_S3=drctl         # replication of new objects (s3_replication.py)
     # Route53 checker interval x this (30 s -> 0.6 s) so drills run in seconds; 1 = AWS timing
     export DRCTL_HEALTH_CHECK_TIME_SCALE="${DRCTL_HEALTH_CHECK_TIME_SCALE:-0.02}"
+    export PROVIDER_OVERRIDE_CLOUDWATCH=drctl  # alarm tags as AWS keeps them
     export OVERRIDE_IN_DOCKER=0           # same host-mode layout on a host and inside our image
     export FILESYSTEM_ROOT="$dir/fs"      # LocalStack's dirs (tmp, state, cache) live here
     export LOCALSTACK_VOLUME_DIR="$dir/fs/volume"

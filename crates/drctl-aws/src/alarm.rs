@@ -10,12 +10,10 @@
 //!
 //! PutMetricAlarm is an upsert of the whole configuration: create and every
 //! update send the full desired alarm, so each field is updated in place.
-//! Tags go in PutMetricAlarm and again through TagResource right after: the
-//! emulator drops PutMetricAlarm's tags (AWS keeps them, and ignores them on
-//! updates, which therefore send none). On the emulator the tagged put also
-//! breaks DescribeAlarms (see `create`), so it is repeated without tags
-//! before TagResource. A crash in between leaves, on the emulator only, an
-//! untagged alarm of the name: a Clash on the next plan.
+//! Tags go in the PutMetricAlarm call that creates the alarm: AWS applies
+//! them on create (and ignores them on updates, which therefore send none),
+//! so a run killed at any point leaves either no alarm or a tagged one, and
+//! a retried put after a lost answer is a harmless upsert.
 //! Delete: DeleteAlarms (a missing alarm succeeds).
 
 use crate::errors::{api_error, gone};
@@ -238,13 +236,7 @@ async fn read(
 
 async fn create(cw: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
     put(cw, spec, true).await?;
-    // The emulator keeps PutMetricAlarm's tags inside the alarm, where its
-    // CBOR serializer chokes on them: every later DescribeAlarms from this
-    // SDK fails with InternalError. The same put without tags clears them;
-    // on AWS it rewrites the identical configuration, nothing else.
-    put(cw, spec, false).await?;
-    // The ARN for TagResource: read the alarm back (briefly, in case the
-    // listing lags behind the write).
+    // Read back for the ARN (briefly, in case the listing lags the write).
     let alarm = retry(
         "cloudwatch:DescribeAlarms",
         AFTER_CREATE,
@@ -263,23 +255,7 @@ async fn create(cw: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileE
         },
     )
     .await?;
-    let o = observe(&alarm)?;
-    let arn = alarm
-        .alarm_arn()
-        .ok_or_else(|| ReconcileError::Invalid(format!("alarm {} has no ARN", o.id)))?;
-    // Tags again: the emulator drops the ones PutMetricAlarm carried.
-    let tags = cw_tags(spec);
-    transient("cloudwatch:TagResource", || async {
-        cw.tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(tags.clone()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_error("cloudwatch:TagResource", e))
-    })
-    .await?;
-    Ok(o)
+    observe(&alarm)
 }
 
 #[async_trait]
@@ -355,7 +331,6 @@ mod tests {
     use super::*;
     use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
     use aws_sdk_cloudwatch::operation::put_metric_alarm::PutMetricAlarmOutput;
-    use aws_sdk_cloudwatch::operation::tag_resource::TagResourceOutput;
     use aws_smithy_mocks::{mock, Rule, RuleMode};
     use drctl_core::model::TAG_ENV;
 
@@ -406,7 +381,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn create_puts_the_full_alarm_then_tags_it_again() {
+    async fn create_is_one_tagged_put() {
         let full = |r: &aws_sdk_cloudwatch::operation::put_metric_alarm::PutMetricAlarmInput| {
             r.threshold() == Some(80.0)
                 && r.period() == Some(300)
@@ -414,32 +389,23 @@ mod tests {
                 && r.dimensions()[0].value() == Some("trading-db-dev")
         };
         let put = mock!(Client::put_metric_alarm)
-            .match_requests(move |r| full(r) && r.tags().iter().any(|t| t.key() == Some(TAG_ENV)))
-            .then_output(|| PutMetricAlarmOutput::builder().build());
-        let put_again = mock!(Client::put_metric_alarm)
-            .match_requests(move |r| full(r) && r.tags().is_empty())
+            .match_requests(move |r| {
+                full(r)
+                    && r.tags()
+                        .iter()
+                        .any(|t| t.key() == Some(TAG_ENV) && t.value() == Some("dev"))
+            })
             .then_output(|| PutMetricAlarmOutput::builder().build());
         let describe = mock!(Client::describe_alarms).then_output(|| {
             DescribeAlarmsOutput::builder()
                 .metric_alarms(alarm())
                 .build()
         });
-        let tag = mock!(Client::tag_resource)
-            .match_requests(|r| {
-                r.resource_arn() == Some("arn:aws:cloudwatch:us-east-1:1:alarm:trading-rds-cpu-dev")
-                    && r.tags()
-                        .iter()
-                        .any(|t| t.key() == Some(TAG_ENV) && t.value() == Some("dev"))
-            })
-            .then_output(|| TagResourceOutput::builder().build());
-        let o = create(
-            &cw_client(&[&put, &put_again, &describe, &tag]),
-            &alarm_spec(),
-        )
-        .await
-        .unwrap();
+        let o = create(&cw_client(&[&put, &describe]), &alarm_spec())
+            .await
+            .unwrap();
         assert_eq!(o.id, "trading-rds-cpu-dev");
-        assert_eq!(tag.num_calls(), 1);
+        assert_eq!(put.num_calls(), 1, "one PutMetricAlarm, carrying the tags");
         // Same shape as the props: no change on the next plan.
         let r = AlarmReconciler::new(&crate::hosted_zone::tests::test_aws());
         assert_eq!(r.diff(&alarm_spec(), &o), vec![]);

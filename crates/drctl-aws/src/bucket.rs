@@ -590,7 +590,7 @@ mod tests {
             .http_status(404, None)
             .build();
         let s3 = client(&[&forbidden, &missing]);
-        let cx = Ctx { env: "t".into() };
+        let cx = Ctx::new("t");
         match read_bucket(
             &s3,
             "us-west-2",

@@ -15,7 +15,7 @@
 //! created a second time.
 
 use crate::errors::{api_error, found};
-use crate::retry::transient;
+use crate::retry::{transient, TRANSIENT};
 use crate::tags::{ambiguous, check_owned, from_ec2};
 use crate::Aws;
 use aws_sdk_ec2::types::{
@@ -23,7 +23,7 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_ec2::Client;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec, TAG_ADDRESS, TAG_ENV};
-use drctl_core::reconcile::{Ctx, ReconcileError};
+use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError};
 use std::future::Future;
 
 /// An EC2 resource type that can be described by ids or by filters.
@@ -174,6 +174,65 @@ pub(crate) async fn read_owned<T: Ec2Resource>(
     known_id: Option<&str>,
 ) -> Result<Owned<T>, ReconcileError> {
     pick_owned(cx, spec, lookup(aws, cx, spec, known_id).await?)
+}
+
+/// The EC2 client settings for one create attempt: no SDK retries, so that
+/// an attempt whose outcome is unknown is never repeated blindly.
+pub(crate) fn one_attempt() -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::config::Builder::default()
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+}
+
+/// Creates the `T` of `spec` with `create` (which must send with
+/// [`one_attempt`]); `found` turns the resource a lookup found instead into
+/// the same answer. The shared rule for EC2 creates, whether or not the
+/// call takes a client token (the emulator ignores tokens).
+///
+/// - Throttling means the call was not processed: it is repeated.
+/// - Any other temporary failure (5xx, timeout, lost connection) leaves the
+///   outcome unknown: the resource may exist. It is looked up by its
+///   ownership tags (fresh, not from the run's cache) and created again
+///   only if absent. Creates tag in the call itself, so a made resource is
+///   always found.
+///
+/// Gives up after [`TRANSIENT`]'s total time with the last error.
+pub(crate) async fn create_unless_found<T, R, F, Fut>(
+    aws: &Aws,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    what: &str,
+    mut create: F,
+    found: impl FnOnce(T) -> Result<R, ReconcileError>,
+) -> Result<R, ReconcileError>
+where
+    T: Ec2Resource,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<R, ReconcileError>>,
+{
+    let deadline = tokio::time::Instant::now() + TRANSIENT.total;
+    let mut attempt = 0;
+    loop {
+        let err = match create().await {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        let class = err.class();
+        if !matches!(class, ErrorClass::Throttled | ErrorClass::Retryable)
+            || tokio::time::Instant::now() >= deadline
+        {
+            return Err(err);
+        }
+        tokio::time::sleep(TRANSIENT.delay(attempt)).await;
+        attempt += 1;
+        if class == ErrorClass::Retryable {
+            tracing::debug!(what, error = %err, "outcome unknown: looking before creating again");
+            aws.forget_reads();
+            if let Owned::Mine(made) = read_owned::<T>(aws, cx, spec, None).await? {
+                tracing::info!(what, id = made.id(), address = %spec.address, "the unanswered create took effect; using what it made");
+                return found(made);
+            }
+        }
+    }
 }
 
 /// Implements [`Ec2Resource`] for a paginated describe call.

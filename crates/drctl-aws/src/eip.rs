@@ -11,7 +11,7 @@
 //! still owns the association): delete retries that for a while. The NAT is
 //! deleted and gone first (destroy rules).
 
-use crate::ec2_lookup::read_owned;
+use crate::ec2_lookup::{create_unless_found, one_attempt, read_owned};
 use crate::errors::{api_error, gone};
 use crate::retry::wait_for;
 use crate::tags::ec2_tag_spec;
@@ -72,27 +72,46 @@ impl Reconciler for EipReconciler {
 
     async fn create(
         &self,
-        _cx: &Ctx,
+        cx: &Ctx,
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
-        let out = self
+        // No client token: an unanswered attempt is followed by the
+        // ownership-tag lookup, which is why the tags go in this call.
+        let req = self
             .aws
             .ec2(self.aws.region_of(spec))
             .allocate_address()
             .domain(DomainType::from(props::str(spec, "domain")?))
-            .tag_specifications(ec2_tag_spec(ResourceType::ElasticIp, spec))
-            .send()
-            .await
-            .map_err(|e| api_error("ec2:AllocateAddress", e))?;
-        let id = out.allocation_id().ok_or_else(|| {
-            ReconcileError::Invalid("AllocateAddress returned no allocation id".into())
-        })?;
-        Ok(Observed {
-            id: id.to_string(),
-            props: spec.props.clone(),
-            attrs: props::from_json(json!({ "public_ip": out.public_ip() })),
-        })
+            .tag_specifications(ec2_tag_spec(ResourceType::ElasticIp, spec));
+        let observed = |id: Option<&str>, ip: Option<&str>| {
+            let id = id.ok_or_else(|| {
+                ReconcileError::Invalid("AllocateAddress returned no allocation id".into())
+            })?;
+            Ok(Observed {
+                id: id.to_string(),
+                props: spec.props.clone(),
+                attrs: props::from_json(json!({ "public_ip": ip })),
+            })
+        };
+        create_unless_found::<Address, _, _, _>(
+            &self.aws,
+            cx,
+            spec,
+            "ec2:AllocateAddress",
+            || async {
+                let out = req
+                    .clone()
+                    .customize()
+                    .config_override(one_attempt())
+                    .send()
+                    .await
+                    .map_err(|e| api_error("ec2:AllocateAddress", e))?;
+                observed(out.allocation_id(), out.public_ip())
+            },
+            |a| observed(a.allocation_id(), a.public_ip()),
+        )
+        .await
     }
 
     async fn update(

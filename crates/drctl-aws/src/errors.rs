@@ -145,6 +145,8 @@ const RULES: &[Rule] = &[
     rule("InternalFailure", Retryable),
     rule("InternalServerError", Retryable),
     rule("ServiceUnavailable", Retryable),
+    // EC2's 503 ("The server is overloaded").
+    rule("Unavailable", Retryable),
     rule("RequestTimeout", Retryable),
     rule("RequestExpired", Retryable),
 ];

@@ -13,25 +13,29 @@
 //! Caveats:
 //! - CreateHealthCheck takes no tags: they follow in ChangeTagsForResource
 //!   (a failure there deletes the fresh check again). If the process dies in
-//!   between, the retry reuses the persisted token as CallerReference and
-//!   AWS returns the same check (or HealthCheckAlreadyExists when the config
-//!   moved on, resolved by CallerReference), which is then tagged. The
-//!   emulator ignores CallerReference and would make a second, untagged one.
+//!   between, the check's CallerReference is the pending create token in the
+//!   state: `read` recognises it (`Ctx::pending_create`) and plans an update
+//!   that adds the ownership tags (`destroy` deletes it). `create` looks for
+//!   the token's check before every attempt (the emulator ignores
+//!   CallerReference; AWS returns the same check, or HealthCheckAlreadyExists
+//!   when the config moved on) and the SDK never repeats the call itself.
 //! - The emulator reports `IPAddress` as the string "None"; it is not read.
 //! - Replacing a check still referenced by the failover records fails on AWS
 //!   with HealthCheckInUse after a short wait: delete retries for 2 minutes
 //!   (records being deleted in the same run), then names the blocker.
 
 use crate::errors::{api_error, found, gone};
-use crate::hosted_zone::{add_tags, owner_tags_of, r53_call, same_dns};
+use crate::hosted_zone::{add_tags, one_attempt, owner_tags_of, r53_call, same_dns};
 use crate::retry::wait_for;
-use crate::tags::{ambiguous, check_owned, Tags};
+use crate::tags::{
+    adds_ownership_tags, ambiguous, check_owned, mark_untagged, with_untagged_change, Tags,
+};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_route53::types::{HealthCheck, HealthCheckConfig, HealthCheckType, TagResourceType};
 use aws_sdk_route53::Client;
 use drctl_core::diff::FieldChange;
-use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec};
+use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -211,8 +215,18 @@ impl Checks<'_> {
                     .is_some_and(|t| owned_by(t, &cx.env, &spec.address))
             })
             .collect();
+        // Made by this address's unfinished create, killed before tagging.
+        let by_token = cx.pending_create(&spec.address).and_then(|token| {
+            all.iter().find(|h| {
+                h.caller_reference() == token
+                    && tags.get(h.id()).is_none_or(|t| !t.contains_key(TAG_ENV))
+            })
+        });
         match owned.as_slice() {
-            [] => Ok(ReadOutcome::NotFound),
+            [] => match by_token {
+                Some(hc) => Ok(ReadOutcome::Found(mark_untagged(observe(hc, spec)?))),
+                None => Ok(ReadOutcome::NotFound),
+            },
             [hc] => Ok(ReadOutcome::Found(observe(hc, spec)?)),
             many => Err(ambiguous(spec, many, |h| Some(h.id().to_string()))),
         }
@@ -220,29 +234,34 @@ impl Checks<'_> {
 
     async fn create(&self, spec: &ResourceSpec, token: &str) -> Result<Observed, ReconcileError> {
         let config = config(spec)?;
+        // An earlier attempt with this token (an unanswered call, a killed
+        // run) may have made the check: the emulator ignores the token. Look
+        // before each attempt, and never let the SDK repeat the call itself.
         let created = r53_call(self.aws, "route53:CreateHealthCheck", || async {
-            self.r53
+            if let Some(hc) = self.by_token(token).await? {
+                return self.update(spec, hc.id()).await;
+            }
+            let out = self
+                .r53
                 .create_health_check()
                 .caller_reference(token)
                 .health_check_config(config.clone())
+                .customize()
+                .config_override(one_attempt())
                 .send()
                 .await
-                .map_err(|e| api_error("route53:CreateHealthCheck", e))
+                .map_err(|e| api_error("route53:CreateHealthCheck", e))?;
+            out.health_check().cloned().ok_or_else(|| {
+                ReconcileError::Invalid("CreateHealthCheck returned no health check".into())
+            })
         })
         .await;
         let hc = match created {
-            Ok(out) => out.health_check().cloned().ok_or_else(|| {
-                ReconcileError::Invalid("CreateHealthCheck returned no health check".into())
-            })?,
+            Ok(hc) => hc,
             // AWS: this CallerReference made a check whose config differs
             // (the plan changed since a killed run): take it and update it.
             Err(e) if e.class() == ErrorClass::AlreadyExists => {
-                let hc = self
-                    .list_all()
-                    .await?
-                    .into_iter()
-                    .find(|h| h.caller_reference() == token)
-                    .ok_or(e)?;
+                let hc = self.by_token(token).await?.ok_or(e)?;
                 self.update(spec, hc.id()).await?
             }
             Err(e) => return Err(e),
@@ -264,6 +283,15 @@ impl Checks<'_> {
             return Err(e);
         }
         observe(&hc, spec)
+    }
+
+    /// The check whose CallerReference is `token`.
+    async fn by_token(&self, token: &str) -> Result<Option<HealthCheck>, ReconcileError> {
+        Ok(self
+            .list_all()
+            .await?
+            .into_iter()
+            .find(|h| h.caller_reference() == token))
     }
 
     async fn update(&self, spec: &ResourceSpec, id: &str) -> Result<HealthCheck, ReconcileError> {
@@ -341,6 +369,11 @@ impl Reconciler for HealthCheckReconciler {
         ]
     }
 
+    fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
+        let changes = drctl_core::diff::diff_props(&spec.props, &observed.props, self.replace_on());
+        with_untagged_change(changes, observed)
+    }
+
     async fn read(
         &self,
         cx: &Ctx,
@@ -364,9 +397,20 @@ impl Reconciler for HealthCheckReconciler {
         _cx: &Ctx,
         spec: &ResourceSpec,
         current: &Observed,
-        _changes: &[FieldChange],
+        changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
-        let hc = self.checks().update(spec, &current.id).await?;
+        let checks = self.checks();
+        if adds_ownership_tags(changes) {
+            add_tags(
+                &self.aws,
+                &checks.r53,
+                TagResourceType::Healthcheck,
+                &current.id,
+                spec,
+            )
+            .await?;
+        }
+        let hc = checks.update(spec, &current.id).await?;
         observe(&hc, spec)
     }
 
@@ -397,7 +441,7 @@ mod tests {
     use aws_sdk_route53::operation::list_tags_for_resources::ListTagsForResourcesOutput;
     use aws_sdk_route53::operation::update_health_check::UpdateHealthCheckOutput;
     use aws_sdk_route53::types::{ResourceTagSet, Tag};
-    use aws_smithy_mocks::mock;
+    use aws_smithy_mocks::{mock, Rule};
     use drctl_core::model::{TAG_ADDRESS, TAG_ENV};
 
     const TOKEN: &str = "fedcba9876543210fedcba9876543210";
@@ -469,7 +513,7 @@ mod tests {
         let aws = test_aws();
         let checks = Checks {
             aws: &aws,
-            r53: r53_client(&[&create, &tag]),
+            r53: r53_client(&[&no_checks(), &create, &tag]),
         };
         let s = check_spec();
         let o = checks.create(&s, TOKEN).await.unwrap();
@@ -509,11 +553,129 @@ mod tests {
         let aws = test_aws();
         let checks = Checks {
             aws: &aws,
-            r53: r53_client(&[&create, &list, &update, &tag]),
+            r53: r53_client(&[&no_checks(), &create, &list, &update, &tag]),
         };
         let o = checks.create(&check_spec(), TOKEN).await.unwrap();
         assert_eq!(o.id, "hc-mine");
         assert_eq!(o.props["failure_threshold"], json!(3));
+    }
+
+    fn no_checks() -> Rule {
+        mock!(Client::list_health_checks).then_output(|| {
+            ListHealthChecksOutput::builder()
+                .set_health_checks(Some(vec![]))
+                .marker("")
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        })
+    }
+
+    /// The emulator ignores CallerReference, and an unanswered attempt may
+    /// have made the check: create looks for the token first, and takes it.
+    #[tokio::test]
+    async fn create_takes_the_check_an_earlier_attempt_made_instead_of_a_second() {
+        let list = mock!(Client::list_health_checks).then_output(|| {
+            ListHealthChecksOutput::builder()
+                .health_checks(hc("hc-mine", TOKEN, 3))
+                .marker("")
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        });
+        let update = mock!(Client::update_health_check)
+            .match_requests(|r| r.health_check_id() == Some("hc-mine"))
+            .then_output(|| {
+                UpdateHealthCheckOutput::builder()
+                    .health_check(hc("hc-mine", TOKEN, 3))
+                    .build()
+            });
+        let tag = mock!(Client::change_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("hc-mine"))
+            .then_output(|| ChangeTagsForResourceOutput::builder().build());
+        let create = mock!(Client::create_health_check)
+            .then_error(|| CreateHealthCheckError::generic(err_meta("Unexpected", "no")));
+        let aws = test_aws();
+        let checks = Checks {
+            aws: &aws,
+            r53: r53_client(&[&list, &update, &tag, &create]),
+        };
+        let o = checks.create(&check_spec(), TOKEN).await.unwrap();
+        assert_eq!(o.id, "hc-mine");
+        assert_eq!(create.num_calls(), 0, "no second check");
+        assert_eq!(tag.num_calls(), 1);
+    }
+
+    /// Killed between CreateHealthCheck and tagging: the untagged check
+    /// whose CallerReference is the pending token is ours, and the plan
+    /// adds its ownership tags.
+    #[tokio::test]
+    async fn the_check_of_an_unfinished_create_is_found_and_its_tags_are_added() {
+        let list = mock!(Client::list_health_checks).then_output(|| {
+            ListHealthChecksOutput::builder()
+                .health_checks(hc("hc-other", "x", 3))
+                .health_checks(hc("hc-mine", TOKEN, 3))
+                .marker("")
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        });
+        let no_tags = || {
+            mock!(Client::list_tags_for_resources).then_compute_output(|r| {
+                let mut out = ListTagsForResourcesOutput::builder();
+                for id in r.resource_ids() {
+                    out = out.resource_tag_sets(
+                        ResourceTagSet::builder()
+                            .resource_id(id)
+                            .resource_type(TagResourceType::Healthcheck)
+                            .build(),
+                    );
+                }
+                out.build().unwrap()
+            })
+        };
+        let tags = no_tags();
+        let aws = test_aws();
+        let checks = Checks {
+            aws: &aws,
+            r53: r53_client(&[&list, &tags]),
+        };
+        let mut pending = BTreeMap::new();
+        pending.insert(check_spec().address, TOKEN.to_string());
+        let cx = Ctx {
+            pending_creates: std::sync::Arc::new(pending),
+            ..Ctx::new("dev")
+        };
+        let found = match checks.read(&cx, &check_spec(), None).await.unwrap() {
+            ReadOutcome::Found(o) => o,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(found.id, "hc-mine");
+        let changes = HealthCheckReconciler::new(&aws).diff(&check_spec(), &found);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(adds_ownership_tags(&changes));
+        // Without the pending token it is not ours.
+        let list_again = mock!(Client::list_health_checks).then_output(|| {
+            ListHealthChecksOutput::builder()
+                .health_checks(hc("hc-mine", TOKEN, 3))
+                .marker("")
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        });
+        let checks = Checks {
+            aws: &aws,
+            r53: r53_client(&[&list_again, &no_tags()]),
+        };
+        let outcome = checks
+            .read(&Ctx::new("dev"), &check_spec(), None)
+            .await
+            .unwrap();
+        assert_eq!(outcome, ReadOutcome::NotFound);
     }
 
     #[tokio::test]
@@ -576,7 +738,7 @@ mod tests {
             aws: &aws,
             r53: r53_client(&[&page1, &page2, &tags1, &tags2]),
         };
-        let cx = Ctx { env: "dev".into() };
+        let cx = Ctx::new("dev");
         match checks.read(&cx, &check_spec(), None).await.unwrap() {
             ReadOutcome::Found(o) => assert_eq!(o.id, "hc-9"),
             other => panic!("{other:?}"),

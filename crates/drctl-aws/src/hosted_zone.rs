@@ -11,15 +11,17 @@
 //! Caveats:
 //! - CreateHostedZone takes no tags: they follow in ChangeTagsForResource.
 //!   If that fails the fresh zone is deleted again; if the process dies in
-//!   between, an untagged zone of the name is left. `read` cannot tell it
-//!   from a zone someone made by hand (it does not know the token), so an
-//!   untagged same-named public zone is a Clash whose detail names its
-//!   CallerReference (= the pending token in the state if drctl made it).
+//!   between, an untagged zone of the name is left, whose CallerReference is
+//!   the pending create token in the state. `read` knows that token
+//!   (`Ctx::pending_create`): such a zone is drctl's own, planned as an
+//!   update that adds the ownership tags (`destroy` deletes it). Any other
+//!   untagged same-named public zone is a Clash naming its CallerReference.
 //!   Another run's fresh zone is untagged for a few milliseconds: untagged
 //!   zones are looked at twice, 2 s apart, before they count as a Clash.
 //! - The CallerReference is the idempotency token. The emulator ignores it;
-//!   AWS answers a repeated one with HostedZoneAlreadyExists, which `create`
-//!   resolves to the zone carrying that CallerReference.
+//!   AWS answers a repeated one with HostedZoneAlreadyExists. So `create`
+//!   looks for the zone carrying the token before every attempt, and the
+//!   SDK never repeats the call by itself.
 //! - Delete: Route53 refuses a zone that still holds records other than its
 //!   apex SOA/NS (HostedZoneNotEmpty). drctl deletes its failover records
 //!   first; this waits briefly for that, then fails naming the leftovers.
@@ -29,7 +31,9 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
-use crate::tags::{check_owned, Tags};
+use crate::tags::{
+    adds_ownership_tags, check_owned, mark_untagged, with_untagged_change, Tags, UNTAGGED,
+};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput;
@@ -405,16 +409,28 @@ impl Zones<'_> {
             };
         }
         let domain = domain_of(spec);
+        let pending = cx.pending_create(&spec.address);
         let mut owned = Vec::new();
         let mut untagged = Vec::new();
+        let mut by_token = Vec::new();
         for z in self.by_name(&domain).await? {
             let id = strip_zone_prefix(z.id()).to_string();
             match self.tags(&id).await? {
                 Some(t) if owned_by(&t, &cx.env, &spec.address) => owned.push(id),
+                // Made by this address's unfinished create, killed before tagging.
+                Some(t) if !t.contains_key(TAG_ENV) && pending == Some(z.caller_reference()) => {
+                    by_token.push(id)
+                }
                 Some(t) if !t.contains_key(TAG_ENV) => untagged.push(z),
                 // Another env's zone of the same name: not ours, not in the way.
                 _ => {}
             }
+        }
+        if let ([], [id]) = (owned.as_slice(), by_token.as_slice()) {
+            return match self.get(id).await? {
+                Some(out) => Ok(ReadOutcome::Found(mark_untagged(Self::observe(&out)?))),
+                None => Ok(ReadOutcome::NotFound),
+            };
         }
         if owned.is_empty() && !untagged.is_empty() {
             // It may be another run's zone between create and tag: look again.
@@ -461,7 +477,14 @@ impl Zones<'_> {
     async fn create(&self, spec: &ResourceSpec, token: &str) -> Result<Observed, ReconcileError> {
         let domain = domain_of(spec);
         let comment = props::str(spec, "comment").unwrap_or_default();
+        // An earlier attempt with this token (an unanswered call, a killed
+        // run) may have made the zone: the emulator ignores the token, and
+        // AWS's answer to a repeat is an error. Look before each attempt,
+        // and never let the SDK repeat the call by itself.
         let created = r53_call(self.aws, "route53:CreateHostedZone", || async {
+            if let Some(out) = self.by_token(&domain, token).await? {
+                return Ok(Made::Found(out));
+            }
             self.r53
                 .create_hosted_zone()
                 .name(&domain)
@@ -472,13 +495,17 @@ impl Zones<'_> {
                         .private_zone(false)
                         .build(),
                 )
+                .customize()
+                .config_override(one_attempt())
                 .send()
                 .await
+                .map(Made::Created)
                 .map_err(|e| api_error("route53:CreateHostedZone", e))
         })
         .await;
         let observed = match created {
-            Ok(out) => {
+            Ok(Made::Found(out)) => Self::observe(&out)?,
+            Ok(Made::Created(out)) => {
                 let zone = out.hosted_zone().ok_or_else(|| {
                     ReconcileError::Invalid("CreateHostedZone returned no zone".into())
                 })?;
@@ -492,16 +519,7 @@ impl Zones<'_> {
             // AWS: this CallerReference was used already, i.e. an earlier
             // attempt with this token (an SDK retry, a killed run) made the zone.
             Err(e) if e.class() == ErrorClass::AlreadyExists => {
-                let zone = self
-                    .by_name(&domain)
-                    .await?
-                    .into_iter()
-                    .find(|z| z.caller_reference() == token)
-                    .ok_or(e)?;
-                let id = strip_zone_prefix(zone.id()).to_string();
-                let out = self.get(&id).await?.ok_or_else(|| {
-                    ReconcileError::Invalid(format!("hosted zone {id} vanished while adopting it"))
-                })?;
+                let out = self.by_token(&domain, token).await?.ok_or(e)?;
                 Self::observe(&out)?
             }
             Err(e) => return Err(e),
@@ -523,6 +541,23 @@ impl Zones<'_> {
             return Err(e);
         }
         Ok(observed)
+    }
+
+    /// The public zone named `domain` whose CallerReference is `token`.
+    async fn by_token(
+        &self,
+        domain: &str,
+        token: &str,
+    ) -> Result<Option<GetHostedZoneOutput>, ReconcileError> {
+        let zone = self
+            .by_name(domain)
+            .await?
+            .into_iter()
+            .find(|z| z.caller_reference() == token);
+        match zone {
+            Some(z) => self.get(strip_zone_prefix(z.id())).await,
+            None => Ok(None),
+        }
     }
 
     async fn delete_once(&self, id: &str) -> Result<(), ReconcileError> {
@@ -600,6 +635,20 @@ impl Zones<'_> {
     }
 }
 
+/// What one CreateHostedZone attempt ended with.
+enum Made {
+    Created(aws_sdk_route53::operation::create_hosted_zone::CreateHostedZoneOutput),
+    /// An earlier attempt with the same token had made it.
+    Found(GetHostedZoneOutput),
+}
+
+/// Route53 client settings for one create attempt: no SDK retries (a
+/// repeat needs the lookup by token first).
+pub(crate) fn one_attempt() -> aws_sdk_route53::config::Builder {
+    aws_sdk_route53::config::Builder::default()
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+}
+
 fn observe_zone(zone: &HostedZone, name_servers: &[String]) -> Observed {
     let name = norm_dns(zone.name());
     Observed {
@@ -625,6 +674,11 @@ impl Reconciler for HostedZoneReconciler {
         &[("domain_name", "a hosted zone's name cannot change")]
     }
 
+    fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
+        let changes = drctl_core::diff::diff_props(&spec.props, &observed.props, self.replace_on());
+        with_untagged_change(changes, observed)
+    }
+
     async fn read(
         &self,
         cx: &Ctx,
@@ -648,12 +702,26 @@ impl Reconciler for HostedZoneReconciler {
         _cx: &Ctx,
         spec: &ResourceSpec,
         current: &Observed,
-        _changes: &[FieldChange],
+        changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let id = strip_zone_prefix(&current.id);
+        if adds_ownership_tags(changes) {
+            add_tags(
+                &self.aws,
+                &self.zones().r53,
+                TagResourceType::Hostedzone,
+                id,
+                spec,
+            )
+            .await?;
+        }
         // Only the comment can change in place (the name forces replacement).
         let comment = props::str(spec, "comment")?;
-        self.zones().update_comment(&current.id, comment).await?;
+        if changes.iter().any(|c| c.field == "comment") {
+            self.zones().update_comment(id, comment).await?;
+        }
         let mut props = current.props.clone();
+        props.remove(UNTAGGED);
         props.insert("comment".into(), json!(comment));
         Ok(Observed {
             id: current.id.clone(),
@@ -798,7 +866,7 @@ pub(crate) mod tests {
         let aws = test_aws();
         let zones = Zones {
             aws: &aws,
-            r53: r53_client(&[&create, &tag]),
+            r53: r53_client(&[&no_zones(), &create, &tag]),
         };
         let o = zones.create(&zone_spec(), TOKEN).await.unwrap();
         assert_eq!(o.id, "Z1");
@@ -838,11 +906,105 @@ pub(crate) mod tests {
         let aws = test_aws();
         let zones = Zones {
             aws: &aws,
-            r53: r53_client(&[&create, &list, &get, &tag]),
+            r53: r53_client(&[&no_zones(), &create, &list, &get, &tag]),
         };
         let o = zones.create(&zone_spec(), TOKEN).await.unwrap();
         assert_eq!(o.id, "ZMINE");
         assert_eq!(tag.num_calls(), 1);
+    }
+
+    fn no_zones() -> Rule {
+        mock!(Client::list_hosted_zones_by_name).then_output(|| {
+            ListHostedZonesByNameOutput::builder()
+                .set_hosted_zones(Some(vec![]))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        })
+    }
+
+    fn listing(zones: &[HostedZone]) -> Rule {
+        let zones = zones.to_vec();
+        mock!(Client::list_hosted_zones_by_name).then_output(move || {
+            ListHostedZonesByNameOutput::builder()
+                .set_hosted_zones(Some(zones.clone()))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        })
+    }
+
+    fn get_zone(id: &'static str, token: &'static str) -> Rule {
+        mock!(Client::get_hosted_zone)
+            .match_requests(move |r| r.id() == Some(id))
+            .then_output(move || {
+                GetHostedZoneOutput::builder()
+                    .hosted_zone(zone(id, token))
+                    .build()
+            })
+    }
+
+    /// The emulator ignores CallerReference, and an unanswered attempt may
+    /// have made the zone: create looks for the token first.
+    #[tokio::test]
+    async fn create_adopts_the_zone_an_earlier_attempt_made_instead_of_a_second() {
+        let list = listing(&[zone("ZOTHER", "someone-else"), zone("ZMINE", TOKEN)]);
+        let get = get_zone("ZMINE", TOKEN);
+        let tag = mock!(Client::change_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZMINE"))
+            .then_output(|| ChangeTagsForResourceOutput::builder().build());
+        let create = mock!(Client::create_hosted_zone)
+            .then_error(|| CreateHostedZoneError::generic(err_meta("Unexpected", "no")));
+        let aws = test_aws();
+        let zones = Zones {
+            aws: &aws,
+            r53: r53_client(&[&list, &get, &tag, &create]),
+        };
+        let o = zones.create(&zone_spec(), TOKEN).await.unwrap();
+        assert_eq!(o.id, "ZMINE");
+        assert_eq!(create.num_calls(), 0, "no second zone");
+        assert_eq!(tag.num_calls(), 1);
+    }
+
+    /// Killed between CreateHostedZone and tagging: the untagged zone whose
+    /// CallerReference is the state's pending token is ours. The plan adds
+    /// its ownership tags (an update), and nothing else.
+    #[tokio::test]
+    async fn the_zone_of_an_unfinished_create_is_found_and_its_tags_are_added() {
+        let list = listing(&[zone("ZBARE", "someone-else"), zone("ZMINE", TOKEN)]);
+        let bare = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZBARE"))
+            .then_output(|| tags_output(&[]));
+        let mine = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZMINE"))
+            .then_output(|| tags_output(&[]));
+        let get = get_zone("ZMINE", TOKEN);
+        let aws = test_aws();
+        let zones = Zones {
+            aws: &aws,
+            r53: r53_client(&[&list, &bare, &mine, &get]),
+        };
+        let mut pending = BTreeMap::new();
+        pending.insert(zone_spec().address, TOKEN.to_string());
+        let cx = Ctx {
+            pending_creates: std::sync::Arc::new(pending),
+            ..Ctx::new("dev")
+        };
+        let found = match zones.read(&cx, &zone_spec(), None).await.unwrap() {
+            ReadOutcome::Found(o) => o,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(found.id, "ZMINE");
+        let r = HostedZoneReconciler::new(&aws);
+        let mut spec = zone_spec();
+        spec.props.insert("comment".into(), json!(""));
+        let changes = r.diff(&spec, &found);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].field, UNTAGGED);
+        assert!(adds_ownership_tags(&changes));
+        // Without the pending token the same zone is a clash (test above).
     }
 
     fn tags_output(pairs: &[(&str, &str)]) -> ListTagsForResourceOutput {
@@ -882,7 +1044,7 @@ pub(crate) mod tests {
             aws: &aws,
             r53: r53_client(&[&list, &prod, &bare, &bare_again]),
         };
-        let cx = Ctx { env: "dev".into() };
+        let cx = Ctx::new("dev");
         match zones.read(&cx, &zone_spec(), None).await.unwrap() {
             ReadOutcome::Clash { id, detail } => {
                 assert_eq!(id, "ZBARE");

@@ -8,7 +8,7 @@
 //! (`DependencyViolation`); the attachment is deleted first (destroy rules),
 //! and delete waits out a detach still in progress.
 
-use crate::ec2_lookup::read_owned;
+use crate::ec2_lookup::{create_unless_found, one_attempt, read_owned};
 use crate::errors::{api_error, gone};
 use crate::retry::wait_for;
 use crate::tags::ec2_tag_spec;
@@ -61,24 +61,37 @@ impl Reconciler for InternetGatewayReconciler {
 
     async fn create(
         &self,
-        _cx: &Ctx,
+        cx: &Ctx,
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
-        // No client token: a crash is recovered by the ownership-tag lookup,
-        // which is why the tags go in this call.
-        let out = self
+        // No client token: an unanswered attempt is followed by the
+        // ownership-tag lookup, which is why the tags go in this call.
+        let req = self
             .aws
             .ec2(self.aws.region_of(spec))
             .create_internet_gateway()
-            .tag_specifications(ec2_tag_spec(ResourceType::InternetGateway, spec))
-            .send()
-            .await
-            .map_err(|e| api_error("ec2:CreateInternetGateway", e))?;
-        let igw = out.internet_gateway().ok_or_else(|| {
-            ReconcileError::Invalid("CreateInternetGateway returned no gateway".into())
-        })?;
-        Ok(observe(igw))
+            .tag_specifications(ec2_tag_spec(ResourceType::InternetGateway, spec));
+        create_unless_found::<InternetGateway, _, _, _>(
+            &self.aws,
+            cx,
+            spec,
+            "ec2:CreateInternetGateway",
+            || async {
+                let out = req
+                    .clone()
+                    .customize()
+                    .config_override(one_attempt())
+                    .send()
+                    .await
+                    .map_err(|e| api_error("ec2:CreateInternetGateway", e))?;
+                out.internet_gateway().map(observe).ok_or_else(|| {
+                    ReconcileError::Invalid("CreateInternetGateway returned no gateway".into())
+                })
+            },
+            |igw| Ok(observe(&igw)),
+        )
+        .await
     }
 
     async fn update(

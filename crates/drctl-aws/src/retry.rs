@@ -47,7 +47,8 @@ pub const AFTER_CREATE: Backoff = Backoff {
 };
 
 impl Backoff {
-    fn delay(&self, attempt: u32) -> Duration {
+    /// The pause before retry number `attempt` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
         let exp = self
             .initial
             .saturating_mul(2u32.saturating_pow(attempt.min(16)));

@@ -15,7 +15,7 @@
 //! the next run adds. Delete waits out `DependencyViolation` (associations
 //! still being removed).
 
-use crate::ec2_lookup::read_owned;
+use crate::ec2_lookup::{create_unless_found, one_attempt, read_owned};
 use crate::errors::{api_error, gone};
 use crate::retry::wait_for;
 use crate::subnet::after_create;
@@ -154,11 +154,14 @@ async fn create_table(
     let req = ec2
         .create_route_table()
         .vpc_id(props::str(spec, "vpc_id")?)
-        // AWS returns the first table for a repeated token.
+        // AWS returns the first table for a repeated token (the emulator
+        // ignores it: `create_unless_found` looks before a repeat).
         .client_token(token)
         .tag_specifications(ec2_tag_spec(ResourceType::RouteTable, spec));
     let out = after_create("ec2:CreateRouteTable", || async {
         req.clone()
+            .customize()
+            .config_override(one_attempt())
             .send()
             .await
             .map_err(|e| api_error("ec2:CreateRouteTable", e))
@@ -274,12 +277,20 @@ impl Reconciler for RouteTableReconciler {
 
     async fn create(
         &self,
-        _cx: &Ctx,
+        cx: &Ctx,
         spec: &ResourceSpec,
         token: &str,
     ) -> Result<Observed, ReconcileError> {
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let id = create_table(&ec2, spec, token).await?;
+        let id = create_unless_found::<RouteTable, _, _, _>(
+            &self.aws,
+            cx,
+            spec,
+            "ec2:CreateRouteTable",
+            || create_table(&ec2, spec, token),
+            |t| Ok(t.route_table_id().unwrap_or_default().to_string()),
+        )
+        .await?;
         for op in route_ops(&routes_of(&spec.props), &[]) {
             apply_route(&ec2, &id, &op).await?;
         }

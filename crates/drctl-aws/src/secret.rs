@@ -339,7 +339,7 @@ mod tests {
     }
 
     fn cx() -> Ctx {
-        Ctx { env: "t".into() }
+        Ctx::new("t")
     }
 
     fn owned_tags() -> Vec<Tag> {

@@ -19,7 +19,7 @@
 //! next run adds. Delete waits out `DependencyViolation` (ENIs of an ALB,
 //! instances or the DB still using the group); the timeout names them.
 
-use crate::ec2_lookup::{lookup, pick_owned};
+use crate::ec2_lookup::{create_unless_found, lookup, one_attempt, pick_owned};
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::subnet::{after_create, delete_when_unblocked, filter};
@@ -300,7 +300,7 @@ impl Reconciler for SecurityGroupReconciler {
 
     async fn create(
         &self,
-        _cx: &Ctx,
+        cx: &Ctx,
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
@@ -311,19 +311,30 @@ impl Reconciler for SecurityGroupReconciler {
             .description(props::str(spec, "description")?)
             .vpc_id(props::str(spec, "vpc_id")?)
             .tag_specifications(ec2_tag_spec(ResourceType::SecurityGroup, spec));
-        let out = after_create("ec2:CreateSecurityGroup", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:CreateSecurityGroup", e))
+        // No client token: an unanswered attempt is followed by the
+        // ownership-tag lookup, which is why the tags go in this call.
+        let id = after_create("ec2:CreateSecurityGroup", || {
+            create_unless_found::<SecurityGroup, _, _, _>(
+                &self.aws,
+                cx,
+                spec,
+                "ec2:CreateSecurityGroup",
+                || async {
+                    let out = req
+                        .clone()
+                        .customize()
+                        .config_override(one_attempt())
+                        .send()
+                        .await
+                        .map_err(|e| api_error("ec2:CreateSecurityGroup", e))?;
+                    out.group_id().map(str::to_string).ok_or_else(|| {
+                        ReconcileError::Invalid("CreateSecurityGroup returned no group id".into())
+                    })
+                },
+                |g| Ok(g.group_id().unwrap_or_default().to_string()),
+            )
         })
         .await?;
-        let id = out
-            .group_id()
-            .ok_or_else(|| {
-                ReconcileError::Invalid("CreateSecurityGroup returned no group id".into())
-            })?
-            .to_string();
         self.authorize(&ec2, &id, &ingress_of(&spec.props)).await?;
         Ok(Observed {
             id,

@@ -339,7 +339,7 @@ mod tests {
         let created = subscribe(&sns, &spec).await.unwrap();
         assert_eq!(created.id, format!("pending:{TOPIC}:email:ops@example.com"));
         assert_eq!(created.props, spec.props);
-        let cx = Ctx { env: "dev".into() };
+        let cx = Ctx::new("dev");
         assert_eq!(
             read(&sns, &cx, &spec, None).await.unwrap(),
             ReadOutcome::Found(created.clone())
@@ -355,7 +355,7 @@ mod tests {
         let tags = mock!(Client::list_tags_for_resource)
             .then_output(|| ListTagsForResourceOutput::builder().build());
         let sns = sns_client(&[&list, &tags]);
-        let cx = Ctx { env: "dev".into() };
+        let cx = Ctx::new("dev");
         match read(&sns, &cx, &sub_spec(), None).await.unwrap() {
             ReadOutcome::Clash { id, detail } => {
                 assert_eq!(id, format!("{TOPIC}:abcd"));

@@ -262,7 +262,7 @@ pub(crate) mod tests {
                         .build(),
                 )
             });
-        let cx = Ctx { env: "dev".into() };
+        let cx = Ctx::new("dev");
         let r = read_arn(&sns_client(&[&get]), &cx, &topic_spec(), ARN, None).await;
         assert_eq!(r, Ok(ReadOutcome::NotFound));
     }
@@ -283,7 +283,7 @@ pub(crate) mod tests {
                 )
                 .build()
         });
-        let cx = Ctx { env: "dev".into() };
+        let cx = Ctx::new("dev");
         let r = read_arn(&sns_client(&[&get, &tags]), &cx, &topic_spec(), ARN, None)
             .await
             .unwrap();

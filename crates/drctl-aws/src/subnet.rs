@@ -17,7 +17,7 @@
 //! [`delete_when_unblocked`] (security groups are blocked by ENIs the same
 //! way) and [`after_create`] (calls naming resources created moments ago).
 
-use crate::ec2_lookup::{read_owned, Owned};
+use crate::ec2_lookup::{create_unless_found, one_attempt, read_owned, Owned};
 use crate::errors::{api_error, found, gone};
 use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
 use crate::tags::ec2_tag_spec;
@@ -260,7 +260,7 @@ impl Reconciler for SubnetReconciler {
 
     async fn create(
         &self,
-        _cx: &Ctx,
+        cx: &Ctx,
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
@@ -277,8 +277,9 @@ impl Reconciler for SubnetReconciler {
                     zones.len()
                 ))
             })?;
-        // CreateSubnet takes no client token: a crash here is recovered by
-        // the ownership-tag lookup, which is why the tags go in this call.
+        // CreateSubnet takes no client token: an unanswered attempt is
+        // followed by the ownership-tag lookup, which is why the tags go in
+        // this call.
         let req = self
             .aws
             .ec2(region)
@@ -287,18 +288,31 @@ impl Reconciler for SubnetReconciler {
             .cidr_block(props::str(spec, "cidr_block")?)
             .availability_zone(az)
             .tag_specifications(ec2_tag_spec(ResourceType::Subnet, spec));
-        let out = after_create("ec2:CreateSubnet", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:CreateSubnet", e))
+        let id = after_create("ec2:CreateSubnet", || {
+            create_unless_found::<Subnet, _, _, _>(
+                &self.aws,
+                cx,
+                spec,
+                "ec2:CreateSubnet",
+                || async {
+                    let out = req
+                        .clone()
+                        .customize()
+                        .config_override(one_attempt())
+                        .send()
+                        .await
+                        .map_err(|e| api_error("ec2:CreateSubnet", e))?;
+                    out.subnet()
+                        .and_then(|s| s.subnet_id())
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            ReconcileError::Invalid("CreateSubnet returned no subnet id".into())
+                        })
+                },
+                |s| Ok(s.subnet_id().unwrap_or_default().to_string()),
+            )
         })
         .await?;
-        let id = out
-            .subnet()
-            .and_then(|s| s.subnet_id())
-            .ok_or_else(|| ReconcileError::Invalid("CreateSubnet returned no subnet id".into()))?
-            .to_string();
         // CreateSubnet cannot set it; false is the default, so no call then.
         if props::bool(spec, "map_public_ip_on_launch")? {
             self.set_map_public_ip(region, &id, true).await?;

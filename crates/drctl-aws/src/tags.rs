@@ -104,3 +104,46 @@ pub async fn ec2_import(
         .map_err(|e| crate::errors::api_error("ec2:CreateTags", e))?;
     Ok(())
 }
+
+/// The prop `read` sets on a resource it recognised as the work of an
+/// unfinished create by that create's idempotency token (a Route53
+/// `CallerReference`), found before the create could tag it. Such a
+/// resource is drctl's own: the diff ([`with_untagged_change`]) shows the
+/// ownership tags being added and `update` adds them; `destroy` deletes it.
+pub const UNTAGGED: &str = "ownership_tags";
+
+/// Marks `o` as found by its pending create token, without ownership tags.
+pub fn mark_untagged(mut o: Observed) -> Observed {
+    o.props.insert(
+        UNTAGGED.into(),
+        serde_json::json!("missing (create interrupted)"),
+    );
+    o
+}
+
+/// `changes` plus, for a resource marked by [`mark_untagged`], the change
+/// that adds its ownership tags.
+pub fn with_untagged_change(
+    mut changes: Vec<drctl_core::diff::FieldChange>,
+    observed: &Observed,
+) -> Vec<drctl_core::diff::FieldChange> {
+    if let Some(before) = observed.props.get(UNTAGGED) {
+        changes.push(drctl_core::diff::FieldChange {
+            field: UNTAGGED.into(),
+            before: Some(before.clone()),
+            after: Some(serde_json::json!(format!(
+                "{} and {}",
+                drctl_core::model::TAG_ENV,
+                drctl_core::model::TAG_ADDRESS
+            ))),
+            replace_reason: None,
+            drift: false,
+        });
+    }
+    changes
+}
+
+/// Whether an update must add the ownership tags ([`with_untagged_change`]).
+pub fn adds_ownership_tags(changes: &[drctl_core::diff::FieldChange]) -> bool {
+    changes.iter().any(|c| c.field == UNTAGGED)
+}

@@ -4,7 +4,7 @@
 //! Props: `cidr_block` (replace), `enable_dns_support`,
 //! `enable_dns_hostnames` (both updated in place).
 
-use crate::ec2_lookup::{read_owned, Owned};
+use crate::ec2_lookup::{create_unless_found, one_attempt, read_owned, Owned};
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
 use crate::tags::ec2_tag_spec;
@@ -121,25 +121,39 @@ impl Reconciler for VpcReconciler {
 
     async fn create(
         &self,
-        _cx: &Ctx,
+        cx: &Ctx,
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
         let region = self.aws.region_of(spec);
         let ec2 = self.aws.ec2(region);
-        // CreateVpc takes no client token: a crash here is recovered by the
-        // ownership-tag lookup, which is why the tags go in this call.
-        let out = ec2
+        // CreateVpc takes no client token: an unanswered attempt is followed
+        // by the ownership-tag lookup, which is why the tags go in this call.
+        let req = ec2
             .create_vpc()
             .cidr_block(props::str(spec, "cidr_block")?)
-            .tag_specifications(ec2_tag_spec(ResourceType::Vpc, spec))
-            .send()
-            .await
-            .map_err(|e| api_error("ec2:CreateVpc", e))?;
-        let vpc = out
-            .vpc()
-            .ok_or_else(|| ReconcileError::Invalid("CreateVpc returned no VPC".into()))?;
-        let id = vpc.vpc_id().unwrap_or_default().to_string();
+            .tag_specifications(ec2_tag_spec(ResourceType::Vpc, spec));
+        let id = create_unless_found::<Vpc, _, _, _>(
+            &self.aws,
+            cx,
+            spec,
+            "ec2:CreateVpc",
+            || async {
+                let out = req
+                    .clone()
+                    .customize()
+                    .config_override(one_attempt())
+                    .send()
+                    .await
+                    .map_err(|e| api_error("ec2:CreateVpc", e))?;
+                out.vpc()
+                    .and_then(|v| v.vpc_id())
+                    .map(str::to_string)
+                    .ok_or_else(|| ReconcileError::Invalid("CreateVpc returned no VPC".into()))
+            },
+            |vpc| Ok(vpc.vpc_id().unwrap_or_default().to_string()),
+        )
+        .await?;
         self.set_dns(region, &id, spec).await?;
         Ok(Observed {
             id,

@@ -485,7 +485,7 @@ async fn a_protected_db_is_not_destroyed_until_the_plan_turns_protection_off() {
         tags: BTreeMap::new(),
         depends_on: vec![],
     };
-    let cx = drctl_core::reconcile::Ctx { env: env.clone() };
+    let cx = drctl_core::reconcile::Ctx::new(env.clone());
     let err = run
         .registry
         .get(drctl_stack::kinds::DB_INSTANCE)

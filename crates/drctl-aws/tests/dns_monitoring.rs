@@ -412,9 +412,7 @@ async fn drift_and_repair(run: &Run, alarm: &str) {
 /// Destroys through the engine, recording the order of the deletions.
 async fn destroy_in_order(run: &Run) -> Vec<Event> {
     let graph = StackGraph::build(run.specs.clone()).unwrap();
-    let cx = Ctx {
-        env: run.env.clone(),
-    };
+    let cx = Ctx::new(run.env.clone());
     let plan = Planner {
         registry: &run.registry,
         cx: &cx,

@@ -94,6 +94,20 @@ fn spec_for_delete(change: &ResourceChange) -> ResourceSpec {
     }
 }
 
+/// An unfinished create whose resource was found (and is now updated or
+/// deleted) is over: its token is used, so the next create of the address
+/// gets a new one (Route53 refuses a `CallerReference` twice, forever).
+fn finish_pending_create(s: &mut StateStore, address: &Address) {
+    if s.state
+        .pending
+        .get(address)
+        .is_some_and(|p| p.operation == Operation::Create)
+    {
+        s.state.pending.remove(address);
+        *s.state.generations.entry(address.clone()).or_insert(0) += 1;
+    }
+}
+
 impl Executor<'_> {
     fn emit(&self, e: Event) {
         if let Some(tx) = &self.events {
@@ -227,6 +241,7 @@ impl Executor<'_> {
         });
         with_state(&store, |s| {
             let token = s.state.token_for(address);
+            finish_pending_create(s, address);
             s.state.pending.insert(
                 address.clone(),
                 PendingOp {
@@ -328,6 +343,7 @@ impl Executor<'_> {
                 let fields = reconciler.diff(&resolved, &prior);
                 with_state(&store, |s| {
                     let token = s.state.token_for(address);
+                    finish_pending_create(s, address);
                     s.state.pending.insert(
                         address.clone(),
                         PendingOp {

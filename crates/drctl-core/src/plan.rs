@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::orphans::Orphan;
 use crate::reconcile::{Ctx, ReconcileError, Registry};
-use crate::state::State;
+use crate::state::{Operation, State};
 use crate::walk::{walk, NodeResult};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -221,6 +221,19 @@ impl Planner<'_> {
             .iter()
             .map(|(a, s)| (a.clone(), s.dependencies().into_iter().collect()))
             .collect();
+        // Reads may recognise what an unfinished create made by its token.
+        let cx = Ctx {
+            pending_creates: Arc::new(
+                state
+                    .pending
+                    .iter()
+                    .filter(|(_, p)| p.operation == Operation::Create)
+                    .map(|(a, p)| (a.clone(), p.token.clone()))
+                    .collect(),
+            ),
+            ..self.cx.clone()
+        };
+        let cx = &cx;
         let seen: Arc<Mutex<BTreeMap<Address, ReadOutcome>>> = Arc::default();
         let results = walk(&waits, self.parallelism, None, |address| {
             let seen = seen.clone();
@@ -236,7 +249,7 @@ impl Planner<'_> {
                 let known_id = state.resources.get(&address).map(|r| r.id.as_str());
                 let reconciler = self.registry.get(&spec.kind)?;
                 tracing::debug!(%address, ?known_id, "read");
-                let outcome = reconciler.read(self.cx, &resolved, known_id).await?;
+                let outcome = reconciler.read(cx, &resolved, known_id).await?;
                 seen.lock().map_err(poisoned)?.insert(address, outcome);
                 Ok(())
             }

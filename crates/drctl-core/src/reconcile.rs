@@ -17,7 +17,7 @@
 //! - Nothing secret is ever put in `props` or `attrs`.
 
 use crate::diff::{diff_props, FieldChange};
-use crate::model::{Observed, ReadOutcome, ResourceSpec};
+use crate::model::{Address, Observed, ReadOutcome, ResourceSpec};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,10 +73,29 @@ impl ReconcileError {
 }
 
 /// What every call gets to know about the run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Ctx {
     /// The env name: the value of the `drctl:env` ownership tag.
     pub env: String,
+    /// Idempotency tokens of the creates the state records as started but
+    /// not finished (a killed run), by address. Set by the planner for
+    /// `read`: a resource that carries its address's token (a Route53
+    /// `CallerReference`, ...) is drctl's own even before it is tagged.
+    pub pending_creates: Arc<BTreeMap<Address, String>>,
+}
+
+impl Ctx {
+    pub fn new(env: impl Into<String>) -> Self {
+        Ctx {
+            env: env.into(),
+            pending_creates: Arc::default(),
+        }
+    }
+
+    /// The token of an unfinished create of `address`, if the state has one.
+    pub fn pending_create(&self, address: &Address) -> Option<&str> {
+        self.pending_creates.get(address).map(String::as_str)
+    }
 }
 
 #[async_trait]

@@ -56,7 +56,7 @@ impl World {
     }
     async fn plan(&self, specs: Vec<ResourceSpec>) -> Plan {
         let graph = StackGraph::build(specs).unwrap();
-        let cx = Ctx { env: ENV.into() };
+        let cx = Ctx::new(ENV);
         let planner = Planner {
             registry: &self.registry,
             cx: &cx,
@@ -74,7 +74,7 @@ impl World {
         destroy: bool,
     ) -> (Plan, ApplyReport) {
         let graph = StackGraph::build(specs).unwrap();
-        let cx = Ctx { env: ENV.into() };
+        let cx = Ctx::new(ENV);
         let store = self.store();
         let planner = Planner {
             registry: &self.registry,
@@ -326,7 +326,7 @@ async fn a_same_named_foreign_resource_is_a_clash_not_adopted() {
     let w = World::new();
     w.cloud.insert_foreign("fake", "global-role");
     let graph = StackGraph::build(small_stack()).unwrap();
-    let cx = Ctx { env: ENV.into() };
+    let cx = Ctx::new(ENV);
     let planner = Planner {
         registry: &w.registry,
         cx: &cx,
@@ -348,7 +348,7 @@ async fn interrupted_apply_finishes_in_flight_work_and_records_it() {
     let w = World::new();
     w.cloud.set_delay(Duration::from_millis(50));
     let graph = StackGraph::build(small_stack()).unwrap();
-    let cx = Ctx { env: ENV.into() };
+    let cx = Ctx::new(ENV);
     let store = w.store();
     let planner = Planner {
         registry: &w.registry,

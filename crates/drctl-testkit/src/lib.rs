@@ -159,9 +159,7 @@ impl Run {
     }
 
     fn cx(&self) -> Ctx {
-        Ctx {
-            env: self.env.clone(),
-        }
+        Ctx::new(self.env.clone())
     }
 
     pub fn store(&self) -> StateStore {

@@ -186,9 +186,7 @@ pub(crate) async fn open_session(
     store.state.account = Some(account);
     Ok(Session {
         registry: drctl_aws::registry(&aws),
-        cx: Ctx {
-            env: env.to_string(),
-        },
+        cx: Ctx::new(env),
         env_plan,
         store,
         aws,

@@ -35,7 +35,7 @@ async fn sample_plan() -> (Plan, Vec<ResourceSpec>) {
     let path = dir.path().join("snap.state.json");
     let cloud = FakeCloud::new();
     let reg = registry(&cloud);
-    let cx = Ctx { env: "snap".into() };
+    let cx = Ctx::new("snap");
     // First apply everything.
     let graph = StackGraph::build(stack()).unwrap();
     let store = StateStore::open(&path, "snap").unwrap();
@@ -212,7 +212,7 @@ async fn partly_drifted_plan() -> Plan {
     let path = dir.path().join("snap.state.json");
     let cloud = FakeCloud::new();
     let reg = registry(&cloud);
-    let cx = Ctx { env: "snap".into() };
+    let cx = Ctx::new("snap");
     let planner = Planner {
         registry: &reg,
         cx: &cx,

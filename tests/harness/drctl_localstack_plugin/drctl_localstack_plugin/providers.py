@@ -155,3 +155,15 @@ def s3_drctl():
     from .s3_replication import make_provider
 
     return Service.for_provider(make_provider())
+
+
+@aws_provider(api="cloudwatch", name="drctl")
+def cloudwatch_drctl():
+    """LocalStack's CloudWatch (v2) with PutMetricAlarm's tags kept as AWS keeps them (see
+    cloudwatch.py). Selected with ``PROVIDER_OVERRIDE_CLOUDWATCH=drctl``.
+    """
+    from localstack.services.plugins import Service
+
+    from .cloudwatch import make_provider
+
+    return Service.for_provider(make_provider())

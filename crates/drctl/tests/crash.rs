@@ -1,0 +1,519 @@
+//! Crash safety and fault tolerance of the dev stack, end to end: the drctl
+//! binary talks to the emulator through the fault-injecting proxy
+//! (`drctl-chaos`), and every check of the outcome goes through the AWS APIs
+//! (tag queries, Route53 listings), not through drctl's own plan.
+//!
+//! - Crash convergence: drctl is SIGKILLed right after its k-th mutating
+//!   call reached the emulator (the proxy holds that call's answer), then
+//!   the same command runs again without the proxy and must finish; then
+//!   the resources carrying this env's tags must match the state one to one
+//!   (no orphan, no duplicate). The same for destroy (nothing left).
+//! - Transient faults: apply, a no-change plan and destroy succeed with 20 %
+//!   of requests failing. (Lost answers, `Rules::lose_fraction`, still break
+//!   name-keyed creates such as CreateInstanceProfile: not asserted yet.)
+//!
+//! CI runs a seeded sample; `crash_at_every_mutating_call` (ignored, long:
+//! the issue asks for it as a separately runnable test) tries every k.
+
+use drctl_chaos::{Proxy, Rules};
+use drctl_core::model::{Address, TAG_ADDRESS, TAG_ENV};
+use drctl_core::state::{idempotency_token, State};
+use drctl_testkit::{endpoint, unique_env};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A killed run must have reached call k within this long.
+const KILL_WAIT: Duration = Duration::from_secs(900);
+
+struct Env {
+    dir: tempfile::TempDir,
+    env: String,
+}
+
+impl Env {
+    fn new(prefix: &str) -> Self {
+        let env = unique_env(prefix);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("plans")).unwrap();
+        let dev =
+            std::fs::read_to_string(drctl_testkit::repo_root().join("plans/dev.toml")).unwrap();
+        std::fs::write(dir.path().join(format!("plans/{env}.toml")), dev).unwrap();
+        Env { dir, env }
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!(".drctl/{}.state.json", self.env))
+    }
+
+    fn state(&self) -> State {
+        let text = std::fs::read_to_string(self.state_path()).unwrap_or_default();
+        if text.is_empty() {
+            return State::new(&self.env);
+        }
+        serde_json::from_str(&text).expect("the state stays valid")
+    }
+
+    fn command(&self, endpoint: &str, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
+        c.args(args)
+            .args(["--env", &self.env])
+            .current_dir(self.dir.path())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        c
+    }
+
+    async fn run(&self, endpoint: &str, args: &[&str]) -> Output {
+        self.command(endpoint, args)
+            .output()
+            .await
+            .expect("run drctl")
+    }
+
+    /// Runs `args` (directly against the emulator, or through `via`) and
+    /// fails the test, showing drctl's output, unless it succeeds.
+    async fn ok(&self, via: Option<&str>, args: &[&str]) -> String {
+        let o = self.run(via.unwrap_or(&endpoint()), args).await;
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "drctl {args:?} --env {} failed:\n{}\n{}",
+            self.env,
+            tail(&out),
+            tail(&String::from_utf8_lossy(&o.stderr))
+        );
+        out
+    }
+
+    /// Runs `args` through a proxy that holds mutating call `k`, and
+    /// SIGKILLs drctl as soon as that call has taken effect. Returns the
+    /// call's `service:Operation`, or `None` when the run made fewer than
+    /// `k` mutating calls (it then finished normally).
+    async fn kill_at(&self, k: u64, args: &[&str]) -> Option<String> {
+        let rules = Rules {
+            hold_mutating: Some(k),
+            ..Rules::default()
+        };
+        let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), &endpoint(), rules)
+            .await
+            .unwrap();
+        let mut child = self
+            .command(&proxy.url(), args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id().unwrap();
+        let held = tokio::time::timeout(KILL_WAIT, async {
+            tokio::select! {
+                h = proxy.held() => Some(h),
+                _ = child.wait() => None,
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("drctl {args:?} neither reached mutating call {k} nor ended"));
+        let (_, op) = held?;
+        child.start_kill().unwrap(); // SIGKILL
+        child.wait().await.unwrap();
+        self.clear_dead_lock(pid);
+        Some(op)
+    }
+
+    /// The lock left by the killed run: removed here, and only when its
+    /// holder is exactly the pid this test killed. Stale-lock takeover is
+    /// being built separately (issue 11, other half); until it is on main
+    /// the rerun would refuse the dead holder's lock, and removing it here
+    /// is what `drctl force-unlock` would do.
+    fn clear_dead_lock(&self, killed: u32) {
+        let state = self.state_path();
+        if let Ok(Some(holder)) = drctl_core::lock::read_holder(&state) {
+            if holder.pid == killed {
+                std::fs::remove_file(drctl_core::lock::lock_path(&state)).unwrap();
+            }
+        }
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// What the cloud holds for one env, compared with its state.
+#[derive(Debug, Default)]
+struct Audit {
+    /// Resources found carrying the env's tag (or, for Route53, its tokens).
+    found: usize,
+    /// Found but not recorded in the state (or recorded under another id).
+    orphans: Vec<String>,
+    /// Addresses with more than one resource.
+    duplicates: Vec<String>,
+}
+
+/// Whether `arn` names the resource whose physical id is `id` (an ARN, a
+/// name, or an id such as `vpc-…` that ends the ARN).
+fn arn_is(arn: &str, id: &str) -> bool {
+    arn == id || arn.ends_with(&format!("/{id}")) || arn.ends_with(&format!(":{id}"))
+}
+
+/// Lists through the AWS APIs what this env owns: every resource tagged
+/// `drctl:env=<env>` in both regions (the tagging API), plus untagged
+/// Route53 zones and health checks whose CallerReference is one of this
+/// state's create tokens (made by a create killed before tagging).
+async fn audit(aws: &drctl_aws::Aws, env: &Env) -> Audit {
+    let state = env.state();
+    let mut by_address: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for region in ["us-east-1", "us-west-2"] {
+        let tagging = aws.tagging(region);
+        let ec2 = aws.ec2(region);
+        let mut token: Option<String> = None;
+        loop {
+            let page = tagging
+                .get_resources()
+                .tag_filters(
+                    aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                        .key(TAG_ENV)
+                        .values(&env.env)
+                        .build(),
+                )
+                .set_pagination_token(token.clone())
+                .send()
+                .await
+                .unwrap();
+            for m in page.resource_tag_mapping_list() {
+                let arn = m.resource_arn().unwrap_or_default().to_string();
+                // Instances are the ASG's, not drctl's: they carry the launch
+                // template's tags. (The emulator keeps them after the ASG is
+                // deleted; AWS terminates them.)
+                if arn.contains(":instance/") {
+                    continue;
+                }
+                // Deleted NAT gateways stay listed (as in DescribeNatGateways).
+                if let Some(nat) = arn.split(":natgateway/").nth(1) {
+                    let d = ec2
+                        .describe_nat_gateways()
+                        .nat_gateway_ids(nat)
+                        .send()
+                        .await;
+                    let gone = d.map(|d| {
+                        d.nat_gateways().iter().all(|n| {
+                            matches!(
+                                n.state(),
+                                Some(aws_sdk_ec2::types::NatGatewayState::Deleted)
+                            )
+                        })
+                    });
+                    if gone.unwrap_or(true) {
+                        continue;
+                    }
+                }
+                let address = m
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == TAG_ADDRESS)
+                    .map(|t| t.value().to_string())
+                    .unwrap_or_else(|| format!("(no address) {arn}"));
+                by_address.entry(address).or_default().push(arn);
+            }
+            token = page
+                .pagination_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    // Route53 resources made by a create that never got to tag them.
+    let r53 = aws.route53("us-east-1");
+    let tokens_of = |address: &str| -> BTreeSet<String> {
+        let a = Address::new(address);
+        (0..4)
+            .map(|g| idempotency_token(&state.lineage, &a, g))
+            .collect()
+    };
+    let zone_addr = "global/route53/zone";
+    let zone_tokens = tokens_of(zone_addr);
+    let zones = r53.list_hosted_zones().send().await.unwrap();
+    for z in zones.hosted_zones() {
+        if zone_tokens.contains(z.caller_reference()) {
+            let arn = format!(
+                "arn:aws:route53:::hostedzone/{}",
+                z.id().trim_start_matches("/hostedzone/")
+            );
+            let list = by_address.entry(zone_addr.to_string()).or_default();
+            if !list.contains(&arn) {
+                list.push(arn);
+            }
+        }
+    }
+    let checks = r53.list_health_checks().send().await.unwrap();
+    for hc in checks.health_checks() {
+        for address in [
+            "global/route53/health-check-primary",
+            "global/route53/health-check-secondary",
+        ] {
+            if tokens_of(address).contains(hc.caller_reference()) {
+                let arn = format!("arn:aws:route53:::healthcheck/{}", hc.id());
+                let list = by_address.entry(address.to_string()).or_default();
+                if !list.contains(&arn) {
+                    list.push(arn);
+                }
+            }
+        }
+    }
+    let mut audit = Audit::default();
+    for (address, arns) in &by_address {
+        audit.found += arns.len();
+        if arns.len() > 1 {
+            audit
+                .duplicates
+                .push(format!("{address}: {}", arns.join(", ")));
+        }
+        let recorded = state.resources.get(&Address::new(address.as_str()));
+        for arn in arns {
+            if !recorded.is_some_and(|r| arn_is(arn, &r.id)) {
+                audit.orphans.push(format!("{address}: {arn}"));
+            }
+        }
+    }
+    audit
+}
+
+/// The outcome of a set of crash points.
+#[derive(Default)]
+struct Tally {
+    tried: usize,
+    converged: usize,
+    orphans: usize,
+    duplicates: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn line(&self) -> String {
+        format!(
+            "crash points: {} tried, {} converged, {} orphans, {} duplicates",
+            self.tried, self.converged, self.orphans, self.duplicates
+        )
+    }
+}
+
+/// One apply crash point: a fresh env, killed after mutating call `k`,
+/// applied again, audited; then destroyed (and audited empty) to clean up.
+/// `None` when the apply makes fewer than `k` mutating calls.
+async fn apply_crash_point(aws: &drctl_aws::Aws, k: u64, tally: &mut Tally) -> Option<String> {
+    let env = Env::new("crash");
+    let start = Instant::now();
+    let op = env.kill_at(k, &["apply", "--auto-approve"]).await?;
+    tally.tried += 1;
+    let rerun = env.run(&endpoint(), &["apply", "--auto-approve"]).await;
+    let what = format!(
+        "apply killed after mutating call {k} ({op}), env {}",
+        env.env
+    );
+    if !rerun.status.success() {
+        tally.failures.push(format!(
+            "{what}: the next apply failed:\n{}",
+            tail(&String::from_utf8_lossy(&rerun.stdout))
+        ));
+    } else {
+        let a = audit(aws, &env).await;
+        tally.orphans += a.orphans.len();
+        tally.duplicates += a.duplicates.len();
+        if a.orphans.is_empty() && a.duplicates.is_empty() {
+            tally.converged += 1;
+        } else {
+            tally.failures.push(format!("{what}: {a:?}"));
+        }
+    }
+    println!("{what}: {:.0}s", start.elapsed().as_secs_f64());
+    env.ok(None, &["destroy", "--auto-approve"]).await;
+    Some(op)
+}
+
+/// `count` distinct positions in `1..=max`, from `seed`.
+fn sample(seed: u64, max: u64, count: usize) -> Vec<u64> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut out = BTreeSet::new();
+    while out.len() < count.min(max as usize) {
+        out.insert(rng.gen_range(1..=max));
+    }
+    out.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_at_sampled_mutating_calls_converges() {
+    let aws = drctl_testkit::aws().await;
+    let mut tally = Tally::default();
+    // The primary network is what the first calls make; then a seeded few.
+    let positions: Vec<u64> = [1, 2, 3].into_iter().chain(sample(11, 140, 2)).collect();
+    for k in positions {
+        apply_crash_point(&aws, k, &mut tally).await;
+    }
+    println!("{}", tally.line());
+    assert!(tally.failures.is_empty(), "{}", tally.failures.join("\n\n"));
+    assert_eq!(tally.converged, tally.tried);
+}
+
+/// Destroy crash points, chained on one applied env (an apply per point
+/// would cost minutes each): each destroy is killed after its k-th
+/// mutating call, the next one resumes from where it stopped, and the last
+/// one runs to the end. Then nothing of the env may be left.
+async fn destroy_crash_points(aws: &drctl_aws::Aws, ks: &[u64], tally: &mut Tally) {
+    let env = Env::new("crashd");
+    env.ok(None, &["apply", "--auto-approve"]).await;
+    let mut tried = 0;
+    let mut ops = Vec::new();
+    for &k in ks {
+        let start = Instant::now();
+        match env.kill_at(k, &["destroy", "--auto-approve"]).await {
+            Some(op) => {
+                tried += 1;
+                println!(
+                    "destroy killed after mutating call {k} ({op}), env {}: {:.0}s",
+                    env.env,
+                    start.elapsed().as_secs_f64()
+                );
+                ops.push(format!("{k} ({op})"));
+            }
+            None => break,
+        }
+    }
+    tally.tried += tried;
+    let what = format!(
+        "destroy killed after mutating calls {}, env {}",
+        ops.join(", "),
+        env.env
+    );
+    let rerun = env.run(&endpoint(), &["destroy", "--auto-approve"]).await;
+    if !rerun.status.success() {
+        tally.failures.push(format!(
+            "{what}: the next destroy failed:\n{}",
+            tail(&String::from_utf8_lossy(&rerun.stdout))
+        ));
+        return;
+    }
+    let a = audit(aws, &env).await;
+    let state = env.state();
+    // After a destroy everything found is an orphan: the state is empty.
+    tally.orphans += a.found;
+    if a.found == 0 && state.resources.is_empty() && state.pending.is_empty() {
+        tally.converged += tried;
+    } else {
+        tally.failures.push(format!(
+            "{what}: left {a:?}; state still records {:?} and pending {:?}",
+            state.resources.keys().collect::<Vec<_>>(),
+            state.pending.keys().collect::<Vec<_>>()
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_during_destroy_converges() {
+    let aws = drctl_testkit::aws().await;
+    let mut tally = Tally::default();
+    // Each destroy resumes the previous one: positions relative to it.
+    destroy_crash_points(&aws, &[1, 3, 5, 8], &mut tally).await;
+    println!("{}", tally.line());
+    assert!(tally.failures.is_empty(), "{}", tally.failures.join("\n\n"));
+    assert_eq!(tally.converged, tally.tried);
+}
+
+/// Apply, a no-change plan and destroy of the dev stack through a proxy
+/// with `rules`; then the audit must find exactly what the state records
+/// (after apply) and nothing (after destroy).
+async fn survives(rules: Rules) {
+    let aws = drctl_testkit::aws().await;
+    let env = Env::new("chaos");
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), &endpoint(), rules.clone())
+        .await
+        .unwrap();
+    let via = proxy.url();
+    let start = Instant::now();
+    env.ok(Some(&via), &["apply", "--auto-approve"]).await;
+    let applied = start.elapsed();
+    let a = audit(&aws, &env).await;
+    assert!(
+        a.orphans.is_empty() && a.duplicates.is_empty(),
+        "after apply with {rules:?}: {a:?}"
+    );
+    let plan = env.run(&via, &["plan", "--detailed-exitcode"]).await;
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "the plan after apply is not empty:\n{}",
+        tail(&String::from_utf8_lossy(&plan.stdout))
+    );
+    env.ok(Some(&via), &["destroy", "--auto-approve"]).await;
+    let a = audit(&aws, &env).await;
+    assert_eq!(a.found, 0, "left after destroy with {rules:?}: {a:?}");
+    let s = proxy.stats();
+    println!(
+        "seed {}: {} requests, {} mutating, {} errors injected, {} answers lost; apply {:.0}s, all {:.0}s",
+        rules.seed,
+        s.requests,
+        s.mutating,
+        s.errors_injected,
+        s.answers_lost,
+        applied.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    // The faults really happened.
+    assert!(s.errors_injected + s.answers_lost > 0, "{s:?}");
+}
+
+fn failing(seed: u64) -> Rules {
+    Rules {
+        seed,
+        fail_fraction: 0.2,
+        ..Rules::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_percent_of_requests_failing_seed_1() {
+    survives(failing(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_percent_of_requests_failing_seed_2() {
+    survives(failing(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_percent_of_requests_failing_seed_3() {
+    survives(failing(3)).await;
+}
+
+/// Every mutating call position of a full dev apply, each on a fresh env
+/// (apply killed at k, applied again, audited, destroyed), then destroy
+/// crash points. Long (hours on a small machine): run it by itself with
+/// `cargo test -p drctl --test crash -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "long: every crash point of a full apply; run by itself"]
+async fn crash_at_every_mutating_call() {
+    let aws = drctl_testkit::aws().await;
+    let mut tally = Tally::default();
+    let mut k = 1;
+    while apply_crash_point(&aws, k, &mut tally).await.is_some() {
+        k += 1;
+    }
+    // Every destroy killed at its first mutating call: each resumes the
+    // last, so together they stop at every position of the destroy.
+    destroy_crash_points(&aws, &[1; 400], &mut tally).await;
+    println!("{}", tally.line());
+    assert!(tally.failures.is_empty(), "{}", tally.failures.join("\n\n"));
+    assert_eq!(tally.converged, tally.tried);
+}
