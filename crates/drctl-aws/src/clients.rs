@@ -225,6 +225,9 @@ impl Aws {
     }
 
     /// The account id (bucket names and ARNs contain it).
+    /// The account id (STS GetCallerIdentity). It is the first call of every
+    /// run, so its errors say what to fix in one sentence: no credentials,
+    /// credentials refused, endpoint unreachable.
     pub async fn account_id(&self) -> Result<String, ReconcileError> {
         let out = self
             .sts(self.global_region())
@@ -232,20 +235,61 @@ impl Aws {
             .send()
             .await
             .map_err(|e| {
-                let err = crate::errors::api_error("sts:GetCallerIdentity", e);
-                let text = err.to_string();
-                if text.contains("loading credentials") || text.contains("no credentials found") {
-                    // The SDK's own text is a page of nested debug output.
-                    ReconcileError::Invalid(
-                        "no usable AWS credentials: set AWS_PROFILE (SSO profiles work), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is available; for LocalStack pass --endpoint URL with any test keys".into(),
-                    )
-                } else {
-                    err
-                }
+                self.first_call_error(crate::errors::api_error("sts:GetCallerIdentity", e))
             })?;
         out.account()
             .map(str::to_string)
             .ok_or_else(|| ReconcileError::Invalid("GetCallerIdentity returned no account".into()))
+    }
+
+    /// The SDK's text for these is a page of nested debug output.
+    fn first_call_error(&self, err: ReconcileError) -> ReconcileError {
+        let text = err.to_string();
+        let where_ = match &self.endpoint {
+            Some(e) => format!("the endpoint {e} (from --endpoint or AWS_ENDPOINT_URL)"),
+            None => "AWS STS".into(),
+        };
+        let invalid = ReconcileError::Invalid;
+        if text.contains("loading credentials") || text.contains("no credentials found") {
+            return invalid(
+                "no usable AWS credentials: set AWS_PROFILE (SSO profiles work), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is available; for LocalStack pass --endpoint URL with any test keys".into(),
+            );
+        }
+        match &err {
+            ReconcileError::Api { code, message, .. } if code == "Transport" => {
+                let cause = [
+                    ("onnection refused", "connection refused"),
+                    ("dns error", "the host name does not resolve"),
+                    ("failed to lookup address", "the host name does not resolve"),
+                    ("timed out", "timed out"),
+                    ("certificate", "TLS certificate rejected"),
+                ]
+                .iter()
+                .find(|(needle, _)| message.contains(needle))
+                .map_or("no answer", |(_, c)| c);
+                invalid(format!(
+                    "cannot reach {where_}: {cause}. Check the URL and that the service (or the LocalStack emulator) is running and reachable; nothing was changed"
+                ))
+            }
+            ReconcileError::Api { code, message, .. }
+                if [
+                    "InvalidClientTokenId",
+                    "SignatureDoesNotMatch",
+                    "ExpiredToken",
+                    "ExpiredTokenException",
+                    "AccessDenied",
+                    "InvalidAccessKeyId",
+                    "UnrecognizedClientException",
+                    "AuthFailure",
+                ]
+                .contains(&code.as_str()) =>
+            {
+                invalid(format!(
+                    "{where_} rejected the credentials ({code}: {message}). Check AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and renew an expired session (e.g. `aws sso login`); nothing was changed"
+                ))
+            }
+            _ => err,
+        }
     }
 
     /// The region a resource lives in (global services use [`Self::global_region`]).

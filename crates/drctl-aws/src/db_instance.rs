@@ -19,8 +19,9 @@
 //! - `EngineVersion` is always sent: the emulator would default to 5.6.
 //!   Any engine_version change is a replacement (keeps downgrades, which
 //!   RDS refuses, simple).
-//! - Delete refuses while deletion protection is on (turn it off through
-//!   the plan first); else it skips the final snapshot or takes
+//! - Declares its deletion protection, so a plan that would delete or
+//!   replace a protected DB is refused before anything is deleted; delete
+//!   itself also refuses while it is on; else it skips the final snapshot or takes
 //!   `{name}-final-{unix time}`, and waits until the instance is gone.
 
 use crate::db_subnet_group::{from_rds, order_like, rds_tags};
@@ -32,7 +33,7 @@ use async_trait::async_trait;
 use aws_sdk_rds::types::DbInstance;
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
-use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, DeletionProtection, ReconcileError, Reconciler};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -381,6 +382,13 @@ fn unix_now() -> u64 {
 impl Reconciler for DbInstanceReconciler {
     fn kind(&self) -> &'static str {
         drctl_stack::kinds::DB_INSTANCE
+    }
+
+    fn deletion_protection(&self) -> Option<DeletionProtection> {
+        Some(DeletionProtection {
+            field: "deletion_protection",
+            how_to_disable: "set db_deletion_protection = false in the env plan (plans/{env}.toml) and run `drctl apply --env {env}`, which turns the protection off",
+        })
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

@@ -15,6 +15,7 @@ use crate::graph::StackGraph;
 use crate::model::{Address, Observed, ResourceSpec};
 use crate::ordering::{destroy_waits, DestroyRule, Doomed};
 use crate::plan::{has_unknowns, resolve_spec, Action, Plan, ResourceChange};
+use crate::protection;
 use crate::reconcile::{Ctx, Registry};
 use crate::state::{Operation, PendingOp, ResourceState, StateError, StateStore};
 use crate::walk::{walk, NodeResult};
@@ -118,6 +119,20 @@ impl Executor<'_> {
     /// Applies `plan` (made from `graph` and the state in `store`).
     pub async fn apply(&self, plan: &Plan, graph: &StackGraph, store: Store) -> ApplyReport {
         let mut report = ApplyReport::default();
+        // The planner refuses these; a plan from elsewhere (a saved file)
+        // is checked again against what it saw, before anything is touched.
+        let blocked = plan.changes.iter().filter_map(|c| {
+            let p = self.registry.get(&c.kind).ok()?.deletion_protection();
+            protection::check(c, None, p, &self.cx.env)
+        });
+        for b in blocked {
+            report
+                .failed
+                .push((b.address.clone(), b.action, b.to_string()));
+        }
+        if !report.failed.is_empty() {
+            return report;
+        }
         if !plan.forget.is_empty() {
             let forgotten = with_state(&store, |s| {
                 for a in &plan.forget {

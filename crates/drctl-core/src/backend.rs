@@ -51,6 +51,12 @@ pub trait HeldLock: Send + Sync + fmt::Debug {
     fn lost(&self) -> Option<String> {
         None
     }
+    /// The holder whose lock this run took over when it started (a local
+    /// lock whose process is gone on this host), for the warning the CLI
+    /// prints. Remote leases warn through `tracing` as they take over.
+    fn taken_over(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Errors of taking or inspecting a lock, whichever the backend.
@@ -119,13 +125,14 @@ impl StateBackend for LocalBackend {
 
     fn lock(&self, command: &str, timeout: Duration) -> Result<Arc<dyn HeldLock>, AcquireError> {
         let lock = StateLock::acquire(&self.path, command, timeout)?;
-        Ok(Arc::new(LocalHeld(Mutex::new(Some(lock)))))
+        let dead = lock.taken_over().map(|d| d.to_string());
+        Ok(Arc::new(LocalHeld(Mutex::new(Some(lock)), dead)))
     }
 }
 
 /// A local lock file held until released or dropped.
 #[derive(Debug)]
-struct LocalHeld(Mutex<Option<StateLock>>);
+struct LocalHeld(Mutex<Option<StateLock>>, Option<String>);
 
 impl HeldLock for LocalHeld {
     fn id(&self) -> &str {
@@ -135,6 +142,9 @@ impl HeldLock for LocalHeld {
         if let Ok(mut g) = self.0.lock() {
             g.take();
         }
+    }
+    fn taken_over(&self) -> Option<String> {
+        self.1.clone()
     }
 }
 

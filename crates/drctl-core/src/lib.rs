@@ -10,6 +10,7 @@
 //! - [`plan`]: reads the cloud and decides one action per resource.
 //! - [`refresh`]: refresh-only: accept drift into the state, change no resource.
 //! - [`orphans`]: resources tagged with the env that nothing accounts for.
+//! - [`protection`]: deletion protection, refused at plan time.
 //! - [`apply`]: the executor: write-ahead intents, parallel graph walk,
 //!   failure isolation, stop flag, progress events.
 //! - [`ordering`]: destroy-order rules (data) applied to a set of deletions.
@@ -31,6 +32,7 @@ pub mod model;
 pub mod ordering;
 pub mod orphans;
 pub mod plan;
+pub mod protection;
 pub mod reconcile;
 pub mod refresh;
 pub mod remote;

@@ -9,6 +9,7 @@ use crate::model::{
     contains_unknown, resolve, Address, Observed, Props, ReadOutcome, ResourceSpec,
 };
 use crate::orphans::Orphan;
+use crate::protection::{self, Blocked};
 use crate::reconcile::{Ctx, ReconcileError, Registry};
 use crate::state::{Operation, State};
 use crate::walk::{walk, NodeResult};
@@ -140,6 +141,8 @@ pub enum PlanError {
     Clash(Vec<(Address, String, String)>),
     #[error("{0} is neither in the stack nor in the state (see `drctl graph` or `drctl state list` for the addresses)")]
     UnknownAddress(Address),
+    #[error("{} protected resource(s) would be deleted; nothing was changed:\n{}", .0.len(), .0.iter().map(|b| format!("  {b}")).collect::<Vec<_>>().join("\n"))]
+    Protected(Vec<Blocked>),
 }
 
 /// What a plan covers, beyond "everything, read from the cloud"
@@ -452,6 +455,7 @@ impl Planner<'_> {
                 _ => forget.push(a),
             }
         }
+        self.refuse_protected(&changes, &specs)?;
         Ok(Plan {
             format_version: PLAN_FORMAT_VERSION.into(),
             env: self.cx.env.clone(),
@@ -510,6 +514,7 @@ impl Planner<'_> {
                 }
             }
         }
+        self.refuse_protected(&changes, &specs)?;
         Ok(Plan {
             format_version: PLAN_FORMAT_VERSION.into(),
             env: self.cx.env.clone(),
@@ -543,6 +548,29 @@ pub fn targeted(graph: &StackGraph, targets: &[Address]) -> Option<BTreeSet<Addr
 }
 
 impl Planner<'_> {
+    /// Refuses the whole plan when it would delete or replace a resource
+    /// whose kind declares deletion protection and that has it on, in the
+    /// cloud or in `specs` (the desired props, or the last applied ones for
+    /// a removed resource).
+    fn refuse_protected(
+        &self,
+        changes: &[ResourceChange],
+        specs: &BTreeMap<Address, ResourceSpec>,
+    ) -> Result<(), PlanError> {
+        let blocked: Vec<Blocked> = changes
+            .iter()
+            .filter_map(|c| {
+                let p = self.registry.get(&c.kind).ok()?.deletion_protection();
+                protection::check(c, specs.get(&c.address).map(|s| &s.props), p, &self.cx.env)
+            })
+            .collect();
+        if blocked.is_empty() {
+            Ok(())
+        } else {
+            Err(PlanError::Protected(blocked))
+        }
+    }
+
     /// Whether updating `dep` can change its attribute `attr`.
     fn changed_by_update(
         &self,

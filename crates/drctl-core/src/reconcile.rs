@@ -18,6 +18,7 @@
 
 use crate::diff::{diff_props, FieldChange};
 use crate::model::{Address, Observed, ReadOutcome, ResourceSpec};
+pub use crate::protection::DeletionProtection;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -114,6 +115,13 @@ pub trait Reconciler: Send + Sync {
     /// made in the same apply.
     fn attrs_changed_by_update(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    /// The deletion protection this kind can carry: a plan that would delete
+    /// or replace a resource with it on (observed or desired) is refused
+    /// before anything is deleted (see [`crate::protection`]).
+    fn deletion_protection(&self) -> Option<DeletionProtection> {
+        None
     }
 
     /// Looks the resource up: by `known_id` (from the state) when given,

@@ -309,7 +309,9 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
             })
         }
     }
-    serde_json::from_value(raw).map_err(corrupt)
+    // Parsed again from the bytes so that a shape error has its line.
+    drop(raw);
+    serde_json::from_slice(bytes).map_err(corrupt)
 }
 
 /// Writes `bytes` to `path` via a temp file + fsync + rename, keeping the

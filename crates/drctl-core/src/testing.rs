@@ -6,7 +6,7 @@ use crate::diff::FieldChange;
 use crate::model::{
     owned_by, Address, Observed, Props, ReadOutcome, ResourceSpec, TAG_ADDRESS, TAG_ENV,
 };
-use crate::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler, Registry};
+use crate::reconcile::{Ctx, DeletionProtection, ErrorClass, ReconcileError, Reconciler, Registry};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -231,6 +231,7 @@ pub struct FakeReconciler {
     pub cloud: Arc<FakeCloud>,
     pub find_by_tags: bool,
     pub replace_on: &'static [(&'static str, &'static str)],
+    pub protection: Option<DeletionProtection>,
 }
 
 #[async_trait]
@@ -240,6 +241,9 @@ impl Reconciler for FakeReconciler {
     }
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         self.replace_on
+    }
+    fn deletion_protection(&self) -> Option<DeletionProtection> {
+        self.protection
     }
     async fn read(
         &self,
@@ -359,8 +363,9 @@ impl Reconciler for FakeReconciler {
     }
 }
 
-/// A registry with the kinds `fake` (findable by tags) and `fake-token`
-/// (found only by id: idempotency tokens alone prevent duplicates).
+/// A registry with the kinds `fake` (findable by tags), `fake-token`
+/// (found only by id: idempotency tokens alone prevent duplicates) and
+/// `fake-protected` (like `fake`, with deletion protection in `protected`).
 pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(FakeReconciler {
@@ -368,12 +373,24 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
         cloud: cloud.clone(),
         find_by_tags: true,
         replace_on: &[("zone", "the zone cannot change in place")],
+        protection: None,
     }));
     r.register(Arc::new(FakeReconciler {
         kind: "fake-token",
         cloud: cloud.clone(),
         find_by_tags: false,
         replace_on: &[],
+        protection: None,
+    }));
+    r.register(Arc::new(FakeReconciler {
+        kind: "fake-protected",
+        cloud: cloud.clone(),
+        find_by_tags: true,
+        replace_on: &[("zone", "the zone cannot change in place")],
+        protection: Some(DeletionProtection {
+            field: "protected",
+            how_to_disable: "set protected = false for {env} and apply",
+        }),
     }));
     r
 }

@@ -6,7 +6,6 @@
 
 use ipnet::Ipv4Net;
 use regex::Regex;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -62,8 +61,8 @@ pub enum Dns {
     CreateZone,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The plan table, typed; what the file does not set is `None`.
+#[derive(Default)]
 struct RawPlan {
     env: Option<Spanned<String>>,
     primary_region: Option<Spanned<String>>,
@@ -93,6 +92,226 @@ struct RawPlan {
     rpo_target_s3: Option<Spanned<String>>,
     usage: Option<toml::Table>,
     state: Option<Spanned<crate::statecfg::RawState>>,
+}
+
+/// Every key of the plan table (the top level of the file).
+pub const KEYS: &[&str] = &[
+    "env",
+    "primary_region",
+    "secondary_region",
+    "primary_vpc_cidr",
+    "secondary_vpc_cidr",
+    "instance_type",
+    "secondary_instance_type",
+    "db_instance_class",
+    "db_engine_version",
+    "db_allocated_storage",
+    "db_deletion_protection",
+    "db_skip_final_snapshot",
+    "min_size",
+    "max_size",
+    "desired_capacity",
+    "hosted_zone_id",
+    "create_hosted_zone",
+    "domain_name",
+    "health_check_path",
+    "alert_email",
+    "secret_force_delete",
+    "image_id",
+    "tags",
+    "rto_target",
+    "rpo_target_dynamodb",
+    "rpo_target_s3",
+    "usage",
+];
+
+type Doc = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+/// Where each `[tags]` entry is (a `toml::Value` keeps no positions).
+#[derive(Default, serde::Deserialize)]
+struct TagSpans {
+    #[serde(default)]
+    tags: BTreeMap<Spanned<String>, toml::Value>,
+}
+
+impl TagSpans {
+    fn read(text: &str) -> TagSpans {
+        toml::from_str(text).unwrap_or_default()
+    }
+    fn of(&self, key: &str) -> Option<std::ops::Range<usize>> {
+        self.tags
+            .keys()
+            .find(|k| k.get_ref() == key)
+            .map(|k| k.span())
+    }
+}
+
+/// How a TOML value reads in a message: its type and, for scalars, itself.
+fn describe(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => format!("the string \"{s}\""),
+        toml::Value::Integer(i) => format!("the integer {i}"),
+        toml::Value::Float(f) => format!("the number {f}"),
+        toml::Value::Boolean(b) => format!("{b}"),
+        toml::Value::Datetime(d) => format!("the date {d}"),
+        toml::Value::Array(_) => "an array".into(),
+        toml::Value::Table(_) => "a table".into(),
+    }
+}
+
+/// The known key closest to `key`, when it is a likely typo.
+fn did_you_mean(key: &str) -> Option<&'static str> {
+    let dist = |a: &str, b: &str| {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    };
+    KEYS.iter()
+        .map(|k| (dist(key, k), *k))
+        .filter(|(d, k)| *d <= 3.max(k.len() / 4) && *d < k.len())
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Types every key of the parsed file; unknown keys and values of the wrong
+/// type are reported (all of them), naming the key, its table and line.
+fn typed(doc: Doc, tag_spans: &TagSpans, bad: &mut Report) -> RawPlan {
+    let mut raw = RawPlan::default();
+    fn get<T: serde::de::DeserializeOwned>(
+        key: &str,
+        v: &Spanned<toml::Value>,
+        expected: &str,
+        bad: &mut Report,
+    ) -> Option<Spanned<T>> {
+        match v.get_ref().clone().try_into::<T>() {
+            Ok(t) => Some(Spanned::new(v.span(), t)),
+            Err(_) => {
+                bad(
+                    key,
+                    Some(v.span()),
+                    format!("must be {expected}, not {}", describe(v.get_ref())),
+                );
+                None
+            }
+        }
+    }
+    const STR: &str = "a string (in double quotes)";
+    const INT: &str = "a whole number";
+    const BOOL: &str = "true or false";
+    for (k, v) in &doc {
+        let key = k.get_ref().as_str();
+        let s = |bad: &mut Report| get::<String>(key, v, STR, bad);
+        let i = |bad: &mut Report| get::<i64>(key, v, INT, bad);
+        let b = |bad: &mut Report| get::<bool>(key, v, BOOL, bad);
+        match key {
+            "env" => raw.env = s(bad),
+            "primary_region" => raw.primary_region = s(bad),
+            "secondary_region" => raw.secondary_region = s(bad),
+            "primary_vpc_cidr" => raw.primary_vpc_cidr = s(bad),
+            "secondary_vpc_cidr" => raw.secondary_vpc_cidr = s(bad),
+            "instance_type" => raw.instance_type = s(bad),
+            "secondary_instance_type" => raw.secondary_instance_type = s(bad),
+            "db_instance_class" => raw.db_instance_class = s(bad),
+            "db_engine_version" => raw.db_engine_version = s(bad),
+            "db_allocated_storage" => raw.db_allocated_storage = i(bad),
+            "db_deletion_protection" => {
+                raw.db_deletion_protection = b(bad).map(Spanned::into_inner)
+            }
+            "db_skip_final_snapshot" => {
+                raw.db_skip_final_snapshot = b(bad).map(Spanned::into_inner)
+            }
+            "min_size" => raw.min_size = i(bad),
+            "max_size" => raw.max_size = i(bad),
+            "desired_capacity" => raw.desired_capacity = i(bad),
+            "hosted_zone_id" => raw.hosted_zone_id = s(bad),
+            "create_hosted_zone" => raw.create_hosted_zone = b(bad),
+            "domain_name" => raw.domain_name = s(bad),
+            "health_check_path" => raw.health_check_path = s(bad),
+            "alert_email" => raw.alert_email = s(bad),
+            "secret_force_delete" => raw.secret_force_delete = b(bad).map(Spanned::into_inner),
+            "image_id" => raw.image_id = s(bad),
+            "tags" => raw.tags = tags(v, tag_spans, bad),
+            "rto_target" => raw.rto_target = s(bad),
+            "rpo_target_dynamodb" => raw.rpo_target_dynamodb = s(bad),
+            "rpo_target_s3" => raw.rpo_target_s3 = s(bad),
+            "usage" => {
+                raw.usage =
+                    get::<toml::Table>(key, v, "a table ([usage])", bad).map(Spanned::into_inner)
+            }
+            _ => {
+                let hint = match did_you_mean(key) {
+                    Some(k) => format!(" (did you mean {k}?)"),
+                    None => String::new(),
+                };
+                let what = if v.get_ref().is_table() {
+                    format!("unknown table [{key}]{hint}")
+                } else {
+                    format!("unknown key in the top-level table{hint}")
+                };
+                bad(
+                    key,
+                    Some(k.span()),
+                    format!("{what}; the keys are listed under \"The plan file\" in README.md"),
+                );
+            }
+        }
+    }
+    raw
+}
+
+/// `[tags]`: a table of string values. A key of the plan table found here
+/// was written below the `[tags]` header by mistake: say so.
+fn tags(
+    v: &Spanned<toml::Value>,
+    spans: &TagSpans,
+    bad: &mut Report,
+) -> Option<Spanned<BTreeMap<String, String>>> {
+    let Some(table) = v.get_ref().as_table() else {
+        bad(
+            "tags",
+            Some(v.span()),
+            format!(
+                "must be a table of tag names to string values, like [tags] CostCenter = \"ops\"; not {}",
+                describe(v.get_ref())
+            ),
+        );
+        return None;
+    };
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (k, val) in table {
+        match val.as_str() {
+            Some(s) => {
+                out.insert(k.clone(), s.to_string());
+            }
+            None => {
+                ok = false;
+                let moved = if KEYS.contains(&k.as_str()) {
+                    format!(" {k} is a key of the top-level table: move it above the [tags] header (every key below [tags] belongs to it).")
+                } else {
+                    String::new()
+                };
+                bad(
+                    &format!("tags.{k}"),
+                    Some(spans.of(k).unwrap_or(v.span())),
+                    format!(
+                        "in table [tags]: a tag value must be a string (in double quotes), not {}.{moved}",
+                        describe(val)
+                    ),
+                );
+            }
+        }
+    }
+    ok.then(|| Spanned::new(v.span(), out))
 }
 
 /// Records one problem: key, where in the file, what is wrong.
@@ -134,6 +353,17 @@ impl fmt::Display for PlanFileError {
 
 impl std::error::Error for PlanFileError {}
 
+impl PlanFileError {
+    /// In file order; problems with no line (a missing key) last.
+    fn sorted(file: &Path, mut problems: Vec<Problem>) -> Self {
+        problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+        PlanFileError {
+            file: file.into(),
+            problems,
+        }
+    }
+}
+
 pub const ENV_PATTERN: &str = "^[a-z0-9][a-z0-9-]{1,18}[a-z0-9]$";
 /// What Route53 accepts as a zone id: up to 32 letters and digits (AWS's
 /// start with Z, LocalStack's do not), optionally as `/hostedzone/ID`.
@@ -166,17 +396,34 @@ pub fn load(dir: &Path, env: &str) -> Result<EnvPlan, PlanFileError> {
 /// Validates the text of a plan file whose name gives `env`.
 pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileError> {
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let raw: RawPlan = toml::from_str(text).map_err(|e| PlanFileError {
+    let doc: Doc = toml::from_str(text).map_err(|e| PlanFileError {
         file: file.into(),
         problems: vec![Problem {
-            key: unknown_key(e.message())
-                .or_else(|| e.span().and_then(|s| key_on_line(text, s.start)))
-                .unwrap_or_else(|| "(syntax)".into()),
+            key: e
+                .span()
+                .and_then(|s| key_on_line(text, s.start))
+                .unwrap_or_else(|| "(TOML syntax)".into()),
             line: e.span().map(|s| line_of(s.start)),
-            message: e.message().trim().to_string(),
+            message: format!(
+                "{}; this file is not valid TOML (https://toml.io)",
+                e.message().trim().trim_end_matches('.').replace('\n', "; ")
+            ),
         }],
     })?;
     let mut problems = Vec::new();
+    let mut bad = |key: &str, span: Option<std::ops::Range<usize>>, message: String| {
+        problems.push(Problem {
+            key: key.into(),
+            line: span.map(|s| line_of(s.start)),
+            message,
+        })
+    };
+    // Unknown keys and wrong types first: the rules below need the values.
+    let tag_spans = TagSpans::read(text);
+    let raw = typed(doc, &tag_spans, &mut bad);
+    if !problems.is_empty() {
+        return Err(PlanFileError::sorted(file, problems));
+    }
     let mut bad = |key: &str, span: Option<std::ops::Range<usize>>, message: String| {
         problems.push(Problem {
             key: key.into(),
@@ -446,25 +693,26 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         .map(|t| t.get_ref().clone())
         .unwrap_or_default();
     let tspan = raw.tags.as_ref().map(|t| t.span());
+    let tspan_of = |k: &str| tag_spans.of(k).or(tspan.clone());
     for (k, v) in &tags {
         if k.starts_with("aws:") || k.starts_with("drctl:") {
             bad(
                 &format!("tags.{k}"),
-                tspan.clone(),
+                tspan_of(k),
                 "tag keys starting with 'aws:' or 'drctl:' are reserved".into(),
             );
         }
         if ["Name", "Environment", "Application"].contains(&k.as_str()) {
             bad(
                 &format!("tags.{k}"),
-                tspan.clone(),
+                tspan_of(k),
                 "is set by drctl on every resource and cannot be overridden".into(),
             );
         }
         if k.is_empty() || k.len() > 127 || v.len() > 255 {
             bad(
                 &format!("tags.{k}"),
-                tspan.clone(),
+                tspan_of(k),
                 "tag keys are 1–127 characters and values at most 255".into(),
             );
         }
@@ -499,10 +747,7 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
     let state = crate::statecfg::check(&raw.state, env, REGION_PATTERN, &mut bad);
 
     if !problems.is_empty() {
-        return Err(PlanFileError {
-            file: file.into(),
-            problems,
-        });
+        return Err(PlanFileError::sorted(file, problems));
     }
     use sha2::{Digest, Sha256};
     let content_hash = hex::encode(Sha256::digest(text.as_bytes()));
@@ -678,10 +923,4 @@ fn parse_usage(
         }
     }
     out
-}
-
-/// Pulls the key out of serde's "unknown field `x`, expected ..." message.
-fn unknown_key(message: &str) -> Option<String> {
-    let rest = message.split("unknown field `").nth(1)?;
-    Some(rest.split('`').next()?.to_string())
 }

@@ -131,7 +131,11 @@ fn sizes_and_classes() {
         e.contains(":5: desired_capacity: must be between min_size 2 and max_size 6 (got 7)"),
         "{e}"
     );
-    assert!(problem("min_size = \"two\"").contains("invalid type"));
+    let e = problem("min_size = \"two\"");
+    assert!(
+        e.contains(":5: min_size: must be a whole number, not the string \"two\""),
+        "{e}"
+    );
 }
 
 #[test]
@@ -203,7 +207,14 @@ fn tags_and_unknown_keys() {
     assert!(problem("[tags]\nName = \"x\"").contains("tags.Name: is set by drctl"));
     let e = problem("min_sise = 3");
     assert!(
-        e.contains("plans/x.toml:5: min_sise: unknown field `min_sise`"),
+        e.contains(
+            "plans/x.toml:5: min_sise: unknown key in the top-level table (did you mean min_size?)"
+        ),
+        "{e}"
+    );
+    let e = problem("[tags]\nTeam = 1");
+    assert!(
+        e.contains("tags.Team: in table [tags]: a tag value must be a string"),
         "{e}"
     );
     let e = problem("domain_name = \"twice.example.com\"");

@@ -12,7 +12,7 @@ use drctl_aws::Aws;
 use drctl_core::apply::{ApplyReport, Executor};
 use drctl_core::backend::{HeldLock, StateBackend};
 use drctl_core::graph::StackGraph;
-use drctl_core::lock;
+use drctl_core::lock::{self, Liveness};
 use drctl_core::model::Address;
 use drctl_core::plan::{Plan, PlanError, PlanOptions, Planner};
 use drctl_core::reconcile::{Ctx, Registry};
@@ -22,7 +22,7 @@ use drctl_stack::envplan::{self, EnvPlan};
 use drctl_stack::statecfg::{self, StateConfig};
 use drctl_stack::{blueprint, kinds};
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -110,6 +110,30 @@ fn graph(g: &Global, a: &EnvArg) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--endpoint` or `AWS_ENDPOINT_URL`, checked: the SDK's own error for a
+/// URL without a scheme is unreadable.
+fn endpoint(g: &Global) -> Result<Option<String>> {
+    let (url, from) = match &g.endpoint {
+        Some(e) => (e.clone(), "--endpoint"),
+        None => match std::env::var("AWS_ENDPOINT_URL") {
+            Ok(e) if !e.is_empty() => (e, "AWS_ENDPOINT_URL"),
+            _ => return Ok(None),
+        },
+    };
+    let host = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .map(|rest| rest.split(['/', '?']).next().unwrap_or(""));
+    match host {
+        Some(h) if !h.is_empty() && !h.contains(char::is_whitespace) => Ok(Some(url)),
+        Some(_) => bail!("{from} '{url}' has no host; use a URL like http://localhost:4566"),
+        None => bail!(
+            "{from} '{url}' is not a URL: it needs a scheme, like http://{}",
+            url.split("://").last().unwrap_or(&url)
+        ),
+    }
+}
+
 /// Everything a plan, apply or destroy needs, with the lock held.
 pub(crate) struct Session {
     pub(crate) env_plan: EnvPlan,
@@ -150,9 +174,14 @@ pub(crate) async fn open_session(
     need_account: bool,
 ) -> Result<Session> {
     let env_plan = load_env(g, env)?;
-    let aws = Aws::load(g.endpoint.clone()).await;
+    let aws = Aws::load(endpoint(g)?).await;
     let backend = backends::open(&backends::config(g, Some(&env_plan))?, env, &aws).await?;
     let lock = backend.backend.lock(command, g.lock_timeout)?;
+    if let Some(dead) = lock.taken_over() {
+        crate::errln!(
+            "Warning: took over the state lock of {dead}: that process is no longer running on this host (killed?). The state records what it had started; this run goes on from there."
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let executing = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -169,9 +198,7 @@ pub(crate) async fn open_session(
     let path = store.path().to_path_buf();
     let account = match (&store.state.account, need_account) {
         (Some(a), false) => a.clone(),
-        _ => aws.account_id().await.context(
-            "cannot reach AWS to learn the account id (check credentials, AWS_PROFILE, --endpoint)",
-        )?,
+        _ => aws.account_id().await?,
     };
     if let Some(known) = &store.state.account {
         if known != &account {
@@ -266,6 +293,10 @@ impl Session {
         };
         if let Some(p) = progress {
             p.finish().await;
+        }
+        if result.is_err() {
+            // A refused plan's calls are counted too (none of them mutating).
+            self.write_call_log();
         }
         let mut plan = result.map_err(|e| self.explain_plan_error(g, e))?;
         if !destroy && !options.targets.is_empty() {
@@ -856,39 +887,42 @@ async fn state_cmd(g: &Global, cmd: StateCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `drctl force-unlock LOCK_ID`: removes a lock whose holder this host
+/// cannot see running, after confirmation; never a live run's lock.
 async fn force_unlock(g: &Global, a: &ForceUnlockArgs) -> Result<ExitCode> {
     let path = match state_config(g, &a.env.env)? {
         StateConfig::Local(p) => backends::local_path(&p, &a.env.env),
         cfg => return force_unlock_remote(g, a, &cfg).await,
     };
-    let Some(holder) = lock::read_holder(&path).or_else(|e| -> Result<_> {
-        crate::errln!("warning: {e}");
-        Ok(None)
-    })?
-    else {
-        if lock::lock_path(&path).exists() {
-            // Unreadable lock file: offer to remove it all the same.
-        } else {
-            crate::outln!("No lock on {}.", path.display());
-            return Ok(ExitCode::SUCCESS);
+    let Some(lock_id) = a.lock_id.clone() else {
+        bail!(
+            "force-unlock needs the id of the lock to remove: run `{}` with the lock id that the refused run printed",
+            hint(g, &format!("force-unlock --env {} LOCK_ID", a.env.env))
+        );
+    };
+    let found = lock::read(&path)?;
+    if let Some(l) = found.filter(|l| l.id == lock_id && l.liveness() != Liveness::Alive) {
+        let seen = match l.liveness() {
+            Liveness::Gone => "that process is no longer running on this host",
+            _ => "drctl cannot tell from this host whether it still runs",
+        };
+        let q = format!(
+            "Remove the lock {} held by {} ({seen})? Only do this if no drctl is running on this state. Only 'yes' will be accepted.",
+            l.id,
+            l.describe()
+        );
+        if !a.force && !confirm(&q, "yes")? {
+            crate::outln!("Lock kept.");
+            return Ok(ExitCode::from(1));
         }
-        return remove_lock(&path, a.force, "an unreadable lock");
-    };
-    let stale = if lock::is_stale(&holder) {
-        " (that process is no longer running)"
-    } else {
-        ""
-    };
-    remove_lock(&path, a.force, &format!("the lock held by {holder}{stale}"))
-}
-
-fn remove_lock(path: &Path, force: bool, what: &str) -> Result<ExitCode> {
-    if !force && !confirm(&format!("Remove {what}? Only do this if no drctl is running on this state. Only 'yes' will be accepted."), "yes")? {
-        crate::outln!("Lock kept.");
-        return Ok(ExitCode::from(1));
     }
-    lock::force_unlock(path)?;
-    crate::outln!("Lock removed.");
+    // Checks the id and the holder again, under the lock guard.
+    let removed = lock::force_unlock(&path, &lock_id)?;
+    crate::outln!(
+        "Removed the lock {} held by {}.",
+        removed.id,
+        removed.describe()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

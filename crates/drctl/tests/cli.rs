@@ -142,29 +142,6 @@ fn a_corrupt_state_is_reported_and_left_alone() {
 }
 
 #[test]
-fn apply_and_destroy_refuse_without_a_terminal_or_auto_approve() {
-    // No AWS needed: the refusal comes before any call only when there is
-    // nothing to plan, so check the message of the confirmation helper via
-    // force-unlock, which asks the same way.
-    let d = plans_dir(&[("qa-1.toml", "")]);
-    std::fs::create_dir(d.path().join(".drctl")).unwrap();
-    std::fs::write(d.path().join(".drctl/qa-1.state.json.lock"), "{\"pid\": 1, \"host\": \"elsewhere\", \"command\": \"drctl apply\", \"started_at\": \"2026-01-01T00:00:00Z\"}").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_drctl"))
-        .args(["force-unlock", "--env", "qa-1"])
-        .current_dir(d.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(err.contains("no terminal to ask for confirmation"), "{err}");
-    assert!(d.path().join(".drctl/qa-1.state.json.lock").exists());
-    let o = drctl(d.path(), &["force-unlock", "--env", "qa-1", "--force"]);
-    assert!(o.status.success());
-    assert!(!d.path().join(".drctl/qa-1.state.json.lock").exists());
-}
-
-#[test]
 fn a_held_lock_names_its_holder() {
     let d = plans_dir(&[("qa-1.toml", "domain_name = \"qa.example.com\"\nalert_email = \"qa@example.com\"\ncreate_hosted_zone = true\n")]);
     std::fs::create_dir(d.path().join(".drctl")).unwrap();

@@ -306,6 +306,8 @@ async fn dev_stack_end_to_end() {
         String::from_utf8_lossy(&o.stderr)
     );
 
+    protected_destroy_is_refused_up_front(&aws, &env, &cli).await;
+
     // Destroy: nothing of the env is left, in either region.
     let out = cli.ok(&["destroy", "--env", &env, "--auto-approve"]);
     assert!(out.contains("Destroy complete!"), "{}", tail(&out));
@@ -392,6 +394,88 @@ async fn dev_stack_end_to_end() {
 
     // The DB password never reached a file or the terminal (all runs had RUST_LOG=trace).
     assert_no_secret_anywhere(&cli, &passwords);
+}
+
+/// Everything tagged with the env (the tagging API, both regions and
+/// Route53's), plus the IAM role it does not list.
+async fn tagged_resources(aws: &drctl_aws::Aws, env: &str) -> Vec<String> {
+    let scan = drctl_aws::orphans::scan(aws, env, &["us-east-1", "us-west-2"])
+        .await
+        .unwrap();
+    let mut arns: Vec<String> = scan.items.into_iter().map(|t| t.arn).collect();
+    arns.sort();
+    arns.dedup();
+    let role = aws
+        .iam("us-east-1")
+        .get_role()
+        .role_name(format!("trading-ec2-role-{env}"))
+        .send()
+        .await
+        .unwrap();
+    arns.push(role.role().unwrap().arn().to_string());
+    arns
+}
+
+/// With `db_deletion_protection = true`, destroy is refused at plan time:
+/// exit 1, the DB named with the way out, and every resource still there.
+/// Then protection goes off again (one apply) for the real destroy.
+async fn protected_destroy_is_refused_up_front(aws: &drctl_aws::Aws, env: &str, cli: &Cli) {
+    let set_protection = |on: bool| {
+        let text = std::fs::read_to_string(cli.plan_file()).unwrap().replace(
+            &format!("db_deletion_protection = {}", !on),
+            &format!("db_deletion_protection = {on}"),
+        );
+        std::fs::write(cli.plan_file(), text).unwrap();
+    };
+    set_protection(true);
+    let out = cli.ok(&["apply", "--env", env, "--auto-approve"]);
+    assert!(
+        out.contains("Apply complete! Resources: 0 added, 2 changed, 0 destroyed."),
+        "{}",
+        tail(&out)
+    );
+    let before = tagged_resources(aws, env).await;
+    assert!(before.len() >= 70, "{before:?}");
+    let state_before = std::fs::read(cli.state()).unwrap();
+    let o = cli.run(&["destroy", "--env", env, "--auto-approve"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}\n{}", tail(&stderr));
+    let err = stderr
+        .lines()
+        .filter(|l| l.starts_with("Error") || l.starts_with("  "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for region in ["us-east-1", "us-west-2"] {
+        assert!(
+            err.contains(&format!(
+                "trading-db-{env} ({region}/database/db) has deletion protection on"
+            )),
+            "{err}"
+        );
+    }
+    assert!(
+        err.contains(&format!(
+            "set db_deletion_protection = false in the env plan (plans/{env}.toml)"
+        )),
+        "{err}"
+    );
+    assert!(!stdout.contains("Destroy complete"), "{stdout}");
+    assert_eq!(cli.mutating_calls(), vec![], "not one mutating call");
+    assert_eq!(tagged_resources(aws, env).await, before, "all still there");
+    assert_eq!(std::fs::read(cli.state()).unwrap(), state_before);
+    for region in ["us-east-1", "us-west-2"] {
+        let db = aws
+            .rds(region)
+            .describe_db_instances()
+            .db_instance_identifier(format!("trading-db-{env}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(db.db_instances()[0].deletion_protection(), Some(true));
+    }
+    set_protection(false);
+    cli.ok(&["apply", "--env", env, "--auto-approve"]);
 }
 
 /// Searches every stdout/stderr of the test's runs and every file drctl wrote.
