@@ -22,7 +22,7 @@ use drctl_stack::envplan::{self, EnvPlan};
 use drctl_stack::statecfg::{self, StateConfig};
 use drctl_stack::{blueprint, kinds};
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

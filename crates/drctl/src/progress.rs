@@ -248,6 +248,9 @@ impl Reconciler for CountingReads {
     fn attrs_changed_by_update(&self) -> &'static [&'static str] {
         self.inner.attrs_changed_by_update()
     }
+    fn deletion_protection(&self) -> Option<drctl_core::reconcile::DeletionProtection> {
+        self.inner.deletion_protection()
+    }
     async fn read(
         &self,
         cx: &Ctx,
