@@ -131,7 +131,7 @@ type Doc = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 #[derive(Default, serde::Deserialize)]
 struct TagSpans {
     #[serde(default)]
-    tags: BTreeMap<Spanned<String>, toml::Value>,
+    tags: BTreeMap<Spanned<String>, serde::de::IgnoredAny>,
 }
 
 impl TagSpans {
@@ -396,7 +396,7 @@ pub fn load(dir: &Path, env: &str) -> Result<EnvPlan, PlanFileError> {
 /// Validates the text of a plan file whose name gives `env`.
 pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileError> {
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let doc: Doc = toml::from_str(text).map_err(|e| PlanFileError {
+    let table: toml::Table = toml::from_str(text).map_err(|e| PlanFileError {
         file: file.into(),
         problems: vec![Problem {
             key: e
@@ -410,6 +410,20 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
             ),
         }],
     })?;
+    // Where each key is (a `toml::Value` keeps no positions; spanned
+    // values fail on some nested tables, spanned keys never do).
+    let key_spans: BTreeMap<Spanned<String>, serde::de::IgnoredAny> =
+        toml::from_str(text).unwrap_or_default();
+    let doc: Doc = table
+        .into_iter()
+        .map(|(k, v)| {
+            let span = key_spans
+                .keys()
+                .find(|s| s.get_ref() == &k)
+                .map_or(0..0, |s| s.span());
+            (Spanned::new(span.clone(), k), Spanned::new(span, v))
+        })
+        .collect();
     let mut problems = Vec::new();
     let mut bad = |key: &str, span: Option<std::ops::Range<usize>>, message: String| {
         problems.push(Problem {

@@ -274,11 +274,16 @@ fn drill_targets_need_a_positive_whole_number_and_a_unit() {
     // A wrong type names the key too (any key: the line's).
     let e = problem("rto_target = 300");
     assert!(
-        e.contains("plans/x.toml:5: rto_target: invalid type"),
+        e.contains(
+            "plans/x.toml:5: rto_target: must be a string (in double quotes), not the integer 300"
+        ),
         "{e}"
     );
     let e = problem("min_size = \"two\"");
-    assert!(e.contains("plans/x.toml:5: min_size: invalid type"), "{e}");
+    assert!(
+        e.contains("plans/x.toml:5: min_size: must be a whole number, not the string \"two\""),
+        "{e}"
+    );
 }
 
 #[test]
