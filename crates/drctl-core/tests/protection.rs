@@ -43,7 +43,7 @@ impl World {
     }
     async fn plan(&self, specs: Vec<ResourceSpec>, destroy: bool) -> Result<Plan, PlanError> {
         let graph = StackGraph::build(specs).unwrap();
-        let cx = Ctx { env: ENV.into() };
+        let cx = Ctx::new(ENV);
         let planner = Planner {
             registry: &self.registry,
             cx: &cx,
@@ -60,7 +60,7 @@ impl World {
         let graph = StackGraph::build(specs).unwrap();
         let exec = Executor {
             registry: &self.registry,
-            cx: Ctx { env: ENV.into() },
+            cx: Ctx::new(ENV),
             parallelism: 4,
             rules: &[],
             stop: Arc::new(AtomicBool::new(false)),
