@@ -26,7 +26,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::hosted_zone::{add_tags, one_attempt, owner_tags_of, r53_call, same_dns};
-use crate::retry::wait_for;
+use crate::retry::{transient, wait_for};
 use crate::tags::{
     adds_ownership_tags, ambiguous, check_owned, mark_untagged, with_untagged_change, Tags,
 };
@@ -237,10 +237,13 @@ impl Checks<'_> {
         // An earlier attempt with this token (an unanswered call, a killed
         // run) may have made the check: the emulator ignores the token. Look
         // before each attempt, and never let the SDK repeat the call itself.
-        let created = r53_call(self.aws, "route53:CreateHealthCheck", || async {
+        // Not r53_call: the lookup takes route53 slots of its own, and holding
+        // one across it deadlocks two concurrent creates (2 slots in all).
+        let created = transient("route53:CreateHealthCheck", || async {
             if let Some(hc) = self.by_token(token).await? {
                 return self.update(spec, hc.id()).await;
             }
+            let _slot = self.aws.permit("route53").await;
             let out = self
                 .r53
                 .create_health_check()

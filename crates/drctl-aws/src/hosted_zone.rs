@@ -481,10 +481,13 @@ impl Zones<'_> {
         // run) may have made the zone: the emulator ignores the token, and
         // AWS's answer to a repeat is an error. Look before each attempt,
         // and never let the SDK repeat the call by itself.
-        let created = r53_call(self.aws, "route53:CreateHostedZone", || async {
+        // Not r53_call: the lookup takes route53 slots of its own, and holding
+        // one across it deadlocks concurrent creates (2 slots in all).
+        let created = transient("route53:CreateHostedZone", || async {
             if let Some(out) = self.by_token(&domain, token).await? {
                 return Ok(Made::Found(out));
             }
+            let _slot = self.aws.permit("route53").await;
             self.r53
                 .create_hosted_zone()
                 .name(&domain)
