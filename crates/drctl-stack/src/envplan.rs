@@ -123,6 +123,7 @@ pub const KEYS: &[&str] = &[
     "rpo_target_dynamodb",
     "rpo_target_s3",
     "usage",
+    "state",
 ];
 
 type Doc = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
@@ -243,6 +244,8 @@ fn typed(doc: Doc, tag_spans: &TagSpans, bad: &mut Report) -> RawPlan {
             "rto_target" => raw.rto_target = s(bad),
             "rpo_target_dynamodb" => raw.rpo_target_dynamodb = s(bad),
             "rpo_target_s3" => raw.rpo_target_s3 = s(bad),
+            // Typed in `parse` from the text: its values keep their spans.
+            "state" => {}
             "usage" => {
                 raw.usage =
                     get::<toml::Table>(key, v, "a table ([usage])", bad).map(Spanned::into_inner)
@@ -434,7 +437,22 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
     };
     // Unknown keys and wrong types first: the rules below need the values.
     let tag_spans = TagSpans::read(text);
-    let raw = typed(doc, &tag_spans, &mut bad);
+    let mut raw = typed(doc, &tag_spans, &mut bad);
+    #[derive(serde::Deserialize)]
+    struct StateOnly {
+        state: Option<Spanned<crate::statecfg::RawState>>,
+    }
+    match toml::from_str::<StateOnly>(text) {
+        Ok(s) => raw.state = s.state,
+        Err(e) => bad(
+            "state",
+            e.span(),
+            format!(
+                "[state]: {}; its keys are backend, bucket, key, region, kms_key_id",
+                e.message().trim()
+            ),
+        ),
+    }
     if !problems.is_empty() {
         return Err(PlanFileError::sorted(file, problems));
     }
