@@ -40,7 +40,8 @@ use aws_sdk_ec2::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
-use serde_json::json;
+use drctl_core::recover::request_token;
+use serde_json::{json, Value};
 
 /// The symbolic image that resolves to the newest Amazon Linux 2023 AMI.
 pub const AL2023_LATEST: &str = "al2023-latest";
@@ -197,16 +198,23 @@ pub(crate) async fn create_template(
     })
 }
 
-/// A new version from the spec, made the default. Returns its number.
+/// A new version from the spec on top of version `base`, made the default.
+/// Returns its number. The client token is derived from the template, `base`
+/// and the data: a repeat after a lost answer returns the version the first
+/// call made instead of adding another.
 pub(crate) async fn new_version(
     ec2: &Client,
     spec: &ResourceSpec,
     id: &str,
+    base: &str,
 ) -> Result<i64, ReconcileError> {
     let ami = resolve_image(ec2, props::str(spec, "image")?).await?;
+    let props = serde_json::to_string(&spec.props)
+        .map_err(|e| ReconcileError::Invalid(format!("{}: {e}", spec.address)))?;
     let req = ec2
         .create_launch_template_version()
         .launch_template_id(id)
+        .client_token(request_token(&[id, base, &ami, &props]))
         .launch_template_data(template_data(spec, &ami)?);
     let out = retry(
         "ec2:CreateLaunchTemplateVersion",
@@ -409,7 +417,12 @@ impl Reconciler for LaunchTemplateReconciler {
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let version = new_version(&ec2, spec, &current.id).await?;
+        let base = current
+            .attrs
+            .get("latest_version")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let version = new_version(&ec2, spec, &current.id, base).await?;
         Ok(Observed {
             id: current.id.clone(),
             props: spec.props.clone(),
@@ -541,6 +554,45 @@ mod tests {
         assert_eq!(create.num_calls(), 1, "the request carried the token");
         assert_eq!(o.id, "lt-1");
         assert_eq!(o.attrs["latest_version"], json!("1"), "a string");
+    }
+
+    #[tokio::test]
+    async fn a_new_version_carries_a_token_from_its_base_version_and_data() {
+        use aws_sdk_ec2::operation::create_launch_template_version::CreateLaunchTemplateVersionOutput;
+        use aws_sdk_ec2::types::LaunchTemplateVersion;
+        use std::sync::{Arc, Mutex};
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        let version = mock!(Client::create_launch_template_version)
+            .match_requests(move |r| {
+                let t = r.client_token().unwrap_or_default().to_string();
+                log.lock().unwrap().push(t);
+                true
+            })
+            .then_output(|| {
+                CreateLaunchTemplateVersionOutput::builder()
+                    .launch_template_version(
+                        LaunchTemplateVersion::builder().version_number(2).build(),
+                    )
+                    .build()
+            });
+        let modify = mock!(Client::modify_launch_template).then_output(|| {
+            aws_sdk_ec2::operation::modify_launch_template::ModifyLaunchTemplateOutput::builder()
+                .build()
+        });
+        let tags = mock!(Client::create_tags).then_output(|| {
+            aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build()
+        });
+        let ec2 = client(&[&version, &modify, &tags]);
+        let s = spec("ami-123");
+        new_version(&ec2, &s, "lt-1", "1").await.unwrap();
+        new_version(&ec2, &s, "lt-1", "1").await.unwrap();
+        new_version(&ec2, &s, "lt-1", "2").await.unwrap();
+        let t = seen.lock().unwrap().clone();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[0].len(), 32, "{t:?}");
+        assert_eq!(t[0], t[1], "the same call repeated: the same token");
+        assert_ne!(t[1], t[2], "on top of another version: a new token");
     }
 
     #[tokio::test(start_paused = true)]

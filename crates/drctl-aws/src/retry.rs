@@ -14,8 +14,8 @@ use tokio::time::Instant;
 pub const NOTICE_AFTER: Duration = Duration::from_secs(5);
 
 /// The tracing target of messages meant for the user's terminal; the CLI
-/// prints its events as plain lines on stderr.
-pub const NOTICE_TARGET: &str = "drctl_notice";
+/// prints its events as plain lines on stderr (one constant, in the engine).
+pub use drctl_core::recover::NOTICE_TARGET;
 
 /// An exponential schedule with full jitter.
 #[derive(Clone, Copy, Debug)]

@@ -17,6 +17,7 @@ use crate::ordering::{destroy_waits, DestroyRule, Doomed};
 use crate::plan::{has_unknowns, resolve_spec, Action, Plan, ResourceChange};
 use crate::protection;
 use crate::reconcile::{Ctx, Registry};
+use crate::recover::{self, RESOURCE_RETRY};
 use crate::state::{Operation, PendingOp, ResourceState, StateError, StateStore};
 use crate::walk::{walk, NodeResult};
 use std::collections::{BTreeMap, BTreeSet};
@@ -270,7 +271,15 @@ impl Executor<'_> {
             );
             s.save()
         })?;
-        let result = reconciler.delete(&self.cx, &spec, &prior).await;
+        let result = recover::delete(
+            reconciler.as_ref(),
+            &self.cx,
+            &spec,
+            &prior,
+            RESOURCE_RETRY,
+            &self.stop,
+        )
+        .await;
         let result = match result {
             Ok(()) => with_state(&store, |s| {
                 s.state.resources.remove(address);
@@ -355,7 +364,6 @@ impl Executor<'_> {
             Action::Create => self.create_one(change, &resolved, &store, &record).await,
             _ => {
                 let prior = change.prior.clone().unwrap_or_default();
-                let fields = reconciler.diff(&resolved, &prior);
                 with_state(&store, |s| {
                     let token = s.state.token_for(address);
                     finish_pending_create(s, address);
@@ -372,9 +380,15 @@ impl Executor<'_> {
                     );
                     s.save()
                 })?;
-                match reconciler
-                    .update(&self.cx, &resolved, &prior, &fields)
-                    .await
+                match recover::update(
+                    reconciler.as_ref(),
+                    &self.cx,
+                    &resolved,
+                    &prior,
+                    RESOURCE_RETRY,
+                    &self.stop,
+                )
+                .await
                 {
                     Ok(o) => with_state(&store, |s| {
                         record(&o, s);
@@ -423,10 +437,16 @@ impl Executor<'_> {
             s.save()?;
             Ok(token)
         })?;
-        let created = reconciler
-            .create(&self.cx, resolved, &token)
-            .await
-            .map_err(|e| e.to_string())?;
+        let created = recover::create(
+            reconciler.as_ref(),
+            &self.cx,
+            resolved,
+            &token,
+            RESOURCE_RETRY,
+            &self.stop,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         with_state(store, |s| {
             record(&created, s);
             s.state.pending.remove(address);

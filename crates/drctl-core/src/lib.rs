@@ -6,6 +6,8 @@
 //! - [`graph`]: the desired stack as one DAG (both regions), cycle errors, DOT.
 //! - [`reconcile`]: the `Reconciler` trait each resource kind implements,
 //!   error classes, the registry.
+//! - [`recover`]: the executor's rule for a call whose outcome is unknown
+//!   (transient failure, lost answer): re-read, adopt, or call again.
 //! - [`diff`]: field-by-field comparison, replacement reasons, drift.
 //! - [`plan`]: reads the cloud and decides one action per resource.
 //! - [`refresh`]: refresh-only: accept drift into the state, change no resource.
@@ -34,6 +36,7 @@ pub mod orphans;
 pub mod plan;
 pub mod protection;
 pub mod reconcile;
+pub mod recover;
 pub mod refresh;
 pub mod remote;
 pub mod secrets;

@@ -58,6 +58,9 @@ struct Inner {
     calls: Vec<Call>,
     fail: BTreeMap<(Address, &'static str), String>,
     hang: BTreeSet<(Address, &'static str)>,
+    /// Calls still to fail transiently, and whether they take effect first
+    /// (the answer is lost) or not (refused before doing anything).
+    transient: BTreeMap<(Address, &'static str), (usize, bool)>,
     mutations: usize,
     crash_at: Option<usize>,
     delay: Duration,
@@ -87,6 +90,29 @@ impl FakeCloud {
             .fail
             .insert((Address::new(address), op), message.into());
     }
+    /// The next `times` calls `op` on `address` fail with a transient error
+    /// (class `Retryable`, like a 503 the SDK gave up on) before doing
+    /// anything.
+    pub fn fail_transiently(&self, address: &str, op: &'static str, times: usize) {
+        self.lock()
+            .transient
+            .insert((Address::new(address), op), (times, false));
+    }
+    /// The next `times` calls `op` on `address` take effect, then answer
+    /// with a transient error: the answer was lost.
+    pub fn lose_answers(&self, address: &str, op: &'static str, times: usize) {
+        self.lock()
+            .transient
+            .insert((Address::new(address), op), (times, true));
+    }
+    /// How many resources of `kind` the cloud holds.
+    pub fn count_kind(&self, kind: &str) -> usize {
+        self.lock()
+            .resources
+            .values()
+            .filter(|r| r.kind == kind)
+            .count()
+    }
     pub fn hang(&self, address: &str, op: &'static str) {
         self.lock().hang.insert((Address::new(address), op));
     }
@@ -98,6 +124,7 @@ impl FakeCloud {
         let mut i = self.lock();
         i.fail.clear();
         i.hang.clear();
+        i.transient.clear();
         i.crash_at = None;
     }
     pub fn calls(&self) -> Vec<Call> {
@@ -144,6 +171,18 @@ impl FakeCloud {
             .resources
             .retain(|_, r| r.tags.get(TAG_ADDRESS).map(String::as_str) != Some(address));
     }
+    /// Puts a resource carrying `env`'s ownership tags for `address` into the
+    /// cloud, as an earlier call whose answer was lost would have.
+    pub fn insert_owned(&self, kind: &str, env: &str, address: &str) -> String {
+        let id = self.insert_foreign(kind, &address.replace('/', "-"));
+        let mut i = self.lock();
+        if let Some(r) = i.resources.get_mut(&id) {
+            r.tags.insert(TAG_ENV.into(), env.into());
+            r.tags.insert(TAG_ADDRESS.into(), address.into());
+            r.props.insert("size".into(), Value::from(1));
+        }
+        id
+    }
     /// Puts a resource that drctl does not own into the cloud.
     pub fn insert_foreign(&self, kind: &str, name: &str) -> String {
         let mut i = self.lock();
@@ -165,7 +204,7 @@ impl FakeCloud {
         &self,
         op: &'static str,
         address: &Address,
-    ) -> Result<(usize, Duration, bool), ReconcileError> {
+    ) -> Result<(usize, Duration, bool, bool), ReconcileError> {
         let mut i = self.lock();
         let ix = i.calls.len();
         i.calls.push(Call {
@@ -182,6 +221,16 @@ impl FakeCloud {
                 message: msg.clone(),
             });
         }
+        let mut lost = false;
+        if let Some((n, effect)) = i.transient.get_mut(&(address.clone(), op)) {
+            if *n > 0 {
+                *n -= 1;
+                if !*effect {
+                    return Err(transient_error(op, "refused"));
+                }
+                lost = true;
+            }
+        }
         let hang = i.hang.contains(&(address.clone(), op));
         let mut crash = false;
         if op != "read" {
@@ -196,6 +245,7 @@ impl FakeCloud {
                 i.delay
             },
             hang || crash,
+            lost,
         ))
     }
 
@@ -212,6 +262,34 @@ impl FakeCloud {
         }
     }
 }
+
+fn transient_error(op: &str, what: &str) -> ReconcileError {
+    ReconcileError::Api {
+        operation: op.into(),
+        class: ErrorClass::Retryable,
+        code: "ServiceUnavailable".into(),
+        message: format!("injected transient fault ({what})"),
+    }
+}
+
+/// The answer of a call whose `lost` flag is set: its effect happened.
+fn answer<T>(op: &str, lost: bool, v: T) -> Result<T, ReconcileError> {
+    if lost {
+        Err(transient_error(
+            op,
+            "the call took effect, its answer was lost",
+        ))
+    } else {
+        Ok(v)
+    }
+}
+
+/// Kind whose create takes no token and refuses a second resource of the
+/// same name with `AlreadyExists` (IAM roles, target groups, tables, ...).
+pub const NAMED: &str = "fake-named";
+/// Kind created without tags (tagged later, like a Route53 zone): a read
+/// knows it only by the pending create's token.
+pub const LATE_TAGGED: &str = "fake-late-tag";
 
 fn observed(id: &str, r: &FakeResource) -> Observed {
     let mut attrs = Props::new();
@@ -251,12 +329,20 @@ impl Reconciler for FakeReconciler {
         spec: &ResourceSpec,
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        let (ix, d, h) = self.cloud.begin("read", &spec.address)?;
+        let (ix, d, h, _) = self.cloud.begin("read", &spec.address)?;
         self.cloud.end(ix, d, h).await;
         let i = self.cloud.lock();
+        let pending = cx
+            .pending_create(&spec.address)
+            .and_then(|t| i.tokens.get(t));
         let check = |id: &str, r: &FakeResource| {
-            if owned_by(&r.tags, &cx.env, &spec.address) {
-                ReadOutcome::Found(observed(id, r))
+            let owned = owned_by(&r.tags, &cx.env, &spec.address);
+            if owned || pending.is_some_and(|p| p == id) {
+                let mut o = observed(id, r);
+                if self.kind == LATE_TAGGED {
+                    o.props.insert("tagged".into(), Value::Bool(owned));
+                }
+                ReadOutcome::Found(o)
             } else {
                 ReadOutcome::Clash {
                     id: id.into(),
@@ -298,10 +384,22 @@ impl Reconciler for FakeReconciler {
         spec: &ResourceSpec,
         token: &str,
     ) -> Result<Observed, ReconcileError> {
-        let (ix, d, h) = self.cloud.begin("create", &spec.address)?;
+        let (ix, d, h, lost) = self.cloud.begin("create", &spec.address)?;
         let (id, res) = {
             let mut i = self.cloud.lock();
-            if let Some(id) = i.tokens.get(token).cloned() {
+            let taken = i
+                .resources
+                .values()
+                .any(|r| r.kind == self.kind && r.name == spec.name);
+            if self.kind == NAMED && taken {
+                return Err(ReconcileError::Api {
+                    operation: "create".into(),
+                    class: ErrorClass::AlreadyExists,
+                    code: "EntityAlreadyExists".into(),
+                    message: format!("{} already exists", spec.name),
+                });
+            }
+            if let Some(id) = i.tokens.get(token).cloned().filter(|_| self.kind != NAMED) {
                 let r = i.resources.get(&id).cloned().ok_or_else(|| {
                     ReconcileError::Invalid("token for a deleted resource".into())
                 })?;
@@ -310,8 +408,12 @@ impl Reconciler for FakeReconciler {
                 i.next_id += 1;
                 let id = format!("{}-{}", self.kind, i.next_id);
                 let mut tags = spec.tags.clone();
-                tags.insert(TAG_ENV.into(), cx.env.clone());
-                tags.insert(TAG_ADDRESS.into(), spec.address.to_string());
+                // A late-tagged kind is tagged by a second call, which a
+                // lost answer of the first never makes.
+                if self.kind != LATE_TAGGED || !lost {
+                    tags.insert(TAG_ENV.into(), cx.env.clone());
+                    tags.insert(TAG_ADDRESS.into(), spec.address.to_string());
+                }
                 let r = FakeResource {
                     kind: self.kind.into(),
                     name: spec.name.clone(),
@@ -324,16 +426,16 @@ impl Reconciler for FakeReconciler {
             }
         };
         self.cloud.end(ix, d, h).await;
-        Ok(observed(&id, &res))
+        answer("create", lost, observed(&id, &res))
     }
     async fn update(
         &self,
-        _cx: &Ctx,
+        cx: &Ctx,
         spec: &ResourceSpec,
         current: &Observed,
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
-        let (ix, d, h) = self.cloud.begin("update", &spec.address)?;
+        let (ix, d, h, lost) = self.cloud.begin("update", &spec.address)?;
         let res = {
             let mut i = self.cloud.lock();
             let r = i
@@ -345,10 +447,14 @@ impl Reconciler for FakeReconciler {
                     r.props.insert(c.field.clone(), v.clone());
                 }
             }
+            if self.kind == LATE_TAGGED {
+                r.tags.insert(TAG_ENV.into(), cx.env.clone());
+                r.tags.insert(TAG_ADDRESS.into(), spec.address.to_string());
+            }
             r.clone()
         };
         self.cloud.end(ix, d, h).await;
-        Ok(observed(&current.id, &res))
+        answer("update", lost, observed(&current.id, &res))
     }
     async fn delete(
         &self,
@@ -356,18 +462,28 @@ impl Reconciler for FakeReconciler {
         spec: &ResourceSpec,
         current: &Observed,
     ) -> Result<(), ReconcileError> {
-        let (ix, d, h) = self.cloud.begin("delete", &spec.address)?;
+        let (ix, d, h, lost) = self.cloud.begin("delete", &spec.address)?;
         self.cloud.lock().resources.remove(&current.id);
         self.cloud.end(ix, d, h).await;
-        Ok(())
+        answer("delete", lost, ())
     }
 }
 
 /// A registry with the kinds `fake` (findable by tags), `fake-token`
 /// (found only by id: idempotency tokens alone prevent duplicates) and
-/// `fake-protected` (like `fake`, with deletion protection in `protected`).
+/// `fake-protected` (like `fake`, with deletion protection in `protected`),
+/// [`NAMED`] and [`LATE_TAGGED`].
 pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
     let mut r = Registry::new();
+    for kind in [NAMED, LATE_TAGGED] {
+        r.register(Arc::new(FakeReconciler {
+            kind,
+            cloud: cloud.clone(),
+            find_by_tags: true,
+            replace_on: &[],
+            protection: None,
+        }));
+    }
     r.register(Arc::new(FakeReconciler {
         kind: "fake",
         cloud: cloud.clone(),

@@ -8,12 +8,11 @@
 //!   the same command runs again without the proxy and must finish; then
 //!   the resources carrying this env's tags must match the state one to one
 //!   (no orphan, no duplicate). The same for destroy (nothing left).
-//! - Transient faults: apply, a no-change plan and destroy succeed with 5 %
-//!   of requests failing. (At 20 % a run fails now and then: a create with
-//!   no retry of drctl's own, e.g. iam:CreateRole, gets 5xx on all of the
-//!   SDK's 5 attempts, or after the SDK's retry quota ran dry. Issue 11
-//!   stays open for a retry at the executor's level that re-reads first.) (Lost answers, `Rules::lose_fraction`, still break
-//!   name-keyed creates such as CreateInstanceProfile: not asserted yet.)
+//! - Transient faults: apply, a no-change plan and destroy succeed with 20 %
+//!   of requests failing (500, 503, throttling), and with 2 % of mutating
+//!   calls' answers lost after they took effect (no duplicate, no orphan).
+//!   Failures the SDK's retries do not absorb are retried by the executor,
+//!   which re-reads and adopts what a lost call made (`drctl_core::recover`).
 //!
 //! CI runs a seeded sample; `crash_at_every_mutating_call` (ignored, long:
 //! the issue asks for it as a separately runnable test) tries every k.
@@ -465,24 +464,47 @@ async fn survives(rules: Rules) {
 fn failing(seed: u64) -> Rules {
     Rules {
         seed,
-        fail_fraction: 0.05,
+        fail_fraction: 0.20,
+        ..Rules::default()
+    }
+}
+
+fn losing(seed: u64) -> Rules {
+    Rules {
+        seed,
+        lose_fraction: 0.02,
         ..Rules::default()
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn five_percent_of_requests_failing_seed_1() {
+async fn twenty_percent_of_requests_failing_seed_1() {
     survives(failing(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn five_percent_of_requests_failing_seed_2() {
+async fn twenty_percent_of_requests_failing_seed_2() {
     survives(failing(2)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn five_percent_of_requests_failing_seed_3() {
+async fn twenty_percent_of_requests_failing_seed_3() {
     survives(failing(3)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_percent_of_answers_lost_seed_1() {
+    survives(losing(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_percent_of_answers_lost_seed_2() {
+    survives(losing(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_percent_of_answers_lost_seed_3() {
+    survives(losing(3)).await;
 }
 
 /// Every mutating call position of a full dev apply, each on a fresh env
