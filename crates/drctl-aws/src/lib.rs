@@ -80,6 +80,8 @@ use std::sync::Arc;
 /// Every reconciler, bound to one set of clients.
 pub fn registry(aws: &Aws) -> Registry {
     let mut r = Registry::new();
+    // Critical path first: the executor starts the slow chains at once.
+    r.set_expected_durations(drctl_stack::timings::EXPECTED);
     r.register(Arc::new(vpc::VpcReconciler::new(aws)));
     r.register(Arc::new(subnet::SubnetReconciler::new(aws)));
     r.register(Arc::new(internet_gateway::InternetGatewayReconciler::new(

@@ -116,8 +116,15 @@ where
     .await
 }
 
-/// Polls `check` until it returns `Some`, every `every` (growing to 4× that),
-/// for at most `timeout`; the timeout error names `what`.
+/// The first pause of [`wait_for`]: most waits (IAM visibility, a Route53
+/// change, a table going ACTIVE) end within seconds, and a resource that is
+/// ready should not keep its dependents waiting a whole poll interval.
+pub const FIRST_POLL: Duration = Duration::from_secs(1);
+
+/// Polls `check` until it returns `Some`: at once, then after
+/// [`FIRST_POLL`], doubling the pause up to `every` (the steady interval, so
+/// a ready resource is seen at most `every` late), for at most `timeout`;
+/// the timeout error names `what`.
 pub async fn wait_for<T, F, Fut>(
     what: &str,
     timeout: Duration,
@@ -129,7 +136,7 @@ where
     Fut: Future<Output = Result<Option<T>, ReconcileError>>,
 {
     let start = Instant::now();
-    let mut interval = every;
+    let mut interval = FIRST_POLL.min(every);
     loop {
         match check().await {
             Ok(Some(v)) => return Ok(v),
@@ -146,7 +153,7 @@ where
             });
         }
         tokio::time::sleep(interval).await;
-        interval = (interval * 3 / 2).min(every * 4);
+        interval = (interval * 2).min(every);
     }
 }
 
@@ -154,6 +161,7 @@ where
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
 
     fn err(class: ErrorClass) -> ReconcileError {
         ReconcileError::Api {
@@ -201,6 +209,50 @@ mod tests {
             took >= IAM_PROPAGATION.total && took < IAM_PROPAGATION.total + Duration::from_secs(3),
             "{took:?}"
         );
+    }
+
+    /// A NAT that becomes available 7 s in (poll every 15 s) is seen at
+    /// 7 s (checks at 0, 1, 3, 7), not at 15; then the pause stays at 15 s.
+    #[tokio::test(start_paused = true)]
+    async fn wait_starts_short_and_backs_off_to_the_interval() {
+        let start = tokio::time::Instant::now();
+        let checks = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let c = checks.clone();
+        let seen = wait_for(
+            "NAT gateway nat-1 to become available",
+            Duration::from_secs(600),
+            Duration::from_secs(15),
+            || {
+                let c = c.clone();
+                async move {
+                    let at = start.elapsed().as_secs();
+                    c.lock().unwrap().push(at);
+                    Ok((at >= 7).then_some(at))
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen, 7);
+        assert_eq!(*checks.lock().unwrap(), vec![0, 1, 3, 7]);
+        checks.lock().unwrap().clear();
+        let c = checks.clone();
+        let _ = wait_for(
+            "x",
+            Duration::from_secs(60),
+            Duration::from_secs(15),
+            || {
+                let c = c.clone();
+                async move {
+                    c.lock().unwrap().push(start.elapsed().as_secs());
+                    Ok::<Option<()>, _>(None)
+                }
+            },
+        )
+        .await;
+        let at = checks.lock().unwrap().clone();
+        let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        assert_eq!(gaps, vec![1, 2, 4, 8, 15, 15, 15], "{at:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -18,8 +18,9 @@ use crate::plan::{has_unknowns, resolve_spec, Action, Plan, ResourceChange};
 use crate::protection;
 use crate::reconcile::{Ctx, Registry};
 use crate::recover::{self, RESOURCE_RETRY};
+use crate::schedule::remaining_chain;
 use crate::state::{Operation, PendingOp, ResourceState, StateError, StateStore};
-use crate::walk::{walk, NodeResult};
+use crate::walk::{walk_prioritized, NodeResult};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -165,8 +166,13 @@ impl Executor<'_> {
             })
             .collect();
         let waits = destroy_waits(&doomed, self.rules);
-        let deleted = walk(
+        // The longest chain of expected durations starts first.
+        let priority = remaining_chain(&waits, |a| {
+            self.registry.expected_secs(&by_address[a].kind, true)
+        });
+        let deleted = walk_prioritized(
             &waits,
+            &priority,
             self.parallelism,
             Some(self.stop.clone()),
             |address| {
@@ -205,8 +211,13 @@ impl Executor<'_> {
             })
             .map(|s| (s.address.clone(), s.dependencies().into_iter().collect()))
             .collect();
-        let built = walk(
+        let priority = remaining_chain(&waits, |a| match by_address[a].action {
+            Action::NoOp => 0,
+            _ => self.registry.expected_secs(&by_address[a].kind, false),
+        });
+        let built = walk_prioritized(
             &waits,
+            &priority,
             self.parallelism,
             Some(self.stop.clone()),
             |address| {

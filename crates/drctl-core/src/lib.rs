@@ -17,6 +17,7 @@
 //!   failure isolation, stop flag, progress events.
 //! - [`ordering`]: destroy-order rules (data) applied to a set of deletions.
 //! - [`walk`]: the generic parallel DAG walker under plan and apply.
+//! - [`schedule`]: critical-path-first priorities from expected durations.
 //! - [`state`]: the state file (atomic writes, backups, versions, tokens).
 //! - [`lock`]: one writer per state.
 //! - [`backend`]: where the state lives (local file or [`remote`] object
@@ -39,6 +40,7 @@ pub mod reconcile;
 pub mod recover;
 pub mod refresh;
 pub mod remote;
+pub mod schedule;
 pub mod secrets;
 pub mod state;
 #[cfg(any(test, feature = "testing"))]

@@ -19,6 +19,7 @@
 use crate::diff::{diff_props, FieldChange};
 use crate::model::{Address, Observed, ReadOutcome, ResourceSpec};
 pub use crate::protection::DeletionProtection;
+use crate::schedule::{ExpectedDuration, DEFAULT_SECS};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -188,10 +189,11 @@ pub trait Reconciler: Send + Sync {
     }
 }
 
-/// Reconcilers by kind.
+/// Reconcilers by kind, and how long each kind takes (for scheduling).
 #[derive(Clone, Default)]
 pub struct Registry {
     by_kind: BTreeMap<&'static str, Arc<dyn Reconciler>>,
+    expected: &'static [ExpectedDuration],
 }
 
 impl Registry {
@@ -211,5 +213,30 @@ impl Registry {
 
     pub fn kinds(&self) -> impl Iterator<Item = &&'static str> {
         self.by_kind.keys()
+    }
+
+    /// Sets the expected durations the executor schedules by (a wrapping
+    /// registry copies them with [`expected_durations`](Self::expected_durations)).
+    pub fn set_expected_durations(&mut self, table: &'static [ExpectedDuration]) {
+        self.expected = table;
+    }
+
+    pub fn expected_durations(&self) -> &'static [ExpectedDuration] {
+        self.expected
+    }
+
+    /// The expected duration of `kind`'s create (`delete == false`) or
+    /// delete, in seconds; [`DEFAULT_SECS`] for a kind with no figure.
+    pub fn expected_secs(&self, kind: &str, delete: bool) -> u64 {
+        self.expected
+            .iter()
+            .find(|e| e.kind == kind)
+            .map_or(DEFAULT_SECS, |e| {
+                if delete {
+                    e.delete_secs
+                } else {
+                    e.create_secs
+                }
+            })
     }
 }

@@ -2,6 +2,8 @@
 //! on has succeeded, at most `parallelism` at once. A failure skips the nodes
 //! that (transitively) wait on it and lets independent branches finish; a
 //! raised stop flag starts nothing new but lets in-flight work finish.
+//! Among ready nodes the one with the highest priority starts first (see
+//! [`crate::schedule`]); ties, and nodes without one, go in address order.
 
 use crate::model::Address;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -21,8 +23,26 @@ pub enum NodeResult<T, E = String> {
 
 /// Walks `waits` (node -> nodes that must succeed first). Nodes that wait on
 /// something outside the map are treated as if that dependency were done.
+/// Ready nodes start in address order.
 pub async fn walk<T, E, F, Fut>(
     waits: &BTreeMap<Address, BTreeSet<Address>>,
+    parallelism: usize,
+    stop: Option<Arc<AtomicBool>>,
+    work: F,
+) -> BTreeMap<Address, NodeResult<T, E>>
+where
+    F: Fn(Address) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    walk_prioritized(waits, &BTreeMap::new(), parallelism, stop, work).await
+}
+
+/// [`walk`], starting the ready node with the highest `priority` first
+/// (e.g. [`crate::schedule::remaining_chain`]); a node missing from
+/// `priority` counts as 0, ties go in address order.
+pub async fn walk_prioritized<T, E, F, Fut>(
+    waits: &BTreeMap<Address, BTreeSet<Address>>,
+    priority: &BTreeMap<Address, u64>,
     parallelism: usize,
     stop: Option<Arc<AtomicBool>>,
     work: F,
@@ -71,14 +91,20 @@ where
             }
         }
         if !stopping {
-            let ready: Vec<Address> = remaining
+            let mut ready: Vec<&Address> = remaining
                 .iter()
                 .filter(|(_, deps)| {
                     deps.iter()
                         .all(|d| matches!(results.get(d), Some(NodeResult::Done(_))))
                 })
-                .map(|(n, _)| n.clone())
+                .map(|(n, _)| n)
+                .collect();
+            // Stable: equal priorities keep the map's address order.
+            ready.sort_by_key(|n| std::cmp::Reverse(priority.get(*n).copied().unwrap_or(0)));
+            let ready: Vec<Address> = ready
+                .into_iter()
                 .take(parallelism.saturating_sub(in_flight.len()))
+                .cloned()
                 .collect();
             for node in ready {
                 remaining.remove(&node);
@@ -159,6 +185,32 @@ mod tests {
         let pos = |n: &str, e: &str| log.iter().position(|(a, b)| a == n && *b == e).unwrap();
         for dep in ["a", "b", "c"] {
             assert!(pos(dep, "end") < pos("d", "start"));
+        }
+    }
+
+    /// `a/quick` comes first in address order, but `b/head` carries the
+    /// long chain (`c/slow` waits on it): with one slot the scheduler must
+    /// start `b/head` first, then `c/slow` before `a/quick`.
+    #[tokio::test]
+    async fn longest_remaining_chain_starts_first() {
+        let g = graph(&[("a/quick", &[]), ("b/head", &[]), ("c/slow", &["b/head"])]);
+        let weight = |a: &Address| if a.0 == "c/slow" { 900 } else { 5 };
+        let priority = crate::schedule::remaining_chain(&g, weight);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for (prio, expected) in [
+            (&priority, ["b/head", "c/slow", "a/quick"]),
+            (&BTreeMap::new(), ["a/quick", "b/head", "c/slow"]),
+        ] {
+            order.lock().unwrap().clear();
+            walk_prioritized(&g, prio, 1, None, |n| {
+                let order = order.clone();
+                async move {
+                    order.lock().unwrap().push(n.0);
+                    Ok::<_, String>(())
+                }
+            })
+            .await;
+            assert_eq!(*order.lock().unwrap(), expected);
         }
     }
 

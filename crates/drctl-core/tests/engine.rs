@@ -377,3 +377,84 @@ async fn interrupted_apply_finishes_in_flight_work_and_records_it() {
     assert_eq!(state.resources.len(), w.cloud.resources().len());
     assert!(state.pending.is_empty());
 }
+
+/// Critical-path-first, through the executor: with one slot, address order
+/// would create `a/quick` first; the registry's expected durations make
+/// `b/head` (on which the 900 s `c/slow` waits) go first. On destroy the
+/// slow delete (`b/head`, after its dependent `c/slow`) goes before `a/quick`.
+#[tokio::test]
+async fn executor_starts_the_longest_chain_first() {
+    use drctl_core::schedule::ExpectedDuration;
+    use drctl_core::testing::FakeReconciler;
+    static EXPECTED: &[ExpectedDuration] = &[
+        ExpectedDuration {
+            kind: "slow",
+            create_secs: 900,
+            delete_secs: 5,
+            source: "test",
+        },
+        ExpectedDuration {
+            kind: "fake",
+            create_secs: 5,
+            delete_secs: 600,
+            source: "test",
+        },
+    ];
+    let mut w = World::new();
+    let mut registry = registry(&w.cloud);
+    registry.register(Arc::new(FakeReconciler {
+        kind: "slow",
+        cloud: w.cloud.clone(),
+        find_by_tags: true,
+        replace_on: &[],
+        protection: None,
+    }));
+    registry.set_expected_durations(EXPECTED);
+    w.registry = registry;
+    let stack = || {
+        vec![
+            // `fake-token` has no figure: 1 s either way.
+            spec_of("fake-token", "r/a-quick", &[]),
+            spec("r/b-head", &[]),
+            spec_of("slow", "r/c-slow", &["r/b-head"]),
+        ]
+    };
+    let graph = StackGraph::build(stack()).unwrap();
+    for destroy in [false, true] {
+        let store = w.store();
+        let cx = Ctx::new(ENV);
+        let planner = Planner {
+            registry: &w.registry,
+            cx: &cx,
+            parallelism: 1,
+        };
+        let plan = if destroy {
+            planner.plan_destroy(&graph, &store.state).await.unwrap()
+        } else {
+            planner.plan(&graph, &store.state, true).await.unwrap()
+        };
+        w.cloud.reset_calls();
+        let exec = Executor {
+            registry: &w.registry,
+            cx,
+            parallelism: 1,
+            rules: &[],
+            stop: Arc::new(AtomicBool::new(false)),
+            events: None,
+        };
+        let report = exec.apply(&plan, &graph, Arc::new(Mutex::new(store))).await;
+        assert!(report.success(), "{report:?}");
+        let order: Vec<String> = w
+            .cloud
+            .mutating_calls()
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect();
+        let expected = if destroy {
+            ["r/c-slow", "r/b-head", "r/a-quick"]
+        } else {
+            ["r/b-head", "r/c-slow", "r/a-quick"]
+        };
+        assert_eq!(order, expected, "destroy: {destroy}");
+    }
+}

@@ -211,6 +211,7 @@ impl ReadProgress {
     /// `registry` with every reconciler's reads counted into this progress.
     pub fn counting(&self, registry: &Registry) -> Registry {
         let mut out = Registry::new();
+        out.set_expected_durations(registry.expected_durations());
         for kind in registry.kinds() {
             if let Ok(inner) = registry.get(kind) {
                 out.register(Arc::new(CountingReads {

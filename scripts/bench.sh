@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# drctl's benchmark: one table of figures (never limits; nothing fails on a slow run).
+#
+#   bash scripts/bench.sh           against a fresh harness emulator: full two-region apply of
+#                                   plans/dev.toml, a no-change plan, a no-change apply and
+#                                   destroy, each timed, with the AWS calls by service and kind
+#                                   (read / mutating) from the emulator's request log and drctl's
+#                                   peak RSS; the same phases at -parallelism=1, as a ratio; and
+#                                   the sequential boto3 baseline (scripts/bench_baseline.py).
+#   bash scripts/bench.sh --sim     only the simulation (real executor, real graphs, real-AWS
+#                                   durations on a virtual clock; no emulator, debug build)
+#
+# Environment:
+#   DRCTL_BIN=path        use this drctl binary (CI and repeated runs: no build at all);
+#                         default: build the `perf` profile (release, dependencies at
+#                         opt-level 1; see Cargo.toml) into target/perf/drctl
+#   DRCTL_SIM_BIN=path    use this drctl-sim binary for --sim (default: cargo build -p drctl-bench)
+#   BENCH_PORT=4640       emulator port (a fresh emulator is started there and stopped after)
+#   BENCH_BASELINE=0      skip the boto3 baseline
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--sim" ]; then
+  sim="${DRCTL_SIM_BIN:-}"
+  if [ -z "$sim" ]; then
+    cargo build -q -p drctl-bench --bin drctl-sim
+    sim=target/debug/drctl-sim
+  fi
+  exec "$sim" --plans-dir plans "${@:2}"
+fi
+[ $# -eq 0 ] || { echo "usage: bash scripts/bench.sh [--sim]" >&2; exit 2; }
+
+bin="${DRCTL_BIN:-}"
+if [ -z "$bin" ]; then
+  echo "building drctl with the perf profile (once; ~10 min on 2 cores) ..." >&2
+  cargo build -q --profile perf -p drctl
+  bin=target/perf/drctl
+fi
+[ -x "$bin" ] || { echo "no drctl binary at $bin" >&2; exit 1; }
+bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+
+port="${BENCH_PORT:-4640}"
+endpoint="http://127.0.0.1:$port"
+harness=tests/harness/localstack.sh
+venv=$(bash "$harness" install)
+if curl -fsS "$endpoint/_localstack/health" >/dev/null 2>&1; then
+  echo "an emulator already runs on $port; the benchmark needs a fresh one (BENCH_PORT=...)" >&2
+  exit 1
+fi
+bash "$harness" start "$port" >/dev/null
+work="$(mktemp -d)"
+trap 'bash "$harness" stop "$port" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+# The emulator takes any credentials; never send real ones to it.
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+unset AWS_SESSION_TOKEN AWS_PROFILE DRCTL_STATE
+log="${DRCTL_HARNESS_HOME:-$HOME/.cache/drctl-harness}/run/$port/localstack.log"
+[ -f "$log" ] || { echo "emulator log not found at $log" >&2; exit 1; }
+mkdir -p "$work/plans"
+results="$work/results.tsv"
+: >"$results"
+
+# The emulator logs one line per request ("AWS ec2.DescribeVpcs => 200"); a phase's calls are
+# the lines it added. The log is written asynchronously: wait until it stops growing.
+settle() {
+  local n m
+  n=$(wc -l <"$log")
+  while sleep 0.5; m=$(wc -l <"$log"); [ "$m" != "$n" ]; do n=$m; done
+  echo "$n"
+}
+
+# phase LABEL PARALLELISM ENV CMD... : runs drctl, appends one TSV row.
+phase() {
+  local label=$1 par=$2 env=$3; shift 3
+  local before after
+  before=$(settle)
+  if ! /usr/bin/time -f "%e %M %U %S" -o "$work/time" \
+      "$bin" --plans-dir "$work/plans" --state "$work/$env.state.json" --endpoint "$endpoint" \
+      --no-color -parallelism="$par" "$@" >"$work/out.log" 2>&1; then
+    # plan -detailed-exitcode is not used: any failure is a failed benchmark.
+    cat "$work/out.log" >&2
+    echo "bench: '$label' failed" >&2
+    exit 1
+  fi
+  after=$(settle)
+  local resources
+  resources=$(python3 -c 'import json,sys
+try: print(len(json.load(open(sys.argv[1]))["resources"]))
+except Exception: print(0)' "$work/$env.state.json")
+  sed -n "$((before + 1)),${after}p" "$log" | python3 -c '
+import re, sys, collections
+by = collections.Counter(); reads = muts = 0
+for line in sys.stdin:
+    m = re.search(r"localstack\.request\.aws\s*:\s*AWS (\S+)\.(\w+) =>", line)
+    if not m: continue
+    svc, op = m.groups()
+    by[svc] += 1
+    if re.match(r"(Describe|Get|List|Head|Lookup|Search|Test)", op): reads += 1
+    else: muts += 1
+svc = " ".join(f"{k} {v}" for k, v in sorted(by.items(), key=lambda kv: -kv[1]))
+print(reads, muts, svc or "-", sep="\t")' >"$work/calls"
+  read -r wall rss user sys <"$work/time"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$par" "$wall" "$((rss / 1024))" \
+    "$(python3 -c "print(f'{$user + $sys:.2f}')")" "$resources" "$(cat "$work/calls")" >>"$results"
+  echo "  $label (-parallelism=$par): ${wall}s" >&2
+}
+
+run_set() { # PARALLELISM
+  local par=$1 env
+  env="bench$(date +%s | tail -c 6)p$par"
+  cp plans/dev.toml "$work/plans/$env.toml"
+  echo "env '$env' at -parallelism=$par on $endpoint:" >&2
+  phase apply "$par" "$env" apply --env "$env" -auto-approve
+  phase "no-change plan" "$par" "$env" plan --env "$env"
+  phase "no-change apply" "$par" "$env" apply --env "$env" -auto-approve
+  phase destroy "$par" "$env" destroy --env "$env" -auto-approve
+}
+
+run_set 10
+run_set 1
+
+baseline=""
+if [ "${BENCH_BASELINE:-1}" != 0 ]; then
+  echo "boto3 sequential baseline:" >&2
+  before=$(settle)
+  start=$(date +%s.%N)
+  "$venv/bin/python" scripts/bench_baseline.py "$endpoint" "bl$(date +%s | tail -c 6)" >"$work/baseline.log" 2>&1 || {
+    cat "$work/baseline.log" >&2; echo "bench: baseline failed" >&2; exit 1; }
+  end=$(date +%s.%N)
+  after=$(settle)
+  baseline="$(python3 -c "print(f'{$end - $start:.2f}')")	$(sed -n "$((before + 1)),${after}p" "$log" | grep -c 'localstack.request.aws' || true)	$(tail -1 "$work/baseline.log")"
+fi
+
+python3 - "$results" "$baseline" "$bin" <<'PY'
+import sys, platform, os, subprocess
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+by = {(r[0], r[1]): r for r in rows}
+cpu = "?"
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip(); break
+except OSError:
+    pass
+print(f"drctl benchmark: dev (both regions) on the LocalStack harness; {os.cpu_count()} cores, {cpu}; "
+      f"binary {sys.argv[3]}")
+print()
+print("| phase | wall s | wall s -p1 | -p1 / default | read calls | mutating calls | calls by service | peak RSS MB | CPU s |")
+print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
+for phase in ["apply", "no-change plan", "no-change apply", "destroy"]:
+    d, s = by[(phase, "10")], by[(phase, "1")]
+    ratio = float(s[2]) / max(float(d[2]), 0.01)
+    print(f"| {phase} | {d[2]} | {s[2]} | {ratio:.1f}x | {d[6]} | {d[7]} | {d[8]} | {d[3]} | {d[4]} |")
+apply, plan = by[("apply", "10")], by[("no-change plan", "10")]
+resources = int(plan[5]) or 1
+print()
+print(f"no-change plan: {int(plan[6]) / resources:.2f} read calls per resource ({plan[6]} for {resources}); "
+      f"no-change apply: {by[('no-change apply', '10')][7]} mutating calls")
+if sys.argv[2]:
+    wall, calls, note = sys.argv[2].split("\t", 2)
+    total = int(apply[6]) + int(apply[7])
+    print(f"sequential boto3 baseline ({note}): {wall} s, {calls} calls; "
+          f"drctl apply / baseline: wall {float(apply[2]) / float(wall):.2f}, calls {total / int(calls):.2f}")
+PY
