@@ -44,6 +44,10 @@ impl Reconciler for InternetGatewayReconciler {
         drctl_stack::kinds::INTERNET_GATEWAY
     }
 
+    fn importable(&self) -> bool {
+        true
+    }
+
     async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
         crate::tags::ec2_import(&self.aws, spec, id).await
     }

@@ -68,6 +68,10 @@ pub struct Rules {
     pub nth_mutating: BTreeMap<u64, Fault>,
     /// Forward the k-th mutating call, report it, and never answer it.
     pub hold_mutating: Option<u64>,
+    /// `service:Operation` (SigV4 service name, e.g. `monitoring:DescribeAlarms`)
+    /// → how many of its first requests are answered 500 InternalError
+    /// without forwarding (a call that keeps failing for a while).
+    pub fail_operation: BTreeMap<String, u64>,
 }
 
 /// What the proxy saw and did.
@@ -81,6 +85,8 @@ pub struct Stats {
     pub dropped: u64,
     /// `service:Operation` of every mutating call forwarded, in order.
     pub mutating_calls: Vec<String>,
+    /// Requests seen per `service:Operation` (for [`Rules::fail_operation`]).
+    pub per_operation: BTreeMap<String, u64>,
 }
 
 struct Shared {
@@ -176,15 +182,25 @@ impl Proxy {
 /// The fault for one request, decided in arrival order from the seed.
 fn decide(shared: &Shared, call: &Call) -> (Option<Fault>, Option<u64>) {
     let r = &shared.rules;
-    let (n, k) = {
+    let op = format!("{}:{}", call.service, call.operation);
+    let (n, k, nth_of_op) = {
         let mut s = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
         s.requests += 1;
         let k = call.is_mutating().then(|| {
             s.mutating += 1;
             s.mutating
         });
-        (s.requests, k)
+        let of_op = s.per_operation.entry(op.clone()).or_default();
+        *of_op += 1;
+        let of_op = *of_op;
+        (s.requests, k, of_op)
     };
+    if r.fail_operation
+        .get(&op)
+        .is_some_and(|&first| nth_of_op <= first)
+    {
+        return (Some(Fault::Error(ErrorKind::Internal)), k);
+    }
     if let Some(f) = r.nth_request.get(&n) {
         return (Some(*f), k);
     }

@@ -252,7 +252,9 @@ impl Planner<'_> {
                 let known_id = state.resources.get(&address).map(|r| r.id.as_str());
                 let reconciler = self.registry.get(&spec.kind)?;
                 tracing::debug!(%address, ?known_id, "read");
-                let outcome = reconciler.read(cx, &resolved, known_id).await?;
+                let outcome = reconciler.read(cx, &resolved, known_id).await;
+                self.registry.read_finished();
+                let outcome = outcome?;
                 seen.lock().map_err(poisoned)?.insert(address, outcome);
                 Ok(())
             }

@@ -23,6 +23,7 @@ use crate::schedule::{ExpectedDuration, DEFAULT_SECS};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -161,6 +162,12 @@ pub trait Reconciler: Send + Sync {
         current: &Observed,
     ) -> Result<(), ReconcileError>;
 
+    /// Whether `import` is implemented for this kind (the clash report
+    /// suggests `drctl import` only then).
+    fn importable(&self) -> bool {
+        false
+    }
+
     /// `drctl import`: puts the spec's tags, the ownership tags included, on
     /// the existing resource `id`, which a read found without them. Called
     /// only after the read by `id` returned a clash that names no other env.
@@ -189,11 +196,14 @@ pub trait Reconciler: Send + Sync {
     }
 }
 
-/// Reconcilers by kind, and how long each kind takes (for scheduling).
+/// Reconcilers by kind, how long each kind takes (for scheduling), and an
+/// optional counter of finished reads that the planner bumps (the CLI's
+/// "Reading… [40/76]" line).
 #[derive(Clone, Default)]
 pub struct Registry {
     by_kind: BTreeMap<&'static str, Arc<dyn Reconciler>>,
     expected: &'static [ExpectedDuration],
+    reads_done: Option<Arc<AtomicUsize>>,
 }
 
 impl Registry {
@@ -215,8 +225,7 @@ impl Registry {
         self.by_kind.keys()
     }
 
-    /// Sets the expected durations the executor schedules by (a wrapping
-    /// registry copies them with [`expected_durations`](Self::expected_durations)).
+    /// Sets the expected durations the executor schedules by.
     pub fn set_expected_durations(&mut self, table: &'static [ExpectedDuration]) {
         self.expected = table;
     }
@@ -238,5 +247,21 @@ impl Registry {
                     e.create_secs
                 }
             })
+    }
+
+    /// This registry, with every finished `read` the planner makes counted
+    /// into `counter` (whatever its outcome).
+    pub fn counting_reads(&self, counter: Arc<AtomicUsize>) -> Registry {
+        Registry {
+            reads_done: Some(counter),
+            ..self.clone()
+        }
+    }
+
+    /// Called by the planner after each read.
+    pub(crate) fn read_finished(&self) {
+        if let Some(c) = &self.reads_done {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
     }
 }

@@ -344,14 +344,41 @@ impl Session {
     fn explain_plan_error(&self, g: &Global, e: PlanError) -> anyhow::Error {
         match &e {
             PlanError::Clash(clashes) => {
-                let mut msg = format!("{e}\n\nTo let drctl manage such a resource, import it (it gets this env's ownership tags):");
-                for (address, id, _) in clashes {
+                let importable = |address: &Address| {
+                    self.graph
+                        .get(address)
+                        .and_then(|spec| self.registry.get(&spec.kind).ok())
+                        .is_some_and(|r| r.importable())
+                };
+                let (import, other): (Vec<_>, Vec<_>) = clashes
+                    .iter()
+                    .partition(|(address, _, _)| importable(address));
+                let mut msg = e.to_string();
+                if !import.is_empty() {
+                    msg.push_str("\n\nTo let drctl manage such a resource, import it (it gets this env's ownership tags):");
+                    for (address, id, _) in &import {
+                        msg.push_str(&format!(
+                            "\n  {}",
+                            hint(g, &format!("import --env {} {address} {id}", self.cx.env))
+                        ));
+                    }
+                    msg.push_str("\nor delete or rename it and run the plan again.");
+                }
+                if !other.is_empty() {
+                    let names: Vec<String> = other
+                        .iter()
+                        .map(|(address, id, _)| format!("{id} ({address})"))
+                        .collect();
                     msg.push_str(&format!(
-                        "\n  {}",
-                        hint(g, &format!("import --env {} {address} {id}", self.cx.env))
+                        "\n\ndrctl cannot import {}; delete or rename {} and run the plan again.",
+                        if other.len() == 1 {
+                            "this kind of resource"
+                        } else {
+                            "these kinds of resource"
+                        },
+                        names.join(", ")
                     ));
                 }
-                msg.push_str("\nor delete or rename it and run the plan again.");
                 anyhow!(msg)
             }
             _ => e.into(),
@@ -484,6 +511,7 @@ fn watch_signals(
             };
             let lock = lock.clone();
             let _ = tokio::task::spawn_blocking(move || lock.release()).await;
+            crate::render::clear_live();
             crate::errln!(
                 "Exiting now (state lock released). Run `{plan_hint}` to see where things stand."
             );
@@ -1059,7 +1087,15 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
             hint(g, &format!("graph --env {env}"))
         )
     })?;
-    if let Some(r) = session.store.state.resources.get(&address) {
+    // Re-importing the recorded id puts back ownership tags removed by hand;
+    // any other id would replace the record, which needs `state rm` first.
+    if let Some(r) = session
+        .store
+        .state
+        .resources
+        .get(&address)
+        .filter(|r| r.id != a.id)
+    {
         bail!(
             "{address} is already in the state as {}; to import another resource there, first run `{}`",
             r.id,

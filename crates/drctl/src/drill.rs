@@ -135,6 +135,7 @@ pub async fn drill_cmd(g: &Global, a: &DrillArgs, style: Style) -> Result<ExitCo
                     stop.store(true, Ordering::SeqCst);
                     crate::errln!("\nInterrupt received: failing back and deleting the canaries. A second Ctrl-C exits at once; then run `drctl drill --abort`.");
                     if tokio::signal::ctrl_c().await.is_ok() {
+                        crate::render::clear_live();
                         std::process::exit(130);
                     }
                 }

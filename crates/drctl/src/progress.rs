@@ -2,13 +2,10 @@
 //! lines otherwise (one when a resource starts, one when it ends, and a
 //! "still ..." line every 10 s), JSON lines with `--json`.
 
-use async_trait::async_trait;
 use drctl_core::apply::Event;
-use drctl_core::diff::FieldChange;
 use drctl_core::model::Address;
-use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::plan::Action;
-use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler, Registry};
+use drctl_core::reconcile::Registry;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -208,19 +205,10 @@ impl ReadProgress {
         }
     }
 
-    /// `registry` with every reconciler's reads counted into this progress.
+    /// `registry` with every read the planner finishes counted into this
+    /// progress.
     pub fn counting(&self, registry: &Registry) -> Registry {
-        let mut out = Registry::new();
-        out.set_expected_durations(registry.expected_durations());
-        for kind in registry.kinds() {
-            if let Ok(inner) = registry.get(kind) {
-                out.register(Arc::new(CountingReads {
-                    inner: inner.clone(),
-                    done: self.done.clone(),
-                }));
-            }
-        }
-        out
+        registry.counting_reads(self.done.clone())
     }
 
     /// Stops and clears the progress line (waits for it to be cleared).
@@ -228,77 +216,5 @@ impl ReadProgress {
         // notify_one keeps the permit if the task is not waiting right now.
         self.finished.notify_one();
         let _ = self.task.await;
-    }
-}
-
-/// A reconciler whose finished reads are counted; everything else is the
-/// inner one's.
-struct CountingReads {
-    inner: Arc<dyn Reconciler>,
-    done: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl Reconciler for CountingReads {
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        self.inner.replace_on()
-    }
-    fn attrs_changed_by_update(&self) -> &'static [&'static str] {
-        self.inner.attrs_changed_by_update()
-    }
-    fn deletion_protection(&self) -> Option<drctl_core::reconcile::DeletionProtection> {
-        self.inner.deletion_protection()
-    }
-    async fn read(
-        &self,
-        cx: &Ctx,
-        spec: &ResourceSpec,
-        known_id: Option<&str>,
-    ) -> Result<ReadOutcome, ReconcileError> {
-        let r = self.inner.read(cx, spec, known_id).await;
-        self.done.fetch_add(1, Ordering::SeqCst);
-        r
-    }
-    fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
-        self.inner.diff(spec, observed)
-    }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        spec: &ResourceSpec,
-        token: &str,
-    ) -> Result<Observed, ReconcileError> {
-        self.inner.create(cx, spec, token).await
-    }
-    async fn update(
-        &self,
-        cx: &Ctx,
-        spec: &ResourceSpec,
-        current: &Observed,
-        changes: &[FieldChange],
-    ) -> Result<Observed, ReconcileError> {
-        self.inner.update(cx, spec, current, changes).await
-    }
-    async fn delete(
-        &self,
-        cx: &Ctx,
-        spec: &ResourceSpec,
-        current: &Observed,
-    ) -> Result<(), ReconcileError> {
-        self.inner.delete(cx, spec, current).await
-    }
-    async fn import(&self, cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
-        self.inner.import(cx, spec, id).await
-    }
-    async fn wait_ready(
-        &self,
-        cx: &Ctx,
-        spec: &ResourceSpec,
-        created: Observed,
-    ) -> Result<Observed, ReconcileError> {
-        self.inner.wait_ready(cx, spec, created).await
     }
 }

@@ -28,6 +28,15 @@ pub fn set_live(view: Option<indicatif::MultiProgress>) {
     }
 }
 
+/// Takes the live view off the screen for good (before an immediate exit,
+/// which would otherwise leave its last spinner lines behind).
+pub fn clear_live() {
+    let live = LIVE.lock().ok().and_then(|mut l| l.take());
+    if let Some(view) = live {
+        let _ = view.clear();
+    }
+}
+
 fn write_to(closed: &AtomicBool, w: impl std::io::Write, text: &str) {
     if closed.load(Ordering::Relaxed) {
         return;

@@ -61,6 +61,36 @@ impl Cli {
         );
         out
     }
+    /// Runs `drctl ARGS` on a terminal (a pty from util-linux `script`),
+    /// typing `input`; returns the exit code and everything shown.
+    fn on_terminal(&self, args: &[&str], input: &str) -> (Option<i32>, String) {
+        let line = std::iter::once(env!("CARGO_BIN_EXE_drctl"))
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut c = self.command(&[]);
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(self.dir.path())
+            .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c.stdin(Stdio::null());
+        let mut child = script.spawn().expect("util-linux `script` runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n"),
+        )
+    }
     fn state_path(&self) -> PathBuf {
         self.dir
             .path()
@@ -296,6 +326,63 @@ async fn target_replace_refresh_only_state_rm_and_import() {
         "{err}"
     );
 
+    // `destroy` answered `yes`, as Terraform asks: it explains that it
+    // wants the env name, and destroys nothing.
+    let (code, shown) = cli.on_terminal(&["destroy", "--env", &env], "yes\n");
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(
+        shown.contains(&format!("Destroy cancelled: destroy asks for the env name, not 'yes'. Run it again and type {env} to confirm.")),
+        "{shown}"
+    );
+    assert_eq!(cli.id_of(SUBNET).as_deref(), Some(new_subnet.as_str()));
+
+    // Ownership tags removed by hand from a recorded resource: plan refuses
+    // it and prints the import that puts them back, runnable as printed.
+    ec2.delete_tags()
+        .resources(&new_subnet)
+        .tags(aws_sdk_ec2::types::Tag::builder().key("drctl:env").build())
+        .send()
+        .await
+        .unwrap();
+    let o = cli.run(&["plan", "--env", &env, &target]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let printed = format!("drctl import --env {env} {SUBNET} {new_subnet}");
+    assert!(err.contains(&printed), "{err}");
+    let args: Vec<&str> = printed.split(' ').skip(1).collect();
+    let o = cli.run(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{printed}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The subnet is drctl's again (the VPC's accepted drift is another story).
+    let out = cli.ok(&["plan", &target]);
+    assert!(!out.contains(&format!("# {SUBNET}")), "{out}");
+
+    // A look-alike of a kind drctl cannot import: the report says to delete
+    // or rename it, and suggests no import that would fail.
+    let role = format!("trading-ec2-role-{env}");
+    let iam = drctl_testkit::aws().await.iam("us-east-1");
+    iam.create_role()
+        .role_name(&role)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    let o = cli.run(&["plan", "--env", &env, "-target=global/iam/ec2-role"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "drctl cannot import this kind of resource; delete or rename {role} (global/iam/ec2-role)"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("drctl import"), "{err}");
+    iam.delete_role().role_name(&role).send().await.unwrap();
+
     cli.ok(&["destroy", "-auto-approve"]);
 }
 
@@ -460,4 +547,33 @@ async fn an_existing_zone_must_exist_and_hold_the_domain() {
     let out = cli.ok(&["plan"]);
     assert!(out.contains("Plan: 75 to add"), "{out}");
     r53.delete_hosted_zone().id(&id).send().await.unwrap();
+}
+
+/// A call that keeps failing says so after a few seconds: `service:Op:
+/// code, retrying (attempt N, Ms)`, and the plan still succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_failing_for_a_while_says_it_is_retrying() {
+    let cli = Cli::new("retrying");
+    let rules = drctl_chaos::Rules {
+        fail_operation: [("monitoring:DescribeAlarms".to_string(), 14)].into(),
+        ..Default::default()
+    };
+    let proxy = drctl_chaos::Proxy::start(([127, 0, 0, 1], 0).into(), &cli.endpoint, rules)
+        .await
+        .unwrap();
+    let mut c = cli.command(&["plan", "--env", &cli.env, "--endpoint", &proxy.url()]);
+    let o = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("cloudwatch:DescribeAlarms: InternalServerError, retrying (attempt "),
+        "{err}"
+    );
+    let seen = proxy.stats().per_operation["monitoring:DescribeAlarms"];
+    assert!(
+        seen > 14,
+        "the call got through in the end ({seen} requests)"
+    );
 }
