@@ -22,11 +22,48 @@ static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 static LIVE: std::sync::Mutex<Option<indicatif::MultiProgress>> = std::sync::Mutex::new(None);
 
 /// Registers (or, with `None`, clears) the live view writes must pause.
+/// While one is on screen the terminal does not echo control characters:
+/// the `^C` it echoes for Ctrl-C moves the cursor behind the live view's
+/// back, and its next redraw left a stale spinner line on screen (seen in
+/// tmux with the default `echoctl`).
 pub fn set_live(view: Option<indicatif::MultiProgress>) {
     if let Ok(mut live) = LIVE.lock() {
+        echo_control_chars(view.is_none());
         *live = view;
     }
 }
+
+/// The terminal's `ECHOCTL` flag on stderr, as found before the live view
+/// turned it off (restored when the view goes).
+#[cfg(unix)]
+static SAVED_ECHOCTL: std::sync::Mutex<Option<bool>> = std::sync::Mutex::new(None);
+
+#[cfg(unix)]
+fn echo_control_chars(on: bool) {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    let Ok(mut saved) = SAVED_ECHOCTL.lock() else {
+        return;
+    };
+    let stderr = std::io::stderr();
+    // Not a terminal (a pipe, CI): nothing to change.
+    let Ok(mut t) = tcgetattr(&stderr) else {
+        return;
+    };
+    let want = if on {
+        match saved.take() {
+            Some(was) => was,
+            None => return,
+        }
+    } else {
+        saved.get_or_insert(t.local_modes.contains(LocalModes::ECHOCTL));
+        false
+    };
+    t.local_modes.set(LocalModes::ECHOCTL, want);
+    let _ = tcsetattr(&stderr, OptionalActions::Now, &t);
+}
+
+#[cfg(not(unix))]
+fn echo_control_chars(_on: bool) {}
 
 /// Takes the live view off the screen for good (before an immediate exit,
 /// which would otherwise leave its last spinner lines behind).
@@ -35,6 +72,7 @@ pub fn clear_live() {
     if let Some(view) = live {
         let _ = view.clear();
     }
+    echo_control_chars(true);
 }
 
 fn write_to(closed: &AtomicBool, w: impl std::io::Write, text: &str) {
