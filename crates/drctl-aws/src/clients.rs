@@ -80,7 +80,13 @@ pub struct Aws {
     calls: Arc<CallLog>,
     cache: Arc<ReadCache>,
     limits: Arc<BTreeMap<&'static str, Arc<Semaphore>>>,
+    /// One client per service and region for the whole run: a client built
+    /// without an explicit HTTP client gets a new connection pool of its
+    /// own, so building one per call would reconnect (and redo TLS) each time.
+    clients: Arc<Mutex<ClientMap>>,
 }
+
+type ClientMap = BTreeMap<(&'static str, String), Box<dyn std::any::Any + Send + Sync>>;
 
 /// At most this many calls in flight per service (Route53 throttles hard).
 const SERVICE_LIMITS: &[(&str, usize)] = &[("route53", 2), ("iam", 4), ("default", 8)];
@@ -88,13 +94,15 @@ const SERVICE_LIMITS: &[(&str, usize)] = &[("route53", 2), ("iam", 4), ("default
 macro_rules! client {
     ($fn:ident, $krate:ident) => {
         pub fn $fn(&self, region: &str) -> $krate::Client {
-            let mut b = $krate::config::Builder::from(&self.base)
-                .region(Region::new(region.to_string()))
-                .interceptor(self.counter());
-            if let Some(e) = &self.endpoint {
-                b = b.endpoint_url(e);
-            }
-            $krate::Client::from_conf(b.build())
+            self.shared(stringify!($fn), region, || {
+                let mut b = $krate::config::Builder::from(&self.base)
+                    .region(Region::new(region.to_string()))
+                    .interceptor(self.counter());
+                if let Some(e) = &self.endpoint {
+                    b = b.endpoint_url(e);
+                }
+                $krate::Client::from_conf(b.build())
+            })
         }
     };
 }
@@ -134,7 +142,25 @@ impl Aws {
             calls: Arc::default(),
             cache: Arc::default(),
             limits: Arc::new(limits),
+            clients: Arc::default(),
         }
+    }
+
+    /// The run's client for `service` in `region`, built by `build` the first time.
+    fn shared<C: Clone + Send + Sync + 'static>(
+        &self,
+        service: &'static str,
+        region: &str,
+        build: impl FnOnce() -> C,
+    ) -> C {
+        let key = (service, region.to_string());
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(&key).and_then(|c| c.downcast_ref::<C>()) {
+            return c.clone();
+        }
+        let c = build();
+        clients.insert(key, Box::new(c.clone()));
+        c
     }
 
     pub fn endpoint(&self) -> Option<&str> {
@@ -198,14 +224,16 @@ impl Aws {
     client!(tagging, aws_sdk_resourcegroupstagging);
 
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
-        let mut b = aws_sdk_s3::config::Builder::from(&self.base)
-            .region(Region::new(region.to_string()))
-            .interceptor(self.counter());
-        if let Some(e) = &self.endpoint {
-            // Emulators serve buckets by path, not by virtual host.
-            b = b.endpoint_url(e).force_path_style(true);
-        }
-        aws_sdk_s3::Client::from_conf(b.build())
+        self.shared("s3", region, || {
+            let mut b = aws_sdk_s3::config::Builder::from(&self.base)
+                .region(Region::new(region.to_string()))
+                .interceptor(self.counter());
+            if let Some(e) = &self.endpoint {
+                // Emulators serve buckets by path, not by virtual host.
+                b = b.endpoint_url(e).force_path_style(true);
+            }
+            aws_sdk_s3::Client::from_conf(b.build())
+        })
     }
 
     /// An S3 client outside the call log and read cache: for the state
@@ -295,5 +323,33 @@ impl Aws {
     /// The region a resource lives in (global services use [`Self::global_region`]).
     pub fn region_of<'a>(&self, spec: &'a drctl_core::model::ResourceSpec) -> &'a str {
         spec.region.as_deref().unwrap_or("us-east-1")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One client per service and region: the second call reuses the first
+    /// (and with it its connection pool).
+    #[test]
+    fn clients_are_built_once_per_service_and_region() {
+        let base = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let aws = Aws::from_config(base, Some("http://127.0.0.1:9".into()));
+        let _ = aws.ec2("us-east-1");
+        let _ = aws.ec2("us-east-1");
+        let _ = aws.ec2("us-west-2");
+        let _ = aws.clone().s3("us-east-1");
+        let keys: Vec<(&str, String)> = aws.clients.lock().unwrap().keys().cloned().collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("ec2", "us-east-1".to_string()),
+                ("ec2", "us-west-2".to_string()),
+                ("s3", "us-east-1".to_string()),
+            ]
+        );
     }
 }
