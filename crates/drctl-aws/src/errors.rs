@@ -90,6 +90,21 @@ const RULES: &[Rule] = &[
     rule("ServerSideEncryptionConfigurationNotFoundError", NotFound),
     rule("NoSuchPublicAccessBlockConfiguration", NotFound),
     rule("InvalidAllocationID.NotFound", NotFound),
+    // AddRoleToInstanceProfile on a profile that already holds a role (the
+    // quota is 1): after a lost answer, the SDK's repeat meets the role the
+    // first attempt added. The executor re-reads and adopts (recover.rs).
+    rule_msg(
+        "LimitExceeded",
+        "InstanceSessionsPerInstanceProfile",
+        AlreadyExists,
+    ),
+    // UpdateTable ReplicaUpdates Create of a replica that exists (AWS's
+    // answer; a repeat after a lost answer meets it).
+    rule_msg(
+        "ValidationException",
+        "replicas already existed",
+        AlreadyExists,
+    ),
     rule("EntityAlreadyExists", AlreadyExists),
     rule("BucketAlreadyOwnedByYou", AlreadyExists),
     rule("ResourceExistsException", AlreadyExists),
@@ -237,6 +252,9 @@ mod tests {
             ("Throttling", "Rate exceeded", Throttled),
             ("RequestLimitExceeded", "", Throttled),
             ("EntityAlreadyExists", "", AlreadyExists),
+            ("ValidationException", "Failed to create a new replica of table with name: 't' because one or more replicas already existed as tables.", AlreadyExists),
+            ("LimitExceeded", "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1", AlreadyExists),
+            ("LimitExceeded", "Cannot exceed quota for RolesPerAccount: 1000", Fatal),
             ("InvalidGroup.Duplicate", "", AlreadyExists),
             ("ResourceInUseException", "Table already exists: x", AlreadyExists),
             ("ResourceInUseException", "Attempt to change a resource which is still in use", Retryable),

@@ -87,6 +87,8 @@ pub struct Stats {
     pub mutating_calls: Vec<String>,
     /// Requests seen per `service:Operation` (for [`Rules::fail_operation`]).
     pub per_operation: BTreeMap<String, u64>,
+    /// The SigV4 region of each of `mutating_calls`, in the same order.
+    pub mutating_regions: Vec<String>,
 }
 
 struct Shared {
@@ -297,6 +299,7 @@ async fn handle(
     if let Some(k) = k {
         if let Ok(mut s) = shared.stats.lock() {
             s.mutating_calls.push(call.name());
+            s.mutating_regions.push(protocol::region_of(&parts.headers));
         }
         if shared.rules.hold_mutating == Some(k) {
             shared.held.send_replace(Some((k, call.name())));

@@ -55,6 +55,19 @@ impl Call {
     }
 }
 
+/// The SigV4 region of a request (`Credential=AK/date/REGION/service/aws4_request`).
+pub fn region_of(headers: &HeaderMap) -> String {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    auth.split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split(['/', ',']).nth(2))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
 /// The SigV4 service of a request (`Credential=AK/date/region/SERVICE/aws4_request`).
 fn service_of(headers: &HeaderMap) -> String {
     let auth = headers

@@ -191,21 +191,31 @@ pub async fn update(
             Ok(o) => return Ok(o),
             Err(e) => e,
         };
-        if !is_transient(&err) || attempt >= budget.retries || stop.load(Ordering::SeqCst) {
+        // AlreadyExists from a step of the update (the SDK's repeat of a
+        // call whose answer was lost): done if the re-read shows no change.
+        let exists = err.class() == ErrorClass::AlreadyExists;
+        if !exists
+            && (!is_transient(&err) || attempt >= budget.retries || stop.load(Ordering::SeqCst))
+        {
             return Err(err);
         }
-        notice(&spec.address, "update failed", &err, attempt);
-        tokio::time::sleep(budget.delay(attempt)).await;
-        attempt += 1;
+        if !exists {
+            notice(&spec.address, "update failed", &err, attempt);
+            tokio::time::sleep(budget.delay(attempt)).await;
+            attempt += 1;
+        }
         match r.read(cx, spec, Some(&current.id)).await {
             Ok(ReadOutcome::Found(o)) => {
                 changes = r.diff(spec, &o);
                 if changes.is_empty() {
                     return Ok(o);
                 }
+                if exists {
+                    return Err(err);
+                }
                 current = o;
             }
-            Err(e) if is_transient(&e) => {}
+            Err(e) if !exists && is_transient(&e) => {}
             _ => return Err(err),
         }
     }

@@ -71,11 +71,17 @@ def _moto_service(api: str):
 
 @aws_provider(api="elbv2", name="default")
 def elbv2():
+    from .name_keyed import patch_elbv2
+
+    patch_elbv2()  # a repeated CreateLoadBalancer answers as AWS does (name_keyed.py)
     return _moto_service("elbv2")
 
 
 @aws_provider(api="autoscaling", name="default")
 def autoscaling():
+    from .name_keyed import patch_autoscaling
+
+    patch_autoscaling()  # AlreadyExists on a taken name; delete terminates (name_keyed.py)
     return _moto_service("autoscaling")
 
 
