@@ -103,6 +103,7 @@ fn observed(g: &DbSubnetGroup, spec: &ResourceSpec) -> Observed {
         id: name.to_string(),
         props: props::from_json(json!({
             "description": g.db_subnet_group_description().unwrap_or(""),
+            "vpc_id": g.vpc_id(),
             "subnet_ids": order_like(subnets, spec.props.get("subnet_ids")),
         })),
         attrs: props::from_json(json!({"name": name, "arn": g.db_subnet_group_arn()})),
@@ -153,6 +154,16 @@ async fn create_group(rds: &Client, spec: &ResourceSpec) -> Result<Observed, Rec
 impl Reconciler for DbSubnetGroupReconciler {
     fn kind(&self) -> &'static str {
         drctl_stack::kinds::DB_SUBNET_GROUP
+    }
+
+    /// Its DB instance is replaced with it (it names the group), so the
+    /// group is deleted after the instance and made again under its name:
+    /// destroy-before-create is enough here.
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        &[(
+            "vpc_id",
+            "a DB subnet group cannot move to another VPC (ModifyDBSubnetGroup: InvalidSubnet)",
+        )]
     }
 
     async fn read(

@@ -114,10 +114,12 @@ pub(crate) async fn lookup<T: Ec2Resource>(
         .into_iter()
         .filter(|r| match known_id {
             Some(id) => r.id() == Some(id),
-            // The env too: the emulator ignores some tag filters.
+            // The env too: the emulator ignores some tag filters. A deposed
+            // object carries the address too, and is never the current one.
             None => {
                 tag(r.tags(), TAG_ENV) == Some(cx.env.as_str())
                     && tag(r.tags(), TAG_ADDRESS) == Some(spec.address.as_str())
+                    && !r.id().is_some_and(|id| cx.is_deposed(&spec.address, id))
             }
         })
         .collect();

@@ -213,6 +213,7 @@ impl Checks<'_> {
             .filter(|h| {
                 tags.get(h.id())
                     .is_some_and(|t| owned_by(t, &cx.env, &spec.address))
+                    && !cx.is_deposed(&spec.address, h.id())
             })
             .collect();
         // Made by this address's unfinished create, killed before tagging.
@@ -360,6 +361,13 @@ impl Checks<'_> {
 impl Reconciler for HealthCheckReconciler {
     fn kind(&self) -> &'static str {
         drctl_stack::kinds::HEALTH_CHECK
+    }
+
+    /// Failover records point at the check: Route53 refuses to delete it
+    /// while they do (`HealthCheckInUse`), so the new one is made first and
+    /// the records move to it.
+    fn create_before_destroy(&self) -> bool {
+        true
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

@@ -126,6 +126,7 @@ fn observe(spec: &ResourceSpec, lb: &LoadBalancer) -> Result<Observed, Reconcile
             "scheme": lb.scheme().map(|s| s.as_str()),
             "type": lb.r#type().map(|t| t.as_str()),
             "ip_address_type": lb.ip_address_type().map(|t| t.as_str()),
+            "vpc_id": lb.vpc_id(),
             "subnet_ids": list_like_desired(spec.props.get("subnet_ids"), subnets),
             "security_group_ids": list_like_desired(
                 spec.props.get("security_group_ids"),
@@ -240,6 +241,10 @@ impl Reconciler for LoadBalancerReconciler {
         &[
             ("scheme", "a load balancer's scheme cannot change"),
             ("type", "a load balancer's type cannot change"),
+            (
+                "vpc_id",
+                "a load balancer cannot move to another VPC (SetSubnets takes subnets of its own VPC only)",
+            ),
         ]
     }
 

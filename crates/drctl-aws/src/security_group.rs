@@ -242,6 +242,18 @@ impl Reconciler for SecurityGroupReconciler {
         drctl_stack::kinds::SECURITY_GROUP
     }
 
+    /// Instances, the load balancer and the DB hold it through their network
+    /// interfaces (`DependencyViolation` on delete): the new group is made
+    /// first, they move to it, then the old one goes.
+    fn create_before_destroy(&self) -> bool {
+        true
+    }
+
+    /// A group name is unique within its VPC.
+    fn name_is_unique(&self) -> bool {
+        true
+    }
+
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("vpc_id", "a security group cannot move to another VPC"),

@@ -230,6 +230,13 @@ impl Reconciler for SubnetReconciler {
         drctl_stack::kinds::SUBNET
     }
 
+    /// The Auto Scaling group's instances live in it (`DependencyViolation`
+    /// on delete until the group has moved them): the new subnet is made
+    /// first, the group moves, then the old subnet goes.
+    fn create_before_destroy(&self) -> bool {
+        true
+    }
+
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("cidr_block", "a subnet's CIDR block cannot change"),

@@ -104,6 +104,18 @@ impl Reconciler for TargetGroupReconciler {
         drctl_stack::kinds::TARGET_GROUP
     }
 
+    /// The listener forwards to it and the Auto Scaling group registers into
+    /// it: AWS refuses to delete it while in use (`ResourceInUse`), so the new
+    /// one is made first and they move to it.
+    fn create_before_destroy(&self) -> bool {
+        true
+    }
+
+    /// Target group names are unique per region and account.
+    fn name_is_unique(&self) -> bool {
+        true
+    }
+
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("vpc_id", "a target group cannot move to another VPC"),

@@ -6,17 +6,20 @@
 //!   the result (physical id first) is saved. A run killed at any point
 //!   leaves a state from which the next run converges with no duplicate.
 //! - Deletions run first, dependents before dependencies and in the order
-//!   of the destroy rules; then creates and updates, dependencies first.
+//!   of the destroy rules; then creates and updates, dependencies first;
+//!   then the deposed objects of create-before-destroy replacements
+//!   ([`crate::deposed`]), once what used them has moved.
 //! - A failure skips only what depends on it; independent branches finish.
 //! - With the stop flag raised nothing new starts; in-flight calls finish and
 //!   are recorded.
 
+use crate::deposed::{create_name, doomed_of, Deletion};
 use crate::graph::StackGraph;
 use crate::model::{Address, Observed, ResourceSpec};
-use crate::ordering::{destroy_waits, DestroyRule, Doomed};
+use crate::ordering::{destroy_waits, DestroyRule};
 use crate::plan::{has_unknowns, resolve_spec, Action, Plan, ResourceChange};
 use crate::protection;
-use crate::reconcile::{Ctx, Registry};
+use crate::reconcile::{is_alternate_name, Ctx, Registry};
 use crate::recover::{self, RESOURCE_RETRY};
 use crate::schedule::remaining_chain;
 use crate::state::{Operation, PendingOp, ResourceState, StateError, StateStore};
@@ -65,9 +68,9 @@ pub struct Executor<'a> {
     pub events: Option<UnboundedSender<Event>>,
 }
 
-type Store = Arc<Mutex<StateStore>>;
+pub(crate) type Store = Arc<Mutex<StateStore>>;
 
-fn with_state<T>(
+pub(crate) fn with_state<T>(
     store: &Store,
     f: impl FnOnce(&mut StateStore) -> Result<T, StateError>,
 ) -> Result<T, String> {
@@ -77,7 +80,7 @@ fn with_state<T>(
     f(&mut guard).map_err(|e| e.to_string())
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -100,7 +103,7 @@ fn spec_for_delete(change: &ResourceChange) -> ResourceSpec {
 /// An unfinished create whose resource was found (and is now updated or
 /// deleted) is over: its token is used, so the next create of the address
 /// gets a new one (Route53 refuses a `CallerReference` twice, forever).
-fn finish_pending_create(s: &mut StateStore, address: &Address) {
+pub(crate) fn finish_pending_create(s: &mut StateStore, address: &Address) {
     if s.state
         .pending
         .get(address)
@@ -112,7 +115,7 @@ fn finish_pending_create(s: &mut StateStore, address: &Address) {
 }
 
 impl Executor<'_> {
-    fn emit(&self, e: Event) {
+    pub(crate) fn emit(&self, e: Event) {
         if let Some(tx) = &self.events {
             let _ = tx.send(e);
         }
@@ -153,22 +156,27 @@ impl Executor<'_> {
         let by_address: BTreeMap<&Address, &ResourceChange> =
             plan.changes.iter().map(|c| (&c.address, c)).collect();
 
-        // Phase 1: deletions (removed resources, and the old half of replacements).
-        let doomed: Vec<Doomed> = plan
+        // Phase 1: deletions (removed resources, the old half of
+        // destroy-before-create replacements, and for destroy the deposed
+        // objects too).
+        let mut deletions: BTreeMap<Address, Deletion<'_>> = plan
             .changes
             .iter()
-            .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
-            .map(|c| Doomed {
-                address: c.address.clone(),
-                kind: c.kind.clone(),
-                region: c.region.clone(),
-                dependencies: c.dependencies.clone(),
+            .filter(|c| {
+                c.action == Action::Delete
+                    || (c.action == Action::Replace && !c.create_before_destroy)
             })
+            .map(|c| (c.address.clone(), Deletion::Current(c)))
             .collect();
-        let waits = destroy_waits(&doomed, self.rules);
+        if plan.destroy {
+            for d in &plan.deposed {
+                deletions.insert(d.node(), Deletion::Deposed(d));
+            }
+        }
+        let waits = destroy_waits(&doomed_of(&deletions), self.rules);
         // The longest chain of expected durations starts first.
         let priority = remaining_chain(&waits, |a| {
-            self.registry.expected_secs(&by_address[a].kind, true)
+            self.registry.expected_secs(deletions[a].kind(), true)
         });
         let deleted = walk_prioritized(
             &waits,
@@ -176,14 +184,22 @@ impl Executor<'_> {
             self.parallelism,
             Some(self.stop.clone()),
             |address| {
-                let change = by_address[&address];
-                self.delete_one(change, store.clone())
+                let deletion = &deletions[&address];
+                let store = store.clone();
+                async move {
+                    match deletion {
+                        Deletion::Current(change) => self.delete_one(change, store).await,
+                        Deletion::Deposed(d) => self.delete_deposed(d, &store).await,
+                    }
+                }
             },
         )
         .await;
         let mut failed_deletes = BTreeSet::new();
         for (address, r) in deleted {
-            let action = by_address[&address].action;
+            let action = by_address
+                .get(&address)
+                .map_or(Action::Delete, |c| c.action);
             match r {
                 NodeResult::Done(()) => {
                     if action == Action::Delete {
@@ -235,6 +251,12 @@ impl Executor<'_> {
             },
         )
         .await;
+        let built_all: BTreeSet<Address> = built.keys().cloned().collect();
+        let built_ok: BTreeSet<Address> = built
+            .iter()
+            .filter(|(_, r)| matches!(r, NodeResult::Done(())))
+            .map(|(a, _)| a.clone())
+            .collect();
         for (address, r) in built {
             let action = by_address[&address].action;
             match r {
@@ -249,6 +271,20 @@ impl Executor<'_> {
                     }
                 }
                 NodeResult::Skipped(why) => report.skipped.push((address, action, why)),
+            }
+        }
+
+        // Phase 3: deposed objects whose dependents have moved.
+        if !plan.destroy {
+            let gone = self
+                .delete_deposed_after_build(plan, graph, &built_all, &built_ok, &store)
+                .await;
+            for (node, r) in gone {
+                match r {
+                    NodeResult::Done(()) => report.done.push((node, Action::Delete)),
+                    NodeResult::Failed(e) => report.failed.push((node, Action::Delete, e)),
+                    NodeResult::Skipped(why) => report.skipped.push((node, Action::Delete, why)),
+                }
             }
         }
         report
@@ -320,18 +356,26 @@ impl Executor<'_> {
             let guard = store
                 .lock()
                 .map_err(|_| "state lock poisoned".to_string())?;
-            resolve_spec(spec, &|dep, attr| guard.state.attr(dep, attr))
+            let mut r = resolve_spec(spec, &|dep, attr| guard.state.attr(dep, attr));
+            // An object made by a create-before-destroy replacement keeps
+            // its alternate name.
+            if let Some(rec) = guard.state.resources.get(address) {
+                if is_alternate_name(&spec.name, &rec.name) {
+                    r.name = rec.name.clone();
+                }
+            }
+            r
         };
-        let record = |o: &Observed, s: &mut StateStore| {
+        let record = |o: &Observed, r: &ResourceSpec, s: &mut StateStore| {
             s.state.resources.insert(
                 address.clone(),
                 ResourceState {
                     kind: spec.kind.clone(),
                     region: spec.region.clone(),
-                    name: spec.name.clone(),
+                    name: r.name.clone(),
                     id: o.id.clone(),
                     attrs: o.attrs.clone(),
-                    applied: resolved.props.clone(),
+                    applied: r.props.clone(),
                     dependencies: spec.dependencies(),
                 },
             );
@@ -355,7 +399,7 @@ impl Executor<'_> {
                         }
                     }
                     if stale || resolved_intent.is_some() {
-                        record(o, s);
+                        record(o, &resolved, s);
                         s.save()?;
                     }
                     Ok(())
@@ -372,7 +416,21 @@ impl Executor<'_> {
             action: change.action,
         });
         let result = match action {
-            Action::Create => self.create_one(change, &resolved, &store, &record).await,
+            Action::Create => {
+                if change.action == Action::Replace && change.create_before_destroy {
+                    self.depose(change, &store)?;
+                }
+                let mut named = resolved.clone();
+                named.name = with_state(&store, |s| {
+                    Ok(create_name(
+                        &s.state,
+                        address,
+                        &spec.name,
+                        reconciler.name_is_unique(),
+                    ))
+                })?;
+                self.create_one(change, &named, &store, &record).await
+            }
             _ => {
                 let prior = change.prior.clone().unwrap_or_default();
                 with_state(&store, |s| {
@@ -402,7 +460,7 @@ impl Executor<'_> {
                 .await
                 {
                     Ok(o) => with_state(&store, |s| {
-                        record(&o, s);
+                        record(&o, &resolved, s);
                         s.state.pending.remove(address);
                         s.save()
                     }),
@@ -424,7 +482,7 @@ impl Executor<'_> {
         change: &ResourceChange,
         resolved: &ResourceSpec,
         store: &Store,
-        record: &(dyn Fn(&Observed, &mut StateStore) + Sync),
+        record: &(dyn Fn(&Observed, &ResourceSpec, &mut StateStore) + Sync),
     ) -> Result<(), String> {
         let address = &change.address;
         let reconciler = self
@@ -448,9 +506,17 @@ impl Executor<'_> {
             s.save()?;
             Ok(token)
         })?;
+        // Look-ups after an unknown outcome must not take a deposed object
+        // (same ownership tags) for the one just made.
+        let cx = with_state(store, |s| {
+            Ok(Ctx {
+                deposed: Arc::new(s.state.deposed_ids()),
+                ..self.cx.clone()
+            })
+        })?;
         let created = recover::create(
             reconciler.as_ref(),
-            &self.cx,
+            &cx,
             resolved,
             &token,
             RESOURCE_RETRY,
@@ -459,7 +525,7 @@ impl Executor<'_> {
         .await
         .map_err(|e| e.to_string())?;
         with_state(store, |s| {
-            record(&created, s);
+            record(&created, resolved, s);
             s.state.pending.remove(address);
             *s.state.generations.entry(address.clone()).or_insert(0) += 1;
             s.save()
@@ -470,7 +536,7 @@ impl Executor<'_> {
             .map_err(|e| e.to_string())?;
         if ready != created {
             with_state(store, |s| {
-                record(&ready, s);
+                record(&ready, resolved, s);
                 s.save()
             })?;
         }

@@ -15,6 +15,7 @@
 //! - [`protection`]: deletion protection, refused at plan time.
 //! - [`apply`]: the executor: write-ahead intents, parallel graph walk,
 //!   failure isolation, stop flag, progress events.
+//! - [`deposed`]: create-before-destroy replacements and deposed objects.
 //! - [`ordering`]: destroy-order rules (data) applied to a set of deletions.
 //! - [`walk`]: the generic parallel DAG walker under plan and apply.
 //! - [`schedule`]: critical-path-first priorities from expected durations.
@@ -27,6 +28,7 @@
 
 pub mod apply;
 pub mod backend;
+pub mod deposed;
 pub mod diff;
 pub mod drill;
 pub mod graph;

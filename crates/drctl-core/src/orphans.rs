@@ -135,12 +135,20 @@ pub fn region_of(arn: &str, searched: &str) -> String {
 /// An address is known when the state records it (or has a pending
 /// operation on it) or the plan has a change for it. A known address's
 /// resources are the id the state records and the id the plan read
-/// (`prior`, which also covers resources being adopted). A pending create
+/// (`prior`, which also covers resources being adopted), and its deposed
+/// objects. A pending create
 /// with neither is not judged: the next run resumes it.
 pub fn find_orphans(items: &[TaggedResource], state: &State, plan: &Plan) -> Vec<Orphan> {
     let mut ids: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (a, r) in &state.resources {
         ids.entry(a.as_str()).or_default().insert(r.id.as_str());
+    }
+    // Deposed objects are recorded (and deleted by the next apply).
+    for (a, list) in &state.deposed {
+        let e = ids.entry(a.as_str()).or_default();
+        for d in list {
+            e.insert(d.object.id.as_str());
+        }
     }
     for c in &plan.changes {
         let e = ids.entry(c.address.as_str()).or_default();
@@ -241,6 +249,7 @@ mod tests {
                 ..Default::default()
             }),
             dependencies: vec![],
+            create_before_destroy: false,
         }
     }
 
@@ -255,6 +264,7 @@ mod tests {
             forget: vec![],
             warnings: vec![],
             orphans: vec![],
+            deposed: vec![],
         }
     }
 

@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::orphans::Orphan;
 use crate::protection::{self, Blocked};
-use crate::reconcile::{Ctx, ReconcileError, Registry};
+use crate::reconcile::{is_alternate_name, Ctx, ReconcileError, Registry};
 use crate::state::{Operation, State};
 use crate::walk::{walk, NodeResult};
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,46 @@ pub struct ResourceChange {
     pub prior: Option<Observed>,
     #[serde(default)]
     pub dependencies: Vec<Address>,
+    /// For a replacement: the new object is created first, the old one is
+    /// kept as *deposed* until its dependents have moved, then deleted
+    /// (Terraform's `+/-`). Set for kinds that declare it and for the
+    /// replaced resources they depend on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_before_destroy: bool,
+}
+
+/// A deposed object the state records (the old half of a create-before-
+/// destroy replacement a run did not finish): apply deletes it after the
+/// address's dependents have moved; destroy deletes it with the rest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeposedChange {
+    pub address: Address,
+    /// The state's deposed key.
+    pub key: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub name: String,
+    /// What the cloud has, read by the recorded id; `None`: it is already
+    /// gone and apply only removes the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<Observed>,
+    /// What the old object depended on (deleted before those).
+    #[serde(default)]
+    pub dependencies: Vec<Address>,
+}
+
+impl DeposedChange {
+    /// The node name of this object in the executor's walks and in
+    /// reports: `<address> (deposed <key>)`.
+    pub fn node(&self) -> Address {
+        deposed_node(&self.address, &self.key)
+    }
+}
+
+/// See [`DeposedChange::node`].
+pub fn deposed_node(address: &Address, key: &str) -> Address {
+    Address::new(format!("{address} (deposed {key})"))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,6 +132,9 @@ pub struct Plan {
     /// accounts for. Shown only: they never cause an action.
     #[serde(default)]
     pub orphans: Vec<Orphan>,
+    /// Deposed objects to delete (or, when gone, to forget).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<DeposedChange>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -116,12 +159,14 @@ impl Plan {
                 Action::NoOp => {}
             }
         }
+        c.destroy += self.deposed.iter().filter(|d| d.prior.is_some()).count();
         c
     }
 
     /// True when applying would call the cloud or change the state.
     pub fn has_changes(&self) -> bool {
         !self.forget.is_empty()
+            || !self.deposed.is_empty()
             || self
                 .changes
                 .iter()
@@ -194,7 +239,118 @@ fn spec_from_state(state: &State, address: &Address) -> Option<ResourceSpec> {
     })
 }
 
+/// The name the state records for `address`: of the current object, else of
+/// an unfinished create.
+fn recorded_name<'s>(state: &'s State, address: &Address) -> Option<&'s str> {
+    state
+        .resources
+        .get(address)
+        .map(|r| r.name.as_str())
+        .or_else(|| state.pending.get(address).map(|p| p.name.as_str()))
+}
+
 impl Planner<'_> {
+    /// Reads every deposed object of the state in scope by its recorded id:
+    /// found (with that very id) it is to be deleted; gone, forgotten. With
+    /// `refresh == false` the state stands in for the cloud.
+    async fn observe_deposed(
+        &self,
+        state: &State,
+        scope: Option<&BTreeSet<Address>>,
+        refresh: bool,
+    ) -> Result<Vec<DeposedChange>, PlanError> {
+        let mut out: BTreeMap<Address, DeposedChange> = BTreeMap::new();
+        let in_scope = |a: &Address| scope.is_none_or(|s| s.contains(a));
+        for (address, list) in state.deposed.iter().filter(|(a, _)| in_scope(a)) {
+            for d in list {
+                let change = crate::deposed::deposed_change(address, d);
+                out.insert(change.node(), change);
+            }
+        }
+        if !refresh || out.is_empty() {
+            return Ok(out.into_values().collect());
+        }
+        let waits: BTreeMap<Address, BTreeSet<Address>> =
+            out.keys().map(|n| (n.clone(), BTreeSet::new())).collect();
+        let cx = self.cx;
+        let results = walk(&waits, self.parallelism, None, |node| {
+            let d = out[&node].clone();
+            async move {
+                let prior = d.prior.clone().unwrap_or_default();
+                let spec = ResourceSpec {
+                    address: d.address.clone(),
+                    kind: d.kind.clone(),
+                    region: d.region.clone(),
+                    name: d.name.clone(),
+                    props: prior.props.clone(),
+                    tags: BTreeMap::new(),
+                    depends_on: d.dependencies.clone(),
+                };
+                let reconciler = self.registry.get(&d.kind)?;
+                tracing::debug!(address = %d.address, id = %prior.id, "read deposed");
+                match reconciler.read(cx, &spec, Some(&prior.id)).await? {
+                    // Only that very object: a fallback look-up by name or
+                    // tags may find the new one, which must never be deleted.
+                    ReadOutcome::Found(o) if o.id == prior.id => Ok(Some(o)),
+                    _ => Ok(None),
+                }
+            }
+        })
+        .await;
+        let mut errors = Vec::new();
+        for (node, r) in results {
+            match r {
+                NodeResult::Done(found) => {
+                    if let Some(d) = out.get_mut(&node) {
+                        d.prior = found;
+                    }
+                }
+                NodeResult::Failed(e) => errors.push((node, e)),
+                NodeResult::Skipped(_) => {}
+            }
+        }
+        if !errors.is_empty() {
+            return Err(PlanError::Read(errors));
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// Marks the replacements that create before they destroy: those of
+    /// kinds that declare it, and (transitively) the replaced resources they
+    /// depend on, whose old objects must outlive theirs.
+    fn mark_create_before_destroy(&self, changes: &mut [ResourceChange]) {
+        let index: BTreeMap<Address, usize> = changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.address.clone(), i))
+            .collect();
+        let mut todo: Vec<usize> = changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                c.action == Action::Replace
+                    && self
+                        .registry
+                        .get(&c.kind)
+                        .is_ok_and(|r| r.create_before_destroy())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        while let Some(i) = todo.pop() {
+            if changes[i].create_before_destroy {
+                continue;
+            }
+            changes[i].create_before_destroy = true;
+            for dep in changes[i].dependencies.clone() {
+                if let Some(&j) = index.get(&dep) {
+                    if changes[j].action == Action::Replace && !changes[j].create_before_destroy {
+                        todo.push(j);
+                    }
+                }
+            }
+        }
+    }
+
     /// Reads every resource of `specs` (dependencies first, so that lookups
     /// can use their parents' ids). With `refresh == false` the state stands
     /// in for the cloud.
@@ -234,6 +390,7 @@ impl Planner<'_> {
                     .map(|(a, p)| (a.clone(), p.token.clone()))
                     .collect(),
             ),
+            deposed: Arc::new(state.deposed_ids()),
             ..self.cx.clone()
         };
         let cx = &cx;
@@ -242,19 +399,29 @@ impl Planner<'_> {
             let seen = seen.clone();
             let spec = specs[&address].clone();
             async move {
-                let resolved = {
+                let mut resolved = {
                     let seen = seen.lock().map_err(poisoned)?;
                     resolve_spec(&spec, &|dep, attr| match seen.get(dep) {
                         Some(ReadOutcome::Found(o)) => attr_of(o, attr),
                         _ => None,
                     })
                 };
+                if let Some(name) = recorded_name(state, &address) {
+                    if is_alternate_name(&spec.name, name) {
+                        resolved.name = name.to_string();
+                    }
+                }
                 let known_id = state.resources.get(&address).map(|r| r.id.as_str());
                 let reconciler = self.registry.get(&spec.kind)?;
                 tracing::debug!(%address, ?known_id, "read");
                 let outcome = reconciler.read(cx, &resolved, known_id).await;
                 self.registry.read_finished();
-                let outcome = outcome?;
+                let mut outcome = outcome?;
+                // A deposed object is never the current one, whatever a
+                // look-up by name or tags says.
+                if matches!(&outcome, ReadOutcome::Found(o) if cx.is_deposed(&address, &o.id)) {
+                    outcome = ReadOutcome::NotFound;
+                }
                 seen.lock().map_err(poisoned)?.insert(address, outcome);
                 Ok(())
             }
@@ -375,6 +542,7 @@ impl Planner<'_> {
                 reasons: vec![],
                 prior: observed.cloned(),
                 dependencies: spec.dependencies(),
+                create_before_destroy: false,
             };
             match observed {
                 None => {
@@ -452,12 +620,15 @@ impl Planner<'_> {
                         reasons: vec!["no longer in the environment plan".into()],
                         prior: Some(o.clone()),
                         dependencies: s.depends_on.clone(),
+                        create_before_destroy: false,
                     })
                 }
                 _ => forget.push(a),
             }
         }
         self.refuse_protected(&changes, &specs)?;
+        self.mark_create_before_destroy(&mut changes);
+        let deposed = self.observe_deposed(state, scope.as_ref(), refresh).await?;
         Ok(Plan {
             format_version: PLAN_FORMAT_VERSION.into(),
             env: self.cx.env.clone(),
@@ -468,6 +639,7 @@ impl Planner<'_> {
             forget,
             warnings: vec![],
             orphans: vec![],
+            deposed,
         })
     }
 
@@ -504,6 +676,7 @@ impl Planner<'_> {
                     reasons: vec![],
                     prior: Some(o.clone()),
                     dependencies: s.dependencies(),
+                    create_before_destroy: false,
                 }),
                 Some(ReadOutcome::Clash { id, detail }) => warnings.push(format!(
                     "{a}: {id} is not owned by env '{}' ({detail}); left alone",
@@ -517,6 +690,7 @@ impl Planner<'_> {
             }
         }
         self.refuse_protected(&changes, &specs)?;
+        let deposed = self.observe_deposed(state, None, true).await?;
         Ok(Plan {
             format_version: PLAN_FORMAT_VERSION.into(),
             env: self.cx.env.clone(),
@@ -527,6 +701,7 @@ impl Planner<'_> {
             forget,
             warnings,
             orphans: vec![],
+            deposed,
         })
     }
 }

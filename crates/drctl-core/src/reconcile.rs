@@ -85,6 +85,11 @@ pub struct Ctx {
     /// `read`: a resource that carries its address's token (a Route53
     /// `CallerReference`, ...) is drctl's own even before it is tagged.
     pub pending_creates: Arc<BTreeMap<Address, String>>,
+    /// Physical ids of deposed objects (old halves of create-before-destroy
+    /// replacements), by address. They still carry their address's
+    /// ownership tags: a read or a look-up by tags must skip them, or it
+    /// would take the old object for the new one.
+    pub deposed: Arc<BTreeMap<Address, Vec<String>>>,
 }
 
 impl Ctx {
@@ -92,7 +97,16 @@ impl Ctx {
         Ctx {
             env: env.into(),
             pending_creates: Arc::default(),
+            deposed: Arc::default(),
         }
+    }
+
+    /// Whether `id` is a deposed object of `address` (to be deleted, never
+    /// taken for the current object).
+    pub fn is_deposed(&self, address: &Address, id: &str) -> bool {
+        self.deposed
+            .get(address)
+            .is_some_and(|ids| ids.iter().any(|d| d == id))
     }
 
     /// The token of an unfinished create of `address`, if the state has one.
@@ -109,6 +123,27 @@ pub trait Reconciler: Send + Sync {
     /// Fields that cannot change in place, with the reason the plan shows.
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[]
+    }
+
+    /// Terraform's `create_before_destroy`, as a property of the kind: a
+    /// replacement creates the new object first, records the old one as
+    /// *deposed*, lets the dependents move to the new one (update or
+    /// replace), and deletes the old one last. For kinds whose dependents
+    /// keep them in use, so that AWS refuses to delete them first (a health
+    /// check its records point at: `HealthCheckInUse`; a target group a
+    /// listener forwards to: `ResourceInUse`; a security group or subnet
+    /// whose ENIs are in use: `DependencyViolation`). The planner extends it
+    /// to the replaced resources such a kind depends on (as Terraform does).
+    fn create_before_destroy(&self) -> bool {
+        false
+    }
+
+    /// Whether two objects of this kind cannot share `spec.name` (a target
+    /// group's name is unique in its region). A create-before-destroy
+    /// replacement then names the new object [`alternate_name`], as the old
+    /// one still holds the name.
+    fn name_is_unique(&self) -> bool {
+        false
     }
 
     /// Attributes an in-place update can change (e.g. a launch template's
@@ -194,6 +229,24 @@ pub trait Reconciler: Send + Sync {
     ) -> Result<Observed, ReconcileError> {
         Ok(created)
     }
+}
+
+/// The name of a create-before-destroy replacement whose old object is
+/// named `current`: `<name>-r` while the old one has `name`, and `name`
+/// again when the old one was itself a replacement. Two names are enough:
+/// only one old object holds a name at a time.
+pub fn alternate_name(name: &str, current: &str) -> String {
+    if current == name {
+        format!("{name}-r")
+    } else {
+        name.to_string()
+    }
+}
+
+/// Whether `recorded` (the name the state has for an address) is the
+/// alternate of the stack's `name`: reads then look for `recorded`.
+pub fn is_alternate_name(name: &str, recorded: &str) -> bool {
+    recorded == format!("{name}-r")
 }
 
 /// Reconcilers by kind, how long each kind takes (for scheduling), and an

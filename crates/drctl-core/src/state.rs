@@ -21,7 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
 
-pub const STATE_FORMAT_VERSION: u32 = 1;
+/// Version 2 added `deposed`; version 1 states load as they are (an empty
+/// `deposed`) and are written back as version 2.
+pub const STATE_FORMAT_VERSION: u32 = 2;
+
+/// The oldest `format_version` this drctl still reads.
+pub const STATE_FORMAT_OLDEST: u32 = 1;
 
 #[derive(Debug, Error)]
 pub enum StateError {
@@ -99,6 +104,23 @@ pub struct PendingOp {
     pub started_at: String,
 }
 
+/// The old object of a create-before-destroy replacement (Terraform's
+/// *deposed object*): its replacement was created (or is being created) at
+/// the same address, and it is deleted once its dependents have moved to the
+/// new one. Recorded before the replacement's create call, so a run killed
+/// anywhere after leaves it named here, and the next `apply` (or `destroy`)
+/// deletes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeposedObject {
+    /// 8 hex characters telling deposed objects of one address apart
+    /// (Terraform's deposed key).
+    pub key: String,
+    /// What the state recorded for it while it was the current object.
+    pub object: ResourceState,
+    pub deposed_at: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
@@ -119,6 +141,10 @@ pub struct State {
     /// How many times each address was created: part of its next token.
     #[serde(default)]
     pub generations: BTreeMap<Address, u64>,
+    /// Old objects of unfinished create-before-destroy replacements, by
+    /// address ([`DeposedObject`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deposed: BTreeMap<Address, Vec<DeposedObject>>,
     /// A `drctl drill` in progress: what it changed, to undo it (`drill --abort`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<crate::drill::DrillJournal>,
@@ -135,6 +161,7 @@ impl State {
             resources: BTreeMap::new(),
             pending: BTreeMap::new(),
             generations: BTreeMap::new(),
+            deposed: BTreeMap::new(),
             drill: None,
         }
     }
@@ -148,6 +175,24 @@ impl State {
         }
         let generation = self.generations.get(address).copied().unwrap_or(0);
         idempotency_token(&self.lineage, address, generation)
+    }
+
+    /// Physical ids of the deposed objects of every address.
+    pub fn deposed_ids(&self) -> BTreeMap<Address, Vec<String>> {
+        self.deposed
+            .iter()
+            .map(|(a, d)| (a.clone(), d.iter().map(|o| o.object.id.clone()).collect()))
+            .collect()
+    }
+
+    /// Removes the deposed object `key` of `address` (gone from the cloud).
+    pub fn forget_deposed(&mut self, address: &Address, key: &str) {
+        if let Some(list) = self.deposed.get_mut(address) {
+            list.retain(|d| d.key != key);
+            if list.is_empty() {
+                self.deposed.remove(address);
+            }
+        }
     }
 
     pub fn attr(&self, address: &Address, attr: &str) -> Option<serde_json::Value> {
@@ -293,7 +338,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
     // Check the version before the shape, so a newer format is reported as such.
     let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(corrupt)?;
     match raw.get("format_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == STATE_FORMAT_VERSION as u64 => {}
+        Some(v) if (STATE_FORMAT_OLDEST as u64..=STATE_FORMAT_VERSION as u64).contains(&v) => {}
         Some(found) => {
             return Err(StateError::UnknownVersion {
                 path: path.into(),
@@ -311,7 +356,10 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
     }
     // Parsed again from the bytes so that a shape error has its line.
     drop(raw);
-    serde_json::from_slice(bytes).map_err(corrupt)
+    let mut state: State = serde_json::from_slice(bytes).map_err(corrupt)?;
+    // Older versions are subsets of this one: they migrate by being written back.
+    state.format_version = STATE_FORMAT_VERSION;
+    Ok(state)
 }
 
 /// Writes `bytes` to `path` via a temp file + fsync + rename, keeping the
@@ -403,12 +451,41 @@ mod tests {
         assert_untouched_error(b"garbage{", "not valid drctl state");
         let future = String::from_utf8(good.clone())
             .unwrap()
-            .replace("\"format_version\": 1", "\"format_version\": 7");
+            .replace("\"format_version\": 2", "\"format_version\": 7");
         assert_untouched_error(future.as_bytes(), "format_version 7");
         let unknown_key = String::from_utf8(good)
             .unwrap()
             .replace("\"serial\"", "\"surprise\": 1, \"serial\"");
         assert_untouched_error(unknown_key.as_bytes(), "unknown field");
+    }
+
+    #[test]
+    fn version_1_states_load_and_are_written_as_version_2_with_deposed_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.state.json");
+        let v1 = r#"{"format_version": 1, "lineage": "L", "serial": 4, "env": "dev",
+            "resources": {"r/x": {"kind": "k", "name": "x", "id": "x-1"}}, "pending": {}, "generations": {}}"#;
+        fs::write(&path, v1).unwrap();
+        let mut s = StateStore::open(&path, "dev").unwrap();
+        assert_eq!(s.state.resources[&Address::new("r/x")].id, "x-1");
+        assert!(s.state.deposed.is_empty());
+        let old = s.state.resources.remove(&Address::new("r/x")).unwrap();
+        s.state.deposed.insert(
+            Address::new("r/x"),
+            vec![DeposedObject {
+                key: "0a1b2c3d".into(),
+                object: old,
+                deposed_at: "now".into(),
+            }],
+        );
+        s.save().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"format_version\": 2"), "{text}");
+        let back = StateStore::open(&path, "dev").unwrap().state;
+        assert_eq!(back.deposed_ids()[&Address::new("r/x")], vec!["x-1"]);
+        let mut back = back;
+        back.forget_deposed(&Address::new("r/x"), "0a1b2c3d");
+        assert!(back.deposed.is_empty());
     }
 
     #[test]

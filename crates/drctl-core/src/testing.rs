@@ -64,6 +64,7 @@ struct Inner {
     mutations: usize,
     crash_at: Option<usize>,
     delay: Duration,
+    in_use_checks: bool,
 }
 
 /// The fake cloud; share it between reconcilers with `Arc`.
@@ -119,6 +120,12 @@ impl FakeCloud {
     /// The `n`-th mutating call (1-based) takes effect, then never returns.
     pub fn crash_at(&self, n: usize) {
         self.lock().crash_at = Some(n);
+    }
+    /// Deleting a resource whose id another resource's props name fails
+    /// with a dependency violation (like `HealthCheckInUse`, `ResourceInUse`);
+    /// creating a resource of a `unique` kind with a taken name fails.
+    pub fn check_in_use(&self, on: bool) {
+        self.lock().in_use_checks = on;
     }
     pub fn clear_faults(&self) {
         let mut i = self.lock();
@@ -310,6 +317,8 @@ pub struct FakeReconciler {
     pub find_by_tags: bool,
     pub replace_on: &'static [(&'static str, &'static str)],
     pub protection: Option<DeletionProtection>,
+    /// [`Reconciler::create_before_destroy`] and [`Reconciler::name_is_unique`].
+    pub create_before_destroy: bool,
 }
 
 #[async_trait]
@@ -322,6 +331,12 @@ impl Reconciler for FakeReconciler {
     }
     fn deletion_protection(&self) -> Option<DeletionProtection> {
         self.protection
+    }
+    fn create_before_destroy(&self) -> bool {
+        self.create_before_destroy
+    }
+    fn name_is_unique(&self) -> bool {
+        self.create_before_destroy
     }
     async fn read(
         &self,
@@ -362,13 +377,19 @@ impl Reconciler for FakeReconciler {
         let owned: Vec<(&String, &FakeResource)> = i
             .resources
             .iter()
-            .filter(|(_, r)| r.kind == self.kind && owned_by(&r.tags, &cx.env, &spec.address))
+            .filter(|(id, r)| {
+                r.kind == self.kind
+                    && owned_by(&r.tags, &cx.env, &spec.address)
+                    && !cx.is_deposed(&spec.address, id)
+            })
             .collect();
         match owned.as_slice() {
             [] => Ok(i
                 .resources
                 .iter()
-                .find(|(_, r)| r.kind == self.kind && r.name == spec.name)
+                .find(|(id, r)| {
+                    r.kind == self.kind && r.name == spec.name && !cx.is_deposed(&spec.address, id)
+                })
                 .map(|(id, r)| check(id, r))
                 .unwrap_or(ReadOutcome::NotFound)),
             [(id, r)] => Ok(ReadOutcome::Found(observed(id, r))),
@@ -405,6 +426,14 @@ impl Reconciler for FakeReconciler {
                 })?;
                 (id, r)
             } else {
+                if i.in_use_checks && self.create_before_destroy && taken {
+                    return Err(ReconcileError::Api {
+                        operation: "create".into(),
+                        class: ErrorClass::AlreadyExists,
+                        code: "DuplicateName".into(),
+                        message: format!("{} is taken", spec.name),
+                    });
+                }
                 i.next_id += 1;
                 let id = format!("{}-{}", self.kind, i.next_id);
                 let mut tags = spec.tags.clone();
@@ -463,15 +492,33 @@ impl Reconciler for FakeReconciler {
         current: &Observed,
     ) -> Result<(), ReconcileError> {
         let (ix, d, h, lost) = self.cloud.begin("delete", &spec.address)?;
-        self.cloud.lock().resources.remove(&current.id);
+        {
+            let mut i = self.cloud.lock();
+            let user = i.resources.iter().find(|(id, r)| {
+                *id != &current.id
+                    && r.props
+                        .values()
+                        .any(|v| v.to_string().contains(&format!("\"{}\"", current.id)))
+            });
+            if let (true, Some((user, _))) = (i.in_use_checks, user) {
+                return Err(ReconcileError::Api {
+                    operation: "delete".into(),
+                    class: ErrorClass::DependencyViolation,
+                    code: "ResourceInUse".into(),
+                    message: format!("{} is in use by {user}", current.id),
+                });
+            }
+            i.resources.remove(&current.id);
+        }
         self.cloud.end(ix, d, h).await;
         answer("delete", lost, ())
     }
 }
 
 /// A registry with the kinds `fake` (findable by tags), `fake-token`
-/// (found only by id: idempotency tokens alone prevent duplicates) and
+/// (found only by id: idempotency tokens alone prevent duplicates),
 /// `fake-protected` (like `fake`, with deletion protection in `protected`),
+/// `fake-cbd` (like `fake`, replaced create-before-destroy, names unique),
 /// [`NAMED`] and [`LATE_TAGGED`].
 pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
     let mut r = Registry::new();
@@ -482,6 +529,7 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
             find_by_tags: true,
             replace_on: &[],
             protection: None,
+            create_before_destroy: false,
         }));
     }
     r.register(Arc::new(FakeReconciler {
@@ -490,6 +538,7 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
         find_by_tags: true,
         replace_on: &[("zone", "the zone cannot change in place")],
         protection: None,
+        create_before_destroy: false,
     }));
     r.register(Arc::new(FakeReconciler {
         kind: "fake-token",
@@ -497,6 +546,7 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
         find_by_tags: false,
         replace_on: &[],
         protection: None,
+        create_before_destroy: false,
     }));
     r.register(Arc::new(FakeReconciler {
         kind: "fake-protected",
@@ -507,6 +557,15 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
             field: "protected",
             how_to_disable: "set protected = false for {env} and apply",
         }),
+        create_before_destroy: false,
+    }));
+    r.register(Arc::new(FakeReconciler {
+        kind: "fake-cbd",
+        cloud: cloud.clone(),
+        find_by_tags: true,
+        replace_on: &[("zone", "the zone cannot change in place")],
+        protection: None,
+        create_before_destroy: true,
     }));
     r
 }

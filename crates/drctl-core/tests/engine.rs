@@ -408,6 +408,7 @@ async fn executor_starts_the_longest_chain_first() {
         find_by_tags: true,
         replace_on: &[],
         protection: None,
+        create_before_destroy: false,
     }));
     registry.set_expected_durations(EXPECTED);
     w.registry = registry;

@@ -333,6 +333,7 @@ impl Builder<'_> {
             self.name("alb"),
             json!({
                 "scheme": "internet-facing", "type": "application", "ip_address_type": "ipv4",
+                "vpc_id": id(&vpc),
                 "subnet_ids": [id(&public[0]), id(&public[1])],
                 "security_group_ids": [id(&alb_sg)],
             }),
@@ -403,6 +404,7 @@ impl Builder<'_> {
             self.name("db-subnet-group"),
             json!({
                 "description": "Trading database: private subnets",
+                "vpc_id": id(&vpc),
                 "subnet_ids": [id(&private[0]), id(&private[1])],
             }),
             &[],

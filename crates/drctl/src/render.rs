@@ -198,6 +198,9 @@ fn heading(c: &ResourceChange) -> &'static str {
         (Action::Create, true) => "was deleted outside of drctl and will be created again",
         (Action::Create, false) => "will be created",
         (Action::Update, _) => "will be updated in place",
+        (Action::Replace, _) if c.create_before_destroy => {
+            "must be replaced (create replacement and then destroy)"
+        }
         (Action::Replace, _) => "must be replaced",
         (Action::Delete, _) => "will be destroyed",
         (Action::NoOp, _) => "is found and will be recorded in the state",
@@ -245,7 +248,7 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
         .iter()
         .filter(|c| c.action != Action::NoOp || c.adopt)
         .collect();
-    if acting.is_empty() && plan.forget.is_empty() {
+    if acting.is_empty() && plan.forget.is_empty() && plan.deposed.is_empty() {
         let _ = writeln!(
             out,
             "{} The cloud matches the environment plan ({} resources checked).",
@@ -260,10 +263,11 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
             for r in &c.reasons {
                 let _ = writeln!(out, "  # ({r})");
             }
-            let sym = if c.action == Action::NoOp {
-                "="
-            } else {
-                c.action.symbol()
+            let sym = match c.action {
+                Action::NoOp => "=",
+                // Terraform's symbol for create-before-destroy.
+                Action::Replace if c.create_before_destroy => "+/-",
+                a => a.symbol(),
             };
             // Pad before painting: colour codes must not count as width.
             let _ = writeln!(
@@ -283,6 +287,7 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
                 "\n  # {a} is already gone and will be removed from the state"
             );
         }
+        deposed_text(&mut out, plan, style);
         out.push('\n');
     }
     orphans_text(&mut out, plan, style);
@@ -299,6 +304,37 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
         c.destroy
     );
     out
+}
+
+/// The deposed objects (old halves of unfinished create-before-destroy
+/// replacements): `-` to delete, or already gone and forgotten.
+fn deposed_text(out: &mut String, plan: &Plan, style: &Style) {
+    for d in &plan.deposed {
+        let what = format!("{} (deposed object {})", d.address, d.key);
+        match &d.prior {
+            Some(o) => {
+                let _ = writeln!(out, "\n  # {} will be destroyed", style.bold(&what));
+                let _ = writeln!(
+                    out,
+                    "  # (the old object {} of a replacement; deleted once what used it has moved)",
+                    o.id
+                );
+                let _ = writeln!(
+                    out,
+                    "{} {} \"{}\"",
+                    style.paint(&format!("{:>3}", "-"), Action::Delete),
+                    d.kind,
+                    d.name
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "\n  # {what} is already gone and will be removed from the state"
+                );
+            }
+        }
+    }
 }
 
 /// "Objects changed outside of drctl": every resource flagged as drift, with
@@ -483,7 +519,7 @@ pub fn plan_json(plan: &Plan) -> Value {
                 "kind": c.kind,
                 "region": c.region.clone().unwrap_or_else(|| "global".into()),
                 "name": c.name,
-                "actions": action_names(c.action),
+                "actions": if c.action == Action::Replace && c.create_before_destroy { vec!["create", "delete"] } else { action_names(c.action) },
                 "drift": c.drift,
                 "adopt": c.adopt,
                 "replace_reasons": c.fields.iter().filter_map(|f| f.replace_reason.as_ref().map(|r| json!({"field": f.field, "reason": r}))).collect::<Vec<_>>(),
@@ -497,6 +533,18 @@ pub fn plan_json(plan: &Plan) -> Value {
             })
         })
         .collect();
+    let mut changes = changes;
+    changes.extend(plan.deposed.iter().map(|d| {
+        json!({
+            "address": d.address,
+            "deposed": d.key,
+            "kind": d.kind,
+            "region": d.region.clone().unwrap_or_else(|| "global".into()),
+            "name": d.name,
+            "actions": if d.prior.is_some() { vec!["delete"] } else { vec!["forget"] },
+            "physical_id": d.prior.as_ref().map(|p| p.id.clone()),
+        })
+    }));
     let c = plan.counts();
     json!({
         "format_version": plan.format_version,

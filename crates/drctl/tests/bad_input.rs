@@ -219,7 +219,7 @@ case!(
         ("plans/qa-1.toml", GOOD),
         (
             ".drctl/qa-1.state.json",
-            &STATE.replace("\"format_version\": 1", "\"format_version\": 2")
+            &STATE.replace("\"format_version\": 1", "\"format_version\": 3")
         )
     ],
     &["plan", "--env", "qa-1"]
@@ -263,6 +263,7 @@ fn saved_plan(env: &str) -> String {
         forget: vec![],
         warnings: vec![],
         orphans: vec![],
+        deposed: vec![],
     };
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("p.plan");

@@ -41,6 +41,7 @@ fn change(spec: &ResourceSpec, action: Action, prior: Option<&ResourceSpec>) -> 
             attrs: Props::new(),
         }),
         dependencies: vec![],
+        create_before_destroy: false,
     }
 }
 
@@ -72,6 +73,7 @@ fn plan_between(env: &str, before: &[ResourceSpec], after: &[ResourceSpec]) -> P
         forget: vec![],
         warnings: vec![],
         orphans: vec![],
+        deposed: vec![],
     }
 }
 

@@ -109,6 +109,7 @@ fn empty_plan(orphans: Vec<Orphan>) -> Plan {
         forget: vec![],
         warnings: vec![],
         orphans,
+        deposed: vec![],
     }
 }
 

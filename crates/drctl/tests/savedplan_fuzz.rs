@@ -40,10 +40,12 @@ fn plan() -> Plan {
                 attrs: Default::default(),
             }),
             dependencies: vec![Address::new("us-east-1/compute/lt")],
+            create_before_destroy: false,
         }],
         forget: vec![],
         warnings: vec![],
         orphans: vec![],
+        deposed: vec![],
     }
 }
 
