@@ -230,12 +230,9 @@ impl Reconciler for SubnetReconciler {
         drctl_stack::kinds::SUBNET
     }
 
-    /// The Auto Scaling group's instances live in it (`DependencyViolation`
-    /// on delete until the group has moved them): the new subnet is made
-    /// first, the group moves, then the old subnet goes.
-    fn create_before_destroy(&self) -> bool {
-        true
-    }
+    // Not create-before-destroy: a new subnet with the same CIDR block in the
+    // same VPC (a `-replace`, an AZ change) cannot exist beside the old one
+    // (CreateSubnet: InvalidSubnet.Conflict), so the old one goes first.
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[

@@ -915,8 +915,11 @@ async fn storage_buckets_replication_drift_and_destroy_of_versioned_objects() {
             .send()
             .await
             .unwrap();
-        assert_eq!(versions.versions().len(), 6);
-        assert_eq!(versions.delete_markers().len(), 1);
+        // At least this bucket's own 6 versions and 1 delete marker: the
+        // replica bucket also receives the primary's, replicated
+        // asynchronously, so its exact count depends on timing.
+        assert!(versions.versions().len() >= 6, "{versions:?}");
+        assert!(!versions.delete_markers().is_empty(), "{versions:?}");
     }
 
     run.destroy().await;
