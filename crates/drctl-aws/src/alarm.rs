@@ -264,6 +264,39 @@ impl Reconciler for AlarmReconciler {
         drctl_stack::kinds::ALARM
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{arn_of, keys, only};
+        let add = only(spec, &writes.set);
+        let cw = self.aws.cloudwatch(self.aws.region_of(spec));
+        if !writes.set.is_empty() {
+            crate::tag_call!(
+                "monitoring:TagResource",
+                cw.tag_resource()
+                    .resource_arn(arn_of(current))
+                    .set_tags(Some(cw_tags(&add)))
+            )?;
+        }
+        if !writes.delete.is_empty() {
+            crate::tag_call!(
+                "monitoring:UntagResource",
+                cw.untag_resource()
+                    .resource_arn(arn_of(current))
+                    .set_tag_keys(Some(keys(writes)))
+            )?;
+        }
+        Ok(())
+    }
+
     /// Alarm actions are a set: compared sorted on both sides.
     fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
         let mut desired = spec.props.clone();

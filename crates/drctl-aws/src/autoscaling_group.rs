@@ -312,6 +312,48 @@ impl Reconciler for AutoscalingGroupReconciler {
         drctl_stack::kinds::AUTOSCALING_GROUP
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::only;
+        let add = only(spec, &writes.set);
+        let asg = self.aws.autoscaling(self.aws.region_of(spec));
+        let tag = |k: &str| {
+            Tag::builder()
+                .resource_id(&current.id)
+                .resource_type("auto-scaling-group")
+                .key(k)
+        };
+        if !writes.set.is_empty() {
+            // Like the create call: tags reach the group's instances too.
+            let tags = add
+                .tags
+                .iter()
+                .map(|(k, v)| tag(k).value(v).propagate_at_launch(true).build())
+                .collect();
+            crate::tag_call!(
+                "autoscaling:CreateOrUpdateTags",
+                asg.create_or_update_tags().set_tags(Some(tags))
+            )?;
+        }
+        if !writes.delete.is_empty() {
+            let tags = writes.delete.iter().map(|k| tag(k).build()).collect();
+            crate::tag_call!(
+                "autoscaling:DeleteTags",
+                asg.delete_tags().set_tags(Some(tags))
+            )?;
+        }
+        Ok(())
+    }
+
     fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
         let mut changes = diff_props(&spec.props, &observed.props, self.replace_on());
         changes.retain(|c| c.field != "desired_capacity" || !scaled_by_policy(spec, observed));

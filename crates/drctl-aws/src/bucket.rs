@@ -220,11 +220,14 @@ async fn read_bucket(
     if let Some(tags) = indexed {
         return match check_owned(cx, spec, name, &tags, Observed::default) {
             ReadOutcome::Found(_) => match observe_config(s3, name).await {
-                Ok(props) => Ok(ReadOutcome::Found(Observed {
-                    id: name.to_string(),
-                    props,
-                    attrs: attrs(name, region),
-                })),
+                Ok(props) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                    Observed {
+                        id: name.to_string(),
+                        props,
+                        attrs: attrs(name, region),
+                    },
+                    &tags,
+                ))),
                 // The index lags behind a deletion.
                 Err(e) if e.class() == ErrorClass::NotFound => Ok(ReadOutcome::NotFound),
                 Err(e) => Err(e),
@@ -245,11 +248,14 @@ async fn read_bucket(
         Head::Exists(_) => {
             let tags = bucket_tags(s3, name).await?;
             match check_owned(cx, spec, name, &tags, Observed::default) {
-                ReadOutcome::Found(_) => Ok(ReadOutcome::Found(Observed {
-                    id: name.to_string(),
-                    props: observe_config(s3, name).await?,
-                    attrs: attrs(name, region),
-                })),
+                ReadOutcome::Found(_) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                    Observed {
+                        id: name.to_string(),
+                        props: observe_config(s3, name).await?,
+                        attrs: attrs(name, region),
+                    },
+                    &tags,
+                ))),
                 other => Ok(other),
             }
         }
@@ -475,6 +481,30 @@ async fn delete_bucket(s3: &Client, spec: &ResourceSpec, name: &str) -> Result<(
 impl Reconciler for BucketReconciler {
     fn kind(&self) -> &'static str {
         drctl_stack::kinds::BUCKET
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        _writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        // PutBucketTagging replaces the whole set: the desired tags.
+        let s3 = self.aws.s3(self.aws.region_of(spec));
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .set_tag_set(Some(s3_tags(spec)?))
+            .build()
+            .map_err(|e| build_error("S3 tagging", e))?;
+        crate::tag_call!(
+            "s3:PutBucketTagging",
+            s3.put_bucket_tagging().bucket(&current.id).tagging(tagging)
+        )?;
+        Ok(())
     }
 
     async fn read(

@@ -384,6 +384,24 @@ impl Reconciler for DbInstanceReconciler {
         drctl_stack::kinds::DB_INSTANCE
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{arn_of, only};
+        let add = only(spec, &writes.set);
+        crate::db_subnet_group::rds_write_tags(&self.aws, spec, arn_of(current), &add, writes)
+            .await?;
+        Ok(())
+    }
+
     fn deletion_protection(&self) -> Option<DeletionProtection> {
         Some(DeletionProtection {
             field: "deletion_protection",

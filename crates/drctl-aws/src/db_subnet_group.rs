@@ -60,6 +60,35 @@ pub(crate) fn rds_tags(spec: &ResourceSpec) -> Vec<Tag> {
         .collect()
 }
 
+/// RDS tag writes (DB instance, DB subnet group) on the resource's ARN:
+/// `add` carries the tags to set.
+pub(crate) async fn rds_write_tags(
+    aws: &crate::Aws,
+    spec: &ResourceSpec,
+    arn: &str,
+    add: &ResourceSpec,
+    writes: &drctl_core::diff::TagWrites,
+) -> Result<(), ReconcileError> {
+    let rds = aws.rds(aws.region_of(spec));
+    if !writes.set.is_empty() {
+        crate::tag_call!(
+            "rds:AddTagsToResource",
+            rds.add_tags_to_resource()
+                .resource_name(arn)
+                .set_tags(Some(rds_tags(add)))
+        )?;
+    }
+    if !writes.delete.is_empty() {
+        crate::tag_call!(
+            "rds:RemoveTagsFromResource",
+            rds.remove_tags_from_resource()
+                .resource_name(arn)
+                .set_tag_keys(Some(crate::tags::keys(writes)))
+        )?;
+    }
+    Ok(())
+}
+
 pub(crate) fn from_rds(tags: &[Tag]) -> Tags {
     tags.iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
@@ -164,6 +193,24 @@ impl Reconciler for DbSubnetGroupReconciler {
             "vpc_id",
             "a DB subnet group cannot move to another VPC (ModifyDBSubnetGroup: InvalidSubnet)",
         )]
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{arn_of, only};
+        let add = only(spec, &writes.set);
+        crate::db_subnet_group::rds_write_tags(&self.aws, spec, arn_of(current), &add, writes)
+            .await?;
+        Ok(())
     }
 
     async fn read(

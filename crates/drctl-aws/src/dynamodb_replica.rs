@@ -15,8 +15,9 @@
 //!   DISABLED on a new replica.
 //! - Ownership: the replica's own drctl tags. A replica with no drctl tags
 //!   at all (a run killed between creating and tagging it) is ours when its
-//!   table carries this env's `drctl:env` tag; the plan then shows a `tags`
-//!   change, which apply makes with TagResource.
+//!   table carries this env's `drctl:env` tag; the plan then shows an
+//!   `ownership_tags` change, which apply makes with TagResource. Once
+//!   owned, its tags are desired state like every taggable kind's.
 //! - Delete: ReplicaUpdates Delete from the source region, then wait until
 //!   neither region lists it.
 
@@ -147,6 +148,8 @@ async fn read_replica(
     }));
     if untagged {
         props.insert(UNTAGGED.into(), Value::Bool(true));
+    } else {
+        props.insert(drctl_core::diff::TAGS.into(), json!(tags));
     }
     Ok(ReadOutcome::Found(Observed {
         id: arn.clone(),
@@ -344,6 +347,23 @@ impl Reconciler for DynamodbReplicaReconciler {
         drctl_stack::kinds::DYNAMODB_REPLICA
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    /// In the replica's own region, on the replica table's ARN.
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        let rg = self.regions(spec)?;
+        let add = crate::tags::only(spec, &writes.set);
+        crate::dynamodb_table::ddb_write_tags(&rg.replica, spec, &current.id, &add, writes).await
+    }
+
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("table_name", "a replica belongs to one table"),
@@ -360,7 +380,7 @@ impl Reconciler for DynamodbReplicaReconciler {
         let mut changes = diff_props(&spec.props, &observed.props, self.replace_on());
         if observed.props.get(UNTAGGED) == Some(&Value::Bool(true)) {
             changes.push(FieldChange {
-                field: "tags".into(),
+                field: crate::tags::UNTAGGED.into(),
                 before: None,
                 after: Some(json!(spec.tags)),
                 replace_reason: None,
@@ -406,7 +426,7 @@ impl Reconciler for DynamodbReplicaReconciler {
     ) -> Result<Observed, ReconcileError> {
         let rg = self.regions(spec)?;
         let table_name = props::str(spec, "table_name")?;
-        if changes.iter().any(|c| c.field == "tags") {
+        if changes.iter().any(|c| c.field == crate::tags::UNTAGGED) {
             tag_replica(&rg, spec, &current.id).await?;
         }
         if changes.iter().any(|c| c.field == "point_in_time_recovery") {
@@ -576,7 +596,7 @@ mod tests {
             },
         );
         assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].field, "tags");
+        assert_eq!(changes[0].field, crate::tags::UNTAGGED);
         assert!(r
             .diff(
                 &spec(),

@@ -69,6 +69,34 @@ pub(crate) fn ddb_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> 
         .collect()
 }
 
+/// DynamoDB tag writes (table, replica) on the table's ARN in `ddb`'s
+/// region: `add` carries the tags to set.
+pub(crate) async fn ddb_write_tags(
+    ddb: &Client,
+    _spec: &ResourceSpec,
+    arn: &str,
+    add: &ResourceSpec,
+    writes: &drctl_core::diff::TagWrites,
+) -> Result<(), ReconcileError> {
+    if !writes.set.is_empty() {
+        crate::tag_call!(
+            "dynamodb:TagResource",
+            ddb.tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(ddb_tags(add)?))
+        )?;
+    }
+    if !writes.delete.is_empty() {
+        crate::tag_call!(
+            "dynamodb:UntagResource",
+            ddb.untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(crate::tags::keys(writes)))
+        )?;
+    }
+    Ok(())
+}
+
 /// DescribeTable; `None` when there is no such table.
 pub(crate) async fn describe_table(
     ddb: &Client,
@@ -288,11 +316,14 @@ async fn read_table(
     match check_owned(cx, spec, name, &tags, Observed::default) {
         ReadOutcome::Found(_) => {
             let pitr = pitr_enabled(ddb, name).await?;
-            Ok(ReadOutcome::Found(Observed {
-                id: name.to_string(),
-                props: observed_props(&t, pitr),
-                attrs: attrs(&t, name),
-            }))
+            Ok(ReadOutcome::Found(crate::tags::with_tags(
+                Observed {
+                    id: name.to_string(),
+                    props: observed_props(&t, pitr),
+                    attrs: attrs(&t, name),
+                },
+                &tags,
+            )))
         }
         other => Ok(other),
     }
@@ -505,6 +536,24 @@ async fn delete_table(ddb: &Client, spec: &ResourceSpec, name: &str) -> Result<(
 impl Reconciler for DynamodbTableReconciler {
     fn kind(&self) -> &'static str {
         drctl_stack::kinds::DYNAMODB_TABLE
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{arn_of, only};
+        let add = only(spec, &writes.set);
+        let ddb = self.aws.dynamodb(self.aws.region_of(spec));
+        crate::dynamodb_table::ddb_write_tags(&ddb, spec, arn_of(current), &add, writes).await?;
+        Ok(())
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

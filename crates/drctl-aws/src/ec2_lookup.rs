@@ -16,7 +16,7 @@
 
 use crate::errors::{api_error, found};
 use crate::retry::{transient, TRANSIENT};
-use crate::tags::{ambiguous, check_owned, from_ec2};
+use crate::tags::{ambiguous, check_owned, from_ec2, with_tags};
 use crate::Aws;
 use aws_sdk_ec2::types::{
     Address, Filter, InternetGateway, NatGateway, RouteTable, SecurityGroup, Subnet, Tag, Vpc,
@@ -136,11 +136,12 @@ pub(crate) enum Owned<T> {
     Not(ReadOutcome),
 }
 
-impl<T> Owned<T> {
-    /// The read's outcome, with `observe` turning ours into `Found`.
+impl<T: Ec2Resource> Owned<T> {
+    /// The read's outcome, with `observe` turning ours into `Found` (its
+    /// tags reported for the diff).
     pub(crate) fn observed(self, observe: impl FnOnce(&T) -> Observed) -> ReadOutcome {
         match self {
-            Owned::Mine(r) => ReadOutcome::Found(observe(&r)),
+            Owned::Mine(r) => ReadOutcome::Found(with_tags(observe(&r), &from_ec2(r.tags()))),
             Owned::Not(outcome) => outcome,
         }
     }

@@ -51,6 +51,20 @@ impl Reconciler for EipReconciler {
         drctl_stack::kinds::EIP
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
+    }
+
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[("domain", "an Elastic IP's domain cannot change")]
     }

@@ -201,7 +201,10 @@ impl Checks<'_> {
             .await?
             .unwrap_or_default();
             return match check_owned(cx, spec, id, &tags, Observed::default) {
-                ReadOutcome::Found(_) => Ok(ReadOutcome::Found(observe(&hc, spec)?)),
+                ReadOutcome::Found(_) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                    observe(&hc, spec)?,
+                    &tags,
+                ))),
                 other => Ok(other),
             };
         }
@@ -368,6 +371,36 @@ impl Reconciler for HealthCheckReconciler {
     /// the records move to it.
     fn create_before_destroy(&self) -> bool {
         true
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    /// One ChangeTagsForResource: Route53 adds and removes in one call.
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        let r53 = self.aws.route53(self.aws.global_region());
+        let id = crate::hosted_zone::strip_zone_prefix(&current.id).to_string();
+        let add = crate::hosted_zone::r53_tags(&crate::tags::only(spec, &writes.set));
+        let remove = crate::tags::keys(writes);
+        crate::hosted_zone::r53_call(&self.aws, "route53:ChangeTagsForResource", || async {
+            r53.change_tags_for_resource()
+                .resource_type(TagResourceType::Healthcheck)
+                .resource_id(&id)
+                .set_add_tags((!add.is_empty()).then(|| add.clone()))
+                .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::errors::api_error("route53:ChangeTagsForResource", e))
+        })
+        .await
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

@@ -464,6 +464,39 @@ impl Reconciler for IamRoleReconciler {
         drctl_stack::kinds::IAM_ROLE
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{keys, only};
+        let add = only(spec, &writes.set);
+        let iam = self.aws.iam(self.aws.region_of(spec));
+        if !writes.set.is_empty() {
+            crate::tag_call!(
+                "iam:TagRole",
+                iam.tag_role()
+                    .role_name(&current.id)
+                    .set_tags(Some(iam_tags(&add)?))
+            )?;
+        }
+        if !writes.delete.is_empty() {
+            crate::tag_call!(
+                "iam:UntagRole",
+                iam.untag_role()
+                    .role_name(&current.id)
+                    .set_tag_keys(Some(keys(writes)))
+            )?;
+        }
+        Ok(())
+    }
+
     async fn read(
         &self,
         cx: &Ctx,
@@ -478,7 +511,10 @@ impl Reconciler for IamRoleReconciler {
         };
         let tags = role_tags(&iam, &role).await?;
         match check_owned(cx, spec, role.role_name(), &tags, Observed::default) {
-            ReadOutcome::Found(_) => Ok(ReadOutcome::Found(observe(&iam, spec, &role).await?)),
+            ReadOutcome::Found(_) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                observe(&iam, spec, &role).await?,
+                &tags,
+            ))),
             other => Ok(other),
         }
     }

@@ -167,6 +167,39 @@ impl Reconciler for InstanceProfileReconciler {
         drctl_stack::kinds::INSTANCE_PROFILE
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{keys, only};
+        let add = only(spec, &writes.set);
+        let iam = self.aws.iam(self.aws.region_of(spec));
+        if !writes.set.is_empty() {
+            crate::tag_call!(
+                "iam:TagInstanceProfile",
+                iam.tag_instance_profile()
+                    .instance_profile_name(&current.id)
+                    .set_tags(Some(iam_tags(&add)?))
+            )?;
+        }
+        if !writes.delete.is_empty() {
+            crate::tag_call!(
+                "iam:UntagInstanceProfile",
+                iam.untag_instance_profile()
+                    .instance_profile_name(&current.id)
+                    .set_tag_keys(Some(keys(writes)))
+            )?;
+        }
+        Ok(())
+    }
+
     async fn read(
         &self,
         cx: &Ctx,

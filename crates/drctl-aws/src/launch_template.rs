@@ -369,6 +369,20 @@ impl Reconciler for LaunchTemplateReconciler {
         drctl_stack::kinds::LAUNCH_TEMPLATE
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
+    }
+
     fn attrs_changed_by_update(&self) -> &'static [&'static str] {
         &["latest_version"]
     }
@@ -389,7 +403,10 @@ impl Reconciler for LaunchTemplateReconciler {
                 match check_owned(cx, spec, id, &tags, Observed::default) {
                     ReadOutcome::Found(_) => {
                         let data = default_version_data(&ec2, lt).await?;
-                        Ok(ReadOutcome::Found(observe(spec, lt, &tags, data.as_ref())?))
+                        Ok(ReadOutcome::Found(crate::tags::with_tags(
+                            observe(spec, lt, &tags, data.as_ref())?,
+                            &tags,
+                        )))
                     }
                     other => Ok(other),
                 }

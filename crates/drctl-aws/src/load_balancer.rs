@@ -20,7 +20,7 @@ use crate::errors::{api_error, found, gone};
 use crate::iam_role::list_like_desired;
 use crate::retry::{transient, wait_for};
 use crate::tag_index::tags_or;
-use crate::tags::{ambiguous, check_owned, Tags};
+use crate::tags::{ambiguous, check_owned, with_tags, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
@@ -237,6 +237,39 @@ impl Reconciler for LoadBalancerReconciler {
         drctl_stack::kinds::LOAD_BALANCER
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{keys, only};
+        let add = only(spec, &writes.set);
+        let elb = self.aws.elbv2(self.aws.region_of(spec));
+        if !writes.set.is_empty() {
+            crate::tag_call!(
+                "elasticloadbalancing:AddTags",
+                elb.add_tags()
+                    .resource_arns(&current.id)
+                    .set_tags(Some(crate::load_balancer::elbv2_tags(&add)))
+            )?;
+        }
+        if !writes.delete.is_empty() {
+            crate::tag_call!(
+                "elasticloadbalancing:RemoveTags",
+                elb.remove_tags()
+                    .resource_arns(&current.id)
+                    .set_tag_keys(Some(keys(writes)))
+            )?;
+        }
+        Ok(())
+    }
+
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("scheme", "a load balancer's scheme cannot change"),
@@ -262,7 +295,9 @@ impl Reconciler for LoadBalancerReconciler {
                 let arn = lb.load_balancer_arn().unwrap_or_default();
                 let tags = elbv2_tags_of(&self.aws, cx, spec, arn).await?;
                 match check_owned(cx, spec, arn, &tags, Observed::default) {
-                    ReadOutcome::Found(_) => Ok(ReadOutcome::Found(observe(spec, lb)?)),
+                    ReadOutcome::Found(_) => {
+                        Ok(ReadOutcome::Found(with_tags(observe(spec, lb)?, &tags)))
+                    }
                     other => Ok(other),
                 }
             }

@@ -12,9 +12,10 @@
 //!   ever sent in the CreateSecret call: it is never in props, attrs, logs or
 //!   errors. Re-applying never rotates it (an existing secret is found).
 //! - A secret that is only *scheduled for deletion* (DescribeSecret has a
-//!   `DeletedDate`) still holds its name. `read` reports it as absent, so the
-//!   plan shows `+ create` (with "deleted outside of drctl" when the state
-//!   knew it); `create` then gets "already scheduled for deletion" and
+//!   `DeletedDate`) still holds its name. `read` reports it as
+//!   [`ReadOutcome::Restorable`], so the plan shows `+ create` (with
+//!   "deleted outside of drctl" when the state knew it) while its ARN stays
+//!   known to dependents (no spurious `~` on the DB); `create` then gets "already scheduled for deletion" and
 //!   restores it with RestoreSecret instead of making a new one: same ARN,
 //!   same password. One not owned by this env is a clash at plan time.
 //! - Delete: `force_delete_without_recovery` → ForceDeleteWithoutRecovery
@@ -22,7 +23,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
-use crate::tags::{check_owned, Tags};
+use crate::tags::{check_owned, with_tags, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
@@ -111,8 +112,8 @@ async fn describe(sm: &Client, id: &str) -> Result<Option<DescribeSecretOutput>,
     )
 }
 
-/// Read: by ARN or name. A secret pending deletion is absent for drctl (see
-/// the module doc) unless another env owns it.
+/// Read: by ARN or name. A secret pending deletion is restorable for drctl
+/// (see the module doc) unless another env owns it.
 async fn read_secret(
     sm: &Client,
     cx: &Ctx,
@@ -125,8 +126,14 @@ async fn read_secret(
     let id = d.arn().unwrap_or(&spec.name).to_string();
     let outcome = check_owned(cx, spec, &id, &from_sm(d.tags()), Observed::default);
     match outcome {
-        ReadOutcome::Found(_) if d.deleted_date().is_some() => Ok(ReadOutcome::NotFound),
-        ReadOutcome::Found(_) => Ok(ReadOutcome::Found(observed(spec, &d)?)),
+        // `create` restores it: same ARN, same password.
+        ReadOutcome::Found(_) if d.deleted_date().is_some() => {
+            Ok(ReadOutcome::Restorable(observed(spec, &d)?))
+        }
+        ReadOutcome::Found(_) => Ok(ReadOutcome::Found(with_tags(
+            observed(spec, &d)?,
+            &from_sm(d.tags()),
+        ))),
         ReadOutcome::Clash { id, detail } if d.deleted_date().is_some() => Ok(ReadOutcome::Clash {
             id,
             detail: format!("{detail}; it is scheduled for deletion"),
@@ -228,6 +235,39 @@ async fn delete_secret(sm: &Client, id: &str, force: bool) -> Result<(), Reconci
 impl Reconciler for SecretReconciler {
     fn kind(&self) -> &'static str {
         drctl_stack::kinds::SECRET
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{keys, only};
+        let add = only(spec, &writes.set);
+        let sm = self.aws.secretsmanager(self.aws.region_of(spec));
+        if !writes.set.is_empty() {
+            crate::tag_call!(
+                "secretsmanager:TagResource",
+                sm.tag_resource()
+                    .secret_id(&current.id)
+                    .set_tags(Some(sm_tags(&add)))
+            )?;
+        }
+        if !writes.delete.is_empty() {
+            crate::tag_call!(
+                "secretsmanager:UntagResource",
+                sm.untag_resource()
+                    .secret_id(&current.id)
+                    .set_tag_keys(Some(keys(writes)))
+            )?;
+        }
+        Ok(())
     }
 
     async fn read(
@@ -421,9 +461,13 @@ mod tests {
             .then_output(|| RestoreSecretOutput::builder().arn(ARN).build());
         let sm = client(&[&create, &describe, &restore]);
 
-        // The plan sees no secret (so it shows a create) ...
+        // The plan sees a restorable secret (so it shows a create whose ARN
+        // is known) ...
         let read = read_secret(&sm, &cx(), &spec(false), None).await.unwrap();
-        assert_eq!(read, ReadOutcome::NotFound);
+        match read {
+            ReadOutcome::Restorable(o) => assert_eq!(o.id, ARN),
+            other => panic!("{other:?}"),
+        }
         // ... and apply restores the old one: same ARN, one create attempt.
         let o = create_secret(&sm, &cx(), &spec(false), TOKEN)
             .await

@@ -133,18 +133,93 @@ async fn find(sns: &Client, spec: &ResourceSpec) -> Result<Option<Observed>, Rec
     }
 }
 
-/// `indexed`: the topic's tags if the env's tag index has them.
+/// The subscription the state records (`id`: its ARN, or the pending id),
+/// as it is: when the plan changed its endpoint, protocol or topic, this is
+/// the one to replace (not a second one to add next to it).
+async fn find_known(
+    sns: &Client,
+    spec: &ResourceSpec,
+    id: &str,
+) -> Result<Option<Observed>, ReconcileError> {
+    if is_arn(id) {
+        let out = found(
+            transient("sns:GetSubscriptionAttributes", || async {
+                sns.get_subscription_attributes()
+                    .subscription_arn(id)
+                    .send()
+                    .await
+                    .map_err(|e| api_error("sns:GetSubscriptionAttributes", e))
+            })
+            .await,
+        )?;
+        let a = out.and_then(|o| o.attributes).unwrap_or_default();
+        let (Some(topic), Some(protocol), Some(endpoint)) =
+            (a.get("TopicArn"), a.get("Protocol"), a.get("Endpoint"))
+        else {
+            return Ok(None);
+        };
+        let sub = Subscription::builder()
+            .subscription_arn(id)
+            .topic_arn(topic)
+            .protocol(protocol)
+            .endpoint(endpoint)
+            .build();
+        return Ok(Some(observe(&sub, spec, topic)));
+    }
+    // `pending:{topic_arn}:{protocol}:{endpoint}`; a topic ARN has 6 parts.
+    let parts: Vec<&str> = match id.strip_prefix("pending:") {
+        Some(rest) => rest.splitn(8, ':').collect(),
+        None => return Ok(None),
+    };
+    let [.., protocol, endpoint] = parts.as_slice() else {
+        return Ok(None);
+    };
+    if parts.len() != 8 {
+        return Ok(None);
+    }
+    let topic = parts[..6].join(":");
+    let Some(subs) = list(sns, &topic).await? else {
+        return Ok(None);
+    };
+    Ok(subs
+        .iter()
+        .find(|s| {
+            s.protocol() == Some(protocol)
+                && s.endpoint()
+                    .is_some_and(|e| same_endpoint(protocol, e, endpoint))
+        })
+        .map(|s| observe(s, spec, &topic)))
+}
+
+/// By the recorded id first, else by the spec's topic, protocol and
+/// endpoint. Ownership through the found subscription's topic: `indexed`
+/// gives a topic's tags if the env's tag index has them.
 async fn read(
     sns: &Client,
     cx: &Ctx,
     spec: &ResourceSpec,
-    indexed: Option<Tags>,
+    known_id: Option<&str>,
+    indexed: impl Fn(&str) -> Option<Tags>,
 ) -> Result<ReadOutcome, ReconcileError> {
-    let Some(o) = find(sns, spec).await? else {
-        return Ok(ReadOutcome::NotFound);
+    let known = match known_id {
+        Some(id) => find_known(sns, spec, id).await?,
+        None => None,
     };
-    let topic = props::str(spec, "topic_arn")?;
-    let tags = match indexed {
+    let o = match known {
+        Some(o) => o,
+        None => match find(sns, spec).await? {
+            Some(o) => o,
+            None => return Ok(ReadOutcome::NotFound),
+        },
+    };
+    let topic = o
+        .props
+        .get("topic_arn")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let topic = topic.as_str();
+    let tags = match indexed(topic) {
         Some(tags) => tags,
         None => match topic_tags(sns, topic).await? {
             Some(tags) => tags,
@@ -232,15 +307,21 @@ impl Reconciler for SnsSubscriptionReconciler {
         &self,
         cx: &Ctx,
         spec: &ResourceSpec,
-        _known_id: Option<&str>,
+        known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
-        // The listing is authoritative: a pending id has no ARN to look up.
         let region = self.aws.region_of(spec);
-        let indexed = match spec.props.get("topic_arn").and_then(|v| v.as_str()) {
-            Some(topic) => crate::tag_index::tags_of(&self.aws, region, &cx.env, topic).await,
-            None => None,
+        // The env's index, fetched once per run, answers for any topic.
+        let index = crate::tag_index::index(&self.aws, region, &cx.env)
+            .await
+            .ok();
+        let indexed = |topic: &str| {
+            index
+                .as_ref()?
+                .iter()
+                .find(|t| t.arn == topic)
+                .map(|t| t.tags.clone())
         };
-        read(&self.aws.sns(region), cx, spec, indexed).await
+        read(&self.aws.sns(region), cx, spec, known_id, indexed).await
     }
 
     async fn create(
@@ -341,7 +422,9 @@ mod tests {
         assert_eq!(created.props, spec.props);
         let cx = Ctx::new("dev");
         assert_eq!(
-            read(&sns, &cx, &spec, None).await.unwrap(),
+            read(&sns, &cx, &spec, Some(&created.id), |_| None)
+                .await
+                .unwrap(),
             ReadOutcome::Found(created.clone())
         );
         // No Unsubscribe call (the mock client would panic on an unexpected one).
@@ -356,12 +439,49 @@ mod tests {
             .then_output(|| ListTagsForResourceOutput::builder().build());
         let sns = sns_client(&[&list, &tags]);
         let cx = Ctx::new("dev");
-        match read(&sns, &cx, &sub_spec(), None).await.unwrap() {
+        match read(&sns, &cx, &sub_spec(), None, |_| None).await.unwrap() {
             ReadOutcome::Clash { id, detail } => {
                 assert_eq!(id, format!("{TOPIC}:abcd"));
                 assert!(detail.contains("no drctl:env tag"), "{detail}");
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_changed_endpoint_reads_the_recorded_subscription_and_forces_replacement() {
+        let old = format!("{TOPIC}:old");
+        let attrs = mock!(Client::get_subscription_attributes)
+            .match_requests({
+                let old = old.clone();
+                move |r| r.subscription_arn() == Some(old.as_str())
+            })
+            .then_output(|| {
+                aws_sdk_sns::operation::get_subscription_attributes::GetSubscriptionAttributesOutput::builder()
+                    .attributes("TopicArn", TOPIC)
+                    .attributes("Protocol", "email")
+                    .attributes("Endpoint", "old@example.com")
+                    .build()
+            });
+        let tags = mock!(Client::list_tags_for_resource).then_output(|| {
+            ListTagsForResourceOutput::builder()
+                .tags(Tag::builder().key(TAG_ENV).value("dev").build().unwrap())
+                .build()
+        });
+        let sns = sns_client(&[&attrs, &tags]);
+        let cx = Ctx::new("dev");
+        let spec = sub_spec();
+        let ReadOutcome::Found(o) = read(&sns, &cx, &spec, Some(&old), |_| None).await.unwrap()
+        else {
+            panic!("the recorded subscription is found");
+        };
+        assert_eq!(o.id, old);
+        let r = SnsSubscriptionReconciler {
+            aws: crate::Aws::from_config(aws_types::SdkConfig::builder().build(), None),
+        };
+        let changes = r.diff(&spec, &o);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].field, "endpoint");
+        assert!(changes[0].replace_reason.is_some());
     }
 }

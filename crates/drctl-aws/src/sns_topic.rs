@@ -154,6 +154,45 @@ impl Reconciler for SnsTopicReconciler {
         drctl_stack::kinds::SNS_TOPIC
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{keys, only};
+        let add = only(spec, &writes.set);
+        let sns = self.aws.sns(self.aws.region_of(spec));
+        if !writes.set.is_empty() {
+            let tags = add
+                .tags
+                .iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ReconcileError::Invalid(format!("{}: tag: {e}", spec.address)))?;
+            crate::tag_call!(
+                "sns:TagResource",
+                sns.tag_resource()
+                    .resource_arn(&current.id)
+                    .set_tags(Some(tags))
+            )?;
+        }
+        if !writes.delete.is_empty() {
+            crate::tag_call!(
+                "sns:UntagResource",
+                sns.untag_resource()
+                    .resource_arn(&current.id)
+                    .set_tag_keys(Some(keys(writes)))
+            )?;
+        }
+        Ok(())
+    }
+
     async fn read(
         &self,
         cx: &Ctx,

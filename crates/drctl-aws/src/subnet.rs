@@ -234,6 +234,20 @@ impl Reconciler for SubnetReconciler {
     // same VPC (a `-replace`, an AZ change) cannot exist beside the old one
     // (CreateSubnet: InvalidSubnet.Conflict), so the old one goes first.
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
+    }
+
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("cidr_block", "a subnet's CIDR block cannot change"),
@@ -261,7 +275,10 @@ impl Reconciler for SubnetReconciler {
     ) -> Result<ReadOutcome, ReconcileError> {
         let region = self.aws.region_of(spec);
         match read_owned::<Subnet>(&self.aws, cx, spec, known_id).await? {
-            Owned::Mine(subnet) => Ok(ReadOutcome::Found(self.observe(region, &subnet).await?)),
+            Owned::Mine(subnet) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                self.observe(region, &subnet).await?,
+                &crate::tags::from_ec2(subnet.tags()),
+            ))),
             Owned::Not(outcome) => Ok(outcome),
         }
     }

@@ -1,13 +1,19 @@
-//! Tags: the ones drctl puts in every create call, and ownership checks.
+//! Tags: the ones drctl puts in every create call, ownership checks, and
+//! the pieces every taggable kind shares to make tags desired state: a read
+//! reports the tags it found ([`with_tags`], done by [`check_owned`]); the
+//! engine diffs them ([`drctl_core::diff::tags_change`]) and hands the kind
+//! its [`TagWrites`]; the kind makes them with its service's calls.
 
+use drctl_core::diff::TagWrites;
 use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::Ctx;
 use std::collections::BTreeMap;
 
 pub type Tags = BTreeMap<String, String>;
 
-/// `Found` when `tags` carry this env and the spec's address, else a clash
-/// that names what is wrong.
+/// `Found` when `tags` carry this env and the spec's address (with the tags
+/// reported for the diff, see [`with_tags`]), else a clash that names what
+/// is wrong.
 pub fn check_owned(
     cx: &Ctx,
     spec: &ResourceSpec,
@@ -16,7 +22,7 @@ pub fn check_owned(
     observed: impl FnOnce() -> Observed,
 ) -> ReadOutcome {
     if owned_by(tags, &cx.env, &spec.address) {
-        return ReadOutcome::Found(observed());
+        return ReadOutcome::Found(with_tags(observed(), tags));
     }
     let detail = match (
         tags.get(drctl_core::model::TAG_ENV),
@@ -33,6 +39,68 @@ pub fn check_owned(
         id: id.to_string(),
         detail,
     }
+}
+
+/// `o` reporting the tags its read found, for the shared tag diff
+/// ([`drctl_core::diff::tags_change`]; tags are desired state).
+pub fn with_tags(mut o: Observed, tags: &Tags) -> Observed {
+    o.props
+        .insert(drctl_core::diff::TAGS.into(), serde_json::json!(tags));
+    o
+}
+
+/// `spec` with only `tags`: lets a kind's create-call tag builder build the
+/// tag list of a write ([`drctl_core::diff::TagWrites::set`]).
+pub fn only(spec: &ResourceSpec, tags: &Tags) -> ResourceSpec {
+    ResourceSpec {
+        tags: tags.clone(),
+        ..spec.clone()
+    }
+}
+
+/// The keys of a [`drctl_core::diff::TagWrites::delete`], as SDK lists want them.
+pub fn keys(writes: &TagWrites) -> Vec<String> {
+    writes.delete.iter().cloned().collect()
+}
+
+/// EC2 tag writes (every EC2 kind): CreateTags overwrites same-named tags,
+/// DeleteTags removes by key.
+pub async fn ec2_write(
+    aws: &crate::Aws,
+    spec: &ResourceSpec,
+    id: &str,
+    writes: &TagWrites,
+) -> Result<(), drctl_core::reconcile::ReconcileError> {
+    let ec2 = aws.ec2(aws.region_of(spec));
+    if !writes.set.is_empty() {
+        let req = ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(ec2_tags(&only(spec, &writes.set))));
+        crate::retry::transient("ec2:CreateTags", || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| crate::errors::api_error("ec2:CreateTags", e))
+        })
+        .await?;
+    }
+    if !writes.delete.is_empty() {
+        let tags = writes
+            .delete
+            .iter()
+            .map(|k| aws_sdk_ec2::types::Tag::builder().key(k).build())
+            .collect();
+        let req = ec2.delete_tags().resources(id).set_tags(Some(tags));
+        crate::retry::transient("ec2:DeleteTags", || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| crate::errors::api_error("ec2:DeleteTags", e))
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 pub fn ec2_tags(spec: &ResourceSpec) -> Vec<aws_sdk_ec2::types::Tag> {
@@ -146,4 +214,30 @@ pub fn with_untagged_change(
 /// Whether an update must add the ownership tags ([`with_untagged_change`]).
 pub fn adds_ownership_tags(changes: &[drctl_core::diff::FieldChange]) -> bool {
     changes.iter().any(|c| c.field == UNTAGGED)
+}
+
+/// The ARN of a resource: its `arn` attribute, else its physical id.
+pub fn arn_of(current: &Observed) -> &str {
+    current
+        .attrs
+        .get("arn")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(&current.id)
+}
+
+/// One tag call (a fluent request, cloned per attempt), retried on
+/// temporary errors: `tag_call!("sns:TagResource", sns.tag_resource()...)`.
+#[macro_export]
+macro_rules! tag_call {
+    ($op:expr, $req:expr) => {{
+        let req = $req;
+        $crate::retry::transient($op, || async {
+            req.clone()
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| $crate::errors::api_error($op, e))
+        })
+        .await
+    }};
 }

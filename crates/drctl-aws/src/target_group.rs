@@ -19,7 +19,7 @@
 use crate::errors::{api_error, found, gone};
 use crate::load_balancer::{arn_suffix, elbv2_tags, elbv2_tags_of};
 use crate::retry::{transient, wait_for};
-use crate::tags::{ambiguous, check_owned};
+use crate::tags::{ambiguous, check_owned, with_tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetGroup, TargetTypeEnum};
@@ -116,6 +116,39 @@ impl Reconciler for TargetGroupReconciler {
         true
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{keys, only};
+        let add = only(spec, &writes.set);
+        let elb = self.aws.elbv2(self.aws.region_of(spec));
+        if !writes.set.is_empty() {
+            crate::tag_call!(
+                "elasticloadbalancing:AddTags",
+                elb.add_tags()
+                    .resource_arns(&current.id)
+                    .set_tags(Some(crate::load_balancer::elbv2_tags(&add)))
+            )?;
+        }
+        if !writes.delete.is_empty() {
+            crate::tag_call!(
+                "elasticloadbalancing:RemoveTags",
+                elb.remove_tags()
+                    .resource_arns(&current.id)
+                    .set_tag_keys(Some(keys(writes)))
+            )?;
+        }
+        Ok(())
+    }
+
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("vpc_id", "a target group cannot move to another VPC"),
@@ -139,7 +172,9 @@ impl Reconciler for TargetGroupReconciler {
                 let arn = tg.target_group_arn().unwrap_or_default();
                 let tags = elbv2_tags_of(&self.aws, cx, spec, arn).await?;
                 match check_owned(cx, spec, arn, &tags, Observed::default) {
-                    ReadOutcome::Found(_) => Ok(ReadOutcome::Found(observe(spec, tg)?)),
+                    ReadOutcome::Found(_) => {
+                        Ok(ReadOutcome::Found(with_tags(observe(spec, tg)?, &tags)))
+                    }
                     other => Ok(other),
                 }
             }

@@ -98,6 +98,20 @@ impl Reconciler for VpcReconciler {
         drctl_stack::kinds::VPC
     }
 
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
+    }
+
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
         &[("cidr_block", "a VPC's primary CIDR block cannot change")]
     }
@@ -118,7 +132,10 @@ impl Reconciler for VpcReconciler {
     ) -> Result<ReadOutcome, ReconcileError> {
         let region = self.aws.region_of(spec);
         match read_owned::<Vpc>(&self.aws, cx, spec, known_id).await? {
-            Owned::Mine(vpc) => Ok(ReadOutcome::Found(self.observe(region, &vpc).await?)),
+            Owned::Mine(vpc) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                self.observe(region, &vpc).await?,
+                &crate::tags::from_ec2(vpc.tags()),
+            ))),
             Owned::Not(outcome) => Ok(outcome),
         }
     }

@@ -704,7 +704,7 @@ async fn dynamodb_global_table_with_a_replica() {
     let plan = run.plan().await.unwrap();
     let c = change(&plan, &replica_addr);
     assert_eq!(c.action, Action::Update);
-    assert_eq!(c.fields[0].field, "tags");
+    assert_eq!(c.fields[0].field, "ownership_tags");
     run.apply().await;
     assert_eq!(
         ddb_tags(&west, &replica_arn).await["drctl:address"],

@@ -366,6 +366,14 @@ impl Executor<'_> {
             }
             r
         };
+        // A taggable kind\'s state records its desired tags with its props.
+        let applied_of = |r: &ResourceSpec| {
+            if reconciler.taggable() {
+                crate::diff::applied_with_tags(&r.props, &r.tags)
+            } else {
+                r.props.clone()
+            }
+        };
         let record = |o: &Observed, r: &ResourceSpec, s: &mut StateStore| {
             s.state.resources.insert(
                 address.clone(),
@@ -375,7 +383,7 @@ impl Executor<'_> {
                     name: r.name.clone(),
                     id: o.id.clone(),
                     attrs: o.attrs.clone(),
-                    applied: r.props.clone(),
+                    applied: applied_of(r),
                     dependencies: spec.dependencies(),
                 },
             );
@@ -388,9 +396,10 @@ impl Executor<'_> {
             // Nothing to call; keep the state's record in step with the cloud.
             if let Some(o) = &change.prior {
                 with_state(&store, |s| {
-                    let stale = s.state.resources.get(address).is_none_or(|r| {
-                        r.id != o.id || r.attrs != o.attrs || r.applied != resolved.props
-                    });
+                    let stale =
+                        s.state.resources.get(address).is_none_or(|r| {
+                            r.id != o.id || r.attrs != o.attrs || r.applied != applied
+                        });
                     // An interrupted create whose resource was found: adopted.
                     let resolved_intent = s.state.pending.remove(address);
                     if let Some(p) = &resolved_intent {

@@ -1,8 +1,9 @@
 //! Field-by-field comparison of desired and observed properties.
 
-use crate::model::{contains_unknown, Props};
+use crate::model::{contains_unknown, owned_by, Observed, Props, ResourceSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One property that differs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,6 +62,124 @@ pub fn mark_drift(changes: &mut [FieldChange], applied: Option<&Props>) {
             c.drift = applied.get(&c.field) == Some(after);
         }
     }
+}
+
+/// The field that carries a resource's tags: in `Observed::props` (what a
+/// read of a taggable kind found), in the state's `applied` props (the tags
+/// last applied) and in the plan's field changes (`~ tags`).
+pub const TAGS: &str = "tags";
+
+/// Tags are desired state, with one rule for every taggable kind
+/// (Terraform's default, without `ignore_tags`):
+/// - apply sets exactly the desired tags: a tag added by hand is removed, a
+///   tag removed or changed by hand is put back;
+/// - except AWS's own tags (`aws:` prefix, e.g. `aws:cloudformation:*`),
+///   which users cannot write or delete: never compared, never touched.
+pub fn is_system_tag(key: &str) -> bool {
+    key.starts_with("aws:")
+}
+
+/// Whether the tag diff leaves `key` alone: AWS's own tags
+/// ([`is_system_tag`]) and drctl's own (`drctl:` prefix: the ownership tags,
+/// which reads check and which a re-tag never touches, and a kind's
+/// bookkeeping such as a launch template's `drctl:image-id`). The plan file
+/// cannot set either (`[tags]` refuses both prefixes).
+pub fn is_unmanaged_tag(key: &str) -> bool {
+    is_system_tag(key) || key.starts_with("drctl:")
+}
+
+/// `tags` as the plan compares and shows them: without the ones the diff
+/// leaves alone ([`is_unmanaged_tag`]), but with the ownership tags, which
+/// are equal on both sides whenever a change is made (see [`tags_change`])
+/// and let a `-refresh=false` plan check ownership from the state.
+pub fn managed_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter(|(k, _)| {
+            !is_unmanaged_tag(k)
+                || k.as_str() == crate::model::TAG_ENV
+                || k.as_str() == crate::model::TAG_ADDRESS
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The tag calls that turn one tag set into another.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagWrites {
+    /// Tags to add or overwrite, key → value.
+    pub set: BTreeMap<String, String>,
+    /// Keys to remove.
+    pub delete: BTreeSet<String>,
+}
+
+impl TagWrites {
+    /// `observed` → `desired`: every desired tag the resource lacks or has
+    /// with another value is set; every tag it has that is not desired is
+    /// deleted. Unmanaged tags are neither ([`is_unmanaged_tag`]).
+    pub fn between(
+        desired: &BTreeMap<String, String>,
+        observed: &BTreeMap<String, String>,
+    ) -> Self {
+        let set = desired
+            .iter()
+            .filter(|(k, v)| !is_unmanaged_tag(k) && observed.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let delete = observed
+            .keys()
+            .filter(|k| !is_unmanaged_tag(k) && !desired.contains_key(*k))
+            .cloned()
+            .collect();
+        TagWrites { set, delete }
+    }
+
+    /// The writes a `tags` field change stands for (`before` absent: none).
+    pub fn of_change(change: &FieldChange) -> Self {
+        let map = |v: Option<&Value>| -> BTreeMap<String, String> {
+            v.and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default()
+        };
+        Self::between(&map(change.after.as_ref()), &map(change.before.as_ref()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.delete.is_empty()
+    }
+}
+
+/// The tags a read found, from `observed.props` ([`TAGS`]); `None` when the
+/// kind has none or the read did not report them.
+pub fn observed_tags(observed: &Observed) -> Option<BTreeMap<String, String>> {
+    serde_json::from_value(observed.props.get(TAGS)?.clone()).ok()
+}
+
+/// The `tags` change of a resource, or `None` when the tags match.
+///
+/// Guard: only a resource that carries this env's ownership tags for the
+/// spec's address is ever re-tagged (`None` otherwise); the desired tags
+/// always carry them, so no write can remove them.
+pub fn tags_change(spec: &ResourceSpec, observed: &Observed, env: &str) -> Option<FieldChange> {
+    let have = observed_tags(observed)?;
+    if !owned_by(&have, env, &spec.address) || !owned_by(&spec.tags, env, &spec.address) {
+        return None;
+    }
+    let (have, want) = (managed_tags(&have), managed_tags(&spec.tags));
+    (have != want).then(|| FieldChange {
+        field: TAGS.into(),
+        before: Some(serde_json::json!(have)),
+        after: Some(serde_json::json!(want)),
+        replace_reason: None,
+        drift: false,
+    })
+}
+
+/// What the state records as a taggable resource's applied props: the
+/// resolved props plus its desired tags under [`TAGS`], so that a tag
+/// changed by hand is told apart from one changed in the plan file.
+pub fn applied_with_tags(props: &Props, tags: &BTreeMap<String, String>) -> Props {
+    let mut out = props.clone();
+    out.insert(TAGS.into(), serde_json::json!(managed_tags(tags)));
+    out
 }
 
 #[cfg(test)]

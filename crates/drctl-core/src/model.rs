@@ -174,6 +174,11 @@ impl Observed {
 pub enum ReadOutcome {
     Found(Observed),
     NotFound,
+    /// Deleted, but `create` brings this same object back (same id, same
+    /// attrs): a secret scheduled for deletion is restored. The plan shows
+    /// a create, and its dependents see these attributes as known, so none
+    /// shows a change apply will not make.
+    Restorable(Observed),
     /// A resource with the name exists but lacks this env's ownership tags:
     /// drctl reports it and never touches it.
     Clash {

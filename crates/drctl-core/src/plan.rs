@@ -402,7 +402,9 @@ impl Planner<'_> {
                 let mut resolved = {
                     let seen = seen.lock().map_err(poisoned)?;
                     resolve_spec(&spec, &|dep, attr| match seen.get(dep) {
-                        Some(ReadOutcome::Found(o)) => attr_of(o, attr),
+                        Some(ReadOutcome::Found(o) | ReadOutcome::Restorable(o)) => {
+                            attr_of(o, attr)
+                        }
                         _ => None,
                     })
                 };
@@ -515,11 +517,15 @@ impl Planner<'_> {
                 }
                 _ => None,
             };
-            // Values of resources about to be (re)created are unknown.
+            // Values of resources about to be (re)created are unknown,
+            // except those a restore brings back as they were.
             let resolved = resolve_spec(spec, &|dep, attr| {
-                match actions.get(dep) {
-                    Some(Action::Create | Action::Replace) => return None,
-                    Some(Action::Update) if self.changed_by_update(&specs, dep, attr) => {
+                match (actions.get(dep), seen.get(dep)) {
+                    (Some(Action::Create), Some(ReadOutcome::Restorable(o))) => {
+                        return attr_of(o, attr)
+                    }
+                    (Some(Action::Create | Action::Replace), _) => return None,
+                    (Some(Action::Update), _) if self.changed_by_update(&specs, dep, attr) => {
                         return None
                     }
                     _ => {}
@@ -568,7 +574,8 @@ impl Planner<'_> {
                         .registry
                         .get(&spec.kind)
                         .map_err(|e| PlanError::Read(vec![(address.clone(), e)]))?;
-                    let mut fields = reconciler.diff(&resolved, o);
+                    let mut fields =
+                        crate::reconcile::changes(&**reconciler, self.cx, &resolved, o);
                     mark_drift(&mut fields, in_state.map(|r| &r.applied));
                     change.adopt = in_state.map(|r| r.id != o.id).unwrap_or(true);
                     let reasons: Vec<String> = fields

@@ -16,7 +16,7 @@
 //! - Every operation is idempotent: deleting what is gone succeeds.
 //! - Nothing secret is ever put in `props` or `attrs`.
 
-use crate::diff::{diff_props, FieldChange};
+use crate::diff::{diff_props, tags_change, FieldChange, TagWrites};
 use crate::model::{Address, Observed, ReadOutcome, ResourceSpec};
 pub use crate::protection::DeletionProtection;
 use crate::schedule::{ExpectedDuration, DEFAULT_SECS};
@@ -170,6 +170,33 @@ pub trait Reconciler: Send + Sync {
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError>;
 
+    /// Whether this kind carries tags. A taggable kind's `read` reports the
+    /// resource's tags in `Observed::props` under [`crate::diff::TAGS`], and
+    /// it implements [`write_tags`](Self::write_tags); the engine diffs them
+    /// ([`changes`]).
+    fn taggable(&self) -> bool {
+        false
+    }
+
+    /// Makes the tag writes the diff computed, with its service's tag calls
+    /// (CreateTags/DeleteTags, TagResource/UntagResource, ...). Called only
+    /// on a resource `read` found owned, and only when `writes` is not
+    /// empty. `spec.tags` is the whole desired set, for services that replace
+    /// all tags at once.
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        _current: &Observed,
+        _writes: &TagWrites,
+    ) -> Result<(), ReconcileError> {
+        Err(ReconcileError::Invalid(format!(
+            "{}: kind {} cannot be tagged",
+            spec.address,
+            self.kind()
+        )))
+    }
+
     /// Desired vs. observed, field by field.
     fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
         diff_props(&spec.props, &observed.props, self.replace_on())
@@ -247,6 +274,47 @@ pub fn alternate_name(name: &str, current: &str) -> String {
 /// alternate of the stack's `name`: reads then look for `recorded`.
 pub fn is_alternate_name(name: &str, recorded: &str) -> bool {
     recorded == format!("{name}-r")
+}
+
+/// Every change the plan shows and apply makes for one resource: the
+/// kind's [`Reconciler::diff`] of its props, plus the shared `tags` change
+/// of a taggable kind ([`tags_change`]).
+pub fn changes(
+    reconciler: &dyn Reconciler,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    observed: &Observed,
+) -> Vec<FieldChange> {
+    let mut out = reconciler.diff(spec, observed);
+    if reconciler.taggable() {
+        out.extend(tags_change(spec, observed, &cx.env));
+    }
+    out
+}
+
+/// Makes `changes` (from [`changes`]) on `current`: the `tags` change with
+/// the kind's [`Reconciler::write_tags`], the rest with
+/// [`Reconciler::update`], called only when something besides tags changed.
+pub async fn make_changes(
+    r: &dyn Reconciler,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    current: &Observed,
+    changes: &[FieldChange],
+) -> Result<Observed, ReconcileError> {
+    let (tags, rest): (Vec<&FieldChange>, Vec<&FieldChange>) =
+        changes.iter().partition(|f| f.field == crate::diff::TAGS);
+    for f in tags {
+        let writes = TagWrites::of_change(f);
+        if !writes.is_empty() {
+            r.write_tags(cx, spec, current, &writes).await?;
+        }
+    }
+    if rest.is_empty() && !changes.is_empty() {
+        return Ok(current.updated_to(spec));
+    }
+    let rest: Vec<FieldChange> = rest.into_iter().cloned().collect();
+    r.update(cx, spec, current, &rest).await
 }
 
 /// Reconcilers by kind, how long each kind takes (for scheduling), and an

@@ -160,7 +160,7 @@ async fn finish_adopted(
     spec: &ResourceSpec,
     found: Observed,
 ) -> Result<Observed, ReconcileError> {
-    let changes = r.diff(spec, &found);
+    let changes = crate::reconcile::changes(r, cx, spec, &found);
     if changes.is_empty() {
         return Ok(found);
     }
@@ -170,7 +170,7 @@ async fn finish_adopted(
             spec.address, found.id, c.field
         )));
     }
-    r.update(cx, spec, &found, &changes).await
+    crate::reconcile::make_changes(r, cx, spec, &found, &changes).await
 }
 
 /// Updates `current` to `spec`; after a transient failure the resource is
@@ -184,10 +184,10 @@ pub async fn update(
     stop: &AtomicBool,
 ) -> Result<Observed, ReconcileError> {
     let mut current = current.clone();
-    let mut changes = r.diff(spec, &current);
+    let mut changes = crate::reconcile::changes(r, cx, spec, &current);
     let mut attempt = 0;
     loop {
-        let err = match r.update(cx, spec, &current, &changes).await {
+        let err = match crate::reconcile::make_changes(r, cx, spec, &current, &changes).await {
             Ok(o) => return Ok(o),
             Err(e) => e,
         };
@@ -206,7 +206,7 @@ pub async fn update(
         }
         match r.read(cx, spec, Some(&current.id)).await {
             Ok(ReadOutcome::Found(o)) => {
-                changes = r.diff(spec, &o);
+                changes = crate::reconcile::changes(r, cx, spec, &o);
                 if changes.is_empty() {
                     return Ok(o);
                 }

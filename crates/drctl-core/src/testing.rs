@@ -172,6 +172,22 @@ impl FakeCloud {
             }
         }
     }
+    /// Changes a resource's tags out of band: `f` edits them in place.
+    pub fn retag(&self, address: &str, f: impl Fn(&mut BTreeMap<String, String>)) {
+        for r in self.lock().resources.values_mut() {
+            if r.tags.get(TAG_ADDRESS).map(String::as_str) == Some(address) {
+                f(&mut r.tags);
+            }
+        }
+    }
+    /// The tags of the resource owned at `address`.
+    pub fn tags_of(&self, address: &str) -> Option<BTreeMap<String, String>> {
+        self.lock()
+            .resources
+            .values()
+            .find(|r| r.tags.get(TAG_ADDRESS).map(String::as_str) == Some(address))
+            .map(|r| r.tags.clone())
+    }
     /// Deletes a resource out of band.
     pub fn remove_owned(&self, address: &str) {
         self.lock()
@@ -308,6 +324,16 @@ fn observed(id: &str, r: &FakeResource) -> Observed {
     }
 }
 
+/// [`observed`], with the tags (for a taggable kind).
+fn observed_tagged(id: &str, r: &FakeResource, taggable: bool) -> Observed {
+    let mut o = observed(id, r);
+    if taggable {
+        o.props
+            .insert(crate::diff::TAGS.into(), serde_json::json!(r.tags));
+    }
+    o
+}
+
 /// A reconciler for one kind over the fake cloud. With `find_by_tags` off the
 /// kind can only be found by id, so only the idempotency token prevents a
 /// duplicate after a crash (like EC2's `ClientToken` on real AWS).
@@ -319,6 +345,8 @@ pub struct FakeReconciler {
     pub protection: Option<DeletionProtection>,
     /// [`Reconciler::create_before_destroy`] and [`Reconciler::name_is_unique`].
     pub create_before_destroy: bool,
+    /// Reads report tags and `write_tags` makes the diff's tag writes.
+    pub taggable: bool,
 }
 
 #[async_trait]
@@ -338,6 +366,33 @@ impl Reconciler for FakeReconciler {
     fn name_is_unique(&self) -> bool {
         self.create_before_destroy
     }
+
+    fn taggable(&self) -> bool {
+        self.taggable
+    }
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &crate::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        if !self.taggable {
+            return Err(ReconcileError::Invalid("not taggable".into()));
+        }
+        let (ix, d, h, lost) = self.cloud.begin("tag", &spec.address)?;
+        {
+            let mut i = self.cloud.lock();
+            let r = i
+                .resources
+                .get_mut(&current.id)
+                .ok_or_else(|| ReconcileError::Invalid(format!("{} vanished", current.id)))?;
+            r.tags.extend(writes.set.clone());
+            r.tags.retain(|k, _| !writes.delete.contains(k));
+        }
+        self.cloud.end(ix, d, h).await;
+        answer("tag", lost, ())
+    }
     async fn read(
         &self,
         cx: &Ctx,
@@ -353,7 +408,7 @@ impl Reconciler for FakeReconciler {
         let check = |id: &str, r: &FakeResource| {
             let owned = owned_by(&r.tags, &cx.env, &spec.address);
             if owned || pending.is_some_and(|p| p == id) {
-                let mut o = observed(id, r);
+                let mut o = observed_tagged(id, r, self.taggable);
                 if self.kind == LATE_TAGGED {
                     o.props.insert("tagged".into(), Value::Bool(owned));
                 }
@@ -392,7 +447,7 @@ impl Reconciler for FakeReconciler {
                 })
                 .map(|(id, r)| check(id, r))
                 .unwrap_or(ReadOutcome::NotFound)),
-            [(id, r)] => Ok(ReadOutcome::Found(observed(id, r))),
+            [(id, r)] => Ok(ReadOutcome::Found(observed_tagged(id, r, self.taggable))),
             many => Err(ReconcileError::Ambiguous {
                 address: spec.address.to_string(),
                 ids: many.iter().map(|(id, _)| id.to_string()).collect(),
@@ -519,7 +574,8 @@ impl Reconciler for FakeReconciler {
 /// (found only by id: idempotency tokens alone prevent duplicates),
 /// `fake-protected` (like `fake`, with deletion protection in `protected`),
 /// `fake-cbd` (like `fake`, replaced create-before-destroy, names unique),
-/// [`NAMED`] and [`LATE_TAGGED`].
+/// `fake-tagged` (like `fake`, with tags as desired state), [`NAMED`] and
+/// [`LATE_TAGGED`].
 pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
     let mut r = Registry::new();
     for kind in [NAMED, LATE_TAGGED] {
@@ -530,6 +586,7 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
             replace_on: &[],
             protection: None,
             create_before_destroy: false,
+            taggable: false,
         }));
     }
     r.register(Arc::new(FakeReconciler {
@@ -539,6 +596,7 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
         replace_on: &[("zone", "the zone cannot change in place")],
         protection: None,
         create_before_destroy: false,
+        taggable: false,
     }));
     r.register(Arc::new(FakeReconciler {
         kind: "fake-token",
@@ -547,6 +605,7 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
         replace_on: &[],
         protection: None,
         create_before_destroy: false,
+        taggable: false,
     }));
     r.register(Arc::new(FakeReconciler {
         kind: "fake-protected",
@@ -558,6 +617,7 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
             how_to_disable: "set protected = false for {env} and apply",
         }),
         create_before_destroy: false,
+        taggable: false,
     }));
     r.register(Arc::new(FakeReconciler {
         kind: "fake-cbd",
@@ -566,6 +626,16 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
         replace_on: &[("zone", "the zone cannot change in place")],
         protection: None,
         create_before_destroy: true,
+        taggable: false,
+    }));
+    r.register(Arc::new(FakeReconciler {
+        kind: "fake-tagged",
+        cloud: cloud.clone(),
+        find_by_tags: true,
+        replace_on: &[],
+        protection: None,
+        create_before_destroy: false,
+        taggable: true,
     }));
     r
 }

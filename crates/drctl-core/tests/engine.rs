@@ -409,6 +409,7 @@ async fn executor_starts_the_longest_chain_first() {
         replace_on: &[],
         protection: None,
         create_before_destroy: false,
+        taggable: false,
     }));
     registry.set_expected_durations(EXPECTED);
     w.registry = registry;
@@ -458,4 +459,110 @@ async fn executor_starts_the_longest_chain_first() {
         };
         assert_eq!(order, expected, "destroy: {destroy}");
     }
+}
+
+/// A `fake-tagged` spec with its ownership tags and `extra` tags.
+fn tagged(address: &str, extra: &[(&str, &str)]) -> ResourceSpec {
+    let mut s = spec_of("fake-tagged", address, &[]);
+    s.tags.insert(drctl_core::model::TAG_ENV.into(), ENV.into());
+    s.tags
+        .insert(drctl_core::model::TAG_ADDRESS.into(), address.into());
+    for (k, v) in extra {
+        s.tags.insert(k.to_string(), v.to_string());
+    }
+    s
+}
+
+#[tokio::test]
+async fn tags_are_desired_state_drift_and_plan_changes_are_tag_writes_only() {
+    let w = World::new();
+    let stack = || vec![tagged("r1/bucket", &[("CostCenter", "ops"), ("Name", "b")])];
+    w.apply(stack()).await;
+    assert!(!w.plan(stack()).await.has_changes());
+
+    // By hand: a tag removed, one changed, one added, one of AWS's own.
+    w.cloud.retag("r1/bucket", |t| {
+        t.remove("CostCenter");
+        t.insert("Name".into(), "renamed".into());
+        t.insert("Owner".into(), "someone".into());
+        t.insert("aws:cloudformation:stack-name".into(), "x".into());
+    });
+    let plan = w.plan(stack()).await;
+    let c = plan.change(&Address::new("r1/bucket")).unwrap();
+    assert_eq!(c.action, Action::Update);
+    assert!(c.drift, "changed outside of drctl: {c:?}");
+    assert_eq!(c.fields.len(), 1);
+    assert_eq!(c.fields[0].field, "tags");
+    w.cloud.reset_calls();
+    let (_, report) = w.apply(stack()).await;
+    assert!(report.success(), "{report:?}");
+    // Only the tag call: the kind's update is not called for tags.
+    assert_eq!(
+        w.cloud.mutating_calls(),
+        vec![("r1/bucket".to_string(), "tag")]
+    );
+    let tags = w.cloud.tags_of("r1/bucket").unwrap();
+    assert_eq!(tags.get("CostCenter").map(String::as_str), Some("ops"));
+    assert_eq!(tags.get("Name").map(String::as_str), Some("b"));
+    assert!(
+        !tags.contains_key("Owner"),
+        "a tag added by hand is removed"
+    );
+    assert!(tags.contains_key("aws:cloudformation:stack-name"));
+    assert!(!w.plan(stack()).await.has_changes());
+
+    // A change of the plan's tags: an update, not drift.
+    let changed = || {
+        vec![tagged(
+            "r1/bucket",
+            &[("CostCenter", "eng"), ("Team", "dr"), ("Name", "b")],
+        )]
+    };
+    let plan = w.plan(changed()).await;
+    let c = plan.change(&Address::new("r1/bucket")).unwrap();
+    assert_eq!((c.action, c.drift), (Action::Update, false));
+    // -refresh=false sees it too: the state records the applied tags.
+    let graph = StackGraph::build(changed()).unwrap();
+    let cx = Ctx::new(ENV);
+    let planner = Planner {
+        registry: &w.registry,
+        cx: &cx,
+        parallelism: 4,
+    };
+    let offline = planner.plan(&graph, &w.store().state, false).await.unwrap();
+    assert_eq!(
+        offline.change(&Address::new("r1/bucket")).unwrap().action,
+        Action::Update
+    );
+    w.apply(changed()).await;
+    let tags = w.cloud.tags_of("r1/bucket").unwrap();
+    assert_eq!(tags.get("CostCenter").map(String::as_str), Some("eng"));
+    assert_eq!(tags.get("Team").map(String::as_str), Some("dr"));
+    assert!(!w.plan(changed()).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_resource_without_ownership_tags_is_never_retagged() {
+    let w = World::new();
+    let stack = || vec![tagged("r1/bucket", &[("CostCenter", "ops")])];
+    w.apply(stack()).await;
+    let id = w.store().state.resources[&Address::new("r1/bucket")]
+        .id
+        .clone();
+    // Someone strips drctl's env tag: the resource is no longer provably ours.
+    w.cloud.retag("r1/bucket", |t| {
+        t.remove(drctl_core::model::TAG_ENV);
+    });
+    let graph = StackGraph::build(stack()).unwrap();
+    let cx = Ctx::new(ENV);
+    let planner = Planner {
+        registry: &w.registry,
+        cx: &cx,
+        parallelism: 4,
+    };
+    let err = planner.plan(&graph, &w.store().state, true).await;
+    assert!(err.is_err(), "a clash, not a re-tag: {err:?}");
+    w.cloud.reset_calls();
+    assert_eq!(w.cloud.mutating_calls(), vec![]);
+    assert!(w.cloud.resources()[&id].tags.contains_key("CostCenter"));
 }

@@ -16,6 +16,7 @@ use drctl_core::plan::{Plan, PlanError, Planner};
 use drctl_core::reconcile::{Ctx, Registry};
 use drctl_core::state::StateStore;
 use drctl_stack::{blueprint, envplan, kinds};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -194,14 +195,28 @@ impl Run {
             .await
     }
 
-    /// Plans and applies; panics with the report when anything failed.
+    /// Plans and applies; panics with the report when anything failed, or
+    /// when the mutating calls the apply made do not match the plan's
+    /// actions ([`assert_calls_match_plan`]).
     pub async fn apply(&self) -> Plan {
         let plan = self
             .plan()
             .await
             .unwrap_or_else(|e| panic!("plan failed: {e}"));
+        let before = self.aws.calls().snapshot();
         let report = self.execute(&plan).await;
         assert!(report.success(), "apply failed: {report:#?}");
+        let after = self.aws.calls().snapshot();
+        let made: BTreeMap<String, u64> = after
+            .into_iter()
+            .filter(|(op, _)| drctl_aws::clients::CallLog::is_mutating(op))
+            .map(|(op, n)| {
+                let was = before.get(&op).copied().unwrap_or(0);
+                (op, n - was)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        assert_calls_match_plan(&plan, &made);
         plan
     }
 
@@ -231,5 +246,87 @@ impl Run {
             .into_iter()
             .filter(|(op, _)| drctl_aws::clients::CallLog::is_mutating(op))
             .collect()
+    }
+}
+
+/// The SDK's service name (as the call log counts it, `service:Operation`)
+/// of a kind's service (the part of the kind before `:`).
+pub fn service_of(kind: &str) -> &'static str {
+    match kind.split(':').next().unwrap_or(kind) {
+        "ec2" => "EC2",
+        "elbv2" => "Elastic Load Balancing v2",
+        "autoscaling" => "Auto Scaling",
+        "iam" => "IAM",
+        "secretsmanager" => "Secrets Manager",
+        "rds" => "RDS",
+        "dynamodb" => "DynamoDB",
+        "s3" => "S3",
+        "route53" => "Route 53",
+        "sns" => "SNS",
+        "cloudwatch" => "CloudWatch",
+        _ => "?",
+    }
+}
+
+/// Whether a mutating operation only writes tags.
+pub fn is_tag_call(op: &str) -> bool {
+    let name = op.rsplit(':').next().unwrap_or(op);
+    name.to_ascii_lowercase().contains("tag")
+}
+
+/// The plan-vs-apply check: the mutating calls an apply made (`made`,
+/// `service:Operation` → count) match the plan's actions.
+/// - A plan with no action: not one mutating call.
+/// - Every call is to the service of a resource the plan acts on (no
+///   change the plan did not show).
+/// - Every resource the plan acts on got at least one call to its service
+///   (no change shown that apply did not make).
+/// - When every action is an in-place update of tags only, every call is a
+///   tag call.
+pub fn assert_calls_match_plan(plan: &Plan, made: &BTreeMap<String, u64>) {
+    use drctl_core::plan::Action;
+    let acting: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    let summary: Vec<String> = acting
+        .iter()
+        .map(|c| format!("{} {}", c.action.symbol(), c.address))
+        .collect();
+    if acting.is_empty() {
+        assert!(
+            made.is_empty(),
+            "the plan had no action, but apply made mutating calls: {made:?}"
+        );
+        return;
+    }
+    let services: BTreeSet<&str> = acting.iter().map(|c| service_of(&c.kind)).collect();
+    for op in made.keys() {
+        let service = op.rsplit_once(':').map(|(s, _)| s).unwrap_or(op);
+        assert!(
+            services.contains(service),
+            "apply called {op}, but the plan acts on no {service} resource: {summary:?}"
+        );
+    }
+    for c in &acting {
+        let service = service_of(&c.kind);
+        assert!(
+            made.keys().any(|op| op.starts_with(&format!("{service}:"))),
+            "the plan showed {} {}, but apply made no {service} call: {made:?}",
+            c.action.symbol(),
+            c.address
+        );
+    }
+    let tags_only = acting.iter().all(|c| {
+        c.action == Action::Update && c.fields.iter().all(|f| f.field == drctl_core::diff::TAGS)
+    });
+    if tags_only {
+        for op in made.keys() {
+            assert!(
+                is_tag_call(op),
+                "the plan changed tags only, but apply called {op}: {summary:?}"
+            );
+        }
     }
 }

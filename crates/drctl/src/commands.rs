@@ -1113,6 +1113,12 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
             spec.kind,
             a.id
         ),
+        ReadOutcome::Restorable(_) => bail!(
+            "{} {} is deleted (pending its recovery window); nothing was imported: `{}` restores it",
+            spec.kind,
+            a.id,
+            hint(g, &format!("apply --env {env}"))
+        ),
         ReadOutcome::Clash { id, detail } => {
             if id != a.id {
                 bail!(
@@ -1142,8 +1148,7 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
     let differs: Vec<String> = if has_unknowns(&resolved) {
         vec![]
     } else {
-        reconciler
-            .diff(&resolved, &observed)
+        drctl_core::reconcile::changes(&*reconciler, &cx, &resolved, &observed)
             .iter()
             .map(|f| match &f.replace_reason {
                 Some(r) => format!("{} (forces replacement: {r})", f.field),

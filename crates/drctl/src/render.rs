@@ -207,7 +207,41 @@ fn heading(c: &ResourceChange) -> &'static str {
     }
 }
 
+/// A `tags` change key by key (`+ Owner = "x"`, `~ Name = "a" -> "b"`,
+/// `- Team = "y"`), sorted by key; `None` for any other field.
+fn tag_lines(f: &FieldChange) -> Option<Vec<(Action, String)>> {
+    if f.field != drctl_core::diff::TAGS {
+        return None;
+    }
+    let map = |v: Option<&Value>| -> std::collections::BTreeMap<String, String> {
+        v.and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    };
+    let (before, after) = (map(f.before.as_ref()), map(f.after.as_ref()));
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let q = |v: &String| Value::String(v.clone()).to_string();
+    Some(
+        keys.into_iter()
+            .filter_map(|k| match (before.get(k), after.get(k)) {
+                (None, Some(a)) => Some((Action::Create, format!("{k} = {}", q(a)))),
+                (Some(b), None) => Some((Action::Delete, format!("{k} = {}", q(b)))),
+                (Some(b), Some(a)) if a != b => {
+                    Some((Action::Update, format!("{k} = {} -> {}", q(b), q(a))))
+                }
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
 fn field_line(out: &mut String, style: &Style, action: Action, f: &FieldChange) {
+    if let (Some(lines), Action::Update | Action::Replace) = (tag_lines(f), action) {
+        let _ = writeln!(out, "      {} tags:", style.paint("~", Action::Update));
+        for (a, text) in lines {
+            let _ = writeln!(out, "          {} {text}", style.paint(a.symbol(), a));
+        }
+        return;
+    }
     let (sym, text) = match action {
         Action::Create => (
             "+",
@@ -350,6 +384,22 @@ fn drift_text(out: &mut String, plan: &Plan, style: &Style) {
                 let _ = writeln!(out, "      deleted");
             }
             for f in c.fields.iter().filter(|f| f.drift) {
+                if let Some(lines) = tag_lines(f) {
+                    // Seen from the cloud: what was removed, changed, added.
+                    let _ = writeln!(
+                        out,
+                        "      ~ tags: changed outside of drctl (the cloud now has -> drctl applied):"
+                    );
+                    for (a, text) in lines {
+                        let (sym, how) = match a {
+                            Action::Create => ("-", "removed"),
+                            Action::Delete => ("+", "added"),
+                            _ => ("~", "changed"),
+                        };
+                        let _ = writeln!(out, "          {sym} {text} ({how})");
+                    }
+                    continue;
+                }
                 let _ = writeln!(
                     out,
                     "      ~ {}: drctl applied {}, the cloud now has {}",
