@@ -398,7 +398,7 @@ impl Executor<'_> {
                 with_state(&store, |s| {
                     let stale =
                         s.state.resources.get(address).is_none_or(|r| {
-                            r.id != o.id || r.attrs != o.attrs || r.applied != applied
+                            r.id != o.id || r.attrs != o.attrs || r.applied != applied_of(&resolved)
                         });
                     // An interrupted create whose resource was found: adopted.
                     let resolved_intent = s.state.pending.remove(address);
