@@ -396,10 +396,9 @@ impl Executor<'_> {
             // Nothing to call; keep the state's record in step with the cloud.
             if let Some(o) = &change.prior {
                 with_state(&store, |s| {
-                    let stale =
-                        s.state.resources.get(address).is_none_or(|r| {
-                            r.id != o.id || r.attrs != o.attrs || r.applied != applied_of(&resolved)
-                        });
+                    let stale = s.state.resources.get(address).is_none_or(|r| {
+                        r.id != o.id || r.attrs != o.attrs || r.applied != applied_of(&resolved)
+                    });
                     // An interrupted create whose resource was found: adopted.
                     let resolved_intent = s.state.pending.remove(address);
                     if let Some(p) = &resolved_intent {
