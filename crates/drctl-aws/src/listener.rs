@@ -114,26 +114,7 @@ impl Reconciler for ListenerReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        use crate::tags::{keys, only};
-        let add = only(spec, &writes.set);
-        let elb = self.aws.elbv2(self.aws.region_of(spec));
-        if !writes.set.is_empty() {
-            crate::tag_call!(
-                "elasticloadbalancing:AddTags",
-                elb.add_tags()
-                    .resource_arns(&current.id)
-                    .set_tags(Some(crate::load_balancer::elbv2_tags(&add)))
-            )?;
-        }
-        if !writes.delete.is_empty() {
-            crate::tag_call!(
-                "elasticloadbalancing:RemoveTags",
-                elb.remove_tags()
-                    .resource_arns(&current.id)
-                    .set_tag_keys(Some(keys(writes)))
-            )?;
-        }
-        Ok(())
+        crate::load_balancer::elbv2_write_tags(&self.aws, spec, &current.id, writes).await
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

@@ -52,6 +52,36 @@ pub(crate) fn elbv2_tags(spec: &ResourceSpec) -> Vec<Tag> {
         .collect()
 }
 
+/// The tag writes of an ELBv2 resource (load balancer, target group,
+/// listener) `arn`: AddTags for the set ones, RemoveTags for the deleted.
+pub(crate) async fn elbv2_write_tags(
+    aws: &Aws,
+    spec: &ResourceSpec,
+    arn: &str,
+    writes: &drctl_core::diff::TagWrites,
+) -> Result<(), ReconcileError> {
+    use crate::tags::{keys, only};
+    let add = only(spec, &writes.set);
+    let elb = aws.elbv2(aws.region_of(spec));
+    if !writes.set.is_empty() {
+        crate::tag_call!(
+            "elasticloadbalancing:AddTags",
+            elb.add_tags()
+                .resource_arns(arn)
+                .set_tags(Some(elbv2_tags(&add)))
+        )?;
+    }
+    if !writes.delete.is_empty() {
+        crate::tag_call!(
+            "elasticloadbalancing:RemoveTags",
+            elb.remove_tags()
+                .resource_arns(arn)
+                .set_tag_keys(Some(keys(writes)))
+        )?;
+    }
+    Ok(())
+}
+
 /// The tags of one elbv2 resource (load balancer, target group, listener):
 /// from the env's tag index, else one DescribeTags.
 pub(crate) async fn elbv2_tags_of(
@@ -248,26 +278,7 @@ impl Reconciler for LoadBalancerReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        use crate::tags::{keys, only};
-        let add = only(spec, &writes.set);
-        let elb = self.aws.elbv2(self.aws.region_of(spec));
-        if !writes.set.is_empty() {
-            crate::tag_call!(
-                "elasticloadbalancing:AddTags",
-                elb.add_tags()
-                    .resource_arns(&current.id)
-                    .set_tags(Some(crate::load_balancer::elbv2_tags(&add)))
-            )?;
-        }
-        if !writes.delete.is_empty() {
-            crate::tag_call!(
-                "elasticloadbalancing:RemoveTags",
-                elb.remove_tags()
-                    .resource_arns(&current.id)
-                    .set_tag_keys(Some(keys(writes)))
-            )?;
-        }
-        Ok(())
+        crate::load_balancer::elbv2_write_tags(&self.aws, spec, &current.id, writes).await
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
