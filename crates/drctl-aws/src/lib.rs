@@ -7,7 +7,6 @@
 
 pub mod cache;
 pub mod clients;
-mod ec2_lookup;
 pub mod errors;
 pub mod orphans;
 pub mod props;
@@ -16,37 +15,21 @@ pub mod s3_state;
 pub mod tag_index;
 pub mod tags;
 
-pub mod alarm;
-pub mod autoscaling_group;
-pub mod bucket;
-pub mod bucket_replication;
-pub mod db_instance;
-pub mod db_subnet_group;
 pub mod drill;
-pub mod dynamodb_replica;
-pub mod dynamodb_table;
-pub mod eip;
-pub mod failover_records;
-pub mod health_check;
-pub mod hosted_zone;
-pub mod iam_role;
-pub mod igw_attachment;
-pub mod instance_profile;
-pub mod internet_gateway;
-pub mod launch_template;
-pub mod listener;
-pub mod load_balancer;
-pub mod nat_gateway;
-pub mod route_table;
-pub mod route_table_association;
-pub mod scaling_policy;
-pub mod secret;
-pub mod security_group;
-pub mod sns_subscription;
-pub mod sns_topic;
-pub mod subnet;
-pub mod target_group;
-pub mod vpc;
+
+// One folder per AWS service, one file per kind (`route53:health-check` is
+// `route53/health_check.rs`); a service's `mod.rs` holds its shared code.
+pub mod autoscaling;
+pub mod cloudwatch;
+pub mod dynamodb;
+pub mod ec2;
+pub mod elbv2;
+pub mod iam;
+pub mod rds;
+pub mod route53;
+pub mod s3;
+pub mod secretsmanager;
+pub mod sns;
 
 pub use clients::Aws;
 
@@ -82,54 +65,70 @@ pub fn registry(aws: &Aws) -> Registry {
     let mut r = Registry::new();
     // Critical path first: the executor starts the slow chains at once.
     r.set_expected_durations(drctl_stack::timings::EXPECTED);
-    r.register(Arc::new(vpc::VpcReconciler::new(aws)));
-    r.register(Arc::new(subnet::SubnetReconciler::new(aws)));
-    r.register(Arc::new(internet_gateway::InternetGatewayReconciler::new(
-        aws,
-    )));
-    r.register(Arc::new(igw_attachment::IgwAttachmentReconciler::new(aws)));
-    r.register(Arc::new(eip::EipReconciler::new(aws)));
-    r.register(Arc::new(nat_gateway::NatGatewayReconciler::new(aws)));
-    r.register(Arc::new(route_table::RouteTableReconciler::new(aws)));
+    r.register(Arc::new(ec2::vpc::VpcReconciler::new(aws)));
+    r.register(Arc::new(ec2::subnet::SubnetReconciler::new(aws)));
     r.register(Arc::new(
-        route_table_association::RouteTableAssociationReconciler::new(aws),
+        ec2::internet_gateway::InternetGatewayReconciler::new(aws),
     ));
-    r.register(Arc::new(security_group::SecurityGroupReconciler::new(aws)));
-    r.register(Arc::new(iam_role::IamRoleReconciler::new(aws)));
-    r.register(Arc::new(instance_profile::InstanceProfileReconciler::new(
+    r.register(Arc::new(ec2::igw_attachment::IgwAttachmentReconciler::new(
         aws,
     )));
-    r.register(Arc::new(load_balancer::LoadBalancerReconciler::new(aws)));
-    r.register(Arc::new(target_group::TargetGroupReconciler::new(aws)));
-    r.register(Arc::new(listener::ListenerReconciler::new(aws)));
-    r.register(Arc::new(launch_template::LaunchTemplateReconciler::new(
+    r.register(Arc::new(ec2::eip::EipReconciler::new(aws)));
+    r.register(Arc::new(ec2::nat_gateway::NatGatewayReconciler::new(aws)));
+    r.register(Arc::new(ec2::route_table::RouteTableReconciler::new(aws)));
+    r.register(Arc::new(
+        ec2::route_table_association::RouteTableAssociationReconciler::new(aws),
+    ));
+    r.register(Arc::new(ec2::security_group::SecurityGroupReconciler::new(
+        aws,
+    )));
+    r.register(Arc::new(iam::role::IamRoleReconciler::new(aws)));
+    r.register(Arc::new(
+        iam::instance_profile::InstanceProfileReconciler::new(aws),
+    ));
+    r.register(Arc::new(elbv2::load_balancer::LoadBalancerReconciler::new(
+        aws,
+    )));
+    r.register(Arc::new(elbv2::target_group::TargetGroupReconciler::new(
+        aws,
+    )));
+    r.register(Arc::new(elbv2::listener::ListenerReconciler::new(aws)));
+    r.register(Arc::new(
+        ec2::launch_template::LaunchTemplateReconciler::new(aws),
+    ));
+    r.register(Arc::new(
+        autoscaling::group::AutoscalingGroupReconciler::new(aws),
+    ));
+    r.register(Arc::new(
+        autoscaling::scaling_policy::ScalingPolicyReconciler::new(aws),
+    ));
+    r.register(Arc::new(secretsmanager::secret::SecretReconciler::new(aws)));
+    r.register(Arc::new(
+        rds::db_subnet_group::DbSubnetGroupReconciler::new(aws),
+    ));
+    r.register(Arc::new(rds::db_instance::DbInstanceReconciler::new(aws)));
+    r.register(Arc::new(dynamodb::table::DynamodbTableReconciler::new(aws)));
+    r.register(Arc::new(dynamodb::replica::DynamodbReplicaReconciler::new(
+        aws,
+    )));
+    r.register(Arc::new(s3::bucket::BucketReconciler::new(aws)));
+    r.register(Arc::new(s3::replication::BucketReplicationReconciler::new(
+        aws,
+    )));
+    r.register(Arc::new(route53::hosted_zone::HostedZoneReconciler::new(
+        aws,
+    )));
+    r.register(Arc::new(route53::health_check::HealthCheckReconciler::new(
         aws,
     )));
     r.register(Arc::new(
-        autoscaling_group::AutoscalingGroupReconciler::new(aws),
+        route53::failover_records::FailoverRecordsReconciler::new(aws),
     ));
-    r.register(Arc::new(scaling_policy::ScalingPolicyReconciler::new(aws)));
-    r.register(Arc::new(secret::SecretReconciler::new(aws)));
-    r.register(Arc::new(db_subnet_group::DbSubnetGroupReconciler::new(aws)));
-    r.register(Arc::new(db_instance::DbInstanceReconciler::new(aws)));
-    r.register(Arc::new(dynamodb_table::DynamodbTableReconciler::new(aws)));
-    r.register(Arc::new(dynamodb_replica::DynamodbReplicaReconciler::new(
+    r.register(Arc::new(sns::topic::SnsTopicReconciler::new(aws)));
+    r.register(Arc::new(sns::subscription::SnsSubscriptionReconciler::new(
         aws,
     )));
-    r.register(Arc::new(bucket::BucketReconciler::new(aws)));
-    r.register(Arc::new(
-        bucket_replication::BucketReplicationReconciler::new(aws),
-    ));
-    r.register(Arc::new(hosted_zone::HostedZoneReconciler::new(aws)));
-    r.register(Arc::new(health_check::HealthCheckReconciler::new(aws)));
-    r.register(Arc::new(failover_records::FailoverRecordsReconciler::new(
-        aws,
-    )));
-    r.register(Arc::new(sns_topic::SnsTopicReconciler::new(aws)));
-    r.register(Arc::new(sns_subscription::SnsSubscriptionReconciler::new(
-        aws,
-    )));
-    r.register(Arc::new(alarm::AlarmReconciler::new(aws)));
+    r.register(Arc::new(cloudwatch::alarm::AlarmReconciler::new(aws)));
     r
 }
 

@@ -12,7 +12,7 @@
 //! instances, SNS, Secrets Manager, DynamoDB tables); on AWS every service
 //! drctl uses but IAM is covered. See tests/harness/README.md.
 
-use crate::ec2_lookup::env_set;
+use crate::ec2::lookup::env_set;
 use crate::tag_index::{index, Tagged};
 use crate::Aws;
 use aws_sdk_ec2::types::{NatGateway, NatGatewayState};

@@ -3,7 +3,7 @@
 //! replication role; a second plan that changes nothing; drift (a widened
 //! policy, a role removed from the profile) shown and repaired; destroy.
 
-use drctl_aws::iam_role::parse_policy;
+use drctl_aws::iam::role::parse_policy;
 use drctl_testkit::{dev_stack, slice, unique_env, Run, ACCOUNT};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

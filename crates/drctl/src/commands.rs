@@ -328,14 +328,18 @@ impl Session {
     /// `domain_name` is in it, else an error naming the plan file's key.
     async fn check_existing_zone(&self, g: &Global) -> Result<()> {
         if let envplan::Dns::ExistingZone(zone) = &self.env_plan.dns {
-            drctl_aws::hosted_zone::check_existing(&self.aws, zone, &self.env_plan.domain_name)
-                .await
-                .map_err(|e| {
-                    anyhow!(
-                        "{}: {e}",
-                        envplan::plan_path(&g.plans_dir, &self.cx.env).display()
-                    )
-                })?;
+            drctl_aws::route53::hosted_zone::check_existing(
+                &self.aws,
+                zone,
+                &self.env_plan.domain_name,
+            )
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "{}: {e}",
+                    envplan::plan_path(&g.plans_dir, &self.cx.env).display()
+                )
+            })?;
         }
         Ok(())
     }

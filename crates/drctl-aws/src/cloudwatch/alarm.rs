@@ -1,0 +1,457 @@
+//! `cloudwatch:alarm` — one metric alarm of a region (ALB unhealthy hosts,
+//! RDS CPU, DynamoDB read throttles), acting on the region's alerts topic.
+//!
+//! Found by name (alarm names are unique per region): DescribeAlarms with
+//! AlarmNames; ownership via ListTagsForResource. The physical id is the
+//! name. Props: `namespace`, `metric_name`, `statistic`, `dimensions`
+//! ({Name: Value}), `comparison_operator`, `threshold` (float), `period`,
+//! `evaluation_periods`, `treat_missing_data`, `alarm_actions` (compared
+//! sorted). Attrs: `arn`, `name`.
+//!
+//! PutMetricAlarm is an upsert of the whole configuration: create and every
+//! update send the full desired alarm, so each field is updated in place.
+//! Tags go in the PutMetricAlarm call that creates the alarm: AWS applies
+//! them on create (and ignores them on updates, which therefore send none),
+//! so a run killed at any point leaves either no alarm or a tagged one, and
+//! a retried put after a lost answer is a harmless upsert.
+//! Delete: DeleteAlarms (a missing alarm succeeds).
+
+use crate::errors::{api_error, gone};
+use crate::retry::{retry, transient, AFTER_CREATE};
+use crate::tag_index::tags_or;
+use crate::tags::{ambiguous, check_owned, Tags};
+use crate::{props, Aws};
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use aws_sdk_cloudwatch::Client;
+use drctl_core::diff::{diff_props, FieldChange};
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use serde_json::{json, Map, Value};
+
+pub struct AlarmReconciler {
+    pub aws: Aws,
+}
+
+impl AlarmReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+
+    fn cw(&self, spec: &ResourceSpec) -> Client {
+        self.aws.cloudwatch(self.aws.region_of(spec))
+    }
+}
+
+/// The alarms of these names. One call for many names, so that a later
+/// change can read all alarms of a region at once.
+async fn describe(cw: &Client, names: &[String]) -> Result<Vec<MetricAlarm>, ReconcileError> {
+    let out = transient("cloudwatch:DescribeAlarms", || async {
+        cw.describe_alarms()
+            .set_alarm_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| api_error("cloudwatch:DescribeAlarms", e))
+    })
+    .await?;
+    Ok(out.metric_alarms().to_vec())
+}
+
+/// Every metric alarm of the region, read once per run (see
+/// [`ReadCache`](crate::cache::ReadCache)): a region's alarms are few, and
+/// one listing answers for all of the stack's alarms there.
+async fn region_alarms(aws: &Aws, region: &str) -> Result<Vec<MetricAlarm>, ReconcileError> {
+    let cw = aws.cloudwatch(region);
+    aws.cache()
+        .get_or_fetch(format!("cloudwatch:DescribeAlarms|{region}"), || {
+            transient("cloudwatch:DescribeAlarms", move || {
+                let cw = cw.clone();
+                async move {
+                    let pages: Vec<_> = cw
+                        .describe_alarms()
+                        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+                        .into_paginator()
+                        .send()
+                        .collect::<Result<Vec<_>, _>>()
+                        .await
+                        .map_err(|e| api_error("cloudwatch:DescribeAlarms", e))?;
+                    Ok(pages
+                        .iter()
+                        .flat_map(|p| p.metric_alarms().iter().cloned())
+                        .collect::<Vec<_>>())
+                }
+            })
+        })
+        .await
+}
+
+async fn tags_of(cw: &Client, arn: &str) -> Result<Tags, ReconcileError> {
+    let out = transient("cloudwatch:ListTagsForResource", || async {
+        cw.list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| api_error("cloudwatch:ListTagsForResource", e))
+    })
+    .await?;
+    Ok(out
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect())
+}
+
+fn cw_tags(spec: &ResourceSpec) -> Vec<Tag> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// The alarm in the props' shape: dimensions as an object, actions sorted.
+fn observe(a: &MetricAlarm) -> Result<Observed, ReconcileError> {
+    let name = a.alarm_name().ok_or_else(|| {
+        ReconcileError::Invalid("DescribeAlarms returned an alarm without a name".into())
+    })?;
+    let dimensions: Map<String, Value> = a
+        .dimensions()
+        .iter()
+        .filter_map(|d| Some((d.name()?.to_string(), json!(d.value()?))))
+        .collect();
+    Ok(Observed {
+        id: name.to_string(),
+        props: props::from_json(json!({
+            "namespace": a.namespace(),
+            "metric_name": a.metric_name(),
+            "statistic": a.statistic().map(|s| s.as_str()),
+            "dimensions": dimensions,
+            "comparison_operator": a.comparison_operator().map(|c| c.as_str()),
+            "threshold": a.threshold(),
+            "period": a.period(),
+            "evaluation_periods": a.evaluation_periods(),
+            "treat_missing_data": a.treat_missing_data(),
+            "alarm_actions": sorted(a.alarm_actions().to_vec()),
+        })),
+        attrs: props::from_json(json!({ "arn": a.alarm_arn(), "name": name })),
+    })
+}
+
+fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
+    i32::try_from(props::i64(spec, field)?).map_err(|_| {
+        ReconcileError::Invalid(format!(
+            "{}: property '{field}' is out of range",
+            spec.address
+        ))
+    })
+}
+
+fn dimensions(spec: &ResourceSpec) -> Result<Vec<Dimension>, ReconcileError> {
+    let m = props::value(spec, "dimensions")?
+        .as_object()
+        .ok_or_else(|| {
+            ReconcileError::Invalid(format!(
+                "{}: property 'dimensions' must be an object",
+                spec.address
+            ))
+        })?;
+    m.iter()
+        .map(|(k, v)| {
+            let v = v.as_str().ok_or_else(|| {
+                ReconcileError::Invalid(format!(
+                    "{}: dimension '{k}' must be a string",
+                    spec.address
+                ))
+            })?;
+            Ok(Dimension::builder().name(k).value(v).build())
+        })
+        .collect()
+}
+
+/// PutMetricAlarm with the whole desired configuration, and the tags when
+/// asked (AWS applies them on create only and ignores them on updates).
+async fn put(cw: &Client, spec: &ResourceSpec, with_tags: bool) -> Result<(), ReconcileError> {
+    let req = cw
+        .put_metric_alarm()
+        .alarm_name(&spec.name)
+        .namespace(props::str(spec, "namespace")?)
+        .metric_name(props::str(spec, "metric_name")?)
+        .statistic(Statistic::from(props::str(spec, "statistic")?))
+        .set_dimensions(Some(dimensions(spec)?))
+        .comparison_operator(ComparisonOperator::from(props::str(
+            spec,
+            "comparison_operator",
+        )?))
+        .threshold(props::f64(spec, "threshold")?)
+        .period(int(spec, "period")?)
+        .evaluation_periods(int(spec, "evaluation_periods")?)
+        .treat_missing_data(props::str(spec, "treat_missing_data")?)
+        .set_alarm_actions(Some(props::strings(spec, "alarm_actions")?))
+        .actions_enabled(true)
+        .set_tags(with_tags.then(|| cw_tags(spec)));
+    transient("cloudwatch:PutMetricAlarm", || async {
+        req.clone()
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("cloudwatch:PutMetricAlarm", e))
+    })
+    .await
+}
+
+async fn read(
+    aws: &Aws,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    known_id: Option<&str>,
+) -> Result<ReadOutcome, ReconcileError> {
+    let region = aws.region_of(spec);
+    let cw = &aws.cloudwatch(region);
+    let name = known_id.unwrap_or(&spec.name);
+    let alarms: Vec<MetricAlarm> = region_alarms(aws, region)
+        .await?
+        .into_iter()
+        .filter(|a| a.alarm_name() == Some(name))
+        .collect();
+    match alarms.as_slice() {
+        [] => Ok(ReadOutcome::NotFound),
+        [a] => {
+            let o = observe(a)?;
+            let arn = a
+                .alarm_arn()
+                .ok_or_else(|| ReconcileError::Invalid(format!("alarm {} has no ARN", o.id)))?;
+            let tags = tags_or(aws, region, &cx.env, arn, || tags_of(cw, arn)).await?;
+            let id = o.id.clone();
+            Ok(check_owned(cx, spec, &id, &tags, || o))
+        }
+        many => Err(ambiguous(spec, many, |a| {
+            a.alarm_name().map(str::to_string)
+        })),
+    }
+}
+
+async fn create(cw: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
+    put(cw, spec, true).await?;
+    // Read back for the ARN (briefly, in case the listing lags the write).
+    let alarm = retry(
+        "cloudwatch:DescribeAlarms",
+        AFTER_CREATE,
+        &[ErrorClass::NotFound],
+        || async {
+            describe(cw, std::slice::from_ref(&spec.name))
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ReconcileError::Api {
+                    operation: "cloudwatch:DescribeAlarms".into(),
+                    class: ErrorClass::NotFound,
+                    code: "NotVisibleYet".into(),
+                    message: format!("alarm {} not listed yet after PutMetricAlarm", spec.name),
+                })
+        },
+    )
+    .await?;
+    observe(&alarm)
+}
+
+#[async_trait]
+impl Reconciler for AlarmReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::ALARM
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{arn_of, keys, only};
+        let add = only(spec, &writes.set);
+        let cw = self.aws.cloudwatch(self.aws.region_of(spec));
+        if !writes.set.is_empty() {
+            crate::tag_call!(
+                "monitoring:TagResource",
+                cw.tag_resource()
+                    .resource_arn(arn_of(current))
+                    .set_tags(Some(cw_tags(&add)))
+            )?;
+        }
+        if !writes.delete.is_empty() {
+            crate::tag_call!(
+                "monitoring:UntagResource",
+                cw.untag_resource()
+                    .resource_arn(arn_of(current))
+                    .set_tag_keys(Some(keys(writes)))
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Alarm actions are a set: compared sorted on both sides.
+    fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
+        let mut desired = spec.props.clone();
+        if let Some(Value::Array(actions)) = desired.get_mut("alarm_actions") {
+            if actions.iter().all(Value::is_string) {
+                actions.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+        }
+        diff_props(&desired, &observed.props, self.replace_on())
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        read(&self.aws, cx, spec, known_id).await
+    }
+
+    /// PutMetricAlarm takes no token; it is an upsert, so a retry is harmless.
+    async fn create(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        _token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        create(&self.cw(spec), spec).await
+    }
+
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        _changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        put(&self.cw(spec), spec, false).await?;
+        Ok(current.updated_to(spec))
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        let cw = self.cw(spec);
+        gone(
+            transient("cloudwatch:DeleteAlarms", || async {
+                cw.delete_alarms()
+                    .alarm_names(&current.id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error("cloudwatch:DeleteAlarms", e))
+            })
+            .await,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::operation::put_metric_alarm::PutMetricAlarmOutput;
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
+    use drctl_core::model::TAG_ENV;
+
+    fn cw_client(rules: &[&Rule]) -> Client {
+        crate::mock_client!(aws_sdk_cloudwatch, "us-east-1", RuleMode::Sequential, rules)
+    }
+
+    fn alarm_spec() -> ResourceSpec {
+        crate::route53::hosted_zone::tests::spec(
+            "us-east-1/monitoring/rds-cpu-alarm",
+            drctl_stack::kinds::ALARM,
+            "trading-rds-cpu-dev",
+            json!({
+                "namespace": "AWS/RDS", "metric_name": "CPUUtilization", "statistic": "Average",
+                "dimensions": {"DBInstanceIdentifier": "trading-db-dev"},
+                "comparison_operator": "GreaterThanThreshold", "threshold": 80.0,
+                "period": 300, "evaluation_periods": 2, "treat_missing_data": "missing",
+                "alarm_actions": ["arn:b", "arn:a"],
+            }),
+        )
+    }
+
+    fn alarm() -> MetricAlarm {
+        alarm_with_threshold(80.0)
+    }
+
+    fn alarm_with_threshold(threshold: f64) -> MetricAlarm {
+        MetricAlarm::builder()
+            .alarm_name("trading-rds-cpu-dev")
+            .alarm_arn("arn:aws:cloudwatch:us-east-1:1:alarm:trading-rds-cpu-dev")
+            .namespace("AWS/RDS")
+            .metric_name("CPUUtilization")
+            .statistic(Statistic::Average)
+            .dimensions(
+                Dimension::builder()
+                    .name("DBInstanceIdentifier")
+                    .value("trading-db-dev")
+                    .build(),
+            )
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .threshold(threshold)
+            .period(300)
+            .evaluation_periods(2)
+            .treat_missing_data("missing")
+            .alarm_actions("arn:a")
+            .alarm_actions("arn:b")
+            .build()
+    }
+
+    #[tokio::test]
+    async fn create_is_one_tagged_put() {
+        let full = |r: &aws_sdk_cloudwatch::operation::put_metric_alarm::PutMetricAlarmInput| {
+            r.threshold() == Some(80.0)
+                && r.period() == Some(300)
+                && r.statistic() == Some(&Statistic::Average)
+                && r.dimensions()[0].value() == Some("trading-db-dev")
+        };
+        let put = mock!(Client::put_metric_alarm)
+            .match_requests(move |r| {
+                full(r)
+                    && r.tags()
+                        .iter()
+                        .any(|t| t.key() == Some(TAG_ENV) && t.value() == Some("dev"))
+            })
+            .then_output(|| PutMetricAlarmOutput::builder().build());
+        let describe = mock!(Client::describe_alarms).then_output(|| {
+            DescribeAlarmsOutput::builder()
+                .metric_alarms(alarm())
+                .build()
+        });
+        let o = create(&cw_client(&[&put, &describe]), &alarm_spec())
+            .await
+            .unwrap();
+        assert_eq!(o.id, "trading-rds-cpu-dev");
+        assert_eq!(put.num_calls(), 1, "one PutMetricAlarm, carrying the tags");
+        // Same shape as the props: no change on the next plan.
+        let r = AlarmReconciler::new(&crate::route53::hosted_zone::tests::test_aws());
+        assert_eq!(r.diff(&alarm_spec(), &o), vec![]);
+    }
+
+    #[test]
+    fn a_threshold_changed_out_of_band_is_one_field_change() {
+        let a = alarm_with_threshold(95.0);
+        let r = AlarmReconciler::new(&crate::route53::hosted_zone::tests::test_aws());
+        let changes = r.diff(&alarm_spec(), &observe(&a).unwrap());
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "threshold");
+        assert_eq!(changes[0].before, Some(json!(95.0)));
+        assert_eq!(changes[0].after, Some(json!(80.0)));
+    }
+}

@@ -1,0 +1,3 @@
+//! CloudWatch: the alarms.
+
+pub mod alarm;

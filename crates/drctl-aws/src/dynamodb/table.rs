@@ -1,0 +1,771 @@
+//! `dynamodb:table` — the sessions table (`trading-sessions-{env}`) in the
+//! primary region; [`crate::dynamodb::replica`] makes it global.
+//!
+//! Found by name (table names are unique per region; the name is the
+//! physical id); ownership from ListTagsOfResource on its ARN.
+//! Props: `hash_key`, `hash_key_type` (replace: a key schema cannot change),
+//! `billing_mode` (only PAY_PER_REQUEST is supported), `stream_view_type`,
+//! `sse_enabled`, `point_in_time_recovery` (in place).
+//! Attrs: `name`, `arn`, `stream_arn`.
+//!
+//! Caveats:
+//! - `sse_enabled` is true when SSEDescription is ENABLED/ENABLING/UPDATING,
+//!   whatever the SSEType (`SSESpecification {Enabled: true}` reports KMS).
+//! - PITR can only be turned on once the table is ACTIVE, so `wait_ready`
+//!   does it; if that is interrupted, the next plan shows the difference.
+//! - Delete waits until the table has no replicas left and is ACTIVE (a
+//!   former replica source refuses deletion for a while); ResourceInUse is
+//!   retried, then it waits until the table is gone.
+
+use crate::errors::{api_error, found, gone};
+use crate::retry::{transient, wait_for};
+use crate::tag_index::tags_or;
+use crate::tags::{check_owned, Tags};
+use crate::{props, Aws};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
+    PointInTimeRecoveryStatus, ScalarAttributeType, SseSpecification, SseStatus,
+    StreamSpecification, StreamViewType, TableDescription, TableStatus, Tag,
+};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_types::error::operation::BuildError;
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub struct DynamodbTableReconciler {
+    pub aws: Aws,
+}
+
+impl DynamodbTableReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+}
+
+/// How long a table may take to become ACTIVE after a create or update.
+const ACTIVE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// How long a table's replicas may take to go before it can be deleted.
+const REPLICAS_GONE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+pub(crate) fn build_error(what: &str, e: BuildError) -> ReconcileError {
+    ReconcileError::Invalid(format!("{what}: {e}"))
+}
+
+/// The spec's tags as DynamoDB tags.
+pub(crate) fn ddb_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| build_error("DynamoDB tag", e))
+        })
+        .collect()
+}
+
+/// DynamoDB tag writes (table, replica) on the table's ARN in `ddb`'s
+/// region: `add` carries the tags to set.
+pub(crate) async fn ddb_write_tags(
+    ddb: &Client,
+    _spec: &ResourceSpec,
+    arn: &str,
+    add: &ResourceSpec,
+    writes: &drctl_core::diff::TagWrites,
+) -> Result<(), ReconcileError> {
+    if !writes.set.is_empty() {
+        crate::tag_call!(
+            "dynamodb:TagResource",
+            ddb.tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(ddb_tags(add)?))
+        )?;
+    }
+    if !writes.delete.is_empty() {
+        crate::tag_call!(
+            "dynamodb:UntagResource",
+            ddb.untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(crate::tags::keys(writes)))
+        )?;
+    }
+    Ok(())
+}
+
+/// DescribeTable; `None` when there is no such table.
+pub(crate) async fn describe_table(
+    ddb: &Client,
+    name: &str,
+) -> Result<Option<TableDescription>, ReconcileError> {
+    let out = found(
+        transient("dynamodb:DescribeTable", || async {
+            ddb.describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| api_error("dynamodb:DescribeTable", e))
+        })
+        .await,
+    )?;
+    Ok(out.and_then(|o| o.table))
+}
+
+/// [`describe_table`] for reads: the table's and its replica's read share
+/// it within a run (see [`ReadCache`](crate::cache::ReadCache)); waits
+/// poll with [`describe_table`], never with this.
+pub(crate) async fn read_description(
+    aws: &Aws,
+    region: &str,
+    name: &str,
+) -> Result<Option<TableDescription>, ReconcileError> {
+    let ddb = aws.dynamodb(region);
+    aws.cache()
+        .get_or_fetch(
+            format!("dynamodb:DescribeTable|{region}|{name}"),
+            || async move { describe_table(&ddb, name).await },
+        )
+        .await
+}
+
+/// Ownership tags of a table (or replica): from the env's tag index, else
+/// ListTagsOfResource.
+pub(crate) async fn owner_tags(
+    aws: &Aws,
+    env: &str,
+    region: &str,
+    arn: &str,
+) -> Result<Tags, ReconcileError> {
+    let ddb = aws.dynamodb(region);
+    tags_or(aws, region, env, arn, || async move {
+        list_tags(&ddb, arn).await
+    })
+    .await
+}
+
+/// All tags of a table (or replica) ARN.
+pub(crate) async fn list_tags(ddb: &Client, arn: &str) -> Result<Tags, ReconcileError> {
+    let mut tags = Tags::new();
+    let mut next: Option<String> = None;
+    loop {
+        let req = ddb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(next.clone());
+        let out = transient("dynamodb:ListTagsOfResource", || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| api_error("dynamodb:ListTagsOfResource", e))
+        })
+        .await?;
+        for t in out.tags() {
+            tags.insert(t.key().to_string(), t.value().to_string());
+        }
+        match out.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_string()),
+            _ => return Ok(tags),
+        }
+    }
+}
+
+/// Whether point-in-time recovery is on (a missing table has none).
+pub(crate) async fn pitr_enabled(ddb: &Client, name: &str) -> Result<bool, ReconcileError> {
+    let out = found(
+        transient("dynamodb:DescribeContinuousBackups", || async {
+            ddb.describe_continuous_backups()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| api_error("dynamodb:DescribeContinuousBackups", e))
+        })
+        .await,
+    )?;
+    Ok(out
+        .and_then(|o| o.continuous_backups_description)
+        .and_then(|d| d.point_in_time_recovery_description)
+        .and_then(|p| p.point_in_time_recovery_status)
+        == Some(PointInTimeRecoveryStatus::Enabled))
+}
+
+/// Turns PITR on or off. Right after a table or replica becomes ACTIVE,
+/// AWS may still answer ContinuousBackupsUnavailable (classified retryable).
+pub(crate) async fn set_pitr(
+    ddb: &Client,
+    name: &str,
+    enabled: bool,
+) -> Result<(), ReconcileError> {
+    let spec = PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(enabled)
+        .build()
+        .map_err(|e| build_error("PointInTimeRecoverySpecification", e))?;
+    transient("dynamodb:UpdateContinuousBackups", || async {
+        ddb.update_continuous_backups()
+            .table_name(name)
+            .point_in_time_recovery_specification(spec.clone())
+            .send()
+            .await
+            .map_err(|e| api_error("dynamodb:UpdateContinuousBackups", e))
+    })
+    .await?;
+    Ok(())
+}
+
+/// Waits until the table exists and is ACTIVE; returns its description.
+pub(crate) async fn wait_active(
+    ddb: &Client,
+    name: &str,
+    what: &str,
+) -> Result<TableDescription, ReconcileError> {
+    wait_for(what, ACTIVE_TIMEOUT, Duration::from_secs(5), || async {
+        Ok(describe_table(ddb, name)
+            .await?
+            .filter(|t| t.table_status() == Some(&TableStatus::Active)))
+    })
+    .await
+}
+
+fn sse_on(t: &TableDescription) -> bool {
+    matches!(
+        t.sse_description().and_then(|s| s.status()),
+        Some(SseStatus::Enabled | SseStatus::Enabling | SseStatus::Updating)
+    )
+}
+
+fn attrs(t: &TableDescription, name: &str) -> drctl_core::model::Props {
+    props::from_json(json!({
+        "name": name,
+        "arn": t.table_arn(),
+        "stream_arn": t.latest_stream_arn(),
+    }))
+}
+
+/// The props of a described table, in the blueprint's shapes.
+fn observed_props(t: &TableDescription, pitr: bool) -> drctl_core::model::Props {
+    let hash_key = t
+        .key_schema()
+        .iter()
+        .find(|k| k.key_type() == &KeyType::Hash)
+        .map(|k| k.attribute_name().to_string());
+    let hash_key_type = hash_key.as_deref().and_then(|h| {
+        t.attribute_definitions()
+            .iter()
+            .find(|a| a.attribute_name() == h)
+            .map(|a| a.attribute_type().as_str().to_string())
+    });
+    // An absent summary means PROVISIONED (the API's default).
+    let billing = t
+        .billing_mode_summary()
+        .and_then(|b| b.billing_mode())
+        .map(|b| b.as_str().to_string())
+        .unwrap_or_else(|| "PROVISIONED".into());
+    let stream = t
+        .stream_specification()
+        .filter(|s| s.stream_enabled())
+        .and_then(|s| s.stream_view_type())
+        .map(|v| v.as_str().to_string());
+    props::from_json(json!({
+        "hash_key": hash_key,
+        "hash_key_type": hash_key_type,
+        "billing_mode": billing,
+        "stream_view_type": stream,
+        "sse_enabled": sse_on(t),
+        "point_in_time_recovery": pitr,
+    }))
+}
+
+fn billing_mode(spec: &ResourceSpec) -> Result<BillingMode, ReconcileError> {
+    match props::str(spec, "billing_mode")? {
+        "PAY_PER_REQUEST" => Ok(BillingMode::PayPerRequest),
+        other => Err(ReconcileError::Invalid(format!(
+            "{}: billing_mode {other} is not supported (PAY_PER_REQUEST only: provisioned tables need capacity settings drctl does not manage)",
+            spec.address
+        ))),
+    }
+}
+
+fn stream_spec(view: Option<&str>) -> Result<StreamSpecification, ReconcileError> {
+    let b = StreamSpecification::builder().stream_enabled(view.is_some());
+    let b = match view {
+        Some(v) => b.stream_view_type(StreamViewType::from(v)),
+        None => b,
+    };
+    b.build().map_err(|e| build_error("StreamSpecification", e))
+}
+
+async fn read_table(
+    aws: &Aws,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    known_id: Option<&str>,
+) -> Result<ReadOutcome, ReconcileError> {
+    let region = aws.region_of(spec);
+    let ddb = &aws.dynamodb(region);
+    let name = known_id.unwrap_or(&spec.name);
+    let Some(t) = read_description(aws, region, name).await? else {
+        return Ok(ReadOutcome::NotFound);
+    };
+    let arn = t
+        .table_arn()
+        .ok_or_else(|| ReconcileError::Invalid(format!("DescribeTable {name}: no TableArn")))?;
+    let tags = owner_tags(aws, &cx.env, region, arn).await?;
+    match check_owned(cx, spec, name, &tags, Observed::default) {
+        ReadOutcome::Found(_) => {
+            let pitr = pitr_enabled(ddb, name).await?;
+            Ok(ReadOutcome::Found(crate::tags::with_tags(
+                Observed {
+                    id: name.to_string(),
+                    props: observed_props(&t, pitr),
+                    attrs: attrs(&t, name),
+                },
+                &tags,
+            )))
+        }
+        other => Ok(other),
+    }
+}
+
+async fn create_table(ddb: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
+    let hash_key = props::str(spec, "hash_key")?;
+    let key_type = props::str(spec, "hash_key_type")?;
+    let view = spec.props.get("stream_view_type").and_then(Value::as_str);
+    // CreateTable takes no client token: a crash after it is recovered by
+    // the lookup by name, and the tags in this call make it ours.
+    let out = ddb
+        .create_table()
+        .table_name(&spec.name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(hash_key)
+                .attribute_type(ScalarAttributeType::from(key_type))
+                .build()
+                .map_err(|e| build_error("AttributeDefinition", e))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(hash_key)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| build_error("KeySchemaElement", e))?,
+        )
+        .billing_mode(billing_mode(spec)?)
+        .stream_specification(stream_spec(view)?)
+        .sse_specification(
+            SseSpecification::builder()
+                .enabled(props::bool(spec, "sse_enabled")?)
+                .build(),
+        )
+        .set_tags(Some(ddb_tags(spec)?))
+        .send()
+        .await
+        .map_err(|e| api_error("dynamodb:CreateTable", e))?;
+    let t = out.table_description.ok_or_else(|| {
+        ReconcileError::Invalid(format!("CreateTable {} returned no table", spec.name))
+    })?;
+    Ok(Observed {
+        id: spec.name.clone(),
+        props: spec.props.clone(),
+        attrs: attrs(&t, &spec.name),
+    })
+}
+
+/// ACTIVE, then PITR as asked (it cannot be set before).
+async fn table_ready(
+    ddb: &Client,
+    spec: &ResourceSpec,
+    created: Observed,
+) -> Result<Observed, ReconcileError> {
+    let what = format!(
+        "DynamoDB table {} ({}) to become ACTIVE",
+        created.id, spec.address
+    );
+    let t = wait_active(ddb, &created.id, &what).await?;
+    if props::bool(spec, "point_in_time_recovery")? {
+        set_pitr(ddb, &created.id, true).await?;
+    }
+    Ok(Observed {
+        attrs: attrs(&t, &created.id),
+        ..created
+    })
+}
+
+async fn update_table(
+    ddb: &Client,
+    spec: &ResourceSpec,
+    current: &Observed,
+    changes: &[FieldChange],
+) -> Result<Observed, ReconcileError> {
+    let name = current.id.as_str();
+    let changed = |f: &str| changes.iter().any(|c| c.field == f);
+    let what = format!("DynamoDB table {name} ({}) to become ACTIVE", spec.address);
+    // One table update at a time: each waits for the previous to settle.
+    let update =
+        |req: aws_sdk_dynamodb::operation::update_table::builders::UpdateTableFluentBuilder| {
+            let what = what.clone();
+            async move {
+                wait_active(ddb, name, &what).await?;
+                transient("dynamodb:UpdateTable", || async {
+                    req.clone()
+                        .send()
+                        .await
+                        .map_err(|e| api_error("dynamodb:UpdateTable", e))
+                })
+                .await
+            }
+        };
+    if changed("billing_mode") {
+        update(
+            ddb.update_table()
+                .table_name(name)
+                .billing_mode(billing_mode(spec)?),
+        )
+        .await?;
+    }
+    if changed("stream_view_type") {
+        let want = spec.props.get("stream_view_type").and_then(Value::as_str);
+        let have = current
+            .props
+            .get("stream_view_type")
+            .and_then(Value::as_str);
+        // A view type cannot change while streams are on: off first.
+        if have.is_some() {
+            update(
+                ddb.update_table()
+                    .table_name(name)
+                    .stream_specification(stream_spec(None)?),
+            )
+            .await?;
+        }
+        if want.is_some() {
+            update(
+                ddb.update_table()
+                    .table_name(name)
+                    .stream_specification(stream_spec(want)?),
+            )
+            .await?;
+        }
+    }
+    if changed("sse_enabled") {
+        let sse = SseSpecification::builder()
+            .enabled(props::bool(spec, "sse_enabled")?)
+            .build();
+        update(ddb.update_table().table_name(name).sse_specification(sse)).await?;
+    }
+    if changed("point_in_time_recovery") {
+        set_pitr(ddb, name, props::bool(spec, "point_in_time_recovery")?).await?;
+    }
+    let t = wait_active(ddb, name, &what).await?;
+    Ok(Observed {
+        id: current.id.clone(),
+        props: spec.props.clone(),
+        attrs: attrs(&t, name),
+    })
+}
+
+async fn delete_table(ddb: &Client, spec: &ResourceSpec, name: &str) -> Result<(), ReconcileError> {
+    // Replicas go first (their reconciler removes them); AWS refuses to
+    // delete a table that is UPDATING or still has replicas.
+    let what = format!(
+        "DynamoDB table {name} ({}) to have no replicas and be ACTIVE before deletion",
+        spec.address
+    );
+    let last_replicas = std::sync::Mutex::new(Vec::<String>::new());
+    let ready = wait_for(
+        &what,
+        REPLICAS_GONE_TIMEOUT,
+        Duration::from_secs(5),
+        || async {
+            let Some(t) = describe_table(ddb, name).await? else {
+                return Ok(Some(false)); // already gone
+            };
+            let replicas: Vec<String> = t
+                .replicas()
+                .iter()
+                .filter_map(|r| r.region_name().map(str::to_string))
+                .collect();
+            let done = replicas.is_empty() && t.table_status() == Some(&TableStatus::Active);
+            if let Ok(mut last) = last_replicas.lock() {
+                *last = replicas;
+            }
+            Ok(done.then_some(true))
+        },
+    )
+    .await;
+    let exists = match ready {
+        Ok(exists) => exists,
+        Err(ReconcileError::Timeout { what, secs }) => {
+            let left = last_replicas
+                .lock()
+                .map(|l| l.join(", "))
+                .unwrap_or_default();
+            let what = if left.is_empty() {
+                what
+            } else {
+                format!("{what} (replicas left in {left})")
+            };
+            return Err(ReconcileError::Timeout { what, secs });
+        }
+        Err(e) => return Err(e),
+    };
+    if !exists {
+        return Ok(());
+    }
+    gone(
+        transient("dynamodb:DeleteTable", || async {
+            ddb.delete_table()
+                .table_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error("dynamodb:DeleteTable", e))
+        })
+        .await,
+    )?;
+    let what = format!("DynamoDB table {name} ({}) to be deleted", spec.address);
+    wait_for(&what, ACTIVE_TIMEOUT, Duration::from_secs(5), || async {
+        Ok(describe_table(ddb, name).await?.is_none().then_some(()))
+    })
+    .await
+}
+
+#[async_trait]
+impl Reconciler for DynamodbTableReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::DYNAMODB_TABLE
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{arn_of, only};
+        let add = only(spec, &writes.set);
+        let ddb = self.aws.dynamodb(self.aws.region_of(spec));
+        crate::dynamodb::table::ddb_write_tags(&ddb, spec, arn_of(current), &add, writes).await?;
+        Ok(())
+    }
+
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("hash_key", "a DynamoDB table's key schema cannot change"),
+            (
+                "hash_key_type",
+                "a DynamoDB table's key schema cannot change",
+            ),
+        ]
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        read_table(&self.aws, cx, spec, known_id).await
+    }
+
+    async fn create(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        _token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        let ddb = self.aws.dynamodb(self.aws.region_of(spec));
+        create_table(&ddb, spec).await
+    }
+
+    async fn wait_ready(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        created: Observed,
+    ) -> Result<Observed, ReconcileError> {
+        let ddb = self.aws.dynamodb(self.aws.region_of(spec));
+        table_ready(&ddb, spec, created).await
+    }
+
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        let ddb = self.aws.dynamodb(self.aws.region_of(spec));
+        update_table(&ddb, spec, current, changes).await
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        let ddb = self.aws.dynamodb(self.aws.region_of(spec));
+        delete_table(&ddb, spec, &current.id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use aws_sdk_dynamodb::operation::delete_table::DeleteTableOutput;
+    use aws_sdk_dynamodb::operation::describe_table::{DescribeTableError, DescribeTableOutput};
+    use aws_sdk_dynamodb::operation::update_continuous_backups::UpdateContinuousBackupsOutput;
+    use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
+    use aws_sdk_dynamodb::types::ReplicaDescription;
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use drctl_core::model::Address;
+
+    pub(crate) fn client(rules: &[&Rule]) -> Client {
+        crate::mock_client!(aws_sdk_dynamodb, "us-east-1", RuleMode::MatchAny, rules)
+    }
+
+    fn spec() -> ResourceSpec {
+        ResourceSpec {
+            address: Address::new("us-east-1/dynamodb/sessions-table"),
+            kind: drctl_stack::kinds::DYNAMODB_TABLE.into(),
+            region: Some("us-east-1".into()),
+            name: "trading-sessions-t".into(),
+            props: props::from_json(json!({
+                "hash_key": "session_id", "hash_key_type": "S", "billing_mode": "PAY_PER_REQUEST",
+                "stream_view_type": "NEW_AND_OLD_IMAGES", "sse_enabled": true, "point_in_time_recovery": true,
+            })),
+            tags: Default::default(),
+            depends_on: vec![],
+        }
+    }
+
+    fn table(status: TableStatus, replicas: &[&str]) -> DescribeTableOutput {
+        let mut t = TableDescription::builder()
+            .table_name("trading-sessions-t")
+            .table_arn("arn:aws:dynamodb:us-east-1:000000000000:table/trading-sessions-t")
+            .table_status(status);
+        for r in replicas {
+            t = t.replicas(ReplicaDescription::builder().region_name(*r).build());
+        }
+        DescribeTableOutput::builder().table(t.build()).build()
+    }
+
+    fn not_found() -> DescribeTableError {
+        DescribeTableError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ResourceNotFoundException")
+                        .build(),
+                )
+                .build(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ready_waits_for_active_then_turns_pitr_on() {
+        let describe = mock!(Client::describe_table)
+            .sequence()
+            .output(|| table(TableStatus::Creating, &[]))
+            .times(3)
+            .output(|| table(TableStatus::Active, &[]))
+            .build();
+        let pitr = mock!(Client::update_continuous_backups)
+            .match_requests(|r| {
+                r.point_in_time_recovery_specification()
+                    .is_some_and(|p| p.point_in_time_recovery_enabled())
+            })
+            .then_output(|| UpdateContinuousBackupsOutput::builder().build());
+        let ddb = client(&[&describe, &pitr]);
+        let created = Observed {
+            id: "trading-sessions-t".into(),
+            ..Default::default()
+        };
+        let o = table_ready(&ddb, &spec(), created).await.unwrap();
+        assert_eq!(describe.num_calls(), 4);
+        assert_eq!(pitr.num_calls(), 1, "PITR only once ACTIVE");
+        assert_eq!(
+            o.attrs["arn"],
+            "arn:aws:dynamodb:us-east-1:000000000000:table/trading-sessions-t"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ready_times_out_naming_the_table() {
+        let describe = mock!(Client::describe_table)
+            .sequence()
+            .output(|| table(TableStatus::Creating, &[]))
+            .repeatedly()
+            .build();
+        let ddb = client(&[&describe]);
+        let created = Observed {
+            id: "trading-sessions-t".into(),
+            ..Default::default()
+        };
+        let e = table_ready(&ddb, &spec(), created).await.unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("trading-sessions-t"), "{msg}");
+        assert!(msg.contains("ACTIVE"), "{msg}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_waits_for_the_replicas_to_go_then_until_gone() {
+        let describe = mock!(Client::describe_table)
+            .sequence()
+            .output(|| table(TableStatus::Active, &["us-west-2"]))
+            .times(2)
+            .output(|| table(TableStatus::Updating, &[]))
+            .output(|| table(TableStatus::Active, &[]))
+            .output(|| table(TableStatus::Deleting, &[]))
+            .error(not_found)
+            .build();
+        let delete =
+            mock!(Client::delete_table).then_output(|| DeleteTableOutput::builder().build());
+        let ddb = client(&[&describe, &delete]);
+        delete_table(&ddb, &spec(), "trading-sessions-t")
+            .await
+            .unwrap();
+        assert_eq!(delete.num_calls(), 1);
+        assert!(describe.is_exhausted());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_times_out_naming_the_replicas_left() {
+        let describe = mock!(Client::describe_table)
+            .sequence()
+            .output(|| table(TableStatus::Active, &["us-west-2"]))
+            .repeatedly()
+            .build();
+        let ddb = client(&[&describe]);
+        let msg = delete_table(&ddb, &spec(), "trading-sessions-t")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("replicas left in us-west-2"), "{msg}");
+    }
+
+    #[test]
+    fn sse_of_any_type_counts_as_enabled() {
+        use aws_sdk_dynamodb::types::{SseDescription, SseType};
+        let t = TableDescription::builder()
+            .sse_description(
+                SseDescription::builder()
+                    .status(SseStatus::Enabled)
+                    .sse_type(SseType::Kms)
+                    .build(),
+            )
+            .build();
+        assert!(sse_on(&t));
+        assert!(!sse_on(&TableDescription::builder().build()));
+    }
+}

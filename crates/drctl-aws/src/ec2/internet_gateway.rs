@@ -1,0 +1,158 @@
+//! `ec2:internet-gateway` — the internet gateway of a region (its
+//! attachment to the VPC is the separate kind `ec2:igw-attachment`).
+//!
+//! Found by id, else by ownership tags (only a `Name` tag, not unique).
+//! Props: none (`{}`). Attrs: none beyond `id`.
+//!
+//! Caveats: AWS refuses DeleteInternetGateway while it is attached
+//! (`DependencyViolation`); the attachment is deleted first (destroy rules),
+//! and delete waits out a detach still in progress.
+
+use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned};
+use crate::errors::{api_error, gone};
+use crate::retry::wait_for;
+use crate::tags::ec2_tag_spec;
+use crate::Aws;
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{InternetGateway, ResourceType};
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use std::time::Duration;
+
+pub struct InternetGatewayReconciler {
+    pub aws: Aws,
+}
+
+impl InternetGatewayReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+}
+
+fn observe(igw: &InternetGateway) -> Observed {
+    Observed {
+        id: igw.internet_gateway_id().unwrap_or_default().to_string(),
+        props: Default::default(),
+        attrs: Default::default(),
+    }
+}
+
+#[async_trait]
+impl Reconciler for InternetGatewayReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::INTERNET_GATEWAY
+    }
+
+    fn importable(&self) -> bool {
+        true
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
+    }
+
+    async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
+        crate::tags::ec2_import(&self.aws, spec, id).await
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        Ok(read_owned::<InternetGateway>(&self.aws, cx, spec, known_id)
+            .await?
+            .observed(observe))
+    }
+
+    async fn create(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        _token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        // No client token: an unanswered attempt is followed by the
+        // ownership-tag lookup, which is why the tags go in this call.
+        let req = self
+            .aws
+            .ec2(self.aws.region_of(spec))
+            .create_internet_gateway()
+            .tag_specifications(ec2_tag_spec(ResourceType::InternetGateway, spec));
+        create_unless_found::<InternetGateway, _, _, _>(
+            &self.aws,
+            cx,
+            spec,
+            "ec2:CreateInternetGateway",
+            || async {
+                let out = req
+                    .clone()
+                    .customize()
+                    .config_override(one_attempt())
+                    .send()
+                    .await
+                    .map_err(|e| api_error("ec2:CreateInternetGateway", e))?;
+                out.internet_gateway().map(observe).ok_or_else(|| {
+                    ReconcileError::Invalid("CreateInternetGateway returned no gateway".into())
+                })
+            },
+            |igw| Ok(observe(&igw)),
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        _spec: &ResourceSpec,
+        current: &Observed,
+        _changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        // No props: nothing can differ.
+        Ok(current.clone())
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        let what = format!(
+            "internet gateway {} ({}) to be deletable: it is still attached (DependencyViolation)",
+            current.id, spec.address
+        );
+        wait_for(
+            &what,
+            Duration::from_secs(600),
+            Duration::from_secs(5),
+            || async {
+                let r = ec2
+                    .delete_internet_gateway()
+                    .internet_gateway_id(&current.id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error("ec2:DeleteInternetGateway", e));
+                match gone(r) {
+                    Ok(()) => Ok(Some(())),
+                    Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await
+    }
+}

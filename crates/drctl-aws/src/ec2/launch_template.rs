@@ -1,0 +1,711 @@
+//! `ec2:launch-template` — the instances' launch template of one region.
+//!
+//! Found by id (the physical id) when known, else by name (`spec.name`;
+//! `InvalidLaunchTemplateName.NotFoundException` when absent). Ownership:
+//! the template's tags.
+//!
+//! Props (all of the default version): `instance_type`, `image`,
+//! `instance_profile_name`, `security_group_ids`, `user_data` (plain text;
+//! sent base64, compared decoded). Any change is an update: a new version
+//! (CreateLaunchTemplateVersion) made the default (ModifyLaunchTemplate).
+//! Attrs: `latest_version` — the default version's number as a string (the
+//! ASG's `launch_template_version` refers to it; drctl always makes its
+//! newest version the default, and a version made out of band without
+//! becoming the default is not picked up) — and `name`.
+//!
+//! `image` is an AMI id or `al2023-latest`, resolved when a version is
+//! written (newest amazon-owned `al2023-ami-2023.*-x86_64`). The template
+//! carries `drctl:image` (what the plan said) and `drctl:image-id` (what it
+//! resolved to), so the plan keeps showing the symbolic value while the
+//! version uses that AMI, and shows the AMI id once it does not.
+//!
+//! Caveats: `CreateLaunchTemplate` takes the persisted `ClientToken`; a
+//! fresh instance profile may be rejected for a while ("Invalid IAM
+//! Instance Profile"), so writes retry that class on the IAM schedule.
+//! A crash between a new version and making it the default leaves an extra
+//! version; the next run makes another one (harmless).
+
+use crate::errors::{api_error, found, gone};
+use crate::iam::role::list_like_desired;
+use crate::retry::{retry, transient, IAM_PROPAGATION};
+use crate::tags::{ambiguous, check_owned, ec2_tags, from_ec2, Tags};
+use crate::{props, Aws};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{
+    Filter, InstanceType, LaunchTemplate, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType,
+    ResponseLaunchTemplateData, Tag, TagSpecification,
+};
+use aws_sdk_ec2::Client;
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::recover::request_token;
+use serde_json::{json, Value};
+
+/// The symbolic image that resolves to the newest Amazon Linux 2023 AMI.
+pub const AL2023_LATEST: &str = "al2023-latest";
+/// Tag on the template: the `image` the plan asked for.
+pub const TAG_IMAGE: &str = "drctl:image";
+/// Tag on the template: the AMI that `image` resolved to.
+pub const TAG_IMAGE_ID: &str = "drctl:image-id";
+
+pub struct LaunchTemplateReconciler {
+    pub aws: Aws,
+}
+
+impl LaunchTemplateReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+}
+
+/// The AMI `image` stands for: itself, or for `al2023-latest` the newest
+/// matching Amazon image (ties broken by name, then id, so the choice is
+/// stable).
+pub async fn resolve_image(ec2: &Client, image: &str) -> Result<String, ReconcileError> {
+    if image != AL2023_LATEST {
+        return Ok(image.to_string());
+    }
+    let newest = |filter: Filter| async move {
+        let out = transient("ec2:DescribeImages", || async {
+            ec2.describe_images()
+                .owners("amazon")
+                .filters(filter.clone())
+                .send()
+                .await
+                .map_err(|e| api_error("ec2:DescribeImages", e))
+        })
+        .await?;
+        Ok::<_, ReconcileError>(
+            out.images()
+                .iter()
+                .filter(|i| i.image_id().is_some())
+                .max_by_key(|i| (i.creation_date(), i.name(), i.image_id()))
+                .and_then(|i| i.image_id().map(str::to_string)),
+        )
+    };
+    let al2023 = Filter::builder()
+        .name("name")
+        .values("al2023-ami-2023.*-x86_64")
+        .build();
+    if let Some(id) = newest(al2023).await? {
+        return Ok(id);
+    }
+    // Emulators may not carry Amazon Linux 2023 images.
+    let any = Filter::builder()
+        .name("architecture")
+        .values("x86_64")
+        .build();
+    match newest(any).await? {
+        Some(id) => {
+            tracing::debug!(
+                image = %id,
+                "no al2023-ami-2023.*-x86_64 image; using the newest amazon-owned x86_64 image"
+            );
+            Ok(id)
+        }
+        None => Err(ReconcileError::Invalid(
+            "no Amazon Linux 2023 (or any amazon-owned x86_64) image found for 'al2023-latest'"
+                .into(),
+        )),
+    }
+}
+
+/// The template data a version gets: the instances (and their volumes)
+/// carry the ownership tags too.
+fn template_data(
+    spec: &ResourceSpec,
+    ami: &str,
+) -> Result<RequestLaunchTemplateData, ReconcileError> {
+    let tags = |rt: ResourceType| {
+        LaunchTemplateTagSpecificationRequest::builder()
+            .resource_type(rt)
+            .set_tags(Some(ec2_tags(spec)))
+            .build()
+    };
+    Ok(RequestLaunchTemplateData::builder()
+        .instance_type(InstanceType::from(props::str(spec, "instance_type")?))
+        .image_id(ami)
+        .iam_instance_profile(
+            LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                .name(props::str(spec, "instance_profile_name")?)
+                .build(),
+        )
+        .set_security_group_ids(Some(props::strings(spec, "security_group_ids")?))
+        .user_data(aws_smithy_types::base64::encode(props::str(
+            spec,
+            "user_data",
+        )?))
+        .tag_specifications(tags(ResourceType::Instance))
+        .tag_specifications(tags(ResourceType::Volume))
+        .build())
+}
+
+fn image_tags(spec: &ResourceSpec, ami: &str) -> Result<Vec<Tag>, ReconcileError> {
+    Ok(vec![
+        Tag::builder()
+            .key(TAG_IMAGE)
+            .value(props::str(spec, "image")?)
+            .build(),
+        Tag::builder().key(TAG_IMAGE_ID).value(ami).build(),
+    ])
+}
+
+/// CreateLaunchTemplate with the persisted token; retried while IAM has
+/// not propagated the instance profile.
+pub(crate) async fn create_template(
+    ec2: &Client,
+    spec: &ResourceSpec,
+    token: &str,
+) -> Result<Observed, ReconcileError> {
+    let ami = resolve_image(ec2, props::str(spec, "image")?).await?;
+    let mut tags = ec2_tags(spec);
+    tags.extend(image_tags(spec, &ami)?);
+    let req = ec2
+        .create_launch_template()
+        .launch_template_name(&spec.name)
+        .client_token(token)
+        .launch_template_data(template_data(spec, &ami)?)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::LaunchTemplate)
+                .set_tags(Some(tags))
+                .build(),
+        );
+    let out = retry(
+        "ec2:CreateLaunchTemplate",
+        IAM_PROPAGATION,
+        &[ErrorClass::Retryable, ErrorClass::Throttled],
+        || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| api_error("ec2:CreateLaunchTemplate", e))
+        },
+    )
+    .await?;
+    let lt = out.launch_template().ok_or_else(|| {
+        ReconcileError::Invalid("ec2:CreateLaunchTemplate returned no template".into())
+    })?;
+    let id = lt.launch_template_id().ok_or_else(|| {
+        ReconcileError::Invalid("ec2:CreateLaunchTemplate returned no template id".into())
+    })?;
+    Ok(Observed {
+        id: id.to_string(),
+        props: spec.props.clone(),
+        attrs: attrs(lt.default_version_number().unwrap_or(1), &spec.name),
+    })
+}
+
+/// A new version from the spec on top of version `base`, made the default.
+/// Returns its number. The client token is derived from the template, `base`
+/// and the data: a repeat after a lost answer returns the version the first
+/// call made instead of adding another.
+pub(crate) async fn new_version(
+    ec2: &Client,
+    spec: &ResourceSpec,
+    id: &str,
+    base: &str,
+) -> Result<i64, ReconcileError> {
+    let ami = resolve_image(ec2, props::str(spec, "image")?).await?;
+    let props = serde_json::to_string(&spec.props)
+        .map_err(|e| ReconcileError::Invalid(format!("{}: {e}", spec.address)))?;
+    let req = ec2
+        .create_launch_template_version()
+        .launch_template_id(id)
+        .client_token(request_token(&[id, base, &ami, &props]))
+        .launch_template_data(template_data(spec, &ami)?);
+    let out = retry(
+        "ec2:CreateLaunchTemplateVersion",
+        IAM_PROPAGATION,
+        &[ErrorClass::Retryable, ErrorClass::Throttled],
+        || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| api_error("ec2:CreateLaunchTemplateVersion", e))
+        },
+    )
+    .await?;
+    let version = out
+        .launch_template_version()
+        .and_then(|v| v.version_number())
+        .ok_or_else(|| {
+            ReconcileError::Invalid("ec2:CreateLaunchTemplateVersion returned no version".into())
+        })?;
+    transient("ec2:ModifyLaunchTemplate", || async {
+        ec2.modify_launch_template()
+            .launch_template_id(id)
+            .default_version(version.to_string())
+            .send()
+            .await
+            .map_err(|e| api_error("ec2:ModifyLaunchTemplate", e))
+    })
+    .await?;
+    // The template tags say which image the new version resolved.
+    let tags = image_tags(spec, &ami)?;
+    transient("ec2:CreateTags", || async {
+        ec2.create_tags()
+            .resources(id)
+            .set_tags(Some(tags.clone()))
+            .send()
+            .await
+            .map_err(|e| api_error("ec2:CreateTags", e))
+    })
+    .await?;
+    Ok(version)
+}
+
+fn attrs(version: i64, name: &str) -> drctl_core::model::Props {
+    // A string: the ASG's `launch_template_version` is compared with it.
+    props::from_json(json!({"latest_version": version.to_string(), "name": name}))
+}
+
+/// What the default version holds, in the spec's shapes.
+fn observe(
+    spec: &ResourceSpec,
+    lt: &LaunchTemplate,
+    tags: &Tags,
+    data: Option<&ResponseLaunchTemplateData>,
+) -> Result<Observed, ReconcileError> {
+    let id = lt.launch_template_id().unwrap_or_default();
+    let image_id = data.and_then(|d| d.image_id());
+    // The symbolic image while the version still uses what it resolved to.
+    let image = match (tags.get(TAG_IMAGE), tags.get(TAG_IMAGE_ID), image_id) {
+        (Some(symbolic), Some(resolved), Some(actual)) if resolved == actual => {
+            Some(symbolic.as_str())
+        }
+        _ => image_id,
+    };
+    let profile = data.and_then(|d| d.iam_instance_profile()).and_then(|p| {
+        p.name().map(str::to_string).or_else(|| {
+            p.arn()
+                .and_then(|a| a.rsplit('/').next())
+                .map(str::to_string)
+        })
+    });
+    let user_data = match data.and_then(|d| d.user_data()) {
+        Some(b64) => {
+            let bytes = aws_smithy_types::base64::decode(b64).map_err(|e| {
+                ReconcileError::Invalid(format!(
+                    "{}: launch template user data is not base64: {e}",
+                    spec.address
+                ))
+            })?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        None => None,
+    };
+    let version = lt.default_version_number().ok_or_else(|| {
+        ReconcileError::Invalid(format!(
+            "{}: launch template {id} has no default version",
+            spec.address
+        ))
+    })?;
+    Ok(Observed {
+        id: id.to_string(),
+        props: props::from_json(json!({
+            "instance_type": data.and_then(|d| d.instance_type()).map(|t| t.as_str()),
+            "image": image,
+            "instance_profile_name": profile,
+            "security_group_ids": list_like_desired(
+                spec.props.get("security_group_ids"),
+                data.map(|d| d.security_group_ids().to_vec()).unwrap_or_default(),
+            ),
+            "user_data": user_data,
+        })),
+        attrs: attrs(version, lt.launch_template_name().unwrap_or(&spec.name)),
+    })
+}
+
+async fn describe(
+    ec2: &Client,
+    id: Option<&str>,
+    name: &str,
+) -> Result<Vec<LaunchTemplate>, ReconcileError> {
+    let req = match id {
+        Some(id) => ec2.describe_launch_templates().launch_template_ids(id),
+        None => ec2.describe_launch_templates().launch_template_names(name),
+    };
+    let out = transient("ec2:DescribeLaunchTemplates", || async {
+        req.clone()
+            .send()
+            .await
+            .map_err(|e| api_error("ec2:DescribeLaunchTemplates", e))
+    })
+    .await;
+    Ok(found(out)?
+        .map(|o| o.launch_templates().to_vec())
+        .unwrap_or_default())
+}
+
+async fn default_version_data(
+    ec2: &Client,
+    lt: &LaunchTemplate,
+) -> Result<Option<ResponseLaunchTemplateData>, ReconcileError> {
+    let (Some(id), Some(version)) = (lt.launch_template_id(), lt.default_version_number()) else {
+        return Ok(None);
+    };
+    let out = transient("ec2:DescribeLaunchTemplateVersions", || async {
+        ec2.describe_launch_template_versions()
+            .launch_template_id(id)
+            .versions(version.to_string())
+            .send()
+            .await
+            .map_err(|e| api_error("ec2:DescribeLaunchTemplateVersions", e))
+    })
+    .await?;
+    Ok(out
+        .launch_template_versions()
+        .iter()
+        .find(|v| v.version_number() == Some(version))
+        .and_then(|v| v.launch_template_data().cloned()))
+}
+
+#[async_trait]
+impl Reconciler for LaunchTemplateReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::LAUNCH_TEMPLATE
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
+    }
+
+    fn attrs_changed_by_update(&self) -> &'static [&'static str] {
+        &["latest_version"]
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        let lts = describe(&ec2, known_id, &spec.name).await?;
+        match lts.as_slice() {
+            [] => Ok(ReadOutcome::NotFound),
+            [lt] => {
+                let tags = from_ec2(lt.tags());
+                let id = lt.launch_template_id().unwrap_or_default();
+                match check_owned(cx, spec, id, &tags, Observed::default) {
+                    ReadOutcome::Found(_) => {
+                        let data = default_version_data(&ec2, lt).await?;
+                        Ok(ReadOutcome::Found(crate::tags::with_tags(
+                            observe(spec, lt, &tags, data.as_ref())?,
+                            &tags,
+                        )))
+                    }
+                    other => Ok(other),
+                }
+            }
+            many => Err(ambiguous(spec, many, |l| {
+                l.launch_template_id().map(str::to_string)
+            })),
+        }
+    }
+
+    async fn create(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        create_template(&self.aws.ec2(self.aws.region_of(spec)), spec, token).await
+    }
+
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        _changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        let base = current
+            .attrs
+            .get("latest_version")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let version = new_version(&ec2, spec, &current.id, base).await?;
+        Ok(Observed {
+            id: current.id.clone(),
+            props: spec.props.clone(),
+            attrs: attrs(version, &spec.name),
+        })
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        // By id: a missing *name* answers MissingParameter on the emulator.
+        gone(
+            transient("ec2:DeleteLaunchTemplate", || async {
+                ec2.delete_launch_template()
+                    .launch_template_id(&current.id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error("ec2:DeleteLaunchTemplate", e))
+            })
+            .await,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::operation::create_launch_template::{
+        CreateLaunchTemplateError, CreateLaunchTemplateOutput,
+    };
+    use aws_sdk_ec2::operation::describe_images::DescribeImagesOutput;
+    use aws_sdk_ec2::types::Image;
+    use aws_smithy_mocks::{
+        create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode,
+    };
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn client(rules: &[&Rule]) -> Client {
+        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for r in rules {
+            i = i.with_rule(r);
+        }
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "a", "b", None, None, "test",
+            ))
+            .retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(i)
+            .build();
+        Client::from_conf(conf)
+    }
+
+    fn spec(image: &str) -> ResourceSpec {
+        ResourceSpec {
+            address: drctl_core::model::Address::new("us-east-1/compute/launch-template"),
+            kind: drctl_stack::kinds::LAUNCH_TEMPLATE.into(),
+            region: Some("us-east-1".into()),
+            name: "trading-lt-dev".into(),
+            props: props::from_json(json!({
+                "instance_type": "t3.micro", "image": image,
+                "instance_profile_name": "trading-ec2-profile-dev",
+                "security_group_ids": ["sg-1"], "user_data": "#!/bin/bash\necho ok\n",
+            })),
+            tags: [
+                ("drctl:env".to_string(), "dev".to_string()),
+                (
+                    "drctl:address".to_string(),
+                    "us-east-1/compute/launch-template".to_string(),
+                ),
+            ]
+            .into(),
+            depends_on: vec![],
+        }
+    }
+
+    fn created() -> CreateLaunchTemplateOutput {
+        CreateLaunchTemplateOutput::builder()
+            .launch_template(
+                LaunchTemplate::builder()
+                    .launch_template_id("lt-1")
+                    .launch_template_name("trading-lt-dev")
+                    .default_version_number(1)
+                    .latest_version_number(1)
+                    .build(),
+            )
+            .build()
+    }
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    #[tokio::test]
+    async fn create_sends_the_persisted_token_tags_and_encoded_user_data() {
+        let create = mock!(Client::create_launch_template)
+            .match_requests(|r| {
+                let data = r.launch_template_data();
+                let template_tags = r
+                    .tag_specifications()
+                    .iter()
+                    .find(|t| t.resource_type() == Some(&ResourceType::LaunchTemplate))
+                    .map(|t| from_ec2(t.tags()))
+                    .unwrap_or_default();
+                let instance_tagged = data.is_some_and(|d| {
+                    d.tag_specifications().iter().any(|t| {
+                        t.resource_type() == Some(&ResourceType::Instance)
+                            && from_ec2(t.tags()).get("drctl:env").map(String::as_str)
+                                == Some("dev")
+                    })
+                });
+                r.client_token() == Some(TOKEN)
+                    && template_tags.get("drctl:env").map(String::as_str) == Some("dev")
+                    && template_tags.get(TAG_IMAGE).map(String::as_str) == Some("ami-123")
+                    && instance_tagged
+                    && data.and_then(|d| d.user_data())
+                        == Some(aws_smithy_types::base64::encode("#!/bin/bash\necho ok\n").as_str())
+            })
+            .then_output(created);
+        let ec2 = client(&[&create]);
+        let o = create_template(&ec2, &spec("ami-123"), TOKEN)
+            .await
+            .unwrap();
+        assert_eq!(create.num_calls(), 1, "the request carried the token");
+        assert_eq!(o.id, "lt-1");
+        assert_eq!(o.attrs["latest_version"], json!("1"), "a string");
+    }
+
+    #[tokio::test]
+    async fn a_new_version_carries_a_token_from_its_base_version_and_data() {
+        use aws_sdk_ec2::operation::create_launch_template_version::CreateLaunchTemplateVersionOutput;
+        use aws_sdk_ec2::types::LaunchTemplateVersion;
+        use std::sync::{Arc, Mutex};
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        let version = mock!(Client::create_launch_template_version)
+            .match_requests(move |r| {
+                let t = r.client_token().unwrap_or_default().to_string();
+                log.lock().unwrap().push(t);
+                true
+            })
+            .then_output(|| {
+                CreateLaunchTemplateVersionOutput::builder()
+                    .launch_template_version(
+                        LaunchTemplateVersion::builder().version_number(2).build(),
+                    )
+                    .build()
+            });
+        let modify = mock!(Client::modify_launch_template).then_output(|| {
+            aws_sdk_ec2::operation::modify_launch_template::ModifyLaunchTemplateOutput::builder()
+                .build()
+        });
+        let tags = mock!(Client::create_tags).then_output(|| {
+            aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build()
+        });
+        let ec2 = client(&[&version, &modify, &tags]);
+        let s = spec("ami-123");
+        new_version(&ec2, &s, "lt-1", "1").await.unwrap();
+        new_version(&ec2, &s, "lt-1", "1").await.unwrap();
+        new_version(&ec2, &s, "lt-1", "2").await.unwrap();
+        let t = seen.lock().unwrap().clone();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[0].len(), 32, "{t:?}");
+        assert_eq!(t[0], t[1], "the same call repeated: the same token");
+        assert_ne!(t[1], t[2], "on top of another version: a new token");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn create_retries_while_the_instance_profile_propagates() {
+        let create = mock!(Client::create_launch_template)
+            .sequence()
+            .error(|| {
+                CreateLaunchTemplateError::generic(
+                    ErrorMetadata::builder()
+                        .code("InvalidParameterValue")
+                        .message("Value (trading-ec2-profile-dev) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name")
+                        .build(),
+                )
+            })
+            .times(3)
+            .output(created)
+            .build();
+        let ec2 = client(&[&create]);
+        let o = create_template(&ec2, &spec("ami-123"), TOKEN)
+            .await
+            .unwrap();
+        assert_eq!(o.id, "lt-1");
+        assert_eq!(create.num_calls(), 4);
+    }
+
+    #[tokio::test]
+    async fn al2023_latest_is_the_newest_matching_image_with_a_fallback() {
+        let img = |id: &str, name: &str, date: &str| {
+            Image::builder()
+                .image_id(id)
+                .name(name)
+                .creation_date(date)
+                .build()
+        };
+        let al2023 = mock!(Client::describe_images)
+            .match_requests(|r| r.filters().iter().any(|f| f.name() == Some("name")))
+            .then_output(move || {
+                DescribeImagesOutput::builder()
+                    .images(img(
+                        "ami-old",
+                        "al2023-ami-2023.1-x86_64",
+                        "2024-01-01T00:00:00.000Z",
+                    ))
+                    .images(img(
+                        "ami-new",
+                        "al2023-ami-2023.2-x86_64",
+                        "2025-01-01T00:00:00.000Z",
+                    ))
+                    .build()
+            });
+        let ec2 = client(&[&al2023]);
+        assert_eq!(resolve_image(&ec2, AL2023_LATEST).await.unwrap(), "ami-new");
+        assert_eq!(
+            resolve_image(&ec2, "ami-pinned").await.unwrap(),
+            "ami-pinned"
+        );
+
+        let none = mock!(Client::describe_images)
+            .match_requests(|r| r.filters().iter().any(|f| f.name() == Some("name")))
+            .then_output(|| DescribeImagesOutput::builder().build());
+        let any = mock!(Client::describe_images)
+            .match_requests(|r| {
+                r.filters().iter().any(|f| f.name() == Some("architecture"))
+                    && r.owners() == ["amazon"]
+            })
+            .then_output(move || {
+                DescribeImagesOutput::builder()
+                    .images(img("ami-x", "amzn2", "2023-01-01T00:00:00.000Z"))
+                    .build()
+            });
+        let ec2 = client(&[&none, &any]);
+        assert_eq!(resolve_image(&ec2, AL2023_LATEST).await.unwrap(), "ami-x");
+    }
+
+    #[test]
+    fn the_symbolic_image_is_shown_while_the_version_uses_what_it_resolved_to() {
+        let lt = LaunchTemplate::builder()
+            .launch_template_id("lt-1")
+            .launch_template_name("trading-lt-dev")
+            .default_version_number(3)
+            .build();
+        let data = ResponseLaunchTemplateData::builder()
+            .image_id("ami-1")
+            .instance_type(InstanceType::T3Micro)
+            .user_data(aws_smithy_types::base64::encode("#!/bin/bash\necho ok\n"))
+            .security_group_ids("sg-1")
+            .build();
+        let mut tags = Tags::new();
+        tags.insert(TAG_IMAGE.into(), AL2023_LATEST.into());
+        tags.insert(TAG_IMAGE_ID.into(), "ami-1".into());
+        let o = observe(&spec(AL2023_LATEST), &lt, &tags, Some(&data)).unwrap();
+        assert_eq!(o.props["image"], AL2023_LATEST);
+        assert_eq!(o.props["user_data"], "#!/bin/bash\necho ok\n");
+        assert_eq!(o.attrs["latest_version"], json!("3"));
+        tags.insert(TAG_IMAGE_ID.into(), "ami-0".into());
+        let o = observe(&spec(AL2023_LATEST), &lt, &tags, Some(&data)).unwrap();
+        assert_eq!(o.props["image"], "ami-1", "changed out of band");
+    }
+}

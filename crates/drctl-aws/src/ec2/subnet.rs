@@ -1,0 +1,534 @@
+//! `ec2:subnet` — one of the four subnets of a region.
+//!
+//! Found by id, else by ownership tags (a subnet's name is only a `Name`
+//! tag, not unique). Props: `vpc_id`, `cidr_block`, `az_index` (all three
+//! force replacement: a subnet cannot move) and `map_public_ip_on_launch`
+//! (in place). `az_index` N means the region's N-th availability zone:
+//! DescribeAvailabilityZones, state `available`, standard zones only, sorted
+//! by name; the observed value is the index of the subnet's zone in that
+//! list. Attrs: `availability_zone`.
+//!
+//! Caveats: delete waits out `DependencyViolation` (the network interfaces
+//! of an ALB, NAT or instances go away asynchronously) and the timeout names
+//! the ENIs still in the subnet. The emulator deletes subnets that still
+//! hold ENIs, so that wait only runs against AWS.
+//!
+//! This module also holds two helpers the other network kinds share:
+//! [`delete_when_unblocked`] (security groups are blocked by ENIs the same
+//! way) and [`after_create`] (calls naming resources created moments ago).
+
+use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned, Owned};
+use crate::errors::{api_error, found, gone};
+use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
+use crate::tags::ec2_tag_spec;
+use crate::{props, Aws};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet, SubnetState};
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub struct SubnetReconciler {
+    pub aws: Aws,
+}
+
+impl SubnetReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+}
+
+/// The region's available standard zones, sorted by name.
+pub(crate) async fn zone_names(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, ReconcileError> {
+    let out = transient("ec2:DescribeAvailabilityZones", || async {
+        ec2.describe_availability_zones()
+            .send()
+            .await
+            .map_err(|e| api_error("ec2:DescribeAvailabilityZones", e))
+    })
+    .await?;
+    let mut names: Vec<String> = out
+        .availability_zones()
+        .iter()
+        .filter(|z| z.state() == Some(&aws_sdk_ec2::types::AvailabilityZoneState::Available))
+        // Local and Wavelength zones are not where a DR stack's subnets go.
+        .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
+        .filter_map(|z| z.zone_name().map(str::to_string))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The ids (and descriptions) of the network interfaces `filter` selects:
+/// what keeps a subnet or security group from being deleted.
+pub(crate) async fn network_interfaces(
+    ec2: &aws_sdk_ec2::Client,
+    filter: Filter,
+) -> Result<Vec<String>, ReconcileError> {
+    let out = ec2
+        .describe_network_interfaces()
+        .filters(filter)
+        .send()
+        .await
+        .map_err(|e| api_error("ec2:DescribeNetworkInterfaces", e))?;
+    Ok(out
+        .network_interfaces()
+        .iter()
+        .filter_map(|n| {
+            let id = n.network_interface_id()?;
+            Some(match n.description().filter(|d| !d.is_empty()) {
+                Some(d) => format!("{id} ({d})"),
+                None => id.to_string(),
+            })
+        })
+        .collect())
+}
+
+/// Calls `delete` until AWS stops answering `DependencyViolation` (or the
+/// thing is gone), for at most `timeout`. While blocked it lists the network
+/// interfaces `enis` selects, so that the timeout names them.
+pub(crate) async fn delete_when_unblocked<F, Fut>(
+    ec2: &aws_sdk_ec2::Client,
+    what: &str,
+    enis: Filter,
+    timeout: Duration,
+    every: Duration,
+    mut delete: F,
+) -> Result<(), ReconcileError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ReconcileError>>,
+{
+    let blockers: Mutex<Vec<String>> = Mutex::default();
+    let result = wait_for(what, timeout, every, || {
+        let attempt = delete();
+        let (blockers, enis) = (&blockers, &enis);
+        async move {
+            match gone(attempt.await) {
+                Ok(()) => Ok(Some(())),
+                Err(e) if e.class() == ErrorClass::DependencyViolation => {
+                    tracing::debug!(what, error = %e, "still in use");
+                    // Best effort: the list only improves the timeout message.
+                    let ids = network_interfaces(ec2, enis.clone())
+                        .await
+                        .unwrap_or_default();
+                    if let Ok(mut b) = blockers.lock() {
+                        *b = ids;
+                    }
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await;
+    match result {
+        Err(ReconcileError::Timeout { what, secs }) => {
+            let ids = blockers.lock().map(|b| b.clone()).unwrap_or_default();
+            let what = if ids.is_empty() {
+                what
+            } else {
+                format!(
+                    "{what}; still used by network interface(s) {}",
+                    ids.join(", ")
+                )
+            };
+            Err(ReconcileError::Timeout { what, secs })
+        }
+        other => other,
+    }
+}
+
+/// Runs a call that names resources created moments ago (a fresh VPC,
+/// gateway, subnet, group): EC2 answers `Invalid*.NotFound` until they have
+/// propagated. Only not-found and throttling are retried, answers that mean
+/// the call did nothing, so a create without a client token is never sent
+/// twice after a call that may have gone through.
+pub(crate) async fn after_create<T, F, Fut>(what: &str, op: F) -> Result<T, ReconcileError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ReconcileError>>,
+{
+    retry(
+        what,
+        AFTER_CREATE,
+        &[ErrorClass::NotFound, ErrorClass::Throttled],
+        op,
+    )
+    .await
+}
+
+pub(crate) fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+impl SubnetReconciler {
+    async fn zones(&self, region: &str) -> Result<Vec<String>, ReconcileError> {
+        let ec2 = self.aws.ec2(region);
+        self.aws
+            .cache()
+            .get_or_fetch(format!("ec2:DescribeAvailabilityZones|{region}"), || {
+                zone_names(&ec2)
+            })
+            .await
+    }
+
+    async fn observe(&self, region: &str, subnet: &Subnet) -> Result<Observed, ReconcileError> {
+        let id = subnet.subnet_id().unwrap_or_default();
+        let az = subnet.availability_zone().ok_or_else(|| {
+            ReconcileError::Invalid(format!("DescribeSubnets returned {id} without a zone"))
+        })?;
+        let zones = self.zones(region).await?;
+        // A zone outside the list (null) differs from any index: replacement.
+        let az_index = zones
+            .iter()
+            .position(|z| z == az)
+            .map_or(Value::Null, |i| json!(i));
+        Ok(Observed {
+            id: id.to_string(),
+            props: props::from_json(json!({
+                "vpc_id": subnet.vpc_id(),
+                "cidr_block": subnet.cidr_block(),
+                "az_index": az_index,
+                "map_public_ip_on_launch": subnet.map_public_ip_on_launch().unwrap_or(false),
+            })),
+            attrs: props::from_json(json!({ "availability_zone": az })),
+        })
+    }
+
+    async fn set_map_public_ip(
+        &self,
+        region: &str,
+        id: &str,
+        value: bool,
+    ) -> Result<(), ReconcileError> {
+        let req = self
+            .aws
+            .ec2(region)
+            .modify_subnet_attribute()
+            .subnet_id(id)
+            .map_public_ip_on_launch(AttributeBooleanValue::builder().value(value).build());
+        // Also right after CreateSubnet: the new id may not have propagated.
+        after_create("ec2:ModifySubnetAttribute", || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| api_error("ec2:ModifySubnetAttribute", e))
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Reconciler for SubnetReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::SUBNET
+    }
+
+    // Not create-before-destroy: a new subnet with the same CIDR block in the
+    // same VPC (a `-replace`, an AZ change) cannot exist beside the old one
+    // (CreateSubnet: InvalidSubnet.Conflict), so the old one goes first.
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
+    }
+
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("cidr_block", "a subnet's CIDR block cannot change"),
+            (
+                "az_index",
+                "a subnet cannot move to another availability zone",
+            ),
+            ("vpc_id", "a subnet cannot move to another VPC"),
+        ]
+    }
+
+    fn importable(&self) -> bool {
+        true
+    }
+
+    async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
+        crate::tags::ec2_import(&self.aws, spec, id).await
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        let region = self.aws.region_of(spec);
+        match read_owned::<Subnet>(&self.aws, cx, spec, known_id).await? {
+            Owned::Mine(subnet) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                self.observe(region, &subnet).await?,
+                &crate::tags::from_ec2(subnet.tags()),
+            ))),
+            Owned::Not(outcome) => Ok(outcome),
+        }
+    }
+
+    async fn create(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        _token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        let region = self.aws.region_of(spec);
+        let index = props::i64(spec, "az_index")?;
+        let zones = self.zones(region).await?;
+        let az = usize::try_from(index)
+            .ok()
+            .and_then(|i| zones.get(i))
+            .ok_or_else(|| {
+                ReconcileError::Invalid(format!(
+                    "{}: az_index {index} but {region} has {} available zone(s)",
+                    spec.address,
+                    zones.len()
+                ))
+            })?;
+        // CreateSubnet takes no client token: an unanswered attempt is
+        // followed by the ownership-tag lookup, which is why the tags go in
+        // this call.
+        let req = self
+            .aws
+            .ec2(region)
+            .create_subnet()
+            .vpc_id(props::str(spec, "vpc_id")?)
+            .cidr_block(props::str(spec, "cidr_block")?)
+            .availability_zone(az)
+            .tag_specifications(ec2_tag_spec(ResourceType::Subnet, spec));
+        let id = after_create("ec2:CreateSubnet", || {
+            create_unless_found::<Subnet, _, _, _>(
+                &self.aws,
+                cx,
+                spec,
+                "ec2:CreateSubnet",
+                || async {
+                    let out = req
+                        .clone()
+                        .customize()
+                        .config_override(one_attempt())
+                        .send()
+                        .await
+                        .map_err(|e| api_error("ec2:CreateSubnet", e))?;
+                    out.subnet()
+                        .and_then(|s| s.subnet_id())
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            ReconcileError::Invalid("CreateSubnet returned no subnet id".into())
+                        })
+                },
+                |s| Ok(s.subnet_id().unwrap_or_default().to_string()),
+            )
+        })
+        .await?;
+        // CreateSubnet cannot set it; false is the default, so no call then.
+        if props::bool(spec, "map_public_ip_on_launch")? {
+            self.set_map_public_ip(region, &id, true).await?;
+        }
+        Ok(Observed {
+            id,
+            props: spec.props.clone(),
+            attrs: props::from_json(json!({ "availability_zone": az })),
+        })
+    }
+
+    async fn wait_ready(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        created: Observed,
+    ) -> Result<Observed, ReconcileError> {
+        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        let what = format!(
+            "subnet {} ({}) to become available",
+            created.id, spec.address
+        );
+        wait_for(
+            &what,
+            Duration::from_secs(300),
+            Duration::from_secs(2),
+            || async {
+                let out = found(
+                    ec2.describe_subnets()
+                        .subnet_ids(&created.id)
+                        .send()
+                        .await
+                        .map_err(|e| api_error("ec2:DescribeSubnets", e)),
+                )?;
+                Ok(out
+                    .and_then(|o| o.subnets().first().cloned())
+                    .filter(|s| s.state() == Some(&SubnetState::Available))
+                    .map(|_| ()))
+            },
+        )
+        .await?;
+        Ok(created)
+    }
+
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        _changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        // Only map_public_ip_on_launch can change in place.
+        let value = props::bool(spec, "map_public_ip_on_launch")?;
+        self.set_map_public_ip(self.aws.region_of(spec), &current.id, value)
+            .await?;
+        Ok(current.updated_to(spec))
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        let what = format!(
+            "subnet {} ({}) to be deletable (DependencyViolation)",
+            current.id, spec.address
+        );
+        delete_subnet(&ec2, &current.id, &what, Duration::from_secs(1200)).await
+    }
+}
+
+/// DeleteSubnet, waiting while ENIs (ALB, NAT, instances) still sit in it.
+async fn delete_subnet(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    what: &str,
+    timeout: Duration,
+) -> Result<(), ReconcileError> {
+    delete_when_unblocked(
+        ec2,
+        what,
+        filter("subnet-id", id),
+        timeout,
+        Duration::from_secs(5),
+        || async {
+            ec2.delete_subnet()
+                .subnet_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error("ec2:DeleteSubnet", e))
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ec2::nat_gateway::tests::mock_ec2;
+    use aws_sdk_ec2::operation::delete_subnet::{DeleteSubnetError, DeleteSubnetOutput};
+    use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
+    use aws_sdk_ec2::types::NetworkInterface;
+    use aws_sdk_ec2::Client;
+    use aws_smithy_mocks::{mock, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn dependency_violation() -> DeleteSubnetError {
+        DeleteSubnetError::generic(
+            ErrorMetadata::builder()
+                .code("DependencyViolation")
+                .message("The subnet 'subnet-1' has dependencies and cannot be deleted.")
+                .build(),
+        )
+    }
+
+    fn eni_in_subnet() -> DescribeNetworkInterfacesOutput {
+        DescribeNetworkInterfacesOutput::builder()
+            .network_interfaces(
+                NetworkInterface::builder()
+                    .network_interface_id("eni-0abc")
+                    .description("ELB app/trading-alb-dev/123")
+                    .build(),
+            )
+            .build()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_waits_out_dependency_violation() {
+        let delete = mock!(Client::delete_subnet)
+            .sequence()
+            .error(dependency_violation)
+            .times(2)
+            .output(|| DeleteSubnetOutput::builder().build())
+            .build();
+        let enis = mock!(Client::describe_network_interfaces)
+            .match_requests(|r| {
+                r.filters().first().and_then(|f| f.name()) == Some("subnet-id")
+                    && r.filters()[0].values() == ["subnet-1"]
+            })
+            .then_output(eni_in_subnet);
+        let ec2 = mock_ec2(RuleMode::MatchAny, &[&delete, &enis]);
+        delete_subnet(
+            &ec2,
+            "subnet-1",
+            "subnet subnet-1",
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+        assert_eq!(delete.num_calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_timeout_names_the_enis_still_in_the_subnet() {
+        let delete = mock!(Client::delete_subnet)
+            .sequence()
+            .error(dependency_violation)
+            .repeatedly()
+            .build();
+        let enis = mock!(Client::describe_network_interfaces).then_output(eni_in_subnet);
+        let ec2 = mock_ec2(RuleMode::MatchAny, &[&delete, &enis]);
+        let err = delete_subnet(
+            &ec2,
+            "subnet-1",
+            "subnet subnet-1 to be deletable",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "timed out after 60s waiting for subnet subnet-1 to be deletable; \
+             still used by network interface(s) eni-0abc (ELB app/trading-alb-dev/123)"
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_of_a_missing_subnet_succeeds() {
+        let delete = mock!(Client::delete_subnet).then_error(|| {
+            DeleteSubnetError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidSubnetID.NotFound")
+                    .build(),
+            )
+        });
+        let ec2 = mock_ec2(RuleMode::MatchAny, &[&delete]);
+        delete_subnet(&ec2, "subnet-1", "subnet", Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+}

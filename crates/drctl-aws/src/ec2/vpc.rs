@@ -1,0 +1,265 @@
+//! `ec2:vpc` — the VPC of one region.
+//!
+//! Found by id, else by ownership tags (EC2 VPC names are not unique).
+//! Props: `cidr_block` (replace), `enable_dns_support`,
+//! `enable_dns_hostnames` (both updated in place).
+
+use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned, Owned};
+use crate::errors::{api_error, found, gone};
+use crate::retry::{transient, wait_for};
+use crate::tags::ec2_tag_spec;
+use crate::{props, Aws};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcState};
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde_json::json;
+use std::time::Duration;
+
+pub struct VpcReconciler {
+    pub aws: Aws,
+}
+
+impl VpcReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+}
+
+impl VpcReconciler {
+    /// DNS attributes need one call each; only made for a VPC we own.
+    async fn observe(&self, region: &str, vpc: &Vpc) -> Result<Observed, ReconcileError> {
+        let ec2 = self.aws.ec2(region);
+        let id = vpc.vpc_id().unwrap_or_default();
+        let attr = |a: aws_sdk_ec2::types::VpcAttributeName| {
+            let ec2 = ec2.clone();
+            async move {
+                let out = ec2
+                    .describe_vpc_attribute()
+                    .vpc_id(id)
+                    .attribute(a)
+                    .send()
+                    .await
+                    .map_err(|e| api_error("ec2:DescribeVpcAttribute", e))?;
+                Ok::<_, ReconcileError>(out)
+            }
+        };
+        let (support, hostnames) = tokio::try_join!(
+            attr(aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport),
+            attr(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
+        )?;
+        let flag = |v: Option<&AttributeBooleanValue>| v.and_then(|b| b.value()).unwrap_or(false);
+        Ok(Observed {
+            id: id.to_string(),
+            props: props::from_json(json!({
+                "cidr_block": vpc.cidr_block(),
+                "enable_dns_support": flag(support.enable_dns_support()),
+                "enable_dns_hostnames": flag(hostnames.enable_dns_hostnames()),
+            })),
+            attrs: Default::default(),
+        })
+    }
+
+    async fn set_dns(
+        &self,
+        region: &str,
+        id: &str,
+        spec: &ResourceSpec,
+    ) -> Result<(), ReconcileError> {
+        let ec2 = self.aws.ec2(region);
+        // One attribute per call: the API refuses both at once.
+        for (support, value) in [
+            (true, props::bool(spec, "enable_dns_support")?),
+            (false, props::bool(spec, "enable_dns_hostnames")?),
+        ] {
+            let v = AttributeBooleanValue::builder().value(value).build();
+            let req = ec2.modify_vpc_attribute().vpc_id(id);
+            let req = if support {
+                req.enable_dns_support(v)
+            } else {
+                req.enable_dns_hostnames(v)
+            };
+            transient("ec2:ModifyVpcAttribute", || async {
+                req.clone()
+                    .send()
+                    .await
+                    .map_err(|e| api_error("ec2:ModifyVpcAttribute", e))
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Reconciler for VpcReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::VPC
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
+    }
+
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        &[("cidr_block", "a VPC's primary CIDR block cannot change")]
+    }
+
+    fn importable(&self) -> bool {
+        true
+    }
+
+    async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
+        crate::tags::ec2_import(&self.aws, spec, id).await
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        let region = self.aws.region_of(spec);
+        match read_owned::<Vpc>(&self.aws, cx, spec, known_id).await? {
+            Owned::Mine(vpc) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                self.observe(region, &vpc).await?,
+                &crate::tags::from_ec2(vpc.tags()),
+            ))),
+            Owned::Not(outcome) => Ok(outcome),
+        }
+    }
+
+    async fn create(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        _token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        let region = self.aws.region_of(spec);
+        let ec2 = self.aws.ec2(region);
+        // CreateVpc takes no client token: an unanswered attempt is followed
+        // by the ownership-tag lookup, which is why the tags go in this call.
+        let req = ec2
+            .create_vpc()
+            .cidr_block(props::str(spec, "cidr_block")?)
+            .tag_specifications(ec2_tag_spec(ResourceType::Vpc, spec));
+        let id = create_unless_found::<Vpc, _, _, _>(
+            &self.aws,
+            cx,
+            spec,
+            "ec2:CreateVpc",
+            || async {
+                let out = req
+                    .clone()
+                    .customize()
+                    .config_override(one_attempt())
+                    .send()
+                    .await
+                    .map_err(|e| api_error("ec2:CreateVpc", e))?;
+                out.vpc()
+                    .and_then(|v| v.vpc_id())
+                    .map(str::to_string)
+                    .ok_or_else(|| ReconcileError::Invalid("CreateVpc returned no VPC".into()))
+            },
+            |vpc| Ok(vpc.vpc_id().unwrap_or_default().to_string()),
+        )
+        .await?;
+        self.set_dns(region, &id, spec).await?;
+        Ok(Observed {
+            id,
+            props: spec.props.clone(),
+            attrs: Default::default(),
+        })
+    }
+
+    async fn wait_ready(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        created: Observed,
+    ) -> Result<Observed, ReconcileError> {
+        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        let what = format!("VPC {} ({}) to become available", created.id, spec.address);
+        wait_for(
+            &what,
+            Duration::from_secs(300),
+            Duration::from_secs(2),
+            || async {
+                let out = found(
+                    ec2.describe_vpcs()
+                        .vpc_ids(&created.id)
+                        .send()
+                        .await
+                        .map_err(|e| api_error("ec2:DescribeVpcs", e)),
+                )?;
+                Ok(out
+                    .and_then(|o| o.vpcs().first().cloned())
+                    .filter(|v| v.state() == Some(&VpcState::Available))
+                    .map(|_| ()))
+            },
+        )
+        .await?;
+        Ok(created)
+    }
+
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        _changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        self.set_dns(self.aws.region_of(spec), &current.id, spec)
+            .await?;
+        Ok(current.updated_to(spec))
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        let ec2 = self.aws.ec2(self.aws.region_of(spec));
+        // Dependencies (ENIs of the ALB, NAT) vanish asynchronously.
+        let what = format!(
+            "VPC {} ({}) to be deletable (DependencyViolation)",
+            current.id, spec.address
+        );
+        wait_for(
+            &what,
+            Duration::from_secs(600),
+            Duration::from_secs(5),
+            || async {
+                match gone(
+                    ec2.delete_vpc()
+                        .vpc_id(&current.id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| api_error("ec2:DeleteVpc", e)),
+                ) {
+                    Ok(()) => Ok(Some(())),
+                    Err(e)
+                        if e.class() == drctl_core::reconcile::ErrorClass::DependencyViolation =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,270 @@
+//! `elbv2:listener` — the ALB's HTTP:80 listener forwarding to the target group.
+//!
+//! Listeners have no name: found by ARN (the physical id) when known, else
+//! among the load balancer's listeners (`load_balancer_arn`) by `port`;
+//! several on the port are an error. Ownership: DescribeTags.
+//!
+//! Props: `load_balancer_arn` (replace: a listener belongs to one load
+//! balancer), `protocol`, `port`, `target_group_arn` (the default forward
+//! action) — changed in place with ModifyListener.
+//! Attrs: `arn`.
+//!
+//! Caveats: while its load balancer does not exist yet the listener cannot
+//! exist either, so an unknown `load_balancer_arn` reads as not found.
+
+use crate::elbv2::load_balancer::{elbv2_tags, elbv2_tags_of};
+use crate::errors::{api_error, found, gone};
+use crate::retry::transient;
+use crate::tags::{ambiguous, check_owned, with_tags};
+use crate::{props, Aws};
+use async_trait::async_trait;
+use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, Listener, ProtocolEnum};
+use aws_sdk_elasticloadbalancingv2::Client;
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde_json::json;
+
+pub struct ListenerReconciler {
+    pub aws: Aws,
+}
+
+impl ListenerReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+}
+
+async fn describe(
+    elb: &Client,
+    arn: Option<&str>,
+    lb_arn: &str,
+) -> Result<Vec<Listener>, ReconcileError> {
+    let req = match arn {
+        Some(arn) => elb.describe_listeners().listener_arns(arn),
+        None => elb.describe_listeners().load_balancer_arn(lb_arn),
+    };
+    let out = transient("elbv2:DescribeListeners", || async {
+        req.clone()
+            .send()
+            .await
+            .map_err(|e| api_error("elbv2:DescribeListeners", e))
+    })
+    .await;
+    Ok(found(out)?
+        .map(|o| o.listeners().to_vec())
+        .unwrap_or_default())
+}
+
+/// The target group of the default forward action.
+fn forward_target(l: &Listener) -> Option<&str> {
+    let a = l
+        .default_actions()
+        .iter()
+        .find(|a| a.r#type() == Some(&ActionTypeEnum::Forward))?;
+    a.target_group_arn().or_else(|| {
+        a.forward_config()
+            .and_then(|f| f.target_groups().first())
+            .and_then(|t| t.target_group_arn())
+    })
+}
+
+fn observe(spec: &ResourceSpec, l: &Listener) -> Result<Observed, ReconcileError> {
+    let arn = l.listener_arn().ok_or_else(|| {
+        ReconcileError::Invalid(format!("{}: listener without an ARN", spec.address))
+    })?;
+    Ok(Observed {
+        id: arn.to_string(),
+        props: props::from_json(json!({
+            "load_balancer_arn": l.load_balancer_arn(),
+            "protocol": l.protocol().map(|p| p.as_str()),
+            "port": l.port(),
+            "target_group_arn": forward_target(l),
+        })),
+        attrs: props::from_json(json!({ "arn": arn })),
+    })
+}
+
+fn forward(spec: &ResourceSpec) -> Result<Action, ReconcileError> {
+    Ok(Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .target_group_arn(props::str(spec, "target_group_arn")?)
+        .build())
+}
+
+fn port(spec: &ResourceSpec) -> Result<i32, ReconcileError> {
+    i32::try_from(props::i64(spec, "port")?)
+        .map_err(|_| ReconcileError::Invalid(format!("{}: 'port' is out of range", spec.address)))
+}
+
+#[async_trait]
+impl Reconciler for ListenerReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::LISTENER
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        crate::elbv2::load_balancer::elbv2_write_tags(&self.aws, spec, &current.id, writes).await
+    }
+
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        &[(
+            "load_balancer_arn",
+            "a listener cannot move to another load balancer",
+        )]
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        let elb = self.aws.elbv2(self.aws.region_of(spec));
+        let lb_arn = spec.props.get("load_balancer_arn").and_then(|v| v.as_str());
+        let listeners = match (known_id, lb_arn) {
+            (Some(id), _) => describe(&elb, Some(id), "").await?,
+            (None, Some(lb)) => {
+                let want = port(spec)?;
+                describe(&elb, None, lb)
+                    .await?
+                    .into_iter()
+                    .filter(|l| l.port() == Some(want))
+                    .collect()
+            }
+            // No load balancer yet: no listener either.
+            (None, None) => return Ok(ReadOutcome::NotFound),
+        };
+        match listeners.as_slice() {
+            [] => Ok(ReadOutcome::NotFound),
+            [l] => {
+                let arn = l.listener_arn().unwrap_or_default();
+                let tags = elbv2_tags_of(&self.aws, cx, spec, arn).await?;
+                match check_owned(cx, spec, arn, &tags, Observed::default) {
+                    ReadOutcome::Found(_) => {
+                        Ok(ReadOutcome::Found(with_tags(observe(spec, l)?, &tags)))
+                    }
+                    other => Ok(other),
+                }
+            }
+            many => Err(ambiguous(spec, many, |l| {
+                l.listener_arn().map(str::to_string)
+            })),
+        }
+    }
+
+    async fn create(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        _token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        let elb = self.aws.elbv2(self.aws.region_of(spec));
+        // No token in this API; a crashed create is found again by load
+        // balancer and port, and AWS refuses a second listener on the port.
+        let out = elb
+            .create_listener()
+            .load_balancer_arn(props::str(spec, "load_balancer_arn")?)
+            .protocol(ProtocolEnum::from(props::str(spec, "protocol")?))
+            .port(port(spec)?)
+            .default_actions(forward(spec)?)
+            .set_tags(Some(elbv2_tags(spec)))
+            .send()
+            .await
+            .map_err(|e| api_error("elbv2:CreateListener", e))?;
+        let l = out.listeners().first().ok_or_else(|| {
+            ReconcileError::Invalid("elbv2:CreateListener returned no listener".into())
+        })?;
+        let mut o = observe(spec, l)?;
+        o.props = spec.props.clone();
+        Ok(o)
+    }
+
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        _changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        let elb = self.aws.elbv2(self.aws.region_of(spec));
+        let req = elb
+            .modify_listener()
+            .listener_arn(&current.id)
+            .protocol(ProtocolEnum::from(props::str(spec, "protocol")?))
+            .port(port(spec)?)
+            .default_actions(forward(spec)?);
+        transient("elbv2:ModifyListener", || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| api_error("elbv2:ModifyListener", e))
+        })
+        .await?;
+        Ok(current.updated_to(spec))
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        let elb = self.aws.elbv2(self.aws.region_of(spec));
+        gone(
+            transient("elbv2:DeleteListener", || async {
+                elb.delete_listener()
+                    .listener_arn(&current.id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error("elbv2:DeleteListener", e))
+            })
+            .await,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupTuple};
+
+    #[test]
+    fn the_target_group_is_read_from_either_form_of_forward_action() {
+        let simple = Listener::builder()
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn("tg-1")
+                    .build(),
+            )
+            .build();
+        assert_eq!(forward_target(&simple), Some("tg-1"));
+        let weighted = Listener::builder()
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .forward_config(
+                        ForwardActionConfig::builder()
+                            .target_groups(
+                                TargetGroupTuple::builder().target_group_arn("tg-2").build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        assert_eq!(forward_target(&weighted), Some("tg-2"));
+    }
+}

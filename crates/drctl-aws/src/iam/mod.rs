@@ -1,0 +1,4 @@
+//! IAM: the instance role and its instance profile.
+
+pub mod instance_profile;
+pub mod role;

@@ -1,0 +1,320 @@
+//! `rds:db-subnet-group` — the DB subnet group (`trading-db-subnet-group-{env}`)
+//! over the private subnets of one region.
+//!
+//! Found by name (unique per region; the name is the physical id);
+//! DBSubnetGroupNotFoundFault = not found. Ownership from
+//! ListTagsForResource on its ARN (the describe answer carries no tags).
+//! Props (in place, ModifyDBSubnetGroup): `description`, `subnet_ids`
+//! (observed in the desired order when the sets match).
+//! Attrs: `name`, `arn`.
+//!
+//! Caveat: the emulator lets a group in use be deleted; AWS answers
+//! InvalidDBSubnetGroupStateFault until the instance is gone, which delete
+//! waits out.
+
+use crate::errors::{api_error, found, gone};
+use crate::retry::{transient, wait_for};
+use crate::tag_index::tags_or;
+use crate::tags::{check_owned, Tags};
+use crate::{props, Aws};
+use async_trait::async_trait;
+use aws_sdk_rds::types::{DbSubnetGroup, Tag};
+use aws_sdk_rds::Client;
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub struct DbSubnetGroupReconciler {
+    pub aws: Aws,
+}
+
+impl DbSubnetGroupReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+}
+
+/// `observed` in the order of `desired` (a JSON list) as far as they share
+/// items, then the rest sorted: equal sets compare equal, and a real
+/// difference still shows.
+pub(crate) fn order_like(mut observed: Vec<String>, desired: Option<&Value>) -> Vec<String> {
+    observed.sort();
+    let mut out = Vec::with_capacity(observed.len());
+    if let Some(want) = desired.and_then(Value::as_array) {
+        for w in want.iter().filter_map(Value::as_str) {
+            if let Some(i) = observed.iter().position(|o| o == w) {
+                out.push(observed.remove(i));
+            }
+        }
+    }
+    out.extend(observed);
+    out
+}
+
+pub(crate) fn rds_tags(spec: &ResourceSpec) -> Vec<Tag> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// RDS tag writes (DB instance, DB subnet group) on the resource's ARN:
+/// `add` carries the tags to set.
+pub(crate) async fn rds_write_tags(
+    aws: &crate::Aws,
+    spec: &ResourceSpec,
+    arn: &str,
+    add: &ResourceSpec,
+    writes: &drctl_core::diff::TagWrites,
+) -> Result<(), ReconcileError> {
+    let rds = aws.rds(aws.region_of(spec));
+    if !writes.set.is_empty() {
+        crate::tag_call!(
+            "rds:AddTagsToResource",
+            rds.add_tags_to_resource()
+                .resource_name(arn)
+                .set_tags(Some(rds_tags(add)))
+        )?;
+    }
+    if !writes.delete.is_empty() {
+        crate::tag_call!(
+            "rds:RemoveTagsFromResource",
+            rds.remove_tags_from_resource()
+                .resource_name(arn)
+                .set_tag_keys(Some(crate::tags::keys(writes)))
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn from_rds(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
+}
+
+async fn describe(rds: &Client, name: &str) -> Result<Option<DbSubnetGroup>, ReconcileError> {
+    let out = found(
+        transient("rds:DescribeDBSubnetGroups", || async {
+            rds.describe_db_subnet_groups()
+                .db_subnet_group_name(name)
+                .send()
+                .await
+                .map_err(|e| api_error("rds:DescribeDBSubnetGroups", e))
+        })
+        .await,
+    )?;
+    Ok(out.and_then(|o| o.db_subnet_groups().first().cloned()))
+}
+
+async fn tags_of(rds: &Client, arn: &str) -> Result<Tags, ReconcileError> {
+    let out = transient("rds:ListTagsForResource", || async {
+        rds.list_tags_for_resource()
+            .resource_name(arn)
+            .send()
+            .await
+            .map_err(|e| api_error("rds:ListTagsForResource", e))
+    })
+    .await?;
+    Ok(from_rds(out.tag_list()))
+}
+
+fn observed(g: &DbSubnetGroup, spec: &ResourceSpec) -> Observed {
+    let name = g.db_subnet_group_name().unwrap_or(&spec.name);
+    let subnets: Vec<String> = g
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier().map(str::to_string))
+        .collect();
+    Observed {
+        id: name.to_string(),
+        props: props::from_json(json!({
+            "description": g.db_subnet_group_description().unwrap_or(""),
+            "vpc_id": g.vpc_id(),
+            "subnet_ids": order_like(subnets, spec.props.get("subnet_ids")),
+        })),
+        attrs: props::from_json(json!({"name": name, "arn": g.db_subnet_group_arn()})),
+    }
+}
+
+async fn read_group(
+    aws: &Aws,
+    rds: &Client,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    known_id: Option<&str>,
+) -> Result<ReadOutcome, ReconcileError> {
+    let name = known_id.unwrap_or(&spec.name);
+    let Some(g) = describe(rds, name).await? else {
+        return Ok(ReadOutcome::NotFound);
+    };
+    let arn = g
+        .db_subnet_group_arn()
+        .ok_or_else(|| ReconcileError::Invalid(format!("DescribeDBSubnetGroups {name}: no ARN")))?;
+    let region = aws.region_of(spec);
+    let tags = tags_or(aws, region, &cx.env, arn, || tags_of(rds, arn)).await?;
+    Ok(check_owned(cx, spec, name, &tags, || observed(&g, spec)))
+}
+
+async fn create_group(rds: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
+    // No client token in this API; the emulator even accepts a duplicate,
+    // so the engine's read-before-create is what prevents a second one.
+    let out = rds
+        .create_db_subnet_group()
+        .db_subnet_group_name(&spec.name)
+        .db_subnet_group_description(props::str(spec, "description")?)
+        .set_subnet_ids(Some(props::strings(spec, "subnet_ids")?))
+        .set_tags(Some(rds_tags(spec)))
+        .send()
+        .await
+        .map_err(|e| api_error("rds:CreateDBSubnetGroup", e))?;
+    let g = out.db_subnet_group.ok_or_else(|| {
+        ReconcileError::Invalid(format!(
+            "CreateDBSubnetGroup {} returned no group",
+            spec.name
+        ))
+    })?;
+    Ok(observed(&g, spec))
+}
+
+#[async_trait]
+impl Reconciler for DbSubnetGroupReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::DB_SUBNET_GROUP
+    }
+
+    /// Its DB instance is replaced with it (it names the group), so the
+    /// group is deleted after the instance and made again under its name:
+    /// destroy-before-create is enough here.
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        &[(
+            "vpc_id",
+            "a DB subnet group cannot move to another VPC (ModifyDBSubnetGroup: InvalidSubnet)",
+        )]
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{arn_of, only};
+        let add = only(spec, &writes.set);
+        crate::rds::db_subnet_group::rds_write_tags(&self.aws, spec, arn_of(current), &add, writes)
+            .await?;
+        Ok(())
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        let rds = self.aws.rds(self.aws.region_of(spec));
+        read_group(&self.aws, &rds, cx, spec, known_id).await
+    }
+
+    async fn create(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        _token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        create_group(&self.aws.rds(self.aws.region_of(spec)), spec).await
+    }
+
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        _changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        let rds = self.aws.rds(self.aws.region_of(spec));
+        // ModifyDBSubnetGroup takes the full subnet list (and description).
+        let req = rds
+            .modify_db_subnet_group()
+            .db_subnet_group_name(&current.id)
+            .db_subnet_group_description(props::str(spec, "description")?)
+            .set_subnet_ids(Some(props::strings(spec, "subnet_ids")?));
+        let out = transient("rds:ModifyDBSubnetGroup", || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| api_error("rds:ModifyDBSubnetGroup", e))
+        })
+        .await?;
+        Ok(match out.db_subnet_group {
+            Some(g) => Observed {
+                props: spec.props.clone(),
+                ..observed(&g, spec)
+            },
+            None => Observed {
+                id: current.id.clone(),
+                props: spec.props.clone(),
+                attrs: current.attrs.clone(),
+            },
+        })
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        let rds = self.aws.rds(self.aws.region_of(spec));
+        let what = format!(
+            "DB subnet group {} ({}) to be deletable (still used by a DB instance)",
+            current.id, spec.address
+        );
+        wait_for(
+            &what,
+            Duration::from_secs(1200),
+            Duration::from_secs(10),
+            || async {
+                let r = rds
+                    .delete_db_subnet_group()
+                    .db_subnet_group_name(&current.id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error("rds:DeleteDBSubnetGroup", e));
+                match gone(r) {
+                    Ok(()) => Ok(Some(())),
+                    Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_sets_take_the_desired_order_and_differences_show() {
+        let want = json!(["subnet-b", "subnet-a"]);
+        assert_eq!(
+            order_like(vec!["subnet-a".into(), "subnet-b".into()], Some(&want)),
+            ["subnet-b", "subnet-a"]
+        );
+        assert_eq!(
+            order_like(vec!["subnet-c".into(), "subnet-a".into()], Some(&want)),
+            ["subnet-a", "subnet-c"]
+        );
+        assert_eq!(order_like(vec!["x".into()], None), ["x"]);
+    }
+}

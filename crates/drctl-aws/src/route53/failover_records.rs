@@ -1,0 +1,733 @@
+//! `route53:failover-records` — the domain's PRIMARY and SECONDARY alias A
+//! records (global), pointing at the two regions' ALBs.
+//!
+//! Physical id `{zone_id}/{domain}`. Found by ListResourceRecordSets from
+//! the domain name, type A, keeping the records whose SetIdentifier is
+//! `trading-{env}-primary` / `trading-{env}-secondary`.
+//! Props: `hosted_zone_id`, `domain_name` (both replace), `primary` and
+//! `secondary` = {`alb_dns_name`, `alb_zone_id`, `health_check_id`,
+//! `evaluate_target_health`}, both written by one UPSERT batch (Route53
+//! throttles hard: one ChangeResourceRecordSets per apply), then waited on
+//! until INSYNC.
+//!
+//! Ownership: record sets cannot be tagged, so the SetIdentifier naming
+//! convention marks drctl's records. Other records of the same name (other
+//! set identifiers, other types) are never touched; if A records of the name
+//! exist and neither of ours does, that is a Clash (Route53 would refuse the
+//! second PRIMARY/SECONDARY or a plain A record next to them anyway).
+//!
+//! Delete: reads the records first and DELETEs both with their exact
+//! current values in one batch (Route53 refuses any other value); a record
+//! changed in between makes the batch fail, and it is re-read and retried.
+//! The records go before the health checks and the zone they refer to (the
+//! engine deletes dependents first).
+//!
+//! Emulator: the ALB's CanonicalHostedZoneId is a placeholder and the SOA is
+//! malformed; neither is parsed here. Alias DNS names come back lowercased
+//! with a trailing dot: compared case-insensitively without the dot.
+
+use crate::errors::{api_error, found};
+use crate::retry::{retry, TRANSIENT};
+use crate::route53::hosted_zone::{
+    norm_dns, records_from, same_dns, strip_zone_prefix, wait_insync,
+};
+use crate::{props, Aws};
+use async_trait::async_trait;
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, ResourceRecordSetFailover,
+    RrType,
+};
+use aws_sdk_route53::Client;
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+pub struct FailoverRecordsReconciler {
+    pub aws: Aws,
+}
+
+impl FailoverRecordsReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+
+    fn records<'a>(&'a self, cx: &Ctx) -> Records<'a> {
+        Records {
+            aws: &self.aws,
+            r53: self.aws.route53(self.aws.global_region()),
+            env: cx.env.clone(),
+        }
+    }
+}
+
+const SIDES: [(&str, ResourceRecordSetFailover); 2] = [
+    ("primary", ResourceRecordSetFailover::Primary),
+    ("secondary", ResourceRecordSetFailover::Secondary),
+];
+
+/// The SetIdentifier that marks drctl's record of one side.
+pub fn set_identifier(env: &str, side: &str) -> String {
+    format!("trading-{env}-{side}")
+}
+
+/// Where the records live: (zone id, domain), from the physical id or the
+/// props; `None` while the zone id is unknown (the zone is to be created).
+fn location(spec: &ResourceSpec, known_id: Option<&str>) -> Option<(String, String)> {
+    if let Some((zone, domain)) = known_id.and_then(|id| id.split_once('/')) {
+        return Some((zone.to_string(), norm_dns(domain)));
+    }
+    let zone = spec.props.get("hosted_zone_id")?.as_str()?;
+    let domain = spec.props.get("domain_name")?.as_str()?;
+    Some((strip_zone_prefix(zone).to_string(), norm_dns(domain)))
+}
+
+fn side_props<'a>(
+    spec: &'a ResourceSpec,
+    side: &str,
+) -> Result<&'a Map<String, Value>, ReconcileError> {
+    spec.props
+        .get(side)
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            ReconcileError::Invalid(format!(
+                "{}: property '{side}' must be an object",
+                spec.address
+            ))
+        })
+}
+
+fn side_str<'a>(
+    spec: &ResourceSpec,
+    m: &'a Map<String, Value>,
+    side: &str,
+    field: &str,
+) -> Result<&'a str, ReconcileError> {
+    m.get(field).and_then(Value::as_str).ok_or_else(|| {
+        ReconcileError::Invalid(format!(
+            "{}: property '{side}.{field}' must be a string",
+            spec.address
+        ))
+    })
+}
+
+/// The desired record of one side.
+fn desired_record(
+    env: &str,
+    spec: &ResourceSpec,
+    domain: &str,
+    side: &str,
+    role: ResourceRecordSetFailover,
+) -> Result<ResourceRecordSet, ReconcileError> {
+    let m = side_props(spec, side)?;
+    let invalid = |e: aws_smithy_types::error::operation::BuildError| {
+        ReconcileError::Invalid(format!("{}: {side}: {e}", spec.address))
+    };
+    let alias = AliasTarget::builder()
+        .hosted_zone_id(side_str(spec, m, side, "alb_zone_id")?)
+        .dns_name(side_str(spec, m, side, "alb_dns_name")?)
+        .evaluate_target_health(
+            m.get("evaluate_target_health")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        )
+        .build()
+        .map_err(invalid)?;
+    ResourceRecordSet::builder()
+        .name(domain)
+        .r#type(RrType::A)
+        .set_identifier(set_identifier(env, side))
+        .failover(role)
+        .alias_target(alias)
+        .set_health_check_id(
+            m.get("health_check_id")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        )
+        .build()
+        .map_err(invalid)
+}
+
+/// One observed side in the shape of the desired one.
+fn observe_side(r: &ResourceRecordSet, want: Option<&Value>) -> Value {
+    let alias = r.alias_target();
+    let want_dns = want
+        .and_then(|w| w.get("alb_dns_name"))
+        .and_then(Value::as_str);
+    json!({
+        "alb_dns_name": alias.map(|a| same_dns(a.dns_name(), want_dns)),
+        "alb_zone_id": alias.map(|a| a.hosted_zone_id()),
+        "health_check_id": r.health_check_id(),
+        "evaluate_target_health": alias.map(|a| a.evaluate_target_health()),
+    })
+}
+
+/// The record operations, on a client the caller chooses (mocks in tests).
+struct Records<'a> {
+    aws: &'a Aws,
+    r53: Client,
+    env: String,
+}
+
+/// What is at the name: drctl's records by side, and everyone else's A records.
+struct AtName {
+    ours: Vec<(&'static str, ResourceRecordSet)>,
+    others: Vec<ResourceRecordSet>,
+}
+
+impl Records<'_> {
+    /// The A records at `domain` (`None`: the zone is gone).
+    async fn at_name(&self, zone: &str, domain: &str) -> Result<Option<AtName>, ReconcileError> {
+        let all = found(
+            records_from(
+                self.aws,
+                &self.r53,
+                zone,
+                Some(domain),
+                Some(RrType::A),
+                |r| norm_dns(r.name()) == domain && r.r#type() == &RrType::A,
+            )
+            .await,
+        )?;
+        let Some(all) = all else { return Ok(None) };
+        let mut at = AtName {
+            ours: vec![],
+            others: vec![],
+        };
+        for r in all {
+            match SIDES.iter().find(|(side, _)| {
+                r.set_identifier() == Some(set_identifier(&self.env, side).as_str())
+            }) {
+                Some((side, _)) => at.ours.push((side, r)),
+                None => at.others.push(r),
+            }
+        }
+        Ok(Some(at))
+    }
+
+    async fn read(
+        &self,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        let Some((zone, domain)) = location(spec, known_id) else {
+            return Ok(ReadOutcome::NotFound);
+        };
+        let Some(at) = self.at_name(&zone, &domain).await? else {
+            return Ok(ReadOutcome::NotFound);
+        };
+        let id = format!("{zone}/{domain}");
+        if at.ours.is_empty() {
+            if at.others.is_empty() {
+                return Ok(ReadOutcome::NotFound);
+            }
+            let names: Vec<String> = at
+                .others
+                .iter()
+                .map(|r| {
+                    r.set_identifier()
+                        .unwrap_or("no set identifier")
+                        .to_string()
+                })
+                .collect();
+            return Ok(ReadOutcome::Clash {
+                id,
+                detail: format!(
+                    "A records of {domain} exist that drctl did not make (set identifiers: {}); drctl's are named {} and {}",
+                    names.join(", "),
+                    set_identifier(&self.env, "primary"),
+                    set_identifier(&self.env, "secondary"),
+                ),
+            });
+        }
+        let want_domain = spec.props.get("domain_name").and_then(Value::as_str);
+        let mut props = props::from_json(json!({
+            "hosted_zone_id": zone,
+            "domain_name": same_dns(&domain, want_domain),
+        }));
+        for (side, r) in &at.ours {
+            props.insert(side.to_string(), observe_side(r, spec.props.get(*side)));
+        }
+        Ok(ReadOutcome::Found(Observed {
+            id,
+            props,
+            attrs: Default::default(),
+        }))
+    }
+
+    /// Sends one batch; retries only throttling (a stale DELETE needs a re-read).
+    async fn change(
+        &self,
+        zone: &str,
+        action: ChangeAction,
+        records: Vec<ResourceRecordSet>,
+        comment: &str,
+    ) -> Result<String, ReconcileError> {
+        let changes = records
+            .into_iter()
+            .map(|r| {
+                Change::builder()
+                    .action(action.clone())
+                    .resource_record_set(r)
+                    .build()
+                    .map_err(|e| ReconcileError::Invalid(format!("record change: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = ChangeBatch::builder()
+            .comment(comment)
+            .set_changes(Some(changes))
+            .build()
+            .map_err(|e| ReconcileError::Invalid(format!("record batch: {e}")))?;
+        let out = retry(
+            "route53:ChangeResourceRecordSets",
+            TRANSIENT,
+            &[ErrorClass::Throttled],
+            || async {
+                let _slot = self.aws.permit("route53").await;
+                self.r53
+                    .change_resource_record_sets()
+                    .hosted_zone_id(zone)
+                    .change_batch(batch.clone())
+                    .send()
+                    .await
+                    .map_err(|e| api_error("route53:ChangeResourceRecordSets", e))
+            },
+        )
+        .await?;
+        out.change_info()
+            .map(|c| c.id().to_string())
+            .ok_or_else(|| {
+                ReconcileError::Invalid("ChangeResourceRecordSets returned no change".into())
+            })
+    }
+
+    /// UPSERTs both records in one batch and waits until Route53 serves them.
+    async fn upsert(&self, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
+        let (zone, domain) = location(spec, None).ok_or_else(|| {
+            ReconcileError::Invalid(format!(
+                "{}: hosted_zone_id and domain_name must be strings",
+                spec.address
+            ))
+        })?;
+        let records = SIDES
+            .iter()
+            .map(|(side, role)| desired_record(&self.env, spec, &domain, side, role.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let change = self
+            .change(
+                &zone,
+                ChangeAction::Upsert,
+                records,
+                &format!("drctl: failover records of {domain}"),
+            )
+            .await?;
+        wait_insync(
+            self.aws,
+            &self.r53,
+            &change,
+            &format!("failover records of {domain}"),
+        )
+        .await?;
+        Ok(Observed {
+            id: format!("{zone}/{domain}"),
+            props: spec.props.clone(),
+            attrs: Default::default(),
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), ReconcileError> {
+        let (zone, domain) = id
+            .split_once('/')
+            .map(|(z, d)| (z.to_string(), norm_dns(d)))
+            .ok_or_else(|| {
+                ReconcileError::Invalid(format!("'{id}' is not a zone_id/domain record id"))
+            })?;
+        let mut attempt = 0;
+        loop {
+            // Exact current values: Route53 deletes nothing else.
+            let Some(at) = self.at_name(&zone, &domain).await? else {
+                return Ok(());
+            };
+            if at.ours.is_empty() {
+                return Ok(());
+            }
+            let records = at.ours.into_iter().map(|(_, r)| r).collect();
+            match self
+                .change(
+                    &zone,
+                    ChangeAction::Delete,
+                    records,
+                    &format!("drctl: delete failover records of {domain}"),
+                )
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if e.class() == ErrorClass::NotFound => return Ok(()),
+                Err(e) if e.class() == ErrorClass::Retryable && attempt < 5 => {
+                    tracing::debug!(%id, error = %e, "records changed while deleting them; reading again");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Reconciler for FailoverRecordsReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::FAILOVER_RECORDS
+    }
+
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("hosted_zone_id", "the records move to another hosted zone"),
+            ("domain_name", "a record's name is its identity"),
+        ]
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        self.records(cx).read(spec, known_id).await
+    }
+
+    /// Record sets take no token: UPSERT makes a retried create harmless.
+    async fn create(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        _token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        self.records(cx).upsert(spec).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        _current: &Observed,
+        _changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        self.records(cx).upsert(spec).await
+    }
+
+    async fn delete(
+        &self,
+        cx: &Ctx,
+        _spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        self.records(cx).delete(&current.id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route53::hosted_zone::tests::{err_meta, r53_client, spec, test_aws};
+    use aws_sdk_route53::operation::change_resource_record_sets::{
+        ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput,
+    };
+    use aws_sdk_route53::operation::get_change::GetChangeOutput;
+    use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+    use aws_sdk_route53::types::{ChangeInfo, ChangeStatus};
+    use aws_smithy_mocks::mock;
+
+    fn records_spec() -> ResourceSpec {
+        spec(
+            "global/route53/failover-records",
+            drctl_stack::kinds::FAILOVER_RECORDS,
+            "dev.example.com",
+            json!({
+                "hosted_zone_id": "Z1", "domain_name": "dev.example.com",
+                "primary": {"alb_dns_name": "alb-1.us-east-1.elb.amazonaws.com", "alb_zone_id": "ZALB1",
+                            "health_check_id": "hc-1", "evaluate_target_health": true},
+                "secondary": {"alb_dns_name": "alb-2.us-west-2.elb.amazonaws.com", "alb_zone_id": "ZALB2",
+                              "health_check_id": "hc-2", "evaluate_target_health": true},
+            }),
+        )
+    }
+
+    fn info(status: ChangeStatus) -> ChangeInfo {
+        ChangeInfo::builder()
+            .id("/change/C1")
+            .status(status)
+            .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+            .build()
+            .unwrap()
+    }
+
+    fn rec(
+        set: &str,
+        role: ResourceRecordSetFailover,
+        dns: &str,
+        hc: Option<&str>,
+    ) -> ResourceRecordSet {
+        ResourceRecordSet::builder()
+            .name("dev.example.com.")
+            .r#type(RrType::A)
+            .set_identifier(set)
+            .failover(role)
+            .alias_target(
+                AliasTarget::builder()
+                    .hosted_zone_id("ZALB")
+                    .dns_name(dns)
+                    .evaluate_target_health(true)
+                    .build()
+                    .unwrap(),
+            )
+            .set_health_check_id(hc.map(str::to_string))
+            .build()
+            .unwrap()
+    }
+
+    fn listing(records: Vec<ResourceRecordSet>) -> ListResourceRecordSetsOutput {
+        ListResourceRecordSetsOutput::builder()
+            .set_resource_record_sets(Some(records))
+            .is_truncated(false)
+            .max_items(100)
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn both_records_go_in_one_upsert_batch_then_wait_for_insync() {
+        let upsert = mock!(Client::change_resource_record_sets)
+            .match_requests(|r| {
+                let changes = r.change_batch().unwrap().changes();
+                let p = changes[0].resource_record_set().unwrap();
+                let s = changes[1].resource_record_set().unwrap();
+                r.hosted_zone_id() == Some("Z1")
+                    && changes.len() == 2
+                    && changes.iter().all(|c| c.action() == &ChangeAction::Upsert)
+                    && p.set_identifier() == Some("trading-dev-primary")
+                    && p.failover() == Some(&ResourceRecordSetFailover::Primary)
+                    && p.health_check_id() == Some("hc-1")
+                    && p.alias_target().unwrap().evaluate_target_health()
+                    && p.alias_target().unwrap().dns_name() == "alb-1.us-east-1.elb.amazonaws.com"
+                    && s.set_identifier() == Some("trading-dev-secondary")
+                    && s.failover() == Some(&ResourceRecordSetFailover::Secondary)
+                    && s.health_check_id() == Some("hc-2")
+            })
+            .then_output(|| {
+                ChangeResourceRecordSetsOutput::builder()
+                    .change_info(info(ChangeStatus::Pending))
+                    .build()
+            });
+        let get = mock!(Client::get_change)
+            .sequence()
+            .output(|| {
+                GetChangeOutput::builder()
+                    .change_info(info(ChangeStatus::Pending))
+                    .build()
+            })
+            .times(3)
+            .output(|| {
+                GetChangeOutput::builder()
+                    .change_info(info(ChangeStatus::Insync))
+                    .build()
+            })
+            .build();
+        let aws = test_aws();
+        let r = Records {
+            aws: &aws,
+            r53: r53_client(&[&upsert, &get]),
+            env: "dev".into(),
+        };
+        let o = r.upsert(&records_spec()).await.unwrap();
+        assert_eq!(o.id, "Z1/dev.example.com");
+        assert_eq!(get.num_calls(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_that_never_syncs_times_out_naming_it() {
+        let upsert = mock!(Client::change_resource_record_sets).then_output(|| {
+            ChangeResourceRecordSetsOutput::builder()
+                .change_info(info(ChangeStatus::Pending))
+                .build()
+        });
+        let get = mock!(Client::get_change)
+            .sequence()
+            .output(|| {
+                GetChangeOutput::builder()
+                    .change_info(info(ChangeStatus::Pending))
+                    .build()
+            })
+            .repeatedly()
+            .build();
+        let aws = test_aws();
+        let r = Records {
+            aws: &aws,
+            r53: r53_client(&[&upsert, &get]),
+            env: "dev".into(),
+        };
+        let e = r.upsert(&records_spec()).await.unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "Route53 change /change/C1 (failover records of dev.example.com) to be INSYNC"
+            ),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn read_keeps_only_our_set_identifiers_and_ignores_case_and_dots() {
+        let list = mock!(Client::list_resource_record_sets)
+            .match_requests(|r| {
+                r.start_record_name() == Some("dev.example.com")
+                    && r.start_record_type() == Some(&RrType::A)
+            })
+            .then_output(|| {
+                listing(vec![
+                    rec(
+                        "trading-dev-primary",
+                        ResourceRecordSetFailover::Primary,
+                        "ALB-1.us-east-1.elb.amazonaws.com.",
+                        Some("hc-1"),
+                    ),
+                    rec(
+                        "trading-prod-primary",
+                        ResourceRecordSetFailover::Primary,
+                        "other.",
+                        None,
+                    ),
+                    rec(
+                        "trading-dev-secondary",
+                        ResourceRecordSetFailover::Secondary,
+                        "alb-2.us-west-2.elb.amazonaws.com.",
+                        Some("hc-2"),
+                    ),
+                    ResourceRecordSet::builder()
+                        .name("dev.example.com.")
+                        .r#type(RrType::Aaaa)
+                        .build()
+                        .unwrap(),
+                ])
+            });
+        let aws = test_aws();
+        let r = Records {
+            aws: &aws,
+            r53: r53_client(&[&list]),
+            env: "dev".into(),
+        };
+        let mut want = records_spec();
+        match r.read(&want, None).await.unwrap() {
+            ReadOutcome::Found(o) => {
+                assert_eq!(o.id, "Z1/dev.example.com");
+                // The emulator's placeholder alias zone id differs: only that shows.
+                for side in ["primary", "secondary"] {
+                    want.props[side]["alb_zone_id"] = json!("ZALB");
+                }
+                assert_eq!(o.props, want.props);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn someone_elses_failover_records_are_a_clash() {
+        let list = mock!(Client::list_resource_record_sets).then_output(|| {
+            listing(vec![rec(
+                "primary",
+                ResourceRecordSetFailover::Primary,
+                "x.",
+                None,
+            )])
+        });
+        let aws = test_aws();
+        let r = Records {
+            aws: &aws,
+            r53: r53_client(&[&list]),
+            env: "dev".into(),
+        };
+        assert!(matches!(
+            r.read(&records_spec(), None).await.unwrap(),
+            ReadOutcome::Clash { .. }
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_sends_exact_current_values_and_rereads_when_they_moved() {
+        let first = mock!(Client::list_resource_record_sets).then_output(|| {
+            listing(vec![
+                rec(
+                    "trading-dev-primary",
+                    ResourceRecordSetFailover::Primary,
+                    "old.",
+                    Some("hc-1"),
+                ),
+                rec(
+                    "trading-dev-secondary",
+                    ResourceRecordSetFailover::Secondary,
+                    "b.",
+                    Some("hc-2"),
+                ),
+            ])
+        });
+        let stale = mock!(Client::change_resource_record_sets)
+            .match_requests(|r| r.change_batch().unwrap().changes()[0].resource_record_set().unwrap().alias_target().unwrap().dns_name() == "old.")
+            .then_error(|| {
+                ChangeResourceRecordSetsError::generic(err_meta(
+                    "InvalidChangeBatch",
+                    "Tried to delete resource record set [name='dev.example.com.', type='A', set-identifier='trading-dev-primary'] but the values provided do not match the current values",
+                ))
+            });
+        let second = mock!(Client::list_resource_record_sets).then_output(|| {
+            listing(vec![
+                rec(
+                    "trading-dev-primary",
+                    ResourceRecordSetFailover::Primary,
+                    "new.",
+                    Some("hc-1"),
+                ),
+                rec(
+                    "someone-else",
+                    ResourceRecordSetFailover::Secondary,
+                    "c.",
+                    None,
+                ),
+                rec(
+                    "trading-dev-secondary",
+                    ResourceRecordSetFailover::Secondary,
+                    "b.",
+                    Some("hc-2"),
+                ),
+            ])
+        });
+        let delete = mock!(Client::change_resource_record_sets)
+            .match_requests(|r| {
+                let c = r.change_batch().unwrap().changes();
+                c.len() == 2
+                    && c.iter().all(|c| c.action() == &ChangeAction::Delete)
+                    && c[0]
+                        .resource_record_set()
+                        .unwrap()
+                        .alias_target()
+                        .unwrap()
+                        .dns_name()
+                        == "new."
+                    && c[0].resource_record_set().unwrap().health_check_id() == Some("hc-1")
+                    && c[1].resource_record_set().unwrap().set_identifier()
+                        == Some("trading-dev-secondary")
+            })
+            .then_output(|| {
+                ChangeResourceRecordSetsOutput::builder()
+                    .change_info(info(ChangeStatus::Pending))
+                    .build()
+            });
+        let aws = test_aws();
+        let r = Records {
+            aws: &aws,
+            r53: r53_client(&[&first, &stale, &second, &delete]),
+            env: "dev".into(),
+        };
+        r.delete("Z1/dev.example.com").await.unwrap();
+        assert_eq!(delete.num_calls(), 1);
+    }
+}

@@ -1,0 +1,1158 @@
+//! `route53:hosted-zone` — the public hosted zone of the env's domain, only
+//! when the plan asks drctl to create it (`create_hosted_zone = true`).
+//!
+//! Found by id (without the `/hostedzone/` prefix), else by
+//! ListHostedZonesByName (exact name; Route53 allows several zones of one
+//! name) and each zone's tags (ListTagsForResource): one owned → found,
+//! several owned → Ambiguous, zones of other envs → ignored.
+//! Props: `domain_name` (replace), `comment` (UpdateHostedZoneComment).
+//! Attrs: `name_servers` (list), `name`.
+//!
+//! Caveats:
+//! - CreateHostedZone takes no tags: they follow in ChangeTagsForResource.
+//!   If that fails the fresh zone is deleted again; if the process dies in
+//!   between, an untagged zone of the name is left, whose CallerReference is
+//!   the pending create token in the state. `read` knows that token
+//!   (`Ctx::pending_create`): such a zone is drctl's own, planned as an
+//!   update that adds the ownership tags (`destroy` deletes it). Any other
+//!   untagged same-named public zone is a Clash naming its CallerReference.
+//!   Another run's fresh zone is untagged for a few milliseconds: untagged
+//!   zones are looked at twice, 2 s apart, before they count as a Clash.
+//! - The CallerReference is the idempotency token. The emulator ignores it;
+//!   AWS answers a repeated one with HostedZoneAlreadyExists. So `create`
+//!   looks for the zone carrying the token before every attempt, and the
+//!   SDK never repeats the call by itself.
+//! - Delete: Route53 refuses a zone that still holds records other than its
+//!   apex SOA/NS (HostedZoneNotEmpty). drctl deletes its failover records
+//!   first; this waits briefly for that, then fails naming the leftovers.
+//!
+//! This module also holds the Route53 helpers the health check and record
+//! modules share (concurrency slot + retry, tags, name normalisation).
+
+use crate::errors::{api_error, found, gone};
+use crate::retry::{transient, wait_for};
+use crate::tags::{
+    adds_ownership_tags, check_owned, mark_untagged, with_untagged_change, Tags, UNTAGGED,
+};
+use crate::{props, Aws};
+use async_trait::async_trait;
+use aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput;
+use aws_sdk_route53::types::{
+    ChangeStatus, HostedZone, HostedZoneConfig, ResourceRecordSet, RrType, Tag, TagResourceType,
+};
+use aws_sdk_route53::Client;
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec, TAG_ADDRESS, TAG_ENV};
+use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use serde_json::json;
+use std::future::Future;
+use std::time::Duration;
+
+pub struct HostedZoneReconciler {
+    pub aws: Aws,
+}
+
+impl HostedZoneReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self { aws: aws.clone() }
+    }
+
+    fn zones(&self) -> Zones<'_> {
+        Zones {
+            aws: &self.aws,
+            r53: self.aws.route53(self.aws.global_region()),
+        }
+    }
+}
+
+/// Plan's check of an existing zone (`hosted_zone_id` in the plan file):
+/// it exists, and `domain` is its name or a name inside it. The error says
+/// which, in the plan file's terms.
+pub async fn check_existing(aws: &Aws, zone_id: &str, domain: &str) -> Result<(), ReconcileError> {
+    let zones = Zones {
+        aws,
+        r53: aws.route53(aws.global_region()),
+    };
+    let id = strip_zone_prefix(zone_id);
+    let Some(zone) = zones.get(id).await? else {
+        return Err(ReconcileError::Invalid(format!(
+            "hosted_zone_id = \"{zone_id}\": no such hosted zone in this account (check the id with `aws route53 list-hosted-zones`, or set create_hosted_zone = true instead)"
+        )));
+    };
+    let name = zone
+        .hosted_zone()
+        .map(|z| norm_dns(z.name()))
+        .unwrap_or_default();
+    let domain = norm_dns(domain);
+    if !in_zone(&domain, &name) {
+        return Err(ReconcileError::Invalid(format!(
+            "domain_name = \"{domain}\" is not inside hosted zone {id} ({name}): use {name} or a name ending in .{name}, or the id of the zone that holds {domain}"
+        )));
+    }
+    Ok(())
+}
+
+/// `domain` is the zone's apex or below it (both normalised).
+fn in_zone(domain: &str, zone: &str) -> bool {
+    domain == zone || domain.ends_with(&format!(".{zone}"))
+}
+
+// ---------------------------------------------------------------------------
+// Route53 helpers shared with `health_check` and `failover_records`.
+
+/// Runs one Route53 call holding a `route53` concurrency slot per attempt,
+/// retrying throttling (Throttling, PriorRequestNotComplete) and transient
+/// errors.
+pub(crate) async fn r53_call<T, F, Fut>(
+    aws: &Aws,
+    what: &str,
+    mut op: F,
+) -> Result<T, ReconcileError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ReconcileError>>,
+{
+    transient(what, || {
+        let call = op();
+        async move {
+            let _slot = aws.permit("route53").await;
+            call.await
+        }
+    })
+    .await
+}
+
+/// Route53 allows 10 tags per zone or health check: the ownership tags and
+/// `Name` go first, extra plan tags beyond the limit are dropped (logged).
+pub(crate) fn r53_tags(spec: &ResourceSpec) -> Vec<Tag> {
+    const LIMIT: usize = 10;
+    let rank = |k: &str| match k {
+        TAG_ENV | TAG_ADDRESS => 0,
+        "Name" => 1,
+        "Environment" | "Application" => 2,
+        _ => 3,
+    };
+    let mut pairs: Vec<(&String, &String)> = spec.tags.iter().collect();
+    pairs.sort_by_key(|(k, _)| rank(k));
+    if pairs.len() > LIMIT {
+        let dropped: Vec<&str> = pairs[LIMIT..].iter().map(|(k, _)| k.as_str()).collect();
+        tracing::warn!(address = %spec.address, ?dropped, "Route53 keeps at most 10 tags per resource");
+    }
+    pairs
+        .into_iter()
+        .take(LIMIT)
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub(crate) fn from_r53(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
+}
+
+/// Lowercase, without the trailing dot Route53 adds to names.
+pub(crate) fn norm_dns(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// `wanted` when it names the same host as `have` (Route53 lowercases and
+/// adds a dot), else `have` normalised: keeps a second plan free of
+/// cosmetic differences.
+pub(crate) fn same_dns(have: &str, wanted: Option<&str>) -> String {
+    match wanted {
+        Some(w) if norm_dns(w) == norm_dns(have) => w.to_string(),
+        _ => norm_dns(have),
+    }
+}
+
+pub(crate) fn strip_zone_prefix(id: &str) -> &str {
+    id.trim_start_matches("/hostedzone/")
+}
+
+/// Adds the spec's tags to a zone or health check.
+pub(crate) async fn add_tags(
+    aws: &Aws,
+    r53: &Client,
+    kind: TagResourceType,
+    id: &str,
+    spec: &ResourceSpec,
+) -> Result<(), ReconcileError> {
+    let tags = r53_tags(spec);
+    r53_call(aws, "route53:ChangeTagsForResource", || async {
+        r53.change_tags_for_resource()
+            .resource_type(kind.clone())
+            .resource_id(id)
+            .set_add_tags(Some(tags.clone()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("route53:ChangeTagsForResource", e))
+    })
+    .await
+}
+
+/// Tags of one zone or health check (`None`: it is gone).
+pub(crate) async fn tags_of(
+    aws: &Aws,
+    r53: &Client,
+    kind: TagResourceType,
+    id: &str,
+) -> Result<Option<Tags>, ReconcileError> {
+    let out = found(
+        r53_call(aws, "route53:ListTagsForResource", || async {
+            r53.list_tags_for_resource()
+                .resource_type(kind.clone())
+                .resource_id(id)
+                .send()
+                .await
+                .map_err(|e| api_error("route53:ListTagsForResource", e))
+        })
+        .await,
+    )?;
+    Ok(out.map(|o| {
+        o.resource_tag_set()
+            .map(|s| from_r53(s.tags()))
+            .unwrap_or_default()
+    }))
+}
+
+/// [`tags_of`] for a resource known to exist, of this env: from the env's
+/// tag index (Route53 is answered in the global region), else asked.
+pub(crate) async fn owner_tags_of(
+    aws: &Aws,
+    r53: &Client,
+    env: &str,
+    kind: TagResourceType,
+    id: &str,
+) -> Result<Option<Tags>, ReconcileError> {
+    let arn = format!("arn:aws:route53:::{}/{id}", kind.as_str());
+    match crate::tag_index::tags_of(aws, aws.global_region(), env, &arn).await {
+        Some(tags) => Ok(Some(tags)),
+        None => tags_of(aws, r53, kind, id).await,
+    }
+}
+
+/// Waits until a submitted change is INSYNC (served by every Route53 DNS
+/// server); AWS takes up to a minute or so, the emulator none.
+pub(crate) async fn wait_insync(
+    aws: &Aws,
+    r53: &Client,
+    change_id: &str,
+    what: &str,
+) -> Result<(), ReconcileError> {
+    wait_for(
+        &format!("Route53 change {change_id} ({what}) to be INSYNC"),
+        Duration::from_secs(600),
+        Duration::from_secs(5),
+        || async {
+            let out = r53_call(aws, "route53:GetChange", || async {
+                r53.get_change()
+                    .id(change_id)
+                    .send()
+                    .await
+                    .map_err(|e| api_error("route53:GetChange", e))
+            })
+            .await?;
+            Ok(out
+                .change_info()
+                .filter(|c| c.status() == &ChangeStatus::Insync)
+                .map(|_| ()))
+        },
+    )
+    .await
+}
+
+/// Record sets of a zone from `name` on (optionally only of `rtype`), for as
+/// long as `keep` accepts them (the listing is sorted by name, then type).
+pub(crate) async fn records_from(
+    aws: &Aws,
+    r53: &Client,
+    zone_id: &str,
+    name: Option<&str>,
+    rtype: Option<RrType>,
+    keep: impl Fn(&ResourceRecordSet) -> bool,
+) -> Result<Vec<ResourceRecordSet>, ReconcileError> {
+    let mut out = Vec::new();
+    let mut next: (Option<String>, Option<RrType>, Option<String>) =
+        (name.map(str::to_string), rtype, None);
+    loop {
+        let page = r53_call(aws, "route53:ListResourceRecordSets", || async {
+            r53.list_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .set_start_record_name(next.0.clone())
+                .set_start_record_type(next.1.clone())
+                .set_start_record_identifier(next.2.clone())
+                .send()
+                .await
+                .map_err(|e| api_error("route53:ListResourceRecordSets", e))
+        })
+        .await?;
+        for r in page.resource_record_sets() {
+            if !keep(r) {
+                return Ok(out);
+            }
+            out.push(r.clone());
+        }
+        if !page.is_truncated() || page.next_record_name().is_none() {
+            return Ok(out);
+        }
+        next = (
+            page.next_record_name().map(str::to_string),
+            page.next_record_type().cloned(),
+            page.next_record_identifier().map(str::to_string),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// The zone operations, on a client the caller chooses (mocks in tests).
+struct Zones<'a> {
+    aws: &'a Aws,
+    r53: Client,
+}
+
+fn domain_of(spec: &ResourceSpec) -> String {
+    norm_dns(props::str(spec, "domain_name").unwrap_or(&spec.name))
+}
+
+impl Zones<'_> {
+    async fn get(&self, id: &str) -> Result<Option<GetHostedZoneOutput>, ReconcileError> {
+        found(
+            r53_call(self.aws, "route53:GetHostedZone", || async {
+                self.r53
+                    .get_hosted_zone()
+                    .id(id)
+                    .send()
+                    .await
+                    .map_err(|e| api_error("route53:GetHostedZone", e))
+            })
+            .await,
+        )
+    }
+
+    /// Public zones named exactly `domain`.
+    async fn by_name(&self, domain: &str) -> Result<Vec<HostedZone>, ReconcileError> {
+        let mut out = Vec::new();
+        let mut next: (Option<String>, Option<String>) = (Some(domain.to_string()), None);
+        loop {
+            let page = r53_call(self.aws, "route53:ListHostedZonesByName", || async {
+                self.r53
+                    .list_hosted_zones_by_name()
+                    .set_dns_name(next.0.clone())
+                    .set_hosted_zone_id(next.1.clone())
+                    .send()
+                    .await
+                    .map_err(|e| api_error("route53:ListHostedZonesByName", e))
+            })
+            .await?;
+            for z in page.hosted_zones() {
+                // Sorted by name: the first other name ends the exact matches.
+                if norm_dns(z.name()) != domain {
+                    return Ok(out);
+                }
+                if !z.config().is_some_and(|c| c.private_zone()) {
+                    out.push(z.clone());
+                }
+            }
+            if !page.is_truncated() || page.next_dns_name().is_none() {
+                return Ok(out);
+            }
+            next = (
+                page.next_dns_name().map(str::to_string),
+                page.next_hosted_zone_id().map(str::to_string),
+            );
+        }
+    }
+
+    async fn tags(&self, id: &str) -> Result<Option<Tags>, ReconcileError> {
+        tags_of(self.aws, &self.r53, TagResourceType::Hostedzone, id).await
+    }
+
+    fn observe(out: &GetHostedZoneOutput) -> Result<Observed, ReconcileError> {
+        let zone = out
+            .hosted_zone()
+            .ok_or_else(|| ReconcileError::Invalid("GetHostedZone returned no zone".into()))?;
+        Ok(observe_zone(
+            zone,
+            out.delegation_set()
+                .map(|d| d.name_servers())
+                .unwrap_or(&[]),
+        ))
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        if let Some(id) = known_id {
+            let Some(out) = self.get(strip_zone_prefix(id)).await? else {
+                return Ok(ReadOutcome::NotFound);
+            };
+            let tags = owner_tags_of(
+                self.aws,
+                &self.r53,
+                &cx.env,
+                TagResourceType::Hostedzone,
+                strip_zone_prefix(id),
+            )
+            .await?;
+            let Some(tags) = tags else {
+                return Ok(ReadOutcome::NotFound);
+            };
+            return match check_owned(cx, spec, id, &tags, Observed::default) {
+                ReadOutcome::Found(_) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                    Self::observe(&out)?,
+                    &tags,
+                ))),
+                other => Ok(other),
+            };
+        }
+        let domain = domain_of(spec);
+        let pending = cx.pending_create(&spec.address);
+        let mut owned = Vec::new();
+        let mut untagged = Vec::new();
+        let mut by_token = Vec::new();
+        for z in self.by_name(&domain).await? {
+            let id = strip_zone_prefix(z.id()).to_string();
+            match self.tags(&id).await? {
+                Some(t) if owned_by(&t, &cx.env, &spec.address) => owned.push(id),
+                // Made by this address's unfinished create, killed before tagging.
+                Some(t) if !t.contains_key(TAG_ENV) && pending == Some(z.caller_reference()) => {
+                    by_token.push(id)
+                }
+                Some(t) if !t.contains_key(TAG_ENV) => untagged.push(z),
+                // Another env's zone of the same name: not ours, not in the way.
+                _ => {}
+            }
+        }
+        if let ([], [id]) = (owned.as_slice(), by_token.as_slice()) {
+            return match self.get(id).await? {
+                Some(out) => Ok(ReadOutcome::Found(mark_untagged(Self::observe(&out)?))),
+                None => Ok(ReadOutcome::NotFound),
+            };
+        }
+        if owned.is_empty() && !untagged.is_empty() {
+            // It may be another run's zone between create and tag: look again.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let mut still = Vec::new();
+            for z in untagged {
+                let id = strip_zone_prefix(z.id()).to_string();
+                match self.tags(&id).await? {
+                    Some(t) if owned_by(&t, &cx.env, &spec.address) => owned.push(id),
+                    Some(t) if !t.contains_key(TAG_ENV) => still.push(z),
+                    _ => {}
+                }
+            }
+            if owned.is_empty() {
+                if let Some(z) = still.first() {
+                    let id = strip_zone_prefix(z.id());
+                    return Ok(ReadOutcome::Clash {
+                        id: id.to_string(),
+                        detail: format!(
+                            "an untagged public zone named {domain} exists (CallerReference {}): if it is \
+                             yours, set hosted_zone_id = \"{id}\" in the plan instead of \
+                             create_hosted_zone; if a drctl run was killed between creating and \
+                             tagging it (its CallerReference is then the pending token in the \
+                             state), delete it",
+                            z.caller_reference()
+                        ),
+                    });
+                }
+            }
+        }
+        match owned.as_slice() {
+            [] => Ok(ReadOutcome::NotFound),
+            [id] => match self.get(id).await? {
+                Some(out) => Ok(ReadOutcome::Found(Self::observe(&out)?)),
+                None => Ok(ReadOutcome::NotFound),
+            },
+            many => Err(ReconcileError::Ambiguous {
+                address: spec.address.to_string(),
+                ids: many.to_vec(),
+            }),
+        }
+    }
+
+    async fn create(&self, spec: &ResourceSpec, token: &str) -> Result<Observed, ReconcileError> {
+        let domain = domain_of(spec);
+        let comment = props::str(spec, "comment").unwrap_or_default();
+        // An earlier attempt with this token (an unanswered call, a killed
+        // run) may have made the zone: the emulator ignores the token, and
+        // AWS's answer to a repeat is an error. Look before each attempt,
+        // and never let the SDK repeat the call by itself.
+        // Not r53_call: the lookup takes route53 slots of its own, and holding
+        // one across it deadlocks concurrent creates (2 slots in all).
+        let created = transient("route53:CreateHostedZone", || async {
+            if let Some(out) = self.by_token(&domain, token).await? {
+                return Ok(Made::Found(out));
+            }
+            let _slot = self.aws.permit("route53").await;
+            self.r53
+                .create_hosted_zone()
+                .name(&domain)
+                .caller_reference(token)
+                .hosted_zone_config(
+                    HostedZoneConfig::builder()
+                        .comment(comment)
+                        .private_zone(false)
+                        .build(),
+                )
+                .customize()
+                .config_override(one_attempt())
+                .send()
+                .await
+                .map(Made::Created)
+                .map_err(|e| api_error("route53:CreateHostedZone", e))
+        })
+        .await;
+        let observed = match created {
+            Ok(Made::Found(out)) => Self::observe(&out)?,
+            Ok(Made::Created(out)) => {
+                let zone = out.hosted_zone().ok_or_else(|| {
+                    ReconcileError::Invalid("CreateHostedZone returned no zone".into())
+                })?;
+                observe_zone(
+                    zone,
+                    out.delegation_set()
+                        .map(|d| d.name_servers())
+                        .unwrap_or(&[]),
+                )
+            }
+            // AWS: this CallerReference was used already, i.e. an earlier
+            // attempt with this token (an SDK retry, a killed run) made the zone.
+            Err(e) if e.class() == ErrorClass::AlreadyExists => {
+                let out = self.by_token(&domain, token).await?.ok_or(e)?;
+                Self::observe(&out)?
+            }
+            Err(e) => return Err(e),
+        };
+        // Unavoidable: CreateHostedZone takes no tags. If tagging fails, the
+        // untagged zone would be a Clash on the next plan: remove it now.
+        if let Err(e) = add_tags(
+            self.aws,
+            &self.r53,
+            TagResourceType::Hostedzone,
+            &observed.id,
+            spec,
+        )
+        .await
+        {
+            if let Err(del) = self.delete_once(&observed.id).await {
+                tracing::warn!(zone = %observed.id, error = %del, "could not remove the untagged zone");
+            }
+            return Err(e);
+        }
+        Ok(observed)
+    }
+
+    /// The public zone named `domain` whose CallerReference is `token`.
+    async fn by_token(
+        &self,
+        domain: &str,
+        token: &str,
+    ) -> Result<Option<GetHostedZoneOutput>, ReconcileError> {
+        let zone = self
+            .by_name(domain)
+            .await?
+            .into_iter()
+            .find(|z| z.caller_reference() == token);
+        match zone {
+            Some(z) => self.get(strip_zone_prefix(z.id())).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_once(&self, id: &str) -> Result<(), ReconcileError> {
+        gone(
+            r53_call(self.aws, "route53:DeleteHostedZone", || async {
+                self.r53
+                    .delete_hosted_zone()
+                    .id(id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error("route53:DeleteHostedZone", e))
+            })
+            .await,
+        )
+    }
+
+    async fn update_comment(&self, id: &str, comment: &str) -> Result<(), ReconcileError> {
+        r53_call(self.aws, "route53:UpdateHostedZoneComment", || async {
+            self.r53
+                .update_hosted_zone_comment()
+                .id(id)
+                .comment(comment)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error("route53:UpdateHostedZoneComment", e))
+        })
+        .await
+    }
+
+    /// Deletes the zone, waiting up to 30 s for records still being removed
+    /// (HostedZoneNotEmpty); then fails naming what is left.
+    async fn delete(&self, id: &str, domain: &str) -> Result<(), ReconcileError> {
+        let waited = wait_for(
+            &format!("hosted zone {id} ({domain}) to be empty"),
+            Duration::from_secs(30),
+            Duration::from_secs(2),
+            || async {
+                match self.delete_once(id).await {
+                    Ok(()) => Ok(Some(())),
+                    Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await;
+        match waited {
+            Err(ReconcileError::Timeout { secs, .. }) => {
+                let apex = norm_dns(domain);
+                let left = records_from(self.aws, &self.r53, id, None, None, |_| true)
+                    .await
+                    .unwrap_or_default();
+                let left: Vec<String> = left
+                    .iter()
+                    .filter(|r| {
+                        !(r.r#type() == &RrType::Soa
+                            || (r.r#type() == &RrType::Ns && norm_dns(r.name()) == apex))
+                    })
+                    .map(|r| match r.set_identifier() {
+                        Some(s) => format!("{} {} ({s})", norm_dns(r.name()), r.r#type()),
+                        None => format!("{} {}", norm_dns(r.name()), r.r#type()),
+                    })
+                    .collect();
+                Err(ReconcileError::Timeout {
+                    what: format!(
+                        "hosted zone {id} ({domain}) to be empty: it still holds {}; drctl deletes only the records it made, remove these first",
+                        if left.is_empty() { "records".to_string() } else { left.join(", ") }
+                    ),
+                    secs,
+                })
+            }
+            other => other,
+        }
+    }
+}
+
+/// What one CreateHostedZone attempt ended with.
+enum Made {
+    Created(aws_sdk_route53::operation::create_hosted_zone::CreateHostedZoneOutput),
+    /// An earlier attempt with the same token had made it.
+    Found(GetHostedZoneOutput),
+}
+
+/// Route53 client settings for one create attempt: no SDK retries (a
+/// repeat needs the lookup by token first).
+pub(crate) fn one_attempt() -> aws_sdk_route53::config::Builder {
+    aws_sdk_route53::config::Builder::default()
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+}
+
+fn observe_zone(zone: &HostedZone, name_servers: &[String]) -> Observed {
+    let name = norm_dns(zone.name());
+    Observed {
+        id: strip_zone_prefix(zone.id()).to_string(),
+        props: props::from_json(json!({
+            "domain_name": name,
+            "comment": zone.config().and_then(|c| c.comment()).unwrap_or(""),
+        })),
+        attrs: props::from_json(json!({
+            "name_servers": name_servers,
+            "name": name,
+        })),
+    }
+}
+
+#[async_trait]
+impl Reconciler for HostedZoneReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::HOSTED_ZONE
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    /// One ChangeTagsForResource: Route53 adds and removes in one call.
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        let r53 = self.aws.route53(self.aws.global_region());
+        let id = crate::route53::hosted_zone::strip_zone_prefix(&current.id).to_string();
+        let add = crate::route53::hosted_zone::r53_tags(&crate::tags::only(spec, &writes.set));
+        let remove = crate::tags::keys(writes);
+        crate::route53::hosted_zone::r53_call(
+            &self.aws,
+            "route53:ChangeTagsForResource",
+            || async {
+                r53.change_tags_for_resource()
+                    .resource_type(TagResourceType::Hostedzone)
+                    .resource_id(&id)
+                    .set_add_tags((!add.is_empty()).then(|| add.clone()))
+                    .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| crate::errors::api_error("route53:ChangeTagsForResource", e))
+            },
+        )
+        .await
+    }
+
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        &[("domain_name", "a hosted zone's name cannot change")]
+    }
+
+    fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
+        let changes = drctl_core::diff::diff_props(&spec.props, &observed.props, self.replace_on());
+        with_untagged_change(changes, observed)
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        self.zones().read(cx, spec, known_id).await
+    }
+
+    async fn create(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        self.zones().create(spec, token).await
+    }
+
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        let id = strip_zone_prefix(&current.id);
+        if adds_ownership_tags(changes) {
+            add_tags(
+                &self.aws,
+                &self.zones().r53,
+                TagResourceType::Hostedzone,
+                id,
+                spec,
+            )
+            .await?;
+        }
+        // Only the comment can change in place (the name forces replacement).
+        let comment = props::str(spec, "comment")?;
+        if changes.iter().any(|c| c.field == "comment") {
+            self.zones().update_comment(id, comment).await?;
+        }
+        let mut props = current.props.clone();
+        props.remove(UNTAGGED);
+        props.insert("comment".into(), json!(comment));
+        Ok(Observed {
+            id: current.id.clone(),
+            props,
+            attrs: current.attrs.clone(),
+        })
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        self.zones()
+            .delete(strip_zone_prefix(&current.id), &domain_of(spec))
+            .await
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #[test]
+    fn a_domain_is_in_a_zone_at_or_below_its_apex_only() {
+        assert!(super::in_zone("example.com", "example.com"));
+        assert!(super::in_zone("dev.trading.example.com", "example.com"));
+        assert!(!super::in_zone("badexample.com", "example.com"));
+        assert!(!super::in_zone("example.org", "example.com"));
+    }
+
+    use super::*;
+    use aws_sdk_route53::operation::change_tags_for_resource::ChangeTagsForResourceOutput;
+    use aws_sdk_route53::operation::create_hosted_zone::{
+        CreateHostedZoneError, CreateHostedZoneOutput,
+    };
+    use aws_sdk_route53::operation::delete_hosted_zone::DeleteHostedZoneError;
+    use aws_sdk_route53::operation::list_hosted_zones_by_name::ListHostedZonesByNameOutput;
+    use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+    use aws_sdk_route53::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_route53::types::{ChangeInfo, DelegationSet, ResourceTagSet};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use std::collections::BTreeMap;
+
+    /// An `Aws` for the concurrency slots only (no client is built from it).
+    pub(crate) fn test_aws() -> Aws {
+        Aws::from_config(aws_types::SdkConfig::builder().build(), None)
+    }
+
+    /// A Route53 client answering from `rules`, in order.
+    pub(crate) fn r53_client(rules: &[&Rule]) -> Client {
+        r53_client_with(RuleMode::Sequential, rules)
+    }
+
+    pub(crate) fn r53_client_with(mode: RuleMode, rules: &[&Rule]) -> Client {
+        crate::mock_client!(aws_sdk_route53, "us-east-1", mode, rules)
+    }
+
+    pub(crate) fn err_meta(code: &str, message: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message(message).build()
+    }
+
+    pub(crate) fn spec(
+        address: &str,
+        kind: &str,
+        name: &str,
+        props: serde_json::Value,
+    ) -> ResourceSpec {
+        let mut tags = BTreeMap::new();
+        tags.insert(TAG_ENV.to_string(), "dev".to_string());
+        tags.insert(TAG_ADDRESS.to_string(), address.to_string());
+        tags.insert("Name".to_string(), name.to_string());
+        ResourceSpec {
+            address: drctl_core::model::Address::new(address),
+            kind: kind.into(),
+            region: None,
+            name: name.into(),
+            props: props::from_json(props),
+            tags,
+            depends_on: vec![],
+        }
+    }
+
+    fn zone_spec() -> ResourceSpec {
+        spec(
+            "global/route53/zone",
+            drctl_stack::kinds::HOSTED_ZONE,
+            "dev.example.com",
+            json!({"domain_name": "dev.example.com", "comment": "c"}),
+        )
+    }
+
+    fn zone(id: &str, caller_reference: &str) -> HostedZone {
+        HostedZone::builder()
+            .id(format!("/hostedzone/{id}"))
+            .name("dev.example.com.")
+            .caller_reference(caller_reference)
+            .build()
+            .unwrap()
+    }
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    #[tokio::test]
+    async fn create_sends_the_token_as_caller_reference_then_tags() {
+        let create = mock!(Client::create_hosted_zone)
+            .match_requests(|r| {
+                r.caller_reference() == Some(TOKEN)
+                    && r.name() == Some("dev.example.com")
+                    && r.hosted_zone_config().and_then(|c| c.comment()) == Some("c")
+            })
+            .then_output(|| {
+                CreateHostedZoneOutput::builder()
+                    .hosted_zone(zone("Z1", TOKEN))
+                    .delegation_set(
+                        DelegationSet::builder()
+                            .name_servers("ns-1.example")
+                            .build()
+                            .unwrap(),
+                    )
+                    .change_info(
+                        ChangeInfo::builder()
+                            .id("C1")
+                            .status(ChangeStatus::Pending)
+                            .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+                            .build()
+                            .unwrap(),
+                    )
+                    .location("x")
+                    .build()
+                    .unwrap()
+            });
+        let tag = mock!(Client::change_tags_for_resource)
+            .match_requests(|r| {
+                r.resource_id() == Some("Z1")
+                    && r.resource_type() == Some(&TagResourceType::Hostedzone)
+                    && r.add_tags()
+                        .iter()
+                        .any(|t| t.key() == Some(TAG_ENV) && t.value() == Some("dev"))
+            })
+            .then_output(|| ChangeTagsForResourceOutput::builder().build());
+        let aws = test_aws();
+        let zones = Zones {
+            aws: &aws,
+            r53: r53_client(&[&no_zones(), &create, &tag]),
+        };
+        let o = zones.create(&zone_spec(), TOKEN).await.unwrap();
+        assert_eq!(o.id, "Z1");
+        assert_eq!(o.attrs["name_servers"], json!(["ns-1.example"]));
+        assert_eq!(o.props["domain_name"], json!("dev.example.com"));
+        assert_eq!(create.num_calls(), 1);
+        assert_eq!(tag.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_caller_reference_adopts_the_zone_made_with_it() {
+        let create = mock!(Client::create_hosted_zone).then_error(|| {
+            CreateHostedZoneError::generic(err_meta(
+                "HostedZoneAlreadyExists",
+                "same CallerReference",
+            ))
+        });
+        let list = mock!(Client::list_hosted_zones_by_name).then_output(|| {
+            ListHostedZonesByNameOutput::builder()
+                .hosted_zones(zone("ZOTHER", "someone-else"))
+                .hosted_zones(zone("ZMINE", TOKEN))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        });
+        let get = mock!(Client::get_hosted_zone)
+            .match_requests(|r| r.id() == Some("ZMINE"))
+            .then_output(|| {
+                GetHostedZoneOutput::builder()
+                    .hosted_zone(zone("ZMINE", TOKEN))
+                    .build()
+            });
+        let tag = mock!(Client::change_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZMINE"))
+            .then_output(|| ChangeTagsForResourceOutput::builder().build());
+        let aws = test_aws();
+        let zones = Zones {
+            aws: &aws,
+            r53: r53_client(&[&no_zones(), &create, &list, &get, &tag]),
+        };
+        let o = zones.create(&zone_spec(), TOKEN).await.unwrap();
+        assert_eq!(o.id, "ZMINE");
+        assert_eq!(tag.num_calls(), 1);
+    }
+
+    fn no_zones() -> Rule {
+        mock!(Client::list_hosted_zones_by_name).then_output(|| {
+            ListHostedZonesByNameOutput::builder()
+                .set_hosted_zones(Some(vec![]))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        })
+    }
+
+    fn listing(zones: &[HostedZone]) -> Rule {
+        let zones = zones.to_vec();
+        mock!(Client::list_hosted_zones_by_name).then_output(move || {
+            ListHostedZonesByNameOutput::builder()
+                .set_hosted_zones(Some(zones.clone()))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        })
+    }
+
+    fn get_zone(id: &'static str, token: &'static str) -> Rule {
+        mock!(Client::get_hosted_zone)
+            .match_requests(move |r| r.id() == Some(id))
+            .then_output(move || {
+                GetHostedZoneOutput::builder()
+                    .hosted_zone(zone(id, token))
+                    .build()
+            })
+    }
+
+    /// The emulator ignores CallerReference, and an unanswered attempt may
+    /// have made the zone: create looks for the token first.
+    #[tokio::test]
+    async fn create_adopts_the_zone_an_earlier_attempt_made_instead_of_a_second() {
+        let list = listing(&[zone("ZOTHER", "someone-else"), zone("ZMINE", TOKEN)]);
+        let get = get_zone("ZMINE", TOKEN);
+        let tag = mock!(Client::change_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZMINE"))
+            .then_output(|| ChangeTagsForResourceOutput::builder().build());
+        let create = mock!(Client::create_hosted_zone)
+            .then_error(|| CreateHostedZoneError::generic(err_meta("Unexpected", "no")));
+        let aws = test_aws();
+        let zones = Zones {
+            aws: &aws,
+            r53: r53_client(&[&list, &get, &tag, &create]),
+        };
+        let o = zones.create(&zone_spec(), TOKEN).await.unwrap();
+        assert_eq!(o.id, "ZMINE");
+        assert_eq!(create.num_calls(), 0, "no second zone");
+        assert_eq!(tag.num_calls(), 1);
+    }
+
+    /// Killed between CreateHostedZone and tagging: the untagged zone whose
+    /// CallerReference is the state's pending token is ours. The plan adds
+    /// its ownership tags (an update), and nothing else.
+    #[tokio::test]
+    async fn the_zone_of_an_unfinished_create_is_found_and_its_tags_are_added() {
+        let list = listing(&[zone("ZBARE", "someone-else"), zone("ZMINE", TOKEN)]);
+        let bare = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZBARE"))
+            .then_output(|| tags_output(&[]));
+        let mine = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZMINE"))
+            .then_output(|| tags_output(&[]));
+        let get = get_zone("ZMINE", TOKEN);
+        let aws = test_aws();
+        let zones = Zones {
+            aws: &aws,
+            r53: r53_client(&[&list, &bare, &mine, &get]),
+        };
+        let mut pending = BTreeMap::new();
+        pending.insert(zone_spec().address, TOKEN.to_string());
+        let cx = Ctx {
+            pending_creates: std::sync::Arc::new(pending),
+            ..Ctx::new("dev")
+        };
+        let found = match zones.read(&cx, &zone_spec(), None).await.unwrap() {
+            ReadOutcome::Found(o) => o,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(found.id, "ZMINE");
+        let r = HostedZoneReconciler::new(&aws);
+        let mut spec = zone_spec();
+        spec.props.insert("comment".into(), json!(""));
+        let changes = r.diff(&spec, &found);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].field, UNTAGGED);
+        assert!(adds_ownership_tags(&changes));
+        // Without the pending token the same zone is a clash (test above).
+    }
+
+    fn tags_output(pairs: &[(&str, &str)]) -> ListTagsForResourceOutput {
+        let mut set = ResourceTagSet::builder();
+        for (k, v) in pairs {
+            set = set.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        ListTagsForResourceOutput::builder()
+            .resource_tag_set(set.build())
+            .build()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_untagged_zone_of_the_name_is_a_clash_other_envs_zones_are_ignored() {
+        let list = mock!(Client::list_hosted_zones_by_name).then_output(|| {
+            ListHostedZonesByNameOutput::builder()
+                .hosted_zones(zone("ZPROD", "a"))
+                .hosted_zones(zone("ZBARE", "b"))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        });
+        let prod = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZPROD"))
+            .then_output(|| {
+                tags_output(&[(TAG_ENV, "prod"), (TAG_ADDRESS, "global/route53/zone")])
+            });
+        let bare = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZBARE"))
+            .then_output(|| tags_output(&[]));
+        let bare_again = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZBARE"))
+            .then_output(|| tags_output(&[]));
+        let aws = test_aws();
+        let zones = Zones {
+            aws: &aws,
+            r53: r53_client(&[&list, &prod, &bare, &bare_again]),
+        };
+        let cx = Ctx::new("dev");
+        match zones.read(&cx, &zone_spec(), None).await.unwrap() {
+            ReadOutcome::Clash { id, detail } => {
+                assert_eq!(id, "ZBARE");
+                assert!(detail.contains("CallerReference b"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_waits_for_records_then_names_the_leftovers() {
+        let busy = mock!(Client::delete_hosted_zone).then_error(|| {
+            DeleteHostedZoneError::generic(err_meta("HostedZoneNotEmpty", "not empty"))
+        });
+        let rec = |name: &str, t: RrType, set: Option<&str>| {
+            ResourceRecordSet::builder()
+                .name(name)
+                .r#type(t)
+                .set_set_identifier(set.map(str::to_string))
+                .build()
+                .unwrap()
+        };
+        let list = mock!(Client::list_resource_record_sets).then_output(move || {
+            ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(rec(
+                    "dev.example.com.",
+                    RrType::A,
+                    Some("trading-dev-primary"),
+                ))
+                .resource_record_sets(rec("dev.example.com.", RrType::Ns, None))
+                .resource_record_sets(rec("dev.example.com.", RrType::Soa, None))
+                .resource_record_sets(rec("www.dev.example.com.", RrType::Cname, None))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        });
+        // MatchAny: simple rules answer every matching call.
+        let aws = test_aws();
+        let client = r53_client_with(RuleMode::MatchAny, &[&busy, &list]);
+        let zones = Zones {
+            aws: &aws,
+            r53: client,
+        };
+        let err = zones.delete("Z1", "dev.example.com").await.unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("timed out after 30s"), "{msg}");
+        assert!(
+            msg.contains("dev.example.com A (trading-dev-primary)"),
+            "{msg}"
+        );
+        assert!(msg.contains("www.dev.example.com CNAME"), "{msg}");
+        assert!(!msg.contains("SOA") && !msg.contains(" NS"), "{msg}");
+        assert!(
+            busy.num_calls() > 3,
+            "retried while records were going away"
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_of_a_gone_zone_succeeds() {
+        let gone = mock!(Client::delete_hosted_zone)
+            .then_error(|| DeleteHostedZoneError::generic(err_meta("NoSuchHostedZone", "no")));
+        let aws = test_aws();
+        let zones = Zones {
+            aws: &aws,
+            r53: r53_client(&[&gone]),
+        };
+        zones.delete("Z1", "dev.example.com").await.unwrap();
+    }
+}

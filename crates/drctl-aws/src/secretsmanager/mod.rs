@@ -1,0 +1,3 @@
+//! Secrets Manager: the database master password.
+
+pub mod secret;

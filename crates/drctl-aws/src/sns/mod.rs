@@ -1,0 +1,4 @@
+//! SNS: the alert topic and its subscription.
+
+pub mod subscription;
+pub mod topic;

@@ -1,0 +1,351 @@
+//! `sns:topic` — the alerts topic `trading-alerts-{env}` of one region.
+//!
+//! Found by id (the ARN), else by name: SNS names are unique per region and
+//! account, so the ARN is derived from region, account (STS, asked once and
+//! cached) and name, then GetTopicAttributes (NotFound → not found);
+//! ownership via ListTagsForResource.
+//! Props: none (the blueprint gives `{}`). Attrs: `arn`, `name`; the
+//! physical id is the ARN (subscriptions and alarm actions refer to it).
+//!
+//! CreateTopic carries the tags and is idempotent by name, so a retried
+//! create returns the same topic. Delete: DeleteTopic (a missing topic
+//! succeeds); it also removes the topic's subscriptions, pending ones too.
+
+use crate::errors::{api_error, found, gone};
+use crate::retry::transient;
+use crate::tags::{check_owned, Tags};
+use crate::Aws;
+use async_trait::async_trait;
+use aws_sdk_sns::types::Tag;
+use aws_sdk_sns::Client;
+use drctl_core::diff::FieldChange;
+use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde_json::json;
+use tokio::sync::OnceCell;
+
+pub struct SnsTopicReconciler {
+    pub aws: Aws,
+    /// The account id is part of the ARN; STS is asked once per run.
+    account: OnceCell<String>,
+}
+
+impl SnsTopicReconciler {
+    pub fn new(aws: &Aws) -> Self {
+        Self {
+            aws: aws.clone(),
+            account: OnceCell::new(),
+        }
+    }
+
+    async fn account(&self) -> Result<&str, ReconcileError> {
+        self.account
+            .get_or_try_init(|| self.aws.account_id())
+            .await
+            .map(String::as_str)
+    }
+}
+
+/// `aws`, or the partition of the China and GovCloud regions.
+pub(crate) fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+pub(crate) fn topic_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:{}:sns:{region}:{account}:{name}", partition(region))
+}
+
+fn name_of(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+/// A topic's tags (`None`: the topic is gone).
+pub(crate) async fn topic_tags(sns: &Client, arn: &str) -> Result<Option<Tags>, ReconcileError> {
+    let out = found(
+        transient("sns:ListTagsForResource", || async {
+            sns.list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .map_err(|e| api_error("sns:ListTagsForResource", e))
+        })
+        .await,
+    )?;
+    Ok(out.map(|o| {
+        o.tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
+    }))
+}
+
+fn observed(arn: &str) -> Observed {
+    Observed {
+        id: arn.to_string(),
+        props: Default::default(),
+        attrs: crate::props::from_json(json!({"arn": arn, "name": name_of(arn)})),
+    }
+}
+
+/// Looks the topic `arn` up; ownership by its tags (`indexed`: already
+/// known from the env's tag index, else asked for).
+async fn read_arn(
+    sns: &Client,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    arn: &str,
+    indexed: Option<Tags>,
+) -> Result<ReadOutcome, ReconcileError> {
+    let exists = found(
+        transient("sns:GetTopicAttributes", || async {
+            sns.get_topic_attributes()
+                .topic_arn(arn)
+                .send()
+                .await
+                .map_err(|e| api_error("sns:GetTopicAttributes", e))
+        })
+        .await,
+    )?;
+    if exists.is_none() {
+        return Ok(ReadOutcome::NotFound);
+    }
+    let tags = match indexed {
+        Some(tags) => tags,
+        None => match topic_tags(sns, arn).await? {
+            Some(tags) => tags,
+            None => return Ok(ReadOutcome::NotFound),
+        },
+    };
+    Ok(check_owned(cx, spec, arn, &tags, || observed(arn)))
+}
+
+async fn create_topic(sns: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
+    let tags = spec
+        .tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ReconcileError::Invalid(format!("{}: tag: {e}", spec.address)))?;
+    // Idempotent by name: a retry (SDK or a re-run) gets the same topic.
+    let out = transient("sns:CreateTopic", || async {
+        sns.create_topic()
+            .name(&spec.name)
+            .set_tags(Some(tags.clone()))
+            .send()
+            .await
+            .map_err(|e| api_error("sns:CreateTopic", e))
+    })
+    .await?;
+    let arn = out
+        .topic_arn()
+        .ok_or_else(|| ReconcileError::Invalid("CreateTopic returned no ARN".into()))?;
+    Ok(observed(arn))
+}
+
+#[async_trait]
+impl Reconciler for SnsTopicReconciler {
+    fn kind(&self) -> &'static str {
+        drctl_stack::kinds::SNS_TOPIC
+    }
+
+    fn taggable(&self) -> bool {
+        true
+    }
+
+    async fn write_tags(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+        writes: &drctl_core::diff::TagWrites,
+    ) -> Result<(), ReconcileError> {
+        use crate::tags::{keys, only};
+        let add = only(spec, &writes.set);
+        let sns = self.aws.sns(self.aws.region_of(spec));
+        if !writes.set.is_empty() {
+            let tags = add
+                .tags
+                .iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ReconcileError::Invalid(format!("{}: tag: {e}", spec.address)))?;
+            crate::tag_call!(
+                "sns:TagResource",
+                sns.tag_resource()
+                    .resource_arn(&current.id)
+                    .set_tags(Some(tags))
+            )?;
+        }
+        if !writes.delete.is_empty() {
+            crate::tag_call!(
+                "sns:UntagResource",
+                sns.untag_resource()
+                    .resource_arn(&current.id)
+                    .set_tag_keys(Some(keys(writes)))
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn read(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        known_id: Option<&str>,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        let region = self.aws.region_of(spec);
+        let arn = match known_id {
+            Some(arn) => arn.to_string(),
+            None => topic_arn(region, self.account().await?, &spec.name),
+        };
+        let indexed = crate::tag_index::tags_of(&self.aws, region, &cx.env, &arn).await;
+        read_arn(&self.aws.sns(region), cx, spec, &arn, indexed).await
+    }
+
+    async fn create(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        _token: &str,
+    ) -> Result<Observed, ReconcileError> {
+        create_topic(&self.aws.sns(self.aws.region_of(spec)), spec).await
+    }
+
+    /// Nothing to change: the topic has no props.
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        _spec: &ResourceSpec,
+        current: &Observed,
+        _changes: &[FieldChange],
+    ) -> Result<Observed, ReconcileError> {
+        Ok(current.clone())
+    }
+
+    async fn delete(
+        &self,
+        _cx: &Ctx,
+        spec: &ResourceSpec,
+        current: &Observed,
+    ) -> Result<(), ReconcileError> {
+        let sns = self.aws.sns(self.aws.region_of(spec));
+        gone(
+            transient("sns:DeleteTopic", || async {
+                sns.delete_topic()
+                    .topic_arn(&current.id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error("sns:DeleteTopic", e))
+            })
+            .await,
+        )
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use aws_sdk_sns::operation::create_topic::CreateTopicOutput;
+    use aws_sdk_sns::operation::get_topic_attributes::{
+        GetTopicAttributesError, GetTopicAttributesOutput,
+    };
+    use aws_sdk_sns::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
+    use drctl_core::model::{TAG_ADDRESS, TAG_ENV};
+
+    pub(crate) fn sns_client(rules: &[&Rule]) -> Client {
+        crate::mock_client!(aws_sdk_sns, "us-west-2", RuleMode::Sequential, rules)
+    }
+
+    fn topic_spec() -> ResourceSpec {
+        let mut s = crate::route53::hosted_zone::tests::spec(
+            "us-west-2/monitoring/alerts-topic",
+            drctl_stack::kinds::SNS_TOPIC,
+            "trading-alerts-dev",
+            json!({}),
+        );
+        s.region = Some("us-west-2".into());
+        s
+    }
+
+    const ARN: &str = "arn:aws:sns:us-west-2:123456789012:trading-alerts-dev";
+
+    #[test]
+    fn the_arn_is_derived_from_region_account_and_name() {
+        assert_eq!(
+            topic_arn("us-west-2", "123456789012", "trading-alerts-dev"),
+            ARN
+        );
+        assert_eq!(
+            topic_arn("cn-north-1", "1", "t"),
+            "arn:aws-cn:sns:cn-north-1:1:t"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_topic_is_not_found() {
+        let get = mock!(Client::get_topic_attributes)
+            .match_requests(|r| r.topic_arn() == Some(ARN))
+            .then_error(|| {
+                GetTopicAttributesError::generic(
+                    aws_smithy_types::error::ErrorMetadata::builder()
+                        .code("NotFound")
+                        .message("Topic does not exist")
+                        .build(),
+                )
+            });
+        let cx = Ctx::new("dev");
+        let r = read_arn(&sns_client(&[&get]), &cx, &topic_spec(), ARN, None).await;
+        assert_eq!(r, Ok(ReadOutcome::NotFound));
+    }
+
+    #[tokio::test]
+    async fn a_topic_of_another_env_is_a_clash() {
+        let get = mock!(Client::get_topic_attributes)
+            .then_output(|| GetTopicAttributesOutput::builder().build());
+        let tags = mock!(Client::list_tags_for_resource).then_output(|| {
+            ListTagsForResourceOutput::builder()
+                .tags(Tag::builder().key(TAG_ENV).value("prod").build().unwrap())
+                .tags(
+                    Tag::builder()
+                        .key(TAG_ADDRESS)
+                        .value("us-west-2/monitoring/alerts-topic")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+        let cx = Ctx::new("dev");
+        let r = read_arn(&sns_client(&[&get, &tags]), &cx, &topic_spec(), ARN, None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(r, ReadOutcome::Clash { ref detail, .. } if detail.contains("prod")),
+            "{r:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn create_tags_the_topic_in_the_create_call() {
+        let create = mock!(Client::create_topic)
+            .match_requests(|r| {
+                r.name() == Some("trading-alerts-dev")
+                    && r.tags()
+                        .iter()
+                        .any(|t| t.key() == TAG_ENV && t.value() == "dev")
+            })
+            .then_output(|| CreateTopicOutput::builder().topic_arn(ARN).build());
+        let o = create_topic(&sns_client(&[&create]), &topic_spec())
+            .await
+            .unwrap();
+        assert_eq!(o.id, ARN);
+        assert_eq!(o.attrs["name"], json!("trading-alerts-dev"));
+    }
+}
