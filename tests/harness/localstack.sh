@@ -105,7 +105,7 @@ names = {ep.name for ep in entry_points(group="localstack.aws.provider")
 want = {"elbv2:default", "autoscaling:default", "rds:default", "dynamodb:drctl",
         "dynamodbstreams:drctl", "kinesis:drctl", "resourcegroupstaggingapi:drctl",
         "route53:drctl", "s3:drctl",
-        "cloudwatch:drctl"}
+        "cloudwatch:drctl", "ec2:drctl"}
 missing = want - names
 assert not missing, f"plugin entry points missing: {missing}"
 EOF
@@ -163,6 +163,7 @@ cmd_run_foreground() {
     export PROVIDER_OVERRIDE_S3=drctl         # replication of new objects (s3_replication.py)
     # Route53 checker interval x this (30 s -> 0.6 s) so drills run in seconds; 1 = AWS timing
     export DRCTL_HEALTH_CHECK_TIME_SCALE="${DRCTL_HEALTH_CHECK_TIME_SCALE:-0.02}"
+    export PROVIDER_OVERRIDE_EC2=drctl        # subnets held by instances, NAT EIP release (ec2_dependencies.py)
     export PROVIDER_OVERRIDE_CLOUDWATCH=drctl  # alarm tags as AWS keeps them
     export OVERRIDE_IN_DOCKER=0           # same host-mode layout on a host and inside our image
     export FILESYSTEM_ROOT="$dir/fs"      # LocalStack's dirs (tmp, state, cache) live here

@@ -83,3 +83,44 @@ def test_asg_name_taken_is_already_exists_and_delete_terminates_instances(client
     assert set(states) == set(ids)
     assert all(s in ("shutting-down", "terminated") for s in states.values()), states
     ec2.delete_launch_template(LaunchTemplateId=lt)
+
+
+def test_asg_moved_to_other_subnets_moves_its_instances_and_frees_the_old_subnet(client, network):
+    ec2 = client("ec2")
+    asg = client("autoscaling")
+    vpc, (old, new) = network
+    name = f"drctl-nk-{uuid.uuid4().hex[:8]}"
+    lt = ec2.create_launch_template(
+        LaunchTemplateName=name,
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Latest"},
+        MinSize=1,
+        MaxSize=2,
+        DesiredCapacity=1,
+        VPCZoneIdentifier=old,
+    )
+
+    def instances():
+        (g,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+        ids = [i["InstanceId"] for i in g["Instances"]]
+        return {
+            i["InstanceId"]: i.get("SubnetId")
+            for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+            for i in r["Instances"]
+        }
+
+    (first,) = instances().values()
+    assert first == old
+    # AWS refuses to delete a subnet an instance uses.
+    with pytest.raises(ClientError) as e:
+        ec2.delete_subnet(SubnetId=old)
+    assert e.value.response["Error"]["Code"] == "DependencyViolation"
+    # Moved to the other subnet: the instances follow, the old subnet is free.
+    asg.update_auto_scaling_group(AutoScalingGroupName=name, VPCZoneIdentifier=new)
+    now = instances()
+    assert list(now.values()) == [new], now
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    ec2.delete_launch_template(LaunchTemplateId=lt)

@@ -315,9 +315,11 @@ impl Planner<'_> {
         Ok(out.into_values().collect())
     }
 
-    /// Marks the replacements that create before they destroy: those of
-    /// kinds that declare it, and (transitively) the replaced resources they
-    /// depend on, whose old objects must outlive theirs.
+    /// Marks the replacements that create before they destroy: those whose
+    /// kind declares it for that replacement
+    /// ([`Reconciler::create_before_destroy_for`](crate::reconcile::Reconciler::create_before_destroy_for)),
+    /// and (transitively) the replaced resources they depend on, whose old
+    /// objects must outlive theirs.
     fn mark_create_before_destroy(&self, changes: &mut [ResourceChange]) {
         let index: BTreeMap<Address, usize> = changes
             .iter()
@@ -332,7 +334,7 @@ impl Planner<'_> {
                     && self
                         .registry
                         .get(&c.kind)
-                        .is_ok_and(|r| r.create_before_destroy())
+                        .is_ok_and(|r| r.create_before_destroy_for(&c.fields))
             })
             .map(|(i, _)| i)
             .collect();

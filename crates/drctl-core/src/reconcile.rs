@@ -138,6 +138,19 @@ pub trait Reconciler: Send + Sync {
         false
     }
 
+    /// [`create_before_destroy`](Self::create_before_destroy) for one
+    /// planned replacement, given its field changes. For a kind whose old
+    /// and new objects can exist side by side only in some replacements: a
+    /// subnet moving to a new VPC is created first (the Auto Scaling
+    /// group's instances keep the old one busy, `DependencyViolation`,
+    /// until the group has moved to the new one), but one staying in its
+    /// VPC is not (the same CIDR block cannot exist twice there:
+    /// `InvalidSubnet.Conflict`). Defaults to the kind's rule.
+    fn create_before_destroy_for(&self, fields: &[FieldChange]) -> bool {
+        let _ = fields;
+        self.create_before_destroy()
+    }
+
     /// Whether two objects of this kind cannot share `spec.name` (a target
     /// group's name is unique in its region). A create-before-destroy
     /// replacement then names the new object [`alternate_name`], as the old

@@ -310,6 +310,11 @@ fn answer<T>(op: &str, lost: bool, v: T) -> Result<T, ReconcileError> {
 /// Kind whose create takes no token and refuses a second resource of the
 /// same name with `AlreadyExists` (IAM roles, target groups, tables, ...).
 pub const NAMED: &str = "fake-named";
+/// Kind like a subnet: lives in the object its `zone` names; replaced
+/// create-before-destroy only when that changes (a new container), since in
+/// the same zone a second object with the same `cidr` is refused (like
+/// `InvalidSubnet.Conflict`) while the fake cloud checks use.
+pub const CONTAINED: &str = "fake-contained";
 /// Kind created without tags (tagged later, like a Route53 zone): a read
 /// knows it only by the pending create's token.
 pub const LATE_TAGGED: &str = "fake-late-tag";
@@ -361,6 +366,14 @@ impl Reconciler for FakeReconciler {
         self.protection
     }
     fn create_before_destroy(&self) -> bool {
+        self.create_before_destroy
+    }
+    fn create_before_destroy_for(&self, fields: &[FieldChange]) -> bool {
+        if self.kind == CONTAINED {
+            return fields
+                .iter()
+                .any(|f| f.field == "zone" && f.replace_reason.is_some());
+        }
         self.create_before_destroy
     }
     fn name_is_unique(&self) -> bool {
@@ -475,6 +488,24 @@ impl Reconciler for FakeReconciler {
                     message: format!("{} already exists", spec.name),
                 });
             }
+            let conflict = i.resources.values().any(|r| {
+                r.kind == self.kind
+                    && ["zone", "cidr"]
+                        .iter()
+                        .all(|k| r.props.get(*k) == spec.props.get(*k))
+            });
+            if self.kind == CONTAINED
+                && i.in_use_checks
+                && conflict
+                && !i.tokens.contains_key(token)
+            {
+                return Err(ReconcileError::Api {
+                    operation: "create".into(),
+                    class: ErrorClass::Fatal,
+                    code: "InvalidSubnet.Conflict".into(),
+                    message: format!("{} conflicts with another in its zone", spec.name),
+                });
+            }
             if let Some(id) = i.tokens.get(token).cloned().filter(|_| self.kind != NAMED) {
                 let r = i.resources.get(&id).cloned().ok_or_else(|| {
                     ReconcileError::Invalid("token for a deleted resource".into())
@@ -574,8 +605,8 @@ impl Reconciler for FakeReconciler {
 /// (found only by id: idempotency tokens alone prevent duplicates),
 /// `fake-protected` (like `fake`, with deletion protection in `protected`),
 /// `fake-cbd` (like `fake`, replaced create-before-destroy, names unique),
-/// `fake-tagged` (like `fake`, with tags as desired state), [`NAMED`] and
-/// [`LATE_TAGGED`].
+/// `fake-tagged` (like `fake`, with tags as desired state), [`NAMED`],
+/// [`LATE_TAGGED`] and [`CONTAINED`].
 pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
     let mut r = Registry::new();
     for kind in [NAMED, LATE_TAGGED] {
@@ -626,6 +657,18 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
         replace_on: &[("zone", "the zone cannot change in place")],
         protection: None,
         create_before_destroy: true,
+        taggable: false,
+    }));
+    r.register(Arc::new(FakeReconciler {
+        kind: CONTAINED,
+        cloud: cloud.clone(),
+        find_by_tags: true,
+        replace_on: &[
+            ("zone", "it cannot move to another zone"),
+            ("cidr", "its cidr cannot change"),
+        ],
+        protection: None,
+        create_before_destroy: false,
         taggable: false,
     }));
     r.register(Arc::new(FakeReconciler {

@@ -10,7 +10,7 @@ use drctl_core::model::{reference, Address, ResourceSpec};
 use drctl_core::plan::{Action, Plan, Planner};
 use drctl_core::reconcile::{Ctx, Registry};
 use drctl_core::state::StateStore;
-use drctl_core::testing::{registry, spec, spec_of, FakeCloud};
+use drctl_core::testing::{registry, spec, spec_of, FakeCloud, CONTAINED};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -315,4 +315,141 @@ async fn a_failed_dependent_keeps_the_deposed_object_for_the_next_run() {
     assert!(report.success(), "{report:?}");
     assert_eq!(w.ids("fake-cbd").len(), 1);
     assert!(!w.plan(checked_records("b")).await.has_changes());
+}
+
+/// vpc (`zone`) <- subnet (a [`CONTAINED`] kind in the vpc, CIDR `cidr`)
+/// <- asg (updated in place to the new subnet: the fake cloud refuses to
+/// delete a subnet the group still names, like `DependencyViolation` while
+/// its instances are in it).
+fn subnetted(zone: &str, cidr: &str) -> Vec<ResourceSpec> {
+    let mut vpc = spec("r1/vpc", &[]);
+    vpc.props.insert("zone".into(), json!(zone));
+    let mut subnet = spec_of(CONTAINED, "r1/subnet", &[]);
+    subnet
+        .props
+        .insert("zone".into(), reference(&Address::new("r1/vpc"), "id"));
+    subnet.props.insert("cidr".into(), json!(cidr));
+    let mut asg = spec("r1/asg", &[]);
+    asg.props.insert(
+        "subnet_ids".into(),
+        json!([reference(&Address::new("r1/subnet"), "id")]),
+    );
+    vec![vpc, subnet, asg]
+}
+
+#[tokio::test]
+async fn a_subnet_moving_to_a_new_vpc_is_created_first_and_deleted_after_the_group_moved() {
+    let w = World::new();
+    assert!(w.apply(subnetted("a", "10.0.1.0/24")).await.1.success());
+    w.cloud.reset_calls();
+    let next = || subnetted("b", "10.0.1.0/24");
+    let plan = w.plan(next()).await;
+    let change = |a: &str| plan.change(&Address::new(a)).unwrap().clone();
+    assert_eq!(change("r1/subnet").action, Action::Replace);
+    // A new VPC: the new subnet cannot conflict with the old one, so it is
+    // made first; the VPC it depends on is made first too.
+    assert!(change("r1/subnet").create_before_destroy);
+    assert!(change("r1/vpc").create_before_destroy);
+    assert_eq!(change("r1/asg").action, Action::Update);
+    let (_, report) = w.apply(next()).await;
+    assert!(report.success(), "{report:?}");
+    assert_eq!(
+        mutations(&w),
+        vec![
+            ("r1/vpc".to_string(), "create"),
+            ("r1/subnet".to_string(), "create"),
+            ("r1/asg".to_string(), "update"),
+            ("r1/subnet".to_string(), "delete"),
+            ("r1/vpc".to_string(), "delete"),
+        ]
+    );
+    assert_eq!(w.ids(CONTAINED), vec![w.id_of("r1/subnet")]);
+    assert!(w.store().state.deposed.is_empty());
+    assert!(!w.plan(next()).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_subnet_staying_in_its_vpc_is_replaced_destroy_first() {
+    // The same CIDR block cannot exist twice in one VPC: creating first
+    // would fail (InvalidSubnet.Conflict), so the old subnet goes first.
+    let w = World::new();
+    let stack = |cidr: &str| {
+        let mut s = subnetted("a", cidr);
+        s.pop(); // no group in it
+        s
+    };
+    assert!(w.apply(stack("10.0.1.0/24")).await.1.success());
+    let options = drctl_core::plan::PlanOptions {
+        refresh: true,
+        replace: vec![Address::new("r1/subnet")],
+        ..Default::default()
+    };
+    let graph = StackGraph::build(stack("10.0.1.0/24")).unwrap();
+    let cx = Ctx::new(ENV);
+    let plan = w
+        .planner(&cx)
+        .plan_with(&graph, &w.store().state, &options)
+        .await
+        .unwrap();
+    let subnet = plan.change(&Address::new("r1/subnet")).unwrap();
+    assert_eq!(subnet.action, Action::Replace);
+    assert!(!subnet.create_before_destroy);
+    assert!(
+        !plan
+            .change(&Address::new("r1/vpc"))
+            .unwrap()
+            .create_before_destroy
+    );
+    let exec = Executor {
+        registry: &w.registry,
+        cx,
+        parallelism: 4,
+        rules: &[],
+        stop: Arc::new(AtomicBool::new(false)),
+        events: None,
+    };
+    let report = exec
+        .apply(&plan, &graph, Arc::new(Mutex::new(w.store())))
+        .await;
+    assert!(report.success(), "{report:?}");
+    assert_eq!(w.ids(CONTAINED).len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_at_every_step_of_a_vpc_cascade_converges() {
+    let next = || subnetted("b", "10.0.1.0/24");
+    for step in 1..=5 {
+        let w = World::new();
+        assert!(w.apply(subnetted("a", "10.0.1.0/24")).await.1.success());
+        w.cloud.reset_calls();
+        w.cloud.crash_at(step);
+        let cloud = w.cloud.clone();
+        tokio::select! {
+            _ = w.apply(next()) => panic!("step {step}: the run should have hung"),
+            _ = cloud.crashed.notified() => {}
+        }
+        w.cloud.clear_faults();
+        let (_, report) = w.apply(next()).await;
+        assert!(report.success(), "step {step}: {report:?}");
+        // One of each, the group in the new subnet, nothing deposed.
+        assert_eq!(w.cloud.resources().len(), 3, "step {step}");
+        assert_eq!(w.ids(CONTAINED), vec![w.id_of("r1/subnet")], "step {step}");
+        let asg = w
+            .cloud
+            .resources()
+            .into_values()
+            .find(|r| r.name == "r1-asg")
+            .unwrap();
+        assert_eq!(
+            asg.props["subnet_ids"],
+            json!([w.id_of("r1/subnet")]),
+            "step {step}"
+        );
+        let state = w.store().state;
+        assert!(
+            state.deposed.is_empty() && state.pending.is_empty(),
+            "step {step}"
+        );
+        assert!(!w.plan(next()).await.has_changes(), "step {step}");
+    }
 }

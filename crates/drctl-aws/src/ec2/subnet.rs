@@ -230,9 +230,18 @@ impl Reconciler for SubnetReconciler {
         drctl_stack::kinds::SUBNET
     }
 
-    // Not create-before-destroy: a new subnet with the same CIDR block in the
-    // same VPC (a `-replace`, an AZ change) cannot exist beside the old one
-    // (CreateSubnet: InvalidSubnet.Conflict), so the old one goes first.
+    /// Create-before-destroy when the subnet moves to a new VPC (its VPC is
+    /// replaced): the Auto Scaling group's instances keep the old subnet
+    /// busy (`DependencyViolation`) until the group has moved to the new
+    /// one, and the new one cannot conflict with it. Destroy-before-create
+    /// otherwise: a new subnet with the same CIDR block in the same VPC (a
+    /// `-replace`, an AZ change) cannot exist beside the old one
+    /// (CreateSubnet: `InvalidSubnet.Conflict`), so the old one goes first.
+    fn create_before_destroy_for(&self, fields: &[FieldChange]) -> bool {
+        fields
+            .iter()
+            .any(|f| f.field == "vpc_id" && f.replace_reason.is_some())
+    }
 
     fn taggable(&self) -> bool {
         true

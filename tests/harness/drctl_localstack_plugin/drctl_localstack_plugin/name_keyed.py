@@ -15,6 +15,8 @@ AWS never makes a second resource of the same name:
   once the group is empty) and AWS stops listing terminated instances in the tagging API.
   moto left instances launched for an earlier desired capacity, or protected from scale
   in, running after the group was gone.
+- ``UpdateAutoScalingGroup`` with other subnets replaces the instances of the subnets it
+  left with instances in its subnets (AWS rebalances); moto left them where they were.
 
 Patched once, in the provider factories (moto is imported lazily there).
 """
@@ -105,6 +107,26 @@ def patch_autoscaling() -> None:
         if running:
             self.ec2_backend.terminate_instances(running)
 
+    orig_update = AutoScalingBackend.update_auto_scaling_group
+
+    def update_auto_scaling_group(self, *args, **kwargs):
+        group = orig_update(self, *args, **kwargs)
+        # Instances in subnets the group no longer uses are replaced in its
+        # subnets (AWS rebalances them); moto left them where they were.
+        subnets = set(filter(None, (group.vpc_zone_identifier or "").split(",")))
+        moved = [
+            s
+            for s in group.instance_states
+            if subnets and getattr(s.instance, "subnet_id", None) not in subnets
+        ]
+        if moved:
+            self.ec2_backend.terminate_instances([s.instance.id for s in moved])
+            group.instance_states = [s for s in group.instance_states if s not in moved]
+            group.set_desired_capacity(group.desired_capacity)
+        return group
+
     create_auto_scaling_group._drctl = True
     AutoScalingBackend.create_auto_scaling_group = create_auto_scaling_group
     AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+    AutoScalingBackend.update_auto_scaling_group = update_auto_scaling_group
+

@@ -85,6 +85,21 @@ def autoscaling():
     return _moto_service("autoscaling")
 
 
+@aws_provider(api="ec2", name="drctl")
+def ec2_drctl():
+    """LocalStack's EC2 with dependencies held and released as on AWS (see
+    ec2_dependencies.py). Selected with ``PROVIDER_OVERRIDE_EC2=drctl``.
+    """
+    from localstack.services.ec2.provider import Ec2Provider
+    from localstack.services.moto import MotoFallbackDispatcher
+    from localstack.services.plugins import Service
+
+    from .ec2_dependencies import patch_ec2
+
+    patch_ec2()
+    return Service.for_provider(Ec2Provider(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
 @aws_provider(api="rds", name="default")
 def rds():
     return _moto_service("rds")
