@@ -1,10 +1,37 @@
 //! A compact Markdown summary of a plan for pull requests: orphans first
 //! (if any), counts, a table of changes by region with replacements and
-//! deletions first, and the full text diff in a collapsible block.
+//! deletions first (deposed objects among the deletions, as in the text and
+//! JSON plans), and the full text diff in a collapsible block.
 
 use drctl_core::model::{TAG_ADDRESS, TAG_ENV};
-use drctl_core::plan::{Action, Plan};
+use drctl_core::plan::{Action, DeposedChange, Plan, ResourceChange};
 use std::fmt::Write;
+
+/// The action symbol the text plan shows (`+/-` for create-before-destroy).
+fn symbol(c: &ResourceChange) -> &'static str {
+    match c.action {
+        Action::Replace if c.create_before_destroy => "+/-",
+        a => a.symbol(),
+    }
+}
+
+/// A deposed object as a row: `(symbol, address, why)`; `-` when it is to
+/// be deleted, `forget` when it is already gone.
+fn deposed_row(d: &DeposedChange) -> (&'static str, String, String) {
+    let address = format!("{} (deposed object {})", d.address, d.key);
+    match &d.prior {
+        Some(o) => (
+            "-",
+            address,
+            format!("the old object {} of a replacement", o.id),
+        ),
+        None => (
+            "forget",
+            address,
+            "already gone; removed from the state".into(),
+        ),
+    }
+}
 
 pub fn summary(plan: &Plan, full_text: &str) -> String {
     let c = plan.counts();
@@ -77,11 +104,13 @@ pub fn summary(plan: &Plan, full_text: &str) -> String {
         .iter()
         .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
         .collect();
-    if !dangerous.is_empty() {
+    let deposed: Vec<_> = plan.deposed.iter().map(deposed_row).collect();
+    let deleted_deposed = plan.deposed.iter().filter(|d| d.prior.is_some()).count();
+    if !dangerous.is_empty() || deleted_deposed > 0 {
         let _ = writeln!(
             out,
             "> [!WARNING]\n> {} resource(s) will be deleted or replaced:",
-            dangerous.len()
+            dangerous.len() + deleted_deposed
         );
         for c in &dangerous {
             let why = if c.reasons.is_empty() {
@@ -89,7 +118,10 @@ pub fn summary(plan: &Plan, full_text: &str) -> String {
             } else {
                 format!(" — {}", c.reasons.join("; "))
             };
-            let _ = writeln!(out, "> - `{}` `{}`{why}", c.action.symbol(), c.address);
+            let _ = writeln!(out, "> - `{}` `{}`{why}", symbol(c), c.address);
+        }
+        for (sym, address, why) in deposed.iter().filter(|(s, _, _)| *s == "-") {
+            let _ = writeln!(out, "> - `{sym}` `{address}` — {why}");
         }
         out.push('\n');
     }
@@ -97,12 +129,20 @@ pub fn summary(plan: &Plan, full_text: &str) -> String {
         out,
         "| | region | resource | kind | changed fields |\n|---|---|---|---|---|"
     );
-    for c in rows {
+    // Deposed objects are deletions: they head the table with the others.
+    let first_other = rows
+        .iter()
+        .position(|c| c.action != Action::Delete)
+        .unwrap_or(rows.len());
+    for (i, c) in rows.iter().enumerate() {
+        if i == first_other {
+            deposed_table_rows(&mut out, plan, &deposed);
+        }
         let fields: Vec<String> = c.fields.iter().map(|f| format!("`{}`", f.field)).collect();
         let _ = writeln!(
             out,
             "| `{}` | {} | `{}`{} | {} | {} |",
-            c.action.symbol(),
+            symbol(c),
             c.region.as_deref().unwrap_or("global"),
             c.address,
             if c.drift { " (drift)" } else { "" },
@@ -110,10 +150,24 @@ pub fn summary(plan: &Plan, full_text: &str) -> String {
             fields.join(", ")
         );
     }
+    if first_other == rows.len() {
+        deposed_table_rows(&mut out, plan, &deposed);
+    }
     let _ = writeln!(
         out,
         "\n<details><summary>Full plan</summary>\n\n```diff\n{}```\n</details>",
         full_text
     );
     out
+}
+
+fn deposed_table_rows(out: &mut String, plan: &Plan, rows: &[(&str, String, String)]) {
+    for (d, (sym, address, why)) in plan.deposed.iter().zip(rows) {
+        let _ = writeln!(
+            out,
+            "| `{sym}` | {} | `{address}` | {} | {why} |",
+            d.region.as_deref().unwrap_or("global"),
+            d.kind,
+        );
+    }
 }

@@ -309,3 +309,133 @@ async fn colour_and_plain_text_have_the_same_layout() {
     let text = render::plan_text(&plan, &Style { color: false });
     assert_eq!(plain(&colour), text);
 }
+
+/// A health-check-like `fake-cbd` object in zone `zone` and records that
+/// point at it.
+fn checked_records(zone: &str) -> Vec<ResourceSpec> {
+    let mut hc = drctl_core::testing::spec_of("fake-cbd", "us-east-1/route53/hc", &[]);
+    hc.props.insert("zone".into(), json!(zone));
+    let mut records = spec("us-east-1/route53/records", &[]);
+    records.props.insert(
+        "health_check_id".into(),
+        reference(&Address::new("us-east-1/route53/hc"), "id"),
+    );
+    vec![hc, records]
+}
+
+/// A run killed after the records moved to a new health check leaves the
+/// old one deposed; the next plan (which also replaces the new one,
+/// create-before-destroy) shows it as a deletion in text, JSON and
+/// Markdown alike, with the same counts.
+#[tokio::test]
+async fn text_json_and_markdown_agree_on_deposed_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snap.state.json");
+    let cloud = FakeCloud::new();
+    cloud.check_in_use(true);
+    let reg = registry(&cloud);
+    let cx = Ctx::new("snap");
+    let planner = Planner {
+        registry: &reg,
+        cx: &cx,
+        parallelism: 1,
+    };
+    let run = |zone: &'static str| {
+        let (reg, cx, path) = (&reg, &cx, &path);
+        async move {
+            let graph = StackGraph::build(checked_records(zone)).unwrap();
+            let store = StateStore::open(path, "snap").unwrap();
+            let plan = Planner {
+                registry: reg,
+                cx,
+                parallelism: 1,
+            }
+            .plan(&graph, &store.state, true)
+            .await
+            .unwrap();
+            let exec = Executor {
+                registry: reg,
+                cx: cx.clone(),
+                parallelism: 1,
+                rules: &[],
+                stop: Arc::new(AtomicBool::new(false)),
+                events: None,
+            };
+            exec.apply(&plan, &graph, Arc::new(Mutex::new(store))).await
+        }
+    };
+    assert!(run("a").await.success());
+    cloud.reset_calls();
+    // Killed right after the records moved (call 2), before the old check
+    // was deleted.
+    cloud.crash_at(2);
+    tokio::select! {
+        _ = run("b") => panic!("the run should have hung"),
+        _ = cloud.crashed.notified() => {}
+    }
+    cloud.clear_faults();
+    let graph = StackGraph::build(checked_records("c")).unwrap();
+    let state = StateStore::open(&path, "snap").unwrap().state;
+    let plan = planner.plan(&graph, &state, true).await.unwrap();
+    assert_eq!(plan.deposed.len(), 1, "{plan:?}");
+    let key = plan.deposed[0].key.clone();
+    let old_id = plan.deposed[0].prior.as_ref().unwrap().id.clone();
+    let deposed = format!("us-east-1/route53/hc (deposed object {key})");
+
+    let text = render::plan_text(&plan, &Style { color: false });
+    let doc = render::plan_json(&plan);
+    let md = drctl::markdown::summary(&plan, &text);
+
+    // Text: the replacement is +/-, the deposed object a deletion.
+    assert!(text.contains("+/- fake-cbd"), "{text}");
+    assert!(
+        text.contains(&format!("  # {deposed} will be destroyed")),
+        "{text}"
+    );
+    assert!(text.contains(&old_id), "{text}");
+    assert!(
+        text.contains("Plan: 1 to add, 1 to change, 2 to destroy."),
+        "{text}"
+    );
+    // JSON: the same entries and counts.
+    let entries = doc["resource_changes"].as_array().unwrap();
+    let entry = entries
+        .iter()
+        .find(|c| c["deposed"] == json!(key))
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(entry["actions"], json!(["delete"]));
+    assert_eq!(entry["physical_id"], json!(old_id));
+    let hc = entries
+        .iter()
+        .find(|c| c["address"] == "us-east-1/route53/hc" && c.get("deposed").is_none())
+        .unwrap();
+    assert_eq!(hc["actions"], json!(["create", "delete"]));
+    assert_eq!(
+        doc["summary"],
+        json!({"add": 1, "change": 1, "destroy": 2, "has_changes": true})
+    );
+    // Markdown: the counts, the warning (both deletions) and the rows.
+    assert!(
+        md.contains("**1 to add, 1 to change, 2 to destroy**"),
+        "{md}"
+    );
+    assert!(
+        md.contains("> 2 resource(s) will be deleted or replaced:"),
+        "{md}"
+    );
+    assert!(md.contains("> - `+/-` `us-east-1/route53/hc`"), "{md}");
+    assert!(
+        md.contains(&format!(
+            "> - `-` `{deposed}` — the old object {old_id} of a replacement"
+        )),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("| `-` | us-east-1 | `{deposed}` | fake-cbd |")),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `+/-` | us-east-1 | `us-east-1/route53/hc` | fake-cbd |"),
+        "{md}"
+    );
+}
