@@ -148,6 +148,8 @@ struct Audit {
     orphans: Vec<String>,
     /// Addresses with more than one resource.
     duplicates: Vec<String>,
+    /// Live EC2 instances of the env (held by a recorded group or not).
+    instances: usize,
 }
 
 /// Whether `arn` names the resource whose physical id is `id` (an ARN, a
@@ -182,9 +184,8 @@ async fn audit(aws: &drctl_aws::Aws, env: &Env) -> Audit {
                 .unwrap();
             for m in page.resource_tag_mapping_list() {
                 let arn = m.resource_arn().unwrap_or_default().to_string();
-                // Instances are the ASG's, not drctl's: they carry the launch
-                // template's tags. (The emulator keeps them after the ASG is
-                // deleted; AWS terminates them.)
+                // Instances are the ASG's, not drctl's (they carry its tags
+                // through PropagateAtLaunch): audited by `stray_instances`.
                 if arn.contains(":instance/") {
                     continue;
                 }
@@ -263,6 +264,10 @@ async fn audit(aws: &drctl_aws::Aws, env: &Env) -> Audit {
         }
     }
     let mut audit = Audit::default();
+    let (instances, strays) = stray_instances(aws, &state, &env.env).await;
+    audit.instances = instances;
+    audit.found += strays.len();
+    audit.orphans.extend(strays);
     for (address, arns) in &by_address {
         audit.found += arns.len();
         if arns.len() > 1 {
@@ -278,6 +283,90 @@ async fn audit(aws: &drctl_aws::Aws, env: &Env) -> Audit {
         }
     }
     audit
+}
+
+/// The live EC2 instances of `env` (tagged `drctl:env`, not terminated or
+/// terminating) in both regions: how many, and those no Auto Scaling group
+/// recorded in `state` holds, as `instance <id> (<region>): <why>`. Every
+/// instance of a converged env belongs to a recorded group (a killed run's
+/// launch leaves none behind); after destroy none is left at all.
+async fn stray_instances(aws: &drctl_aws::Aws, state: &State, env: &str) -> (usize, Vec<String>) {
+    let mut out = Vec::new();
+    let mut live = 0;
+    for region in ["us-east-1", "us-west-2"] {
+        let groups: Vec<String> = state
+            .resources
+            .values()
+            .filter(|r| {
+                r.kind == drctl_stack::kinds::AUTOSCALING_GROUP
+                    && r.region.as_deref() == Some(region)
+            })
+            .map(|r| r.id.clone())
+            .collect();
+        let mut held = BTreeSet::new();
+        if !groups.is_empty() {
+            let asgs = aws
+                .autoscaling(region)
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(groups.clone()))
+                .send()
+                .await
+                .unwrap();
+            for g in asgs.auto_scaling_groups() {
+                held.extend(
+                    g.instances()
+                        .iter()
+                        .filter_map(|i| i.instance_id().map(str::to_string)),
+                );
+            }
+        }
+        let mut token: Option<String> = None;
+        loop {
+            let page = aws
+                .ec2(region)
+                .describe_instances()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name(format!("tag:{TAG_ENV}"))
+                        .values(env)
+                        .build(),
+                )
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("instance-state-name")
+                        .set_values(Some(
+                            ["pending", "running", "stopping", "stopped"]
+                                .map(String::from)
+                                .to_vec(),
+                        ))
+                        .build(),
+                )
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .unwrap();
+            for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                let id = i.instance_id().unwrap_or_default();
+                live += 1;
+                if !held.contains(id) {
+                    let why = if groups.is_empty() {
+                        "the state records no Auto Scaling group in this region".to_string()
+                    } else {
+                        format!("not an instance of {}", groups.join(", "))
+                    };
+                    out.push(format!("instance {id} ({region}): {why}"));
+                }
+            }
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    (live, out)
 }
 
 /// The outcome of a set of crash points.
@@ -379,22 +468,33 @@ const CRASH_POINTS_AT_ONCE: usize = 3;
 /// Apply crash points `ks`, [`CRASH_POINTS_AT_ONCE`] at a time.
 async fn apply_crash_points(aws: &drctl_aws::Aws, ks: Vec<u64>) -> Tally {
     use futures::StreamExt;
-    let tallies: Vec<Tally> = futures::stream::iter(ks)
+    let started = Instant::now();
+    let total = ks.len();
+    let mut points = futures::stream::iter(ks)
         .map(|k| async move {
             let mut t = Tally::default();
             apply_crash_point(aws, k, &mut t).await;
             t
         })
-        .buffer_unordered(CRASH_POINTS_AT_ONCE)
-        .collect()
-        .await;
+        .buffer_unordered(CRASH_POINTS_AT_ONCE);
     let mut all = Tally::default();
-    for t in tallies {
+    let mut done = 0;
+    while let Some(t) = points.next().await {
+        done += 1;
+        for f in &t.failures {
+            println!("FAILED: {f}");
+        }
         all.tried += t.tried;
         all.converged += t.converged;
         all.orphans += t.orphans;
         all.duplicates += t.duplicates;
         all.failures.extend(t.failures);
+        // A partial run (stopped at a deadline) still says how far it got.
+        println!(
+            "progress: {done}/{total} apply positions, {}, {:.0}s",
+            all.line(),
+            started.elapsed().as_secs_f64()
+        );
     }
     all
 }
@@ -513,6 +613,8 @@ async fn survives(rules: Rules) {
         a.orphans.is_empty() && a.duplicates.is_empty(),
         "after apply with {rules:?}: {a:?}"
     );
+    // The instance audit sees the groups' instances (it is not vacuous).
+    assert!(a.instances > 0, "no instance found after apply: {a:?}");
     let plan = env.run(&via, &["plan", "--detailed-exitcode"]).await;
     assert_eq!(
         plan.status.code(),
