@@ -21,7 +21,7 @@ pub fn check_owned(
     tags: &Tags,
     observed: impl FnOnce() -> Observed,
 ) -> ReadOutcome {
-    if owned_by(tags, &cx.env, &spec.address) {
+    if owned_by(tags, &cx.env, &spec.address) || adoptable(cx, tags) {
         return ReadOutcome::Found(with_tags(observed(), tags));
     }
     let detail = match (
@@ -41,6 +41,16 @@ pub fn check_owned(
     }
 }
 
+/// Whether `drctl import` may read a resource with `tags` as found
+/// ([`Ctx::adopting`]): it carries no env's ownership tags, or this env's
+/// (the import checks the address). Another env's stays a clash.
+pub fn adoptable(cx: &Ctx, tags: &Tags) -> bool {
+    cx.adopting
+        && tags
+            .get(drctl_core::model::TAG_ENV)
+            .is_none_or(|e| e == &cx.env)
+}
+
 /// `o` reporting the tags its read found, for the shared tag diff
 /// ([`drctl_core::diff::tags_change`]; tags are desired state).
 pub fn with_tags(mut o: Observed, tags: &Tags) -> Observed {
@@ -56,6 +66,17 @@ pub fn only(spec: &ResourceSpec, tags: &Tags) -> ResourceSpec {
         tags: tags.clone(),
         ..spec.clone()
     }
+}
+
+/// The whole tag set a service that replaces all tags at once (S3
+/// PutBucketTagging) must be sent: the tags the read found (`aws:` and
+/// other unmanaged tags among them, unchanged), minus the deletes, plus the
+/// sets. A write never drops or adds an `aws:` tag (TagWrites holds none).
+pub fn whole_set(current: &Observed, writes: &TagWrites) -> Tags {
+    let mut out = drctl_core::diff::observed_tags(current).unwrap_or_default();
+    out.retain(|k, _| !writes.delete.contains(k));
+    out.extend(writes.set.clone());
+    out
 }
 
 /// The keys of a [`drctl_core::diff::TagWrites::delete`], as SDK lists want them.
@@ -153,24 +174,6 @@ pub fn ambiguous<T>(
         address: spec.address.to_string(),
         ids: many.iter().filter_map(id).collect(),
     }
-}
-
-/// `drctl import` of any EC2 resource (VPC, subnet, route table, security
-/// group, gateway, NAT, address): CreateTags with the spec's tags, ownership
-/// tags included. CreateTags overwrites same-named tags and keeps the rest.
-pub async fn ec2_import(
-    aws: &crate::Aws,
-    spec: &ResourceSpec,
-    id: &str,
-) -> Result<(), drctl_core::reconcile::ReconcileError> {
-    aws.ec2(aws.region_of(spec))
-        .create_tags()
-        .resources(id)
-        .set_tags(Some(ec2_tags(spec)))
-        .send()
-        .await
-        .map_err(|e| crate::errors::api_error("ec2:CreateTags", e))?;
-    Ok(())
 }
 
 /// The prop `read` sets on a resource it recognised as the work of an

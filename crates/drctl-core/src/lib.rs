@@ -32,6 +32,7 @@ pub mod deposed;
 pub mod diff;
 pub mod drill;
 pub mod graph;
+pub mod import;
 pub mod lock;
 pub mod model;
 pub mod ordering;

@@ -90,6 +90,12 @@ pub struct Ctx {
     /// ownership tags: a read or a look-up by tags must skip them, or it
     /// would take the old object for the new one.
     pub deposed: Arc<BTreeMap<Address, Vec<String>>>,
+    /// Set by `drctl import` only ([`crate::import`]): a read by id reports
+    /// a resource that carries no ownership tags (or only this env's, for
+    /// another address or none) as `Found`, with its tags, instead of a
+    /// clash, so that the import can compare it with the spec before tagging
+    /// it. A resource carrying another env's tags stays a clash.
+    pub adopting: bool,
 }
 
 impl Ctx {
@@ -98,6 +104,7 @@ impl Ctx {
             env: env.into(),
             pending_creates: Arc::default(),
             deposed: Arc::default(),
+            adopting: false,
         }
     }
 
@@ -237,26 +244,20 @@ pub trait Reconciler: Send + Sync {
         current: &Observed,
     ) -> Result<(), ReconcileError>;
 
-    /// Whether `import` is implemented for this kind (the clash report
-    /// suggests `drctl import` only then).
+    /// Whether `drctl import` can adopt this kind ([`crate::import`]): one
+    /// rule, every taggable kind (ownership is a tag, and the kind's own
+    /// [`write_tags`](Self::write_tags) puts it on). The clash report
+    /// suggests `drctl import` exactly for these.
     fn importable(&self) -> bool {
-        false
+        self.taggable()
     }
 
-    /// `drctl import`: puts the spec's tags, the ownership tags included, on
-    /// the existing resource `id`, which a read found without them. Called
-    /// only after the read by `id` returned a clash that names no other env.
-    /// Kinds that cannot be imported keep this default error.
-    async fn import(
-        &self,
-        _cx: &Ctx,
-        _spec: &ResourceSpec,
-        _id: &str,
-    ) -> Result<(), ReconcileError> {
-        Err(ReconcileError::Invalid(format!(
-            "drctl import does not support {} resources yet; delete it (or rename it) and let apply create it",
-            self.kind()
-        )))
+    /// The physical id `drctl import ADDR ID` means, from what the user gave
+    /// (the form `terraform import` takes for the kind, see the README):
+    /// most kinds take it as is; a kind whose API accepts several spellings
+    /// (a hosted zone's `/hostedzone/` prefix) returns the one it records.
+    fn import_id(&self, given: &str) -> String {
+        given.to_string()
     }
 
     /// Blocks until the resource is usable by its dependents (NAT available,

@@ -206,6 +206,22 @@ impl FakeCloud {
         }
         id
     }
+    /// Sets a property of the resource `id` out of band.
+    pub fn set_prop(&self, id: &str, field: &str, value: Value) {
+        if let Some(r) = self.lock().resources.get_mut(id) {
+            r.props.insert(field.into(), value);
+        }
+    }
+    /// Sets a tag of the resource `id` out of band.
+    pub fn set_tag(&self, id: &str, key: &str, value: &str) {
+        if let Some(r) = self.lock().resources.get_mut(id) {
+            r.tags.insert(key.into(), value.into());
+        }
+    }
+    /// The tags of the resource `id`.
+    pub fn tags_of_id(&self, id: &str) -> Option<BTreeMap<String, String>> {
+        self.lock().resources.get(id).map(|r| r.tags.clone())
+    }
     /// Puts a resource that drctl does not own into the cloud.
     pub fn insert_foreign(&self, kind: &str, name: &str) -> String {
         let mut i = self.lock();
@@ -420,7 +436,10 @@ impl Reconciler for FakeReconciler {
             .and_then(|t| i.tokens.get(t));
         let check = |id: &str, r: &FakeResource| {
             let owned = owned_by(&r.tags, &cx.env, &spec.address);
-            if owned || pending.is_some_and(|p| p == id) {
+            let other_env = r.tags.get(TAG_ENV).filter(|e| **e != cx.env);
+            // `drctl import` reads what it may adopt as found.
+            let adopt = cx.adopting && self.taggable && other_env.is_none();
+            if owned || adopt || pending.is_some_and(|p| p == id) {
                 let mut o = observed_tagged(id, r, self.taggable);
                 if self.kind == LATE_TAGGED {
                     o.props.insert("tagged".into(), Value::Bool(owned));
@@ -429,14 +448,18 @@ impl Reconciler for FakeReconciler {
             } else {
                 ReadOutcome::Clash {
                     id: id.into(),
-                    detail: "no ownership tags".into(),
+                    detail: match other_env {
+                        Some(e) => format!("it belongs to env '{e}'"),
+                        None => "no ownership tags".into(),
+                    },
                 }
             }
         };
         if let Some(id) = known_id {
             return Ok(match i.resources.get(id) {
-                Some(r) => check(id, r),
-                None => ReadOutcome::NotFound,
+                // An id of another kind is not found, as on AWS.
+                Some(r) if r.kind == self.kind => check(id, r),
+                _ => ReadOutcome::NotFound,
             });
         }
         if !self.find_by_tags {
@@ -675,7 +698,7 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
         kind: "fake-tagged",
         cloud: cloud.clone(),
         find_by_tags: true,
-        replace_on: &[],
+        replace_on: &[("zone", "the zone cannot change in place")],
         protection: None,
         create_before_destroy: false,
         taggable: true,

@@ -750,6 +750,31 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         }
     }
 
+    // AWS's tag limits, the tightest over the kinds this plan makes (a
+    // hosted zone only when drctl creates it).
+    let kinds = crate::kinds::ALL
+        .iter()
+        .copied()
+        .filter(|k| *k != crate::kinds::HOSTED_ZONE || raw.hosted_zone_id.is_none());
+    if let Some((kind, limit, allowed)) = crate::kinds::tightest_tag_limit(kinds) {
+        if tags.len() > allowed {
+            bad(
+                "tags",
+                tspan.clone(),
+                format!(
+                    "has {} keys, but AWS allows at most {} tags on {} ({kind}; source: {}), and drctl puts {} of its own on it ({}): [tags] can have at most {allowed} keys. Remove {} of them.",
+                    tags.len(),
+                    limit.max,
+                    limit.what,
+                    limit.source,
+                    crate::kinds::own_tag_count(kind),
+                    crate::kinds::OWN_TAGS.join(", "),
+                    tags.len() - allowed
+                ),
+            );
+        }
+    }
+
     let defaults = drctl_core::drill::Targets::default();
     let mut target = |key: &str, v: &Option<Spanned<String>>, default: Duration| match v {
         None => default,

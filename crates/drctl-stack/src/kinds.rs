@@ -94,3 +94,208 @@ pub const DESTROY_RULES: &[DestroyRule] = &[
     DestroyRule { first: IGW_ATTACHMENT, then: INTERNET_GATEWAY, prevents: "DependencyViolation: the internet gateway is still attached" },
     DestroyRule { first: ALARM, then: SNS_TOPIC, prevents: "alarms left pointing at a deleted topic" },
 ];
+
+/// The id `drctl import ADDR ID` takes for a kind: the form `terraform
+/// import` takes for the matching Terraform resource (so a Terraform user
+/// passes what they know), which is also what `drctl state list` shows.
+pub struct ImportId {
+    pub kind: &'static str,
+    /// The Terraform resource type of the same AWS object.
+    pub terraform: &'static str,
+    /// What to pass, with an example.
+    pub form: &'static str,
+}
+
+/// [`ImportId`] of every importable kind (the taggable ones).
+pub const IMPORT_IDS: &[ImportId] = &[
+    ImportId {
+        kind: VPC,
+        terraform: "aws_vpc",
+        form: "the VPC id (vpc-0a1b2c3d)",
+    },
+    ImportId {
+        kind: SUBNET,
+        terraform: "aws_subnet",
+        form: "the subnet id (subnet-0a1b2c3d)",
+    },
+    ImportId {
+        kind: INTERNET_GATEWAY,
+        terraform: "aws_internet_gateway",
+        form: "the gateway id (igw-0a1b2c3d)",
+    },
+    ImportId {
+        kind: EIP,
+        terraform: "aws_eip",
+        form: "the allocation id (eipalloc-0a1b2c3d)",
+    },
+    ImportId {
+        kind: NAT_GATEWAY,
+        terraform: "aws_nat_gateway",
+        form: "the NAT gateway id (nat-0a1b2c3d)",
+    },
+    ImportId {
+        kind: ROUTE_TABLE,
+        terraform: "aws_route_table",
+        form: "the route table id (rtb-0a1b2c3d)",
+    },
+    ImportId {
+        kind: SECURITY_GROUP,
+        terraform: "aws_security_group",
+        form: "the group id (sg-0a1b2c3d)",
+    },
+    ImportId {
+        kind: LAUNCH_TEMPLATE,
+        terraform: "aws_launch_template",
+        form: "the launch template id (lt-0a1b2c3d)",
+    },
+    ImportId {
+        kind: LOAD_BALANCER,
+        terraform: "aws_lb",
+        form: "the load balancer ARN",
+    },
+    ImportId {
+        kind: TARGET_GROUP,
+        terraform: "aws_lb_target_group",
+        form: "the target group ARN",
+    },
+    ImportId {
+        kind: LISTENER,
+        terraform: "aws_lb_listener",
+        form: "the listener ARN",
+    },
+    ImportId {
+        kind: AUTOSCALING_GROUP,
+        terraform: "aws_autoscaling_group",
+        form: "the group name",
+    },
+    ImportId {
+        kind: IAM_ROLE,
+        terraform: "aws_iam_role",
+        form: "the role name",
+    },
+    ImportId {
+        kind: INSTANCE_PROFILE,
+        terraform: "aws_iam_instance_profile",
+        form: "the instance profile name",
+    },
+    ImportId {
+        kind: SECRET,
+        terraform: "aws_secretsmanager_secret",
+        form: "the secret ARN",
+    },
+    ImportId {
+        kind: DB_SUBNET_GROUP,
+        terraform: "aws_db_subnet_group",
+        form: "the DB subnet group name",
+    },
+    ImportId {
+        kind: DB_INSTANCE,
+        terraform: "aws_db_instance",
+        form: "the DB instance identifier",
+    },
+    ImportId {
+        kind: DYNAMODB_TABLE,
+        terraform: "aws_dynamodb_table",
+        form: "the table name",
+    },
+    ImportId {
+        kind: DYNAMODB_REPLICA,
+        terraform: "aws_dynamodb_table_replica",
+        form: "the replica table's ARN (in the replica's region)",
+    },
+    ImportId {
+        kind: BUCKET,
+        terraform: "aws_s3_bucket",
+        form: "the bucket name",
+    },
+    ImportId {
+        kind: HOSTED_ZONE,
+        terraform: "aws_route53_zone",
+        form: "the zone id (Z0123456789ABC, /hostedzone/ prefix optional)",
+    },
+    ImportId {
+        kind: HEALTH_CHECK,
+        terraform: "aws_route53_health_check",
+        form: "the health check id",
+    },
+    ImportId {
+        kind: SNS_TOPIC,
+        terraform: "aws_sns_topic",
+        form: "the topic ARN",
+    },
+    ImportId {
+        kind: ALARM,
+        terraform: "aws_cloudwatch_metric_alarm",
+        form: "the alarm name",
+    },
+];
+
+/// The id form `drctl import` takes for `kind` ([`IMPORT_IDS`]).
+pub fn import_id(kind: &str) -> Option<&'static ImportId> {
+    IMPORT_IDS.iter().find(|i| i.kind == kind)
+}
+
+/// The tags drctl puts on every resource besides the plan file's `[tags]`
+/// (see the blueprint); they count toward AWS's tag limits.
+pub const OWN_TAGS: &[&str] = &[
+    "Name",
+    "Environment",
+    "Application",
+    "drctl:env",
+    "drctl:address",
+];
+
+/// Tags a kind's reconciler adds on top of [`OWN_TAGS`] (bookkeeping).
+pub const BOOKKEEPING_TAGS: &[(&str, &[&str])] =
+    &[(LAUNCH_TEMPLATE, &["drctl:image", "drctl:image-id"])];
+
+/// How many tags drctl itself puts on a resource of `kind`.
+pub fn own_tag_count(kind: &str) -> usize {
+    OWN_TAGS.len()
+        + BOOKKEEPING_TAGS
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, t)| t.len())
+            .sum::<usize>()
+}
+
+/// AWS's limit of tags per resource of a kind (`aws:` tags do not count),
+/// with its source. A `[tags]` table that, with [`OWN_TAGS`], exceeds one
+/// is a plan-file error: AWS would refuse the create or the tag write, or
+/// (Route53) drctl would show the same `~ tags` on every plan.
+pub struct TagLimit {
+    pub kinds: &'static [&'static str],
+    pub max: usize,
+    /// What the kinds are called in the error.
+    pub what: &'static str,
+    pub source: &'static str,
+}
+
+/// Every kind's [`TagLimit`], as data, once.
+pub const TAG_LIMITS: &[TagLimit] = &[
+    TagLimit { kinds: &[HOSTED_ZONE, HEALTH_CHECK], max: 10, what: "a Route53 hosted zone or health check", source: "Route 53 API reference, ChangeTagsForResource: \"You can add a maximum of 10 tags to a health check or a hosted zone\"" },
+    TagLimit { kinds: &[VPC, SUBNET, INTERNET_GATEWAY, EIP, NAT_GATEWAY, ROUTE_TABLE, SECURITY_GROUP, LAUNCH_TEMPLATE], max: 50, what: "an EC2 resource", source: "Amazon EC2 User Guide, tag restrictions: maximum number of tags per resource 50" },
+    TagLimit { kinds: &[LOAD_BALANCER, TARGET_GROUP, LISTENER], max: 50, what: "a load balancer, target group or listener", source: "Elastic Load Balancing API reference, AddTags (TooManyTags): up to 50 tags per resource" },
+    TagLimit { kinds: &[AUTOSCALING_GROUP], max: 50, what: "an Auto Scaling group", source: "Amazon EC2 Auto Scaling User Guide, tag restrictions: 50 tags per Auto Scaling group" },
+    TagLimit { kinds: &[IAM_ROLE, INSTANCE_PROFILE], max: 50, what: "an IAM role or instance profile", source: "IAM User Guide, IAM and AWS STS quotas: tags per IAM role 50" },
+    TagLimit { kinds: &[SECRET], max: 50, what: "a Secrets Manager secret", source: "Secrets Manager API reference, TagResource: maximum 50 tags per secret" },
+    TagLimit { kinds: &[DB_SUBNET_GROUP, DB_INSTANCE], max: 50, what: "an RDS resource", source: "Amazon RDS User Guide, tagging: up to 50 tags per resource" },
+    TagLimit { kinds: &[DYNAMODB_TABLE, DYNAMODB_REPLICA], max: 50, what: "a DynamoDB table", source: "Amazon DynamoDB Developer Guide, tagging restrictions: maximum 50 tags per resource" },
+    TagLimit { kinds: &[BUCKET], max: 50, what: "an S3 bucket", source: "Amazon S3 User Guide, bucket tags: a bucket can have up to 50 tags" },
+    TagLimit { kinds: &[SNS_TOPIC], max: 50, what: "an SNS topic", source: "Amazon SNS Developer Guide, tag restrictions: maximum 50 tags per topic" },
+    TagLimit { kinds: &[ALARM], max: 50, what: "a CloudWatch alarm", source: "CloudWatch API reference, TagResource: up to 50 tags per alarm" },
+];
+
+/// The tightest limit over `kinds`: the kind that leaves `[tags]` the
+/// fewest keys, with its [`TagLimit`] and how many keys that is.
+pub fn tightest_tag_limit<'a>(
+    kinds: impl IntoIterator<Item = &'a str>,
+) -> Option<(&'a str, &'static TagLimit, usize)> {
+    kinds
+        .into_iter()
+        .filter_map(|k| {
+            let l = TAG_LIMITS.iter().find(|l| l.kinds.contains(&k))?;
+            Some((k, l, l.max.saturating_sub(own_tag_count(k))))
+        })
+        .min_by_key(|(_, _, allowed)| *allowed)
+}

@@ -355,3 +355,34 @@ fn readme_documents_every_usage_key_with_its_default() {
         assert!(readme.contains(&row), "README's usage table lacks {row}");
     }
 }
+
+/// AWS's tag limits (drctl_stack::kinds::TAG_LIMITS), with drctl's own five
+/// tags counted: Route53's 10 leave `[tags]` five keys; a sixth is an error
+/// naming the file, the table's line, the limit, its source and the count
+/// allowed, instead of a `~ tags` on every plan.
+#[test]
+fn tags_beyond_the_tightest_aws_limit_are_an_error_naming_limit_and_source() {
+    let five: String = (1..=5).map(|i| format!("T{i} = \"v\"\n")).collect();
+    let ok = format!("{GOOD}[tags]\n{five}");
+    envplan::parse(Path::new("plans/x.toml"), &ok, "dev").expect("five extra tags fit");
+    let e = problem(&format!("[tags]\n{five}T6 = \"v\""));
+    assert!(
+        e.contains("plans/x.toml:5: tags: has 6 keys, but AWS allows at most 10 tags on a Route53 hosted zone or health check (route53:health-check; source: Route 53 API reference, ChangeTagsForResource"),
+        "{e}"
+    );
+    assert!(
+        e.contains("drctl puts 5 of its own on it (Name, Environment, Application, drctl:env, drctl:address): [tags] can have at most 5 keys. Remove 1 of them."),
+        "{e}"
+    );
+}
+
+#[test]
+fn readme_lists_the_import_id_of_every_importable_kind() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    for i in drctl_stack::kinds::IMPORT_IDS {
+        let row = format!("| `{}` | `{}` | {} |", i.kind, i.terraform, i.form);
+        assert!(readme.contains(&row), "README lacks the row {row}");
+    }
+}

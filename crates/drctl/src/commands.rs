@@ -354,8 +354,12 @@ impl Session {
                         .and_then(|spec| self.registry.get(&spec.kind).ok())
                         .is_some_and(|r| r.importable())
                 };
-                let (import, other): (Vec<_>, Vec<_>) = clashes
+                // Another env's resource is never imported (import refuses it).
+                let (foreign, clashes): (Vec<_>, Vec<_>) = clashes
                     .iter()
+                    .partition(|(_, _, detail)| detail.starts_with("it belongs to env"));
+                let (import, other): (Vec<_>, Vec<_>) = clashes
+                    .into_iter()
                     .partition(|(address, _, _)| importable(address));
                 let mut msg = e.to_string();
                 if !import.is_empty() {
@@ -367,6 +371,11 @@ impl Session {
                         ));
                     }
                     msg.push_str("\nor delete or rename it and run the plan again.");
+                }
+                for (address, id, detail) in &foreign {
+                    msg.push_str(&format!(
+                        "\n\n{id} ({address}): {detail}; drctl will not take it from there. Delete or rename it in that env, or give this env other names, and run the plan again."
+                    ));
                 }
                 if !other.is_empty() {
                     let names: Vec<String> = other
@@ -1079,7 +1088,6 @@ fn chrono_stamp() -> u64 {
 /// another env or is something else, tags it with this env's ownership tags
 /// and records it in the state. Nothing else changes in the cloud.
 async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
-    use drctl_core::model::ReadOutcome;
     use drctl_core::plan::{has_unknowns, resolve_spec};
     use drctl_core::state::ResourceState;
     let env = a.env.env.as_str();
@@ -1091,6 +1099,8 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
             hint(g, &format!("graph --env {env}"))
         )
     })?;
+    let reconciler = session.registry.get(&spec.kind)?.clone();
+    let id = reconciler.import_id(&a.id);
     // Re-importing the recorded id puts back ownership tags removed by hand;
     // any other id would replace the record, which needs `state rm` first.
     if let Some(r) = session
@@ -1098,7 +1108,7 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
         .state
         .resources
         .get(&address)
-        .filter(|r| r.id != a.id)
+        .filter(|r| r.id != id)
     {
         bail!(
             "{address} is already in the state as {}; to import another resource there, first run `{}`",
@@ -1107,59 +1117,28 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
         );
     }
     let resolved = resolve_spec(&spec, &|dep, attr| session.store.state.attr(dep, attr));
-    let reconciler = session.registry.get(&spec.kind)?.clone();
     let cx = session.cx.clone();
-    let place = spec.region.as_deref().unwrap_or("global");
-    let observed = match reconciler.read(&cx, &resolved, Some(&a.id)).await? {
-        ReadOutcome::Found(o) => o,
-        ReadOutcome::NotFound => bail!(
-            "no {} with id {} in {place}: check the id (and the region of {address})",
-            spec.kind,
-            a.id
-        ),
-        ReadOutcome::Restorable(_) => bail!(
-            "{} {} is deleted (pending its recovery window); nothing was imported: `{}` restores it",
-            spec.kind,
-            a.id,
-            hint(g, &format!("apply --env {env}"))
-        ),
-        ReadOutcome::Clash { id, detail } => {
-            if id != a.id {
-                bail!(
-                    "looking for {} found {id} instead ({detail}); nothing was imported",
-                    a.id
-                );
-            }
-            if detail.starts_with("it belongs to env") {
-                bail!("{id} {detail}: drctl will not take a resource from another env; nothing was imported");
-            }
-            reconciler.import(&cx, &resolved, &id).await?;
-            match reconciler.read(&cx, &resolved, Some(&id)).await? {
-                ReadOutcome::Found(o) => o,
-                other => bail!(
-                    "{id} was tagged but does not read back as env '{env}''s {address} ({other:?})"
-                ),
-            }
-        }
+    let form = drctl_stack::kinds::import_id(&spec.kind)
+        .map(|i| i.form)
+        .unwrap_or("its physical id");
+    let done = drctl_core::import::import(&*reconciler, &cx, &resolved, &a.id, form)
+        .await
+        .map_err(|e| anyhow!("cannot import {address}: {e}"))?;
+    let observed = done.observed;
+    // What the state records as applied: the props found, the tags as the
+    // plan compares them (a hand-added tag then shows as a change).
+    let applied = match drctl_core::diff::observed_tags(&observed) {
+        Some(tags) => drctl_core::diff::applied_with_tags(&observed.props, &tags),
+        None => observed.props.clone(),
     };
-    if observed.id != a.id {
-        bail!(
-            "{address} is already in the cloud as {} (carrying this env's ownership tags), not {}; nothing was imported",
-            observed.id,
-            a.id
-        );
-    }
-    let differs: Vec<String> = if has_unknowns(&resolved) {
-        vec![]
-    } else {
-        drctl_core::reconcile::changes(&*reconciler, &cx, &resolved, &observed)
-            .iter()
-            .map(|f| match &f.replace_reason {
-                Some(r) => format!("{} (forces replacement: {r})", f.field),
-                None => f.field.clone(),
-            })
-            .collect()
-    };
+    let differs: Vec<String> = done
+        .differs
+        .iter()
+        .map(|f| match &f.replace_reason {
+            Some(r) => format!("{} (forces replacement: {r})", f.field),
+            None => f.field.clone(),
+        })
+        .collect();
     session.store.state.resources.insert(
         address.clone(),
         ResourceState {
@@ -1168,7 +1147,7 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
             name: spec.name.clone(),
             id: observed.id.clone(),
             attrs: observed.attrs.clone(),
-            applied: observed.props.clone(),
+            applied,
             dependencies: spec.dependencies(),
         },
     );

@@ -211,3 +211,36 @@ fn single_dash_spellings_parse() {
     ]);
     assert!(out.starts_with("exit 2\n--- stdout\n{"), "{out}");
 }
+
+/// A `[tags]` change (a value changed, a key added) on a resource the state
+/// records with the old tags: `~ tags`, an in-place update shown key by
+/// key, and `-detailed-exitcode` exits 2.
+#[test]
+fn a_tags_change_is_an_in_place_update_shown_key_by_key() {
+    let g = Given::new();
+    let state = g.dir.path().join("cfg/dev.json");
+    let mut store = StateStore::open(&state, "dev").unwrap();
+    let plans = g.dir.path().join("cfg/plans");
+    let plan = envplan::load(&plans, "dev").unwrap();
+    let vpc = blueprint::build(&plan, Some("000000000000"))
+        .into_iter()
+        .find(|s| s.address.as_str() == VPC)
+        .unwrap();
+    store.state.resources.get_mut(&vpc.address).unwrap().applied =
+        drctl_core::diff::applied_with_tags(&vpc.props, &vpc.tags);
+    store.save().unwrap();
+    let file = plans.join("dev.toml");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "CostCenter = \"development\"",
+        "CostCenter = \"platform\"\nTeam = \"payments\"",
+    );
+    std::fs::write(&file, text).unwrap();
+    insta::assert_snapshot!(g.run(&[
+        "plan",
+        "--env",
+        "dev",
+        "-refresh=false",
+        "-detailed-exitcode",
+        &format!("-target={VPC}")
+    ]));
+}

@@ -69,14 +69,6 @@ impl Reconciler for EipReconciler {
         &[("domain", "an Elastic IP's domain cannot change")]
     }
 
-    fn importable(&self) -> bool {
-        true
-    }
-
-    async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
-        crate::tags::ec2_import(&self.aws, spec, id).await
-    }
-
     async fn read(
         &self,
         cx: &Ctx,

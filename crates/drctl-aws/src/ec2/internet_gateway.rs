@@ -44,10 +44,6 @@ impl Reconciler for InternetGatewayReconciler {
         drctl_stack::kinds::INTERNET_GATEWAY
     }
 
-    fn importable(&self) -> bool {
-        true
-    }
-
     fn taggable(&self) -> bool {
         true
     }
@@ -60,10 +56,6 @@ impl Reconciler for InternetGatewayReconciler {
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
         crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
-    }
-
-    async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
-        crate::tags::ec2_import(&self.aws, spec, id).await
     }
 
     async fn read(

@@ -241,14 +241,6 @@ impl Reconciler for NatGatewayReconciler {
         ]
     }
 
-    fn importable(&self) -> bool {
-        true
-    }
-
-    async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
-        crate::tags::ec2_import(&self.aws, spec, id).await
-    }
-
     async fn read(
         &self,
         cx: &Ctx,

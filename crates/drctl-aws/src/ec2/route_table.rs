@@ -274,14 +274,6 @@ impl Reconciler for RouteTableReconciler {
         diff_props(&desired, &observed.props, self.replace_on())
     }
 
-    fn importable(&self) -> bool {
-        true
-    }
-
-    async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
-        crate::tags::ec2_import(&self.aws, spec, id).await
-    }
-
     async fn read(
         &self,
         cx: &Ctx,

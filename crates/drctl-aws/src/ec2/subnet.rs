@@ -268,14 +268,6 @@ impl Reconciler for SubnetReconciler {
         ]
     }
 
-    fn importable(&self) -> bool {
-        true
-    }
-
-    async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
-        crate::tags::ec2_import(&self.aws, spec, id).await
-    }
-
     async fn read(
         &self,
         cx: &Ctx,

@@ -116,14 +116,6 @@ impl Reconciler for VpcReconciler {
         &[("cidr_block", "a VPC's primary CIDR block cannot change")]
     }
 
-    fn importable(&self) -> bool {
-        true
-    }
-
-    async fn import(&self, _cx: &Ctx, spec: &ResourceSpec, id: &str) -> Result<(), ReconcileError> {
-        crate::tags::ec2_import(&self.aws, spec, id).await
-    }
-
     async fn read(
         &self,
         cx: &Ctx,

@@ -122,8 +122,10 @@ where
     .await
 }
 
-/// Route53 allows 10 tags per zone or health check: the ownership tags and
-/// `Name` go first, extra plan tags beyond the limit are dropped (logged).
+/// Route53 allows 10 tags per zone or health check. The plan file refuses a
+/// `[tags]` table that would exceed it (`drctl_stack::kinds::TAG_LIMITS`);
+/// as a last guard the ownership tags and `Name` go first and any beyond
+/// the limit are dropped (logged).
 pub(crate) fn r53_tags(spec: &ResourceSpec) -> Vec<Tag> {
     const LIMIT: usize = 10;
     let rank = |k: &str| match k {
@@ -717,6 +719,12 @@ impl Reconciler for HostedZoneReconciler {
     fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
         let changes = drctl_core::diff::diff_props(&spec.props, &observed.props, self.replace_on());
         with_untagged_change(changes, observed)
+    }
+
+    /// Route53 takes a zone id with or without `/hostedzone/`; the state
+    /// records it without.
+    fn import_id(&self, given: &str) -> String {
+        strip_zone_prefix(given).to_string()
     }
 
     async fn read(

@@ -77,6 +77,40 @@ fn s3_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {
         .collect()
 }
 
+/// A bucket's tag writes. PutBucketTagging replaces the whole set ("it will
+/// overwrite any current tags the bucket already has", S3 API reference),
+/// and S3 refuses a set that drops an `aws:` tag while a requester can
+/// never write one (AWS tagging rules: the `aws:` prefix is reserved), so
+/// the set sent is the bucket's current tags, `aws:` ones unchanged, with
+/// `writes` made: the same merge terraform-provider-aws does
+/// (internal/service/s3/tags.go, bucketUpdateTags: desired tags merged
+/// with the ignored ones read back).
+pub(crate) async fn put_tags(
+    s3: &Client,
+    current: &Observed,
+    writes: &drctl_core::diff::TagWrites,
+) -> Result<(), ReconcileError> {
+    let tags = crate::tags::whole_set(current, writes)
+        .iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| build_error("S3 tag", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let tagging = aws_sdk_s3::types::Tagging::builder()
+        .set_tag_set(Some(tags))
+        .build()
+        .map_err(|e| build_error("S3 tagging", e))?;
+    crate::tag_call!(
+        "s3:PutBucketTagging",
+        s3.put_bucket_tagging().bucket(&current.id).tagging(tagging)
+    )?;
+    Ok(())
+}
+
 /// The bucket's tags; none (NoSuchTagSet) is an empty set.
 pub(crate) async fn bucket_tags(s3: &Client, name: &str) -> Result<Tags, ReconcileError> {
     let out = found(
@@ -492,19 +526,9 @@ impl Reconciler for BucketReconciler {
         _cx: &Ctx,
         spec: &ResourceSpec,
         current: &Observed,
-        _writes: &drctl_core::diff::TagWrites,
+        writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        // PutBucketTagging replaces the whole set: the desired tags.
-        let s3 = self.aws.s3(self.aws.region_of(spec));
-        let tagging = aws_sdk_s3::types::Tagging::builder()
-            .set_tag_set(Some(s3_tags(spec)?))
-            .build()
-            .map_err(|e| build_error("S3 tagging", e))?;
-        crate::tag_call!(
-            "s3:PutBucketTagging",
-            s3.put_bucket_tagging().bucket(&current.id).tagging(tagging)
-        )?;
-        Ok(())
+        put_tags(&self.aws.s3(self.aws.region_of(spec)), current, writes).await
     }
 
     async fn read(
@@ -605,6 +629,45 @@ mod tests {
             tags,
             depends_on: vec![],
         }
+    }
+
+    /// PutBucketTagging replaces the whole set: the set sent keeps the
+    /// bucket's `aws:` tags as they are, makes the writes, and keeps the
+    /// tags the writes leave alone.
+    #[tokio::test]
+    async fn tag_writes_send_the_whole_set_with_aws_tags_unchanged() {
+        use aws_sdk_s3::operation::put_bucket_tagging::PutBucketTaggingOutput;
+        let put = mock!(Client::put_bucket_tagging)
+            .match_requests(|r| {
+                let sent: BTreeMap<&str, &str> = r
+                    .tagging()
+                    .map(|t| t.tag_set().iter().map(|t| (t.key(), t.value())).collect())
+                    .unwrap_or_default();
+                sent == BTreeMap::from([
+                    ("aws:cloudformation:stack-name", "legacy"),
+                    ("CostCenter", "43"),
+                    ("Owner", "data"),
+                    ("drctl:address", "a"),
+                    ("drctl:env", "t"),
+                ])
+            })
+            .then_output(|| PutBucketTaggingOutput::builder().build());
+        let s3 = client(&[&put]);
+        let mut current = Observed {
+            id: "b".into(),
+            ..Default::default()
+        };
+        current.props.insert(
+            drctl_core::diff::TAGS.into(),
+            json!({"aws:cloudformation:stack-name": "legacy", "CostCenter": "42",
+                   "Team": "x", "Owner": "data", "drctl:env": "t", "drctl:address": "a"}),
+        );
+        let writes = drctl_core::diff::TagWrites {
+            set: BTreeMap::from([("CostCenter".to_string(), "43".to_string())]),
+            delete: ["Team".to_string()].into(),
+        };
+        put_tags(&s3, &current, &writes).await.unwrap();
+        assert_eq!(put.num_calls(), 1, "the mock matched the whole set sent");
     }
 
     #[tokio::test]

@@ -1,0 +1,307 @@
+//! `drctl import ADDR ID`: adopting an existing resource, one rule for
+//! every importable kind ([`Reconciler::importable`]: the taggable ones).
+//!
+//! 1. Read the resource by `ID` (in the kind's own terms: [`Reconciler::import_id`])
+//!    with [`Ctx::adopting`] set, so that a resource without ownership tags
+//!    reads as found, with its tags.
+//! 2. Refuse, changing nothing, when it is not there, carries another env's
+//!    ownership tags (or this env's for another address), or is not the
+//!    resource the spec describes: another id or name, or a field the kind
+//!    cannot change in place ([`Reconciler::replace_on`]) that differs.
+//! 3. Put the spec's tags on it with the kind's own tag call
+//!    ([`Reconciler::write_tags`]): the ownership tags and the `[tags]` the
+//!    resource lacks. Nothing is deleted: tags found on it stay, and the
+//!    next plan shows them (and every other difference) as a change.
+//! 4. Read it back as an owned resource: what the caller records in the state.
+
+use crate::diff::{is_system_tag, observed_tags, FieldChange, TagWrites};
+use crate::model::{contains_unknown, Observed, ReadOutcome, ResourceSpec, TAG_ADDRESS, TAG_ENV};
+use crate::reconcile::{alternate_name, changes, Ctx, ReconcileError, Reconciler};
+use thiserror::Error;
+
+/// Why an import was refused. Each message is one paragraph saying what is
+/// wrong and what to do; nothing was changed in the cloud.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    #[error("drctl import cannot adopt {kind} resources: the kind carries no tags, so drctl could not mark it as this env's. Delete {id} (or leave it) and let apply create {address}.")]
+    NotImportable {
+        address: String,
+        kind: String,
+        id: String,
+    },
+    #[error("no {kind} with id {id} in {place}: check the id ({kind} takes {form}) and the region of {address}. Nothing was imported.")]
+    NotFound {
+        address: String,
+        kind: String,
+        id: String,
+        place: String,
+        form: String,
+    },
+    #[error("{kind} {id} is deleted (pending its recovery window): apply restores it; nothing was imported.")]
+    Restorable { kind: String, id: String },
+    #[error("{id} carries the ownership tags of env '{env}' (drctl:env={env}): drctl will not take a resource from another env. Remove it from that env first (`drctl state rm` there, then remove its drctl:env and drctl:address tags) if it really belongs here. Nothing was imported.")]
+    OtherEnv { id: String, env: String },
+    #[error("{id} is already this env's {other} (its drctl:address tag): one resource cannot be two addresses. Import another resource as {address}, or let apply create it. Nothing was imported.")]
+    OtherAddress {
+        id: String,
+        address: String,
+        other: String,
+    },
+    #[error("{id} is not the resource {address} describes: {}. Check the id (another {kind} was meant?), or change the plan file so that it describes this resource; nothing was imported.", .differs.join("; "))]
+    Mismatch {
+        address: String,
+        kind: String,
+        id: String,
+        differs: Vec<String>,
+    },
+    #[error("{address} is already in the cloud as {other} (carrying this env's ownership tags), not {id}: importing {id} would make two. Run `drctl plan` to see it, or delete {other} first. Nothing was imported.")]
+    AlreadyOwned {
+        address: String,
+        id: String,
+        other: String,
+    },
+    #[error("{id}: {detail}. Nothing was imported.")]
+    NotAdoptable { id: String, detail: String },
+    #[error("reading {id} as {kind}: {source}. Check that the id is a {kind}'s ({form}); nothing was imported.")]
+    Read {
+        id: String,
+        kind: String,
+        form: String,
+        source: Box<ReconcileError>,
+    },
+    #[error("{id} was found but its tags could not be written: {source}. Nothing is recorded in the state; run the import again.")]
+    Tag {
+        id: String,
+        source: Box<ReconcileError>,
+    },
+    #[error("{id} was tagged but does not read back as this env's {address} ({detail}); nothing is recorded in the state.")]
+    ReadBack {
+        id: String,
+        address: String,
+        detail: String,
+    },
+}
+
+/// What an import adopted: the resource as an owned read found it after
+/// tagging, and the changes the next plan will show for it.
+#[derive(Debug)]
+pub struct Imported {
+    pub observed: Observed,
+    /// Every difference from the spec (tags included) that apply would make
+    /// in place; empty when it matches. Not computed (empty) while the spec
+    /// has values only known after apply.
+    pub differs: Vec<FieldChange>,
+    /// The tags the import wrote (ownership tags included).
+    pub tagged: TagWrites,
+}
+
+/// Imports `id` as `spec` (resolved: references replaced by the state's
+/// values where known). `form` describes the id the kind takes, for errors.
+/// Guarantee: on any error nothing was written, except after the tag write
+/// ([`ImportError::ReadBack`]), where the resource carries the tags and the
+/// next import or plan finds it.
+pub async fn import(
+    r: &dyn Reconciler,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    given: &str,
+    form: &str,
+) -> Result<Imported, ImportError> {
+    let id = r.import_id(given);
+    if !r.importable() {
+        return Err(ImportError::NotImportable {
+            address: spec.address.to_string(),
+            kind: spec.kind.clone(),
+            id,
+        });
+    }
+    let read_err = |source| ImportError::Read {
+        id: id.clone(),
+        kind: spec.kind.clone(),
+        form: form.to_string(),
+        source: Box::new(source),
+    };
+    // Another resource already answering to the address (by its ownership
+    // tags) would make two.
+    if let Ok(ReadOutcome::Found(o)) = r.read(cx, spec, None).await {
+        if !is_id(&o, &id) {
+            return Err(ImportError::AlreadyOwned {
+                address: spec.address.to_string(),
+                id,
+                other: o.id,
+            });
+        }
+    }
+    let adopting = Ctx {
+        adopting: true,
+        ..cx.clone()
+    };
+    let found = match r.read(&adopting, spec, Some(&id)).await {
+        Ok(ReadOutcome::Found(o)) => o,
+        Ok(ReadOutcome::NotFound) => {
+            return Err(ImportError::NotFound {
+                address: spec.address.to_string(),
+                kind: spec.kind.clone(),
+                id,
+                place: spec.region.clone().unwrap_or_else(|| "global".into()),
+                form: form.to_string(),
+            })
+        }
+        Ok(ReadOutcome::Restorable(_)) => {
+            return Err(ImportError::Restorable {
+                kind: spec.kind.clone(),
+                id,
+            })
+        }
+        Ok(ReadOutcome::Clash { id: other, detail }) => {
+            return Err(match detail.strip_prefix("it belongs to env '") {
+                Some(rest) if other == id => ImportError::OtherEnv {
+                    id,
+                    env: rest.trim_end_matches('\'').to_string(),
+                },
+                _ => ImportError::NotAdoptable {
+                    id,
+                    detail: format!("found {other}: {detail}"),
+                },
+            })
+        }
+        Err(e) => return Err(read_err(e)),
+    };
+    let tags = observed_tags(&found).unwrap_or_default();
+    check_owner(cx, spec, &id, &tags)?;
+    let differs = identity_differs(r, cx, spec, &id, &found);
+    if !differs.is_empty() {
+        return Err(ImportError::Mismatch {
+            address: spec.address.to_string(),
+            kind: spec.kind.clone(),
+            id,
+            differs,
+        });
+    }
+    // The spec's tags the resource lacks; its own stay (the plan shows them).
+    let writes = TagWrites {
+        set: spec
+            .tags
+            .iter()
+            .filter(|(k, v)| !is_system_tag(k) && tags.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        delete: Default::default(),
+    };
+    if !writes.is_empty() {
+        r.write_tags(cx, spec, &found, &writes)
+            .await
+            .map_err(|source| ImportError::Tag {
+                id: id.clone(),
+                source: Box::new(source),
+            })?;
+    }
+    let id = found.id.clone();
+    let observed = match r.read(cx, spec, Some(&id)).await {
+        Ok(ReadOutcome::Found(o)) if o.id == id => o,
+        Ok(other) => {
+            return Err(ImportError::ReadBack {
+                id,
+                address: spec.address.to_string(),
+                detail: format!("{other:?}"),
+            })
+        }
+        Err(e) => {
+            return Err(ImportError::ReadBack {
+                id,
+                address: spec.address.to_string(),
+                detail: e.to_string(),
+            })
+        }
+    };
+    let differs = if crate::plan::has_unknowns(spec) {
+        vec![]
+    } else {
+        changes(r, cx, spec, &observed)
+    };
+    Ok(Imported {
+        observed,
+        differs,
+        tagged: writes,
+    })
+}
+
+/// Whether `id` names `o`: its physical id, or the name or ARN a kind also
+/// takes (a secret's name for its ARN): the same resource either way.
+fn is_id(o: &Observed, id: &str) -> bool {
+    let attr = |k: &str| o.attrs.get(k).and_then(|v| v.as_str()) == Some(id);
+    o.id == id || attr("name") || attr("arn")
+}
+
+/// Refuses a resource that another env, or another address of this env,
+/// owns.
+fn check_owner(
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    id: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ImportError> {
+    match tags.get(TAG_ENV) {
+        Some(env) if env != &cx.env => Err(ImportError::OtherEnv {
+            id: id.to_string(),
+            env: env.clone(),
+        }),
+        Some(_) => match tags.get(TAG_ADDRESS) {
+            Some(a) if a != spec.address.as_str() => Err(ImportError::OtherAddress {
+                id: id.to_string(),
+                address: spec.address.to_string(),
+                other: a.clone(),
+            }),
+            _ => Ok(()),
+        },
+        None => Ok(()),
+    }
+}
+
+/// What makes `found` another resource than `spec`: its id (a kind read by
+/// name found the spec's name, not the given one), its name (`name` attr),
+/// or a field that forces replacement. Values known only after apply are
+/// not compared.
+fn identity_differs(
+    r: &dyn Reconciler,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    id: &str,
+    found: &Observed,
+) -> Vec<String> {
+    let mut out = vec![];
+    if !is_id(found, id) {
+        out.push(format!(
+            "the {} of {} is {}, not {id}",
+            spec.kind, spec.address, found.id
+        ));
+    }
+    let norm = |s: &str| s.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(name) = found.attrs.get("name").and_then(|v| v.as_str()) {
+        let want = norm(&spec.name);
+        if norm(name) != want && norm(name) != norm(&alternate_name(&spec.name, &spec.name)) {
+            out.push(format!(
+                "its name is {name:?}, the plan's is {:?}",
+                spec.name
+            ));
+        }
+    }
+    for c in changes(r, cx, spec, found) {
+        let (Some(reason), Some(after)) = (&c.replace_reason, &c.after) else {
+            continue;
+        };
+        if contains_unknown(after) {
+            continue;
+        }
+        let before = c
+            .before
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "(none)".into());
+        out.push(format!(
+            "{} is {before}, the plan's is {after} ({reason}: it cannot be changed in place)",
+            c.field
+        ));
+    }
+    out
+}

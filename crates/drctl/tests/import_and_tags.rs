@@ -1,0 +1,352 @@
+//! `drctl import` and tags as desired state against the LocalStack
+//! harness, through the binary.
+//!
+//! Import: on a
+//! dev-like env, seven resources of seven kinds lose their ownership tags
+//! and their state entries; the plan's clash report prints an import for
+//! each one it can name (the VPC, which has no unique name, is imported by
+//! its id as a Terraform user would), each printed command runs as printed,
+//! and afterwards `plan --detailed-exitcode` exits 0. Refused imports (an id
+//! of another kind, another bucket, another env's role) change nothing.
+
+use drctl_testkit::{endpoint, unique_env};
+use std::process::{Command, Output, Stdio};
+
+const VPC: &str = "us-east-1/network/vpc";
+const BUCKET: &str = "us-east-1/storage/data-bucket";
+const TABLE: &str = "us-east-1/dynamodb/sessions-table";
+const TOPIC: &str = "us-east-1/monitoring/alerts-topic";
+const SECRET: &str = "us-east-1/database/password-secret";
+const ROLE: &str = "global/iam/ec2-role";
+const TG: &str = "us-east-1/compute/tg";
+const ALL: [&str; 7] = [VPC, BUCKET, TABLE, TOPIC, SECRET, ROLE, TG];
+
+struct Cli {
+    dir: tempfile::TempDir,
+    env: String,
+}
+
+impl Cli {
+    fn new() -> Self {
+        let env = unique_env("imp");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("plans")).unwrap();
+        let dev =
+            std::fs::read_to_string(drctl_testkit::repo_root().join("plans/dev.toml")).unwrap();
+        std::fs::write(dir.path().join(format!("plans/{env}.toml")), dev).unwrap();
+        Cli { dir, env }
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+    /// `drctl ARGS --env ENV`, expected to exit 0; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["--env", self.env.as_str()]);
+        let o = self.run(&all);
+        assert!(
+            o.status.success(),
+            "drctl {all:?} ({:?}):\n{}\n{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    /// `drctl ARGS --env ENV`, expected to exit 1; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["--env", self.env.as_str()]);
+        let o = self.run(&all);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "drctl {all:?}: {err}");
+        err
+    }
+    fn state(&self) -> serde_json::Value {
+        let p = self
+            .dir
+            .path()
+            .join(format!(".drctl/{}.state.json", self.env));
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+    fn id_of(&self, address: &str) -> String {
+        self.state()["resources"][address]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{address} not in the state"))
+            .to_string()
+    }
+    fn targets() -> Vec<String> {
+        ALL.iter().map(|a| format!("-target={a}")).collect()
+    }
+}
+
+/// Removes drctl:env and drctl:address from `id` (of the kind at
+/// `address`) with the kind's own service, as a user in the console would.
+async fn untag(address: &str, id: &str, state: &serde_json::Value) {
+    let aws = drctl_testkit::aws().await;
+    let keys = ["drctl:env", "drctl:address"];
+    let arn = state["resources"][address]["attrs"]["arn"]
+        .as_str()
+        .unwrap_or(id)
+        .to_string();
+    match address {
+        VPC => {
+            let tags = keys
+                .iter()
+                .map(|k| aws_sdk_ec2::types::Tag::builder().key(*k).build())
+                .collect();
+            aws.ec2("us-east-1")
+                .delete_tags()
+                .resources(id)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .unwrap();
+        }
+        BUCKET => {
+            let s3 = aws.s3("us-east-1");
+            let now = s3.get_bucket_tagging().bucket(id).send().await.unwrap();
+            let kept: Vec<_> = now
+                .tag_set()
+                .iter()
+                .filter(|t| !keys.contains(&t.key()))
+                .cloned()
+                .collect();
+            s3.put_bucket_tagging()
+                .bucket(id)
+                .tagging(
+                    aws_sdk_s3::types::Tagging::builder()
+                        .set_tag_set(Some(kept))
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        TABLE => {
+            aws.dynamodb("us-east-1")
+                .untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(keys.map(String::from).to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+        TOPIC => {
+            aws.sns("us-east-1")
+                .untag_resource()
+                .resource_arn(id)
+                .set_tag_keys(Some(keys.map(String::from).to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+        SECRET => {
+            aws.secretsmanager("us-east-1")
+                .untag_resource()
+                .secret_id(id)
+                .set_tag_keys(Some(keys.map(String::from).to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+        ROLE => {
+            aws.iam("us-east-1")
+                .untag_role()
+                .role_name(id)
+                .set_tag_keys(Some(keys.map(String::from).to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+        TG => {
+            aws.elbv2("us-east-1")
+                .remove_tags()
+                .resource_arns(id)
+                .set_tag_keys(Some(keys.map(String::from).to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+        other => panic!("no untag for {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_adopts_seven_kinds_back_through_the_printed_hints() {
+    let cli = Cli::new();
+    let env = cli.env.clone();
+    let targets = Cli::targets();
+    let mut apply = vec!["apply", "-auto-approve"];
+    apply.extend(targets.iter().map(String::as_str));
+    cli.ok(&apply);
+    let ids: Vec<(&str, String)> = ALL.iter().map(|a| (*a, cli.id_of(a))).collect();
+    let state = cli.state();
+
+    // Lost: the ownership tags (by hand) and the state entries (state rm).
+    for (address, id) in &ids {
+        untag(address, id, &state).await;
+        cli.ok(&["state", "rm", address]);
+    }
+
+    // The plan refuses the same-named resources it finds, and prints an
+    // import for each (the VPC has no unique name: it is not found at all).
+    let mut plan = vec!["plan"];
+    plan.extend(targets.iter().map(String::as_str));
+    let err = cli.fails(&plan);
+    let printed: Vec<String> = err
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("drctl import "))
+        .map(str::to_string)
+        .collect();
+    for (address, id) in ids.iter().filter(|(a, _)| *a != VPC) {
+        let want = format!("drctl import --env {env} {address} {id}");
+        assert!(printed.contains(&want), "{want} not printed:\n{err}");
+    }
+    assert!(
+        !err.contains("drctl cannot import"),
+        "every kind here is importable:\n{err}"
+    );
+
+    // Refused imports leave the state as it is.
+    let before = cli.state();
+    let topic_arn = &ids.iter().find(|(a, _)| *a == TOPIC).unwrap().1;
+    let e = cli.fails(&["import", SECRET, topic_arn]);
+    assert!(
+        e.contains(&format!("cannot import {SECRET}: no secretsmanager:secret with id {topic_arn} in us-east-1: check the id (secretsmanager:secret takes the secret ARN)")),
+        "{e}"
+    );
+    let s3 = drctl_testkit::aws().await.s3("us-east-1");
+    let other_bucket = format!("other-{env}");
+    s3.create_bucket()
+        .bucket(&other_bucket)
+        .send()
+        .await
+        .unwrap();
+    let e = cli.fails(&["import", BUCKET, &other_bucket]);
+    assert!(
+        e.contains(&format!(
+            "cannot import {BUCKET}: {other_bucket} is not the resource {BUCKET} describes"
+        )) && e.contains(&format!("its name is \"{other_bucket}\"")),
+        "{e}"
+    );
+    let iam = drctl_testkit::aws().await.iam("us-east-1");
+    let theirs = format!("theirs-{env}");
+    iam.create_role()
+        .role_name(&theirs)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("drctl:env")
+                .value("someone-else")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let e = cli.fails(&["import", ROLE, &theirs]);
+    assert!(
+        e.contains(&format!(
+            "cannot import {ROLE}: {theirs} carries the ownership tags of env 'someone-else'"
+        )),
+        "{e}"
+    );
+    assert_eq!(
+        cli.state()["resources"],
+        before["resources"],
+        "state untouched"
+    );
+    s3.delete_bucket()
+        .bucket(&other_bucket)
+        .send()
+        .await
+        .unwrap();
+    iam.delete_role().role_name(&theirs).send().await.unwrap();
+
+    // Every printed command runs as printed; the VPC by its id.
+    let vpc_id = &ids[0].1;
+    cli.ok(&["import", VPC, vpc_id]);
+    for line in &printed {
+        let args: Vec<&str> = line.split(' ').skip(1).collect();
+        let o = cli.run(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{line}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    for (address, id) in &ids {
+        assert_eq!(&cli.id_of(address), id, "{address} recorded with its id");
+    }
+    let mut check = vec!["plan", "--detailed-exitcode"];
+    check.extend(targets.iter().map(String::as_str));
+    check.extend(["--env", env.as_str()]);
+    let o = cli.run(&check);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "after the imports nothing differs:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let mut destroy = vec!["destroy", "-auto-approve"];
+    destroy.extend(targets.iter().map(String::as_str));
+    let _ = cli.run(&[&destroy[..], &["--env", env.as_str()]].concat());
+}
+
+/// Tag drift is a change: `plan -detailed-exitcode` exits 2 after a tag is
+/// changed and another added by hand, and 0 once apply put them right.
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_drift_exits_2_and_0_after_apply() {
+    let cli = Cli::new();
+    let env = cli.env.clone();
+    let target = format!("-target={VPC}");
+    cli.ok(&["apply", "-auto-approve", &target]);
+    let vpc = cli.id_of(VPC);
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    drctl_testkit::aws()
+        .await
+        .ec2("us-east-1")
+        .create_tags()
+        .resources(&vpc)
+        .tags(tag("CostCenter", "changed-by-hand"))
+        .tags(tag("AddedByHand", "x"))
+        .send()
+        .await
+        .unwrap();
+    let plan = [
+        "plan",
+        "-detailed-exitcode",
+        target.as_str(),
+        "--env",
+        env.as_str(),
+    ];
+    let o = cli.run(&plan);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("~ tags"), "{out}");
+    cli.ok(&["apply", "-auto-approve", &target]);
+    let o = cli.run(&plan);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let _ = cli.run(&["destroy", "-auto-approve", &target, "--env", &env]);
+}
