@@ -1,5 +1,6 @@
-"""Creates keyed by name, repeated after a lost answer, and ASG deletion, as AWS answers
-them (the plugin's ``name_keyed`` patches of moto's ELBv2 and Auto Scaling)."""
+"""Creates keyed by name, repeated after a lost answer, ASG deletion and PutScalingPolicy's
+answer, as AWS answers them (the plugin's ``name_keyed`` patches of moto's ELBv2 and Auto
+Scaling)."""
 
 import uuid
 
@@ -67,6 +68,19 @@ def test_asg_name_taken_is_already_exists_and_delete_terminates_instances(client
     with pytest.raises(ClientError) as e:
         asg.create_auto_scaling_group(**args)
     assert e.value.response["Error"]["Code"] == "AlreadyExists"
+    # PutScalingPolicy answers with the ARN, as on AWS (moto's answer was empty).
+    policy = dict(
+        AutoScalingGroupName=name,
+        PolicyName="cpu",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingConfiguration={
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+            "TargetValue": 50.0,
+        },
+    )
+    arn = asg.put_scaling_policy(**policy)["PolicyARN"]
+    (listed,) = asg.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
+    assert listed["PolicyARN"] == arn
     (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     ids = [i["InstanceId"] for i in group["Instances"]]
     assert len(ids) == 2, "the second create did not replace the group"

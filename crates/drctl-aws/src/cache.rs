@@ -28,6 +28,9 @@ use tokio::sync::OnceCell;
 
 type Slot = Arc<OnceCell<Arc<dyn Any + Send + Sync>>>;
 
+/// The generation of entries that never go stale (the counter never gets there).
+const LASTING: u64 = u64::MAX;
+
 #[derive(Default)]
 pub struct ReadCache {
     generation: AtomicU64,
@@ -48,6 +51,23 @@ impl ReadCache {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Like [`get_or_fetch`](Self::get_or_fetch), for answers no write of
+    /// drctl's can change (a region's availability zones): kept for the
+    /// whole run, whatever is written meanwhile. Keys share one namespace
+    /// with `get_or_fetch`'s; use a key of its own.
+    pub async fn get_or_fetch_lasting<T, F, Fut>(
+        &self,
+        key: String,
+        fetch: F,
+    ) -> Result<T, ReconcileError>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ReconcileError>>,
+    {
+        self.fetch_at(key, LASTING, fetch).await
+    }
+
     /// The cached answer for `key`, or `fetch`'s (stored for the next asker).
     /// `key` must name the call and everything that shapes its answer
     /// (operation, region, ids or filters): two keys that collide with
@@ -59,6 +79,20 @@ impl ReadCache {
         Fut: Future<Output = Result<T, ReconcileError>>,
     {
         let generation = self.generation.load(Ordering::SeqCst);
+        self.fetch_at(key, generation, fetch).await
+    }
+
+    async fn fetch_at<T, F, Fut>(
+        &self,
+        key: String,
+        generation: u64,
+        fetch: F,
+    ) -> Result<T, ReconcileError>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ReconcileError>>,
+    {
         let slot = {
             let mut entries = self
                 .entries
@@ -124,6 +158,23 @@ mod tests {
         cache.invalidate();
         counted(&cache, &calls, "k").await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_lasting_answer_survives_writes() {
+        let (cache, calls) = (ReadCache::default(), AtomicUsize::new(0));
+        for _ in 0..2 {
+            let v: u32 = cache
+                .get_or_fetch_lasting("zones".into(), || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(7u32)
+                })
+                .await
+                .expect("fetch");
+            assert_eq!(v, 7);
+            cache.invalidate();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -84,6 +84,11 @@ pub struct Aws {
     /// without an explicit HTTP client gets a new connection pool of its
     /// own, so building one per call would reconnect (and redo TLS) each time.
     clients: Arc<Mutex<ClientMap>>,
+    /// The account id, asked once per run (bucket names and ARNs contain it).
+    account: Arc<tokio::sync::OnceCell<String>>,
+    /// Ids whose create answer already said they were ready (see
+    /// [`Aws::note_ready_at_create`]).
+    ready_at_create: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 type ClientMap = BTreeMap<(&'static str, String), Box<dyn std::any::Any + Send + Sync>>;
@@ -143,7 +148,27 @@ impl Aws {
             cache: Arc::default(),
             limits: Arc::new(limits),
             clients: Arc::default(),
+            account: Arc::default(),
+            ready_at_create: Arc::default(),
         }
+    }
+
+    /// Records that the create answer for `id` already gave the state its
+    /// waiter polls for (a subnet or VPC `available`, a table `ACTIVE`), so
+    /// the waiter need not ask again: [`Aws::take_ready_at_create`].
+    pub fn note_ready_at_create(&self, id: &str) {
+        if let Ok(mut ready) = self.ready_at_create.lock() {
+            ready.insert(id.to_string());
+        }
+    }
+
+    /// Whether `id`'s create answer said it was ready (asked once: the note
+    /// is removed, so a later wait on the same id polls).
+    pub fn take_ready_at_create(&self, id: &str) -> bool {
+        self.ready_at_create
+            .lock()
+            .map(|mut ready| ready.remove(id))
+            .unwrap_or(false)
     }
 
     /// The run's client for `service` in `region`, built by `build` the first time.
@@ -161,6 +186,19 @@ impl Aws {
         let c = build();
         clients.insert(key, Box::new(c.clone()));
         c
+    }
+
+    /// Tests: `client` answers for `service` (the accessor's name, `"ec2"`)
+    /// in `region`, so code that takes an `Aws` can run against mocks.
+    #[cfg(test)]
+    pub(crate) fn use_client<C: Clone + Send + Sync + 'static>(
+        &self,
+        service: &'static str,
+        region: &str,
+        client: C,
+    ) {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients.insert((service, region.to_string()), Box::new(client));
     }
 
     pub fn endpoint(&self) -> Option<&str> {
@@ -252,11 +290,19 @@ impl Aws {
         self.base.region().map(|r| r.to_string())
     }
 
-    /// The account id (bucket names and ARNs contain it).
-    /// The account id (STS GetCallerIdentity). It is the first call of every
-    /// run, so its errors say what to fix in one sentence: no credentials,
-    /// credentials refused, endpoint unreachable.
+    /// The account id (STS GetCallerIdentity; bucket names and ARNs contain
+    /// it), asked once per `Aws` (errors are not kept: the next caller asks
+    /// again). It is the first call of every run, so its errors say what to
+    /// fix in one sentence: no credentials, credentials refused, endpoint
+    /// unreachable.
     pub async fn account_id(&self) -> Result<String, ReconcileError> {
+        self.account
+            .get_or_try_init(|| self.ask_account_id())
+            .await
+            .cloned()
+    }
+
+    async fn ask_account_id(&self) -> Result<String, ReconcileError> {
         let out = self
             .sts(self.global_region())
             .get_caller_identity()
@@ -328,6 +374,16 @@ impl Aws {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_ready_note_is_taken_once() {
+        let aws = Aws::from_config(SdkConfig::builder().build(), None);
+        assert!(!aws.take_ready_at_create("subnet-1"));
+        aws.note_ready_at_create("subnet-1");
+        let other = aws.clone();
+        assert!(other.take_ready_at_create("subnet-1"), "shared by clones");
+        assert!(!aws.take_ready_at_create("subnet-1"), "a later wait polls");
+    }
+
     use super::*;
 
     /// One client per service and region: the second call reuses the first

@@ -105,6 +105,13 @@ const RULES: &[Rule] = &[
         "replicas already existed",
         AlreadyExists,
     ),
+    // UpdateTable ReplicaUpdates Delete of a replica that is gone already
+    // (a repeat after a lost answer meets it): nothing left to delete.
+    rule_msg(
+        "ValidationException",
+        "replicas were not part of the global table",
+        NotFound,
+    ),
     rule("EntityAlreadyExists", AlreadyExists),
     rule("BucketAlreadyOwnedByYou", AlreadyExists),
     rule("ResourceExistsException", AlreadyExists),
@@ -253,6 +260,7 @@ mod tests {
             ("RequestLimitExceeded", "", Throttled),
             ("EntityAlreadyExists", "", AlreadyExists),
             ("ValidationException", "Failed to create a new replica of table with name: 't' because one or more replicas already existed as tables.", AlreadyExists),
+            ("ValidationException", "Update global table operation failed because one or more replicas were not part of the global table.", NotFound),
             ("LimitExceeded", "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1", AlreadyExists),
             ("LimitExceeded", "Cannot exceed quota for RolesPerAccount: 1000", Fatal),
             ("InvalidGroup.Duplicate", "", AlreadyExists),

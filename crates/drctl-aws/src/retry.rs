@@ -136,24 +136,67 @@ where
     Fut: Future<Output = Result<Option<T>, ReconcileError>>,
 {
     let start = Instant::now();
-    let mut interval = FIRST_POLL.min(every);
+    let at_once = match check().await {
+        Ok(Some(v)) => return Ok(v),
+        Ok(None) => None,
+        Err(e) if matches!(e.class(), ErrorClass::Throttled | ErrorClass::Retryable) => {
+            tracing::debug!(what, error = %e, "transient error while waiting");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let schedule = Polling {
+        first: FIRST_POLL.min(every),
+        every,
+        timeout,
+    };
+    let later = poll(what, schedule, start, check).await?;
+    at_once.or(later).ok_or_else(|| ReconcileError::Timeout {
+        what: what.to_string(),
+        secs: timeout.as_secs(),
+    })
+}
+
+/// When [`poll`] looks: after `first`, then doubling the pause up to
+/// `every`, the last look at `timeout` (all counted from the poll's start).
+#[derive(Clone, Copy, Debug)]
+pub struct Polling {
+    pub first: Duration,
+    pub every: Duration,
+    pub timeout: Duration,
+}
+
+/// Calls `check` on `schedule`'s looks (counted from `start`) until it
+/// returns `Some`; `None` (not an error) once the timeout has passed, for
+/// waits whose end is an answer too (a zone still untagged after its settle
+/// time is a clash). Throttling and transient errors count as "not yet".
+pub async fn poll<T, F, Fut>(
+    what: &str,
+    schedule: Polling,
+    start: Instant,
+    mut check: F,
+) -> Result<Option<T>, ReconcileError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ReconcileError>>,
+{
+    let mut pause = schedule.first.min(schedule.every);
     loop {
+        let waited = start.elapsed();
+        if waited >= schedule.timeout {
+            return Ok(None);
+        }
+        // The last pause ends at the timeout, so the last look is at it.
+        tokio::time::sleep(pause.min(schedule.timeout - waited)).await;
+        pause = (pause * 2).min(schedule.every);
         match check().await {
-            Ok(Some(v)) => return Ok(v),
+            Ok(Some(v)) => return Ok(Some(v)),
             Ok(None) => {}
             Err(e) if matches!(e.class(), ErrorClass::Throttled | ErrorClass::Retryable) => {
                 tracing::debug!(what, error = %e, "transient error while waiting");
             }
             Err(e) => return Err(e),
         }
-        if start.elapsed() >= timeout {
-            return Err(ReconcileError::Timeout {
-                what: what.to_string(),
-                secs: timeout.as_secs(),
-            });
-        }
-        tokio::time::sleep(interval).await;
-        interval = (interval * 2).min(every);
     }
 }
 
@@ -253,6 +296,46 @@ mod tests {
         let at = checks.lock().unwrap().clone();
         let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
         assert_eq!(gaps, vec![1, 2, 4, 8, 15, 15, 15], "{at:?}");
+    }
+
+    /// A short first pause, no look at once: a condition met 300 ms in is
+    /// seen at 300 ms (looks at 100, 300 ms, doubling); a timeout is an
+    /// answer, with the last look at it.
+    #[tokio::test(start_paused = true)]
+    async fn poll_starts_at_its_first_pause_and_ends_with_none() {
+        let schedule = Polling {
+            first: Duration::from_millis(100),
+            every: Duration::from_secs(1),
+            timeout: Duration::from_secs(3),
+        };
+        let start = tokio::time::Instant::now();
+        let checks = std::sync::Mutex::new(Vec::new());
+        let seen = poll("x", schedule, start, || async {
+            let at = start.elapsed().as_millis() as u64;
+            checks.lock().unwrap().push(at);
+            Ok((at >= 300).then_some(at))
+        })
+        .await
+        .unwrap();
+        assert_eq!(seen, Some(300));
+        assert_eq!(*checks.lock().unwrap(), vec![100, 300]);
+
+        let start = tokio::time::Instant::now();
+        checks.lock().unwrap().clear();
+        let never: Option<()> = poll("x", schedule, start, || async {
+            checks
+                .lock()
+                .unwrap()
+                .push(start.elapsed().as_millis() as u64);
+            Ok(None)
+        })
+        .await
+        .unwrap();
+        assert_eq!(never, None);
+        assert_eq!(
+            *checks.lock().unwrap(),
+            vec![100, 300, 700, 1500, 2500, 3000]
+        );
     }
 
     #[tokio::test(start_paused = true)]

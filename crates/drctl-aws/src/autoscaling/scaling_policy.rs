@@ -117,7 +117,8 @@ pub(crate) async fn put_policy(
     if let Some(arn) = out.policy_arn() {
         return Ok(arn.to_string());
     }
-    // The emulator answers without the ARN: read it back.
+    // AWS always answers with the ARN (and the harness emulator, see
+    // tests/harness/README.md); read it back if an answer ever lacks it.
     let group = props::str(spec, "auto_scaling_group_name")?;
     describe(asg, group, &spec.name)
         .await?

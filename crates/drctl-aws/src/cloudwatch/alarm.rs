@@ -17,7 +17,7 @@
 //! Delete: DeleteAlarms (a missing alarm succeeds).
 
 use crate::errors::{api_error, gone};
-use crate::retry::{retry, transient, AFTER_CREATE};
+use crate::retry::transient;
 use crate::tag_index::tags_or;
 use crate::tags::{ambiguous, check_owned, Tags};
 use crate::{props, Aws};
@@ -26,7 +26,7 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Stat
 use aws_sdk_cloudwatch::Client;
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::{json, Map, Value};
 
 pub struct AlarmReconciler {
@@ -41,20 +41,6 @@ impl AlarmReconciler {
     fn cw(&self, spec: &ResourceSpec) -> Client {
         self.aws.cloudwatch(self.aws.region_of(spec))
     }
-}
-
-/// The alarms of these names. One call for many names, so that a later
-/// change can read all alarms of a region at once.
-async fn describe(cw: &Client, names: &[String]) -> Result<Vec<MetricAlarm>, ReconcileError> {
-    let out = transient("cloudwatch:DescribeAlarms", || async {
-        cw.describe_alarms()
-            .set_alarm_names(Some(names.to_vec()))
-            .send()
-            .await
-            .map_err(|e| api_error("cloudwatch:DescribeAlarms", e))
-    })
-    .await?;
-    Ok(out.metric_alarms().to_vec())
 }
 
 /// Every metric alarm of the region, read once per run (see
@@ -234,28 +220,31 @@ async fn read(
     }
 }
 
-async fn create(cw: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
+/// One tagged PutMetricAlarm. The answer is empty, and no read follows:
+/// the ARN is made of the region, account and name
+/// (`arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME`, CloudWatch API
+/// Reference, MetricAlarm), and what was put is the spec.
+async fn create(
+    cw: &Client,
+    spec: &ResourceSpec,
+    region: &str,
+    account: &str,
+) -> Result<Observed, ReconcileError> {
     put(cw, spec, true).await?;
-    // Read back for the ARN (briefly, in case the listing lags the write).
-    let alarm = retry(
-        "cloudwatch:DescribeAlarms",
-        AFTER_CREATE,
-        &[ErrorClass::NotFound],
-        || async {
-            describe(cw, std::slice::from_ref(&spec.name))
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| ReconcileError::Api {
-                    operation: "cloudwatch:DescribeAlarms".into(),
-                    class: ErrorClass::NotFound,
-                    code: "NotVisibleYet".into(),
-                    message: format!("alarm {} not listed yet after PutMetricAlarm", spec.name),
-                })
-        },
-    )
-    .await?;
-    observe(&alarm)
+    let mut props = spec.props.clone();
+    if let Some(Value::Array(actions)) = props.get_mut("alarm_actions") {
+        actions.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    }
+    let arn = format!(
+        "arn:{}:cloudwatch:{region}:{account}:alarm:{}",
+        crate::sns_topic::partition(region),
+        spec.name
+    );
+    Ok(Observed {
+        id: spec.name.clone(),
+        props,
+        attrs: props::from_json(json!({ "arn": arn, "name": spec.name })),
+    })
 }
 
 #[async_trait]
@@ -324,7 +313,8 @@ impl Reconciler for AlarmReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
-        create(&self.cw(spec), spec).await
+        let account = self.aws.account_id().await?;
+        create(&self.cw(spec), spec, self.aws.region_of(spec), &account).await
     }
 
     async fn update(
@@ -362,7 +352,6 @@ impl Reconciler for AlarmReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
     use aws_sdk_cloudwatch::operation::put_metric_alarm::PutMetricAlarmOutput;
     use aws_smithy_mocks::{mock, Rule, RuleMode};
     use drctl_core::model::TAG_ENV;
@@ -429,16 +418,14 @@ mod tests {
                         .any(|t| t.key() == Some(TAG_ENV) && t.value() == Some("dev"))
             })
             .then_output(|| PutMetricAlarmOutput::builder().build());
-        let describe = mock!(Client::describe_alarms).then_output(|| {
-            DescribeAlarmsOutput::builder()
-                .metric_alarms(alarm())
-                .build()
-        });
-        let o = create(&cw_client(&[&put, &describe]), &alarm_spec())
+        // Sequential mocks: a DescribeAlarms after the put would fail the create.
+        let o = create(&cw_client(&[&put]), &alarm_spec(), "us-east-1", "1")
             .await
             .unwrap();
         assert_eq!(o.id, "trading-rds-cpu-dev");
         assert_eq!(put.num_calls(), 1, "one PutMetricAlarm, carrying the tags");
+        // The ARN DescribeAlarms gives, without asking.
+        assert_eq!(o.attrs, observe(&alarm()).unwrap().attrs);
         // Same shape as the props: no change on the next plan.
         let r = AlarmReconciler::new(&crate::route53::hosted_zone::tests::test_aws());
         assert_eq!(r.diff(&alarm_spec(), &o), vec![]);

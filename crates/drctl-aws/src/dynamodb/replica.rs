@@ -24,7 +24,7 @@
 use crate::dynamodb::table::{
     build_error, ddb_tags, describe_table, owner_tags, pitr_enabled, read_description, set_pitr,
 };
-use crate::errors::api_error;
+use crate::errors::{api_error, gone};
 use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
 use crate::tags::check_owned;
 use crate::{props, Aws};
@@ -286,20 +286,25 @@ async fn delete_replica(
             .region_name(&rg.replica_region)
             .build()
             .map_err(|e| build_error("DeleteReplicationGroupMemberAction", e))?;
-        transient("dynamodb:UpdateTable", || async {
-            rg.source
-                .update_table()
-                .table_name(&table_name)
-                .replica_updates(
-                    ReplicationGroupUpdate::builder()
-                        .delete(action.clone())
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| api_error("dynamodb:UpdateTable", e))
-        })
-        .await?;
+        // "Not part of the global table": a repeat of a delete whose
+        // answer was lost; the wait below confirms it is gone.
+        gone(
+            transient("dynamodb:UpdateTable", || async {
+                rg.source
+                    .update_table()
+                    .table_name(&table_name)
+                    .replica_updates(
+                        ReplicationGroupUpdate::builder()
+                            .delete(action.clone())
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error("dynamodb:UpdateTable", e))
+            })
+            .await,
+        )?;
     }
     let what = format!(
         "DynamoDB replica of {table_name} in {} ({}) to be deleted",
@@ -579,6 +584,58 @@ mod tests {
             msg.contains("replica of trading-sessions-t in us-west-2"),
             "{msg}"
         );
+    }
+
+    /// The delete's answer was lost and the SDK sent it again: AWS answers
+    /// the repeat "not part of the global table". The replica is gone; the
+    /// delete succeeds once the listing agrees.
+    #[tokio::test(start_paused = true)]
+    async fn a_repeated_delete_of_a_gone_replica_succeeds() {
+        use aws_sdk_dynamodb::operation::update_table::UpdateTableError;
+        let gone_listing = || {
+            DescribeTableOutput::builder()
+                .table(
+                    TableDescription::builder()
+                        .table_name("trading-sessions-t")
+                        .table_arn(SOURCE_ARN)
+                        .table_status(TableStatus::Active)
+                        .build(),
+                )
+                .build()
+        };
+        let src = mock!(Client::describe_table)
+            .sequence()
+            .output(|| source(ReplicaStatus::Active))
+            .output(gone_listing)
+            .repeatedly()
+            .build();
+        let repeat = mock!(Client::update_table).then_error(|| {
+            UpdateTableError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("ValidationException")
+                    .message("Update global table operation failed because one or more replicas were not part of the global table.")
+                    .build(),
+            )
+        });
+        let not_here = mock!(Client::describe_table).then_error(|| {
+            aws_sdk_dynamodb::operation::describe_table::DescribeTableError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("ResourceNotFoundException")
+                    .build(),
+            )
+        });
+        let rg = Regions {
+            source: client("us-east-1", &[&src, &repeat]),
+            replica: client("us-west-2", &[&not_here]),
+            replica_region: "us-west-2".into(),
+        };
+        let current = Observed {
+            id: REPLICA_ARN.into(),
+            attrs: props::from_json(json!({"name": "trading-sessions-t"})),
+            ..Default::default()
+        };
+        delete_replica(&rg, &spec(), &current).await.unwrap();
+        assert_eq!(repeat.num_calls(), 1);
     }
 
     #[test]

@@ -329,7 +329,11 @@ async fn read_table(
     }
 }
 
-async fn create_table(ddb: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
+/// The table as created, and whether the answer already said ACTIVE.
+async fn create_table(
+    ddb: &Client,
+    spec: &ResourceSpec,
+) -> Result<(Observed, bool), ReconcileError> {
     let hash_key = props::str(spec, "hash_key")?;
     let key_type = props::str(spec, "hash_key_type")?;
     let view = spec.props.get("stream_view_type").and_then(Value::as_str);
@@ -366,11 +370,13 @@ async fn create_table(ddb: &Client, spec: &ResourceSpec) -> Result<Observed, Rec
     let t = out.table_description.ok_or_else(|| {
         ReconcileError::Invalid(format!("CreateTable {} returned no table", spec.name))
     })?;
-    Ok(Observed {
+    let active = t.table_status() == Some(&TableStatus::Active);
+    let created = Observed {
         id: spec.name.clone(),
         props: spec.props.clone(),
         attrs: attrs(&t, &spec.name),
-    })
+    };
+    Ok((created, active))
 }
 
 /// ACTIVE, then PITR as asked (it cannot be set before).
@@ -378,19 +384,21 @@ async fn table_ready(
     ddb: &Client,
     spec: &ResourceSpec,
     created: Observed,
+    active_at_create: bool,
 ) -> Result<Observed, ReconcileError> {
     let what = format!(
         "DynamoDB table {} ({}) to become ACTIVE",
         created.id, spec.address
     );
-    let t = wait_active(ddb, &created.id, &what).await?;
+    // A create answer that said ACTIVE already gave the attrs: no poll.
+    let attrs = match active_at_create {
+        true => created.attrs.clone(),
+        false => attrs(&wait_active(ddb, &created.id, &what).await?, &created.id),
+    };
     if props::bool(spec, "point_in_time_recovery")? {
         set_pitr(ddb, &created.id, true).await?;
     }
-    Ok(Observed {
-        attrs: attrs(&t, &created.id),
-        ..created
-    })
+    Ok(Observed { attrs, ..created })
 }
 
 async fn update_table(
@@ -582,7 +590,11 @@ impl Reconciler for DynamodbTableReconciler {
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
         let ddb = self.aws.dynamodb(self.aws.region_of(spec));
-        create_table(&ddb, spec).await
+        let (created, active) = create_table(&ddb, spec).await?;
+        if active {
+            self.aws.note_ready_at_create(&created.id);
+        }
+        Ok(created)
     }
 
     async fn wait_ready(
@@ -592,7 +604,8 @@ impl Reconciler for DynamodbTableReconciler {
         created: Observed,
     ) -> Result<Observed, ReconcileError> {
         let ddb = self.aws.dynamodb(self.aws.region_of(spec));
-        table_ready(&ddb, spec, created).await
+        let active = self.aws.take_ready_at_create(&created.id);
+        table_ready(&ddb, spec, created, active).await
     }
 
     async fn update(
@@ -691,13 +704,32 @@ mod tests {
             id: "trading-sessions-t".into(),
             ..Default::default()
         };
-        let o = table_ready(&ddb, &spec(), created).await.unwrap();
+        let o = table_ready(&ddb, &spec(), created, false).await.unwrap();
         assert_eq!(describe.num_calls(), 4);
         assert_eq!(pitr.num_calls(), 1, "PITR only once ACTIVE");
         assert_eq!(
             o.attrs["arn"],
             "arn:aws:dynamodb:us-east-1:000000000000:table/trading-sessions-t"
         );
+    }
+
+    /// A create answer that said ACTIVE: no DescribeTable at all, PITR at once.
+    #[tokio::test]
+    async fn ready_at_create_makes_no_poll() {
+        let describe =
+            mock!(Client::describe_table).then_output(|| table(TableStatus::Active, &[]));
+        let pitr = mock!(Client::update_continuous_backups)
+            .then_output(|| UpdateContinuousBackupsOutput::builder().build());
+        let ddb = client(&[&describe, &pitr]);
+        let created = Observed {
+            id: "trading-sessions-t".into(),
+            attrs: props::from_json(json!({"arn": "arn:t"})),
+            ..Default::default()
+        };
+        let o = table_ready(&ddb, &spec(), created, true).await.unwrap();
+        assert_eq!(describe.num_calls(), 0);
+        assert_eq!(pitr.num_calls(), 1);
+        assert_eq!(o.attrs["arn"], "arn:t", "the create answer's attrs");
     }
 
     #[tokio::test(start_paused = true)]
@@ -712,7 +744,9 @@ mod tests {
             id: "trading-sessions-t".into(),
             ..Default::default()
         };
-        let e = table_ready(&ddb, &spec(), created).await.unwrap_err();
+        let e = table_ready(&ddb, &spec(), created, false)
+            .await
+            .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("trading-sessions-t"), "{msg}");
         assert!(msg.contains("ACTIVE"), "{msg}");

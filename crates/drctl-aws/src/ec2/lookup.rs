@@ -68,6 +68,49 @@ pub(crate) async fn env_set<T: Ec2Resource>(
         .await
 }
 
+/// Whether anything in `region` carries this env's tag: one DescribeTags
+/// per region (per write, like [`env_set`]) answers for every EC2 type.
+///
+/// A lookup by ownership tags (no recorded id) asks this first, so the
+/// refresh of an env with nothing in a region yet (a first apply) makes one
+/// call there instead of one describe per type. Only "anything at all" is
+/// used, not the resource types listed: their names differ between AWS
+/// (`natgateway`, `elastic-ip`) and the emulator (`nat-gateway`,
+/// `vpc-elastic-ip`). A kept `drctl:env` tag is in both answers alike
+/// (EC2's one tag store), so a resource a killed run made is never missed.
+pub(crate) async fn env_has_any(
+    aws: &Aws,
+    region: &str,
+    env: &str,
+) -> Result<bool, ReconcileError> {
+    let key = format!("ec2:DescribeTags|{region}|{env}");
+    aws.cache()
+        .get_or_fetch(key, || {
+            let ec2 = aws.ec2(region);
+            let filters = vec![
+                Filter::builder().name("key").values(TAG_ENV).build(),
+                Filter::builder().name("value").values(env).build(),
+            ];
+            transient("ec2:DescribeTags", move || {
+                let req = ec2.describe_tags().set_filters(Some(filters.clone()));
+                async move {
+                    let tags: Vec<_> = req
+                        .into_paginator()
+                        .items()
+                        .send()
+                        .collect::<Result<Vec<_>, _>>()
+                        .await
+                        .map_err(|e| api_error("ec2:DescribeTags", e))?;
+                    // Checked here too: the emulator ignores some tag filters.
+                    Ok(tags
+                        .iter()
+                        .any(|t| t.key() == Some(TAG_ENV) && t.value() == Some(env)))
+                }
+            })
+        })
+        .await
+}
+
 /// `T` by id; empty when AWS no longer knows the id.
 pub(crate) async fn by_id<T: Ec2Resource>(
     aws: &Aws,
@@ -100,7 +143,9 @@ pub(crate) async fn with_id<T: Ec2Resource>(
 }
 
 /// The resources answering to `spec`: the one with `known_id` (from the
-/// state), else those whose `drctl:address` tag is the spec's address.
+/// state), else those whose `drctl:address` tag is the spec's address (none
+/// without a describe when [`env_has_any`] says the region holds nothing of
+/// the env).
 /// More than one is for the caller to report as ambiguous.
 pub(crate) async fn lookup<T: Ec2Resource>(
     aws: &Aws,
@@ -109,6 +154,9 @@ pub(crate) async fn lookup<T: Ec2Resource>(
     known_id: Option<&str>,
 ) -> Result<Vec<T>, ReconcileError> {
     let region = aws.region_of(spec);
+    if known_id.is_none() && !env_has_any(aws, region, &cx.env).await? {
+        return Ok(Vec::new());
+    }
     let all = env_set::<T>(aws, region, &cx.env).await?;
     let hits: Vec<T> = all
         .into_iter()
@@ -338,5 +386,101 @@ impl Ec2Resource for Address {
             .await
             .map(|o| o.addresses().to_vec())
             .map_err(|e| api_error(Self::OP, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nat_gateway::tests::{mock_ec2, spec};
+    use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
+    use aws_sdk_ec2::operation::describe_tags::DescribeTagsOutput;
+    use aws_sdk_ec2::types::TagDescription;
+    use aws_smithy_mocks::{mock, RuleMode};
+
+    fn env_tag(env: &str) -> TagDescription {
+        TagDescription::builder()
+            .key(TAG_ENV)
+            .value(env)
+            .resource_id("vpc-1")
+            .build()
+    }
+
+    fn subnet_of(address: &str) -> Subnet {
+        Subnet::builder()
+            .subnet_id("subnet-1")
+            .tags(Tag::builder().key(TAG_ENV).value("dev").build())
+            .tags(Tag::builder().key(TAG_ADDRESS).value(address).build())
+            .build()
+    }
+
+    /// A first apply: nothing of the env in the region. One DescribeTags
+    /// answers for every type; no describe per type follows.
+    #[tokio::test]
+    async fn an_empty_region_is_one_call_for_every_type() {
+        let tags = mock!(aws_sdk_ec2::Client::describe_tags)
+            .then_output(|| DescribeTagsOutput::builder().build());
+        let subnets = mock!(aws_sdk_ec2::Client::describe_subnets)
+            .then_output(|| DescribeSubnetsOutput::builder().build());
+        let aws = crate::hosted_zone::tests::test_aws();
+        aws.use_client(
+            "ec2",
+            "us-east-1",
+            mock_ec2(RuleMode::MatchAny, &[&tags, &subnets]),
+        );
+        let s = spec(drctl_stack::kinds::SUBNET, serde_json::json!({}));
+        let cx = Ctx::new("dev");
+        assert!(lookup::<Subnet>(&aws, &cx, &s, None)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(lookup::<Vpc>(&aws, &cx, &s, None).await.unwrap().is_empty());
+        assert_eq!(tags.num_calls(), 1, "one census for the region");
+        assert_eq!(subnets.num_calls(), 0);
+    }
+
+    /// Anything of the env there (another env's tags do not count): the
+    /// type is described, and a resource a killed run made is found.
+    #[tokio::test]
+    async fn a_region_holding_the_env_is_described() {
+        let tags = mock!(aws_sdk_ec2::Client::describe_tags).then_output(|| {
+            DescribeTagsOutput::builder()
+                .tags(env_tag("other"))
+                .tags(env_tag("dev"))
+                .build()
+        });
+        let s = spec(drctl_stack::kinds::SUBNET, serde_json::json!({}));
+        let address = s.address.to_string();
+        let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(move || {
+            DescribeSubnetsOutput::builder()
+                .subnets(subnet_of(&address))
+                .build()
+        });
+        let aws = crate::hosted_zone::tests::test_aws();
+        aws.use_client(
+            "ec2",
+            "us-east-1",
+            mock_ec2(RuleMode::MatchAny, &[&tags, &subnets]),
+        );
+        let found = lookup::<Subnet>(&aws, &Ctx::new("dev"), &s, None)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(subnets.num_calls(), 1);
+
+        // Only another env's resources: nothing to describe.
+        let tags = mock!(aws_sdk_ec2::Client::describe_tags)
+            .then_output(|| DescribeTagsOutput::builder().tags(env_tag("other")).build());
+        let aws = crate::hosted_zone::tests::test_aws();
+        aws.use_client(
+            "ec2",
+            "us-east-1",
+            mock_ec2(RuleMode::MatchAny, &[&tags, &subnets]),
+        );
+        assert!(lookup::<Subnet>(&aws, &Ctx::new("dev"), &s, None)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(subnets.num_calls(), 1, "no second describe");
     }
 }

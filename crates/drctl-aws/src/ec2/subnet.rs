@@ -42,6 +42,13 @@ impl SubnetReconciler {
     }
 }
 
+/// A created subnet's id, and whether it is `available` already (then
+/// `wait_ready` makes no call).
+fn id_and_ready(s: &Subnet) -> Option<(String, bool)> {
+    let id = s.subnet_id()?.to_string();
+    Some((id, s.state() == Some(&SubnetState::Available)))
+}
+
 /// The region's available standard zones, sorted by name.
 pub(crate) async fn zone_names(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, ReconcileError> {
     let out = transient("ec2:DescribeAvailabilityZones", || async {
@@ -167,11 +174,12 @@ pub(crate) fn filter(name: &str, value: &str) -> Filter {
 }
 
 impl SubnetReconciler {
+    /// Read once per run: drctl's writes never change a region's zones.
     async fn zones(&self, region: &str) -> Result<Vec<String>, ReconcileError> {
         let ec2 = self.aws.ec2(region);
         self.aws
             .cache()
-            .get_or_fetch(format!("ec2:DescribeAvailabilityZones|{region}"), || {
+            .get_or_fetch_lasting(format!("ec2:DescribeAvailabilityZones|{region}"), || {
                 zone_names(&ec2)
             })
             .await
@@ -328,17 +336,18 @@ impl Reconciler for SubnetReconciler {
                         .send()
                         .await
                         .map_err(|e| api_error("ec2:CreateSubnet", e))?;
-                    out.subnet()
-                        .and_then(|s| s.subnet_id())
-                        .map(str::to_string)
-                        .ok_or_else(|| {
-                            ReconcileError::Invalid("CreateSubnet returned no subnet id".into())
-                        })
+                    out.subnet().and_then(id_and_ready).ok_or_else(|| {
+                        ReconcileError::Invalid("CreateSubnet returned no subnet id".into())
+                    })
                 },
-                |s| Ok(s.subnet_id().unwrap_or_default().to_string()),
+                |s| Ok(id_and_ready(&s).unwrap_or_default()),
             )
         })
         .await?;
+        let (id, ready) = id;
+        if ready {
+            self.aws.note_ready_at_create(&id);
+        }
         // CreateSubnet cannot set it; false is the default, so no call then.
         if props::bool(spec, "map_public_ip_on_launch")? {
             self.set_map_public_ip(region, &id, true).await?;
@@ -356,6 +365,9 @@ impl Reconciler for SubnetReconciler {
         spec: &ResourceSpec,
         created: Observed,
     ) -> Result<Observed, ReconcileError> {
+        if self.aws.take_ready_at_create(&created.id) {
+            return Ok(created);
+        }
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
         let what = format!(
             "subnet {} ({}) to become available",
@@ -439,6 +451,20 @@ async fn delete_subnet(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_an_available_create_answer_skips_the_wait() {
+        let made = |state| Subnet::builder().subnet_id("subnet-1").state(state).build();
+        assert_eq!(
+            id_and_ready(&made(SubnetState::Available)),
+            Some(("subnet-1".to_string(), true))
+        );
+        assert_eq!(
+            id_and_ready(&made(SubnetState::Pending)),
+            Some(("subnet-1".to_string(), false))
+        );
+        assert_eq!(id_and_ready(&Subnet::builder().build()), None);
+    }
+
     use super::*;
     use crate::ec2::nat_gateway::tests::mock_ec2;
     use aws_sdk_ec2::operation::delete_subnet::{DeleteSubnetError, DeleteSubnetOutput};

@@ -17,6 +17,15 @@ use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::json;
 use std::time::Duration;
 
+/// A created VPC's id, and whether it is `available` already (then
+/// `wait_ready` makes no call).
+fn id_and_ready(v: &Vpc) -> Option<(String, bool)> {
+    Some((
+        v.vpc_id()?.to_string(),
+        v.state() == Some(&VpcState::Available),
+    ))
+}
+
 pub struct VpcReconciler {
     pub aws: Aws,
 }
@@ -160,13 +169,16 @@ impl Reconciler for VpcReconciler {
                     .await
                     .map_err(|e| api_error("ec2:CreateVpc", e))?;
                 out.vpc()
-                    .and_then(|v| v.vpc_id())
-                    .map(str::to_string)
+                    .and_then(id_and_ready)
                     .ok_or_else(|| ReconcileError::Invalid("CreateVpc returned no VPC".into()))
             },
-            |vpc| Ok(vpc.vpc_id().unwrap_or_default().to_string()),
+            |vpc| Ok(id_and_ready(&vpc).unwrap_or_default()),
         )
         .await?;
+        let (id, ready) = id;
+        if ready {
+            self.aws.note_ready_at_create(&id);
+        }
         self.set_dns(region, &id, spec).await?;
         Ok(Observed {
             id,
@@ -181,6 +193,9 @@ impl Reconciler for VpcReconciler {
         spec: &ResourceSpec,
         created: Observed,
     ) -> Result<Observed, ReconcileError> {
+        if self.aws.take_ready_at_create(&created.id) {
+            return Ok(created);
+        }
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
         let what = format!("VPC {} ({}) to become available", created.id, spec.address);
         wait_for(

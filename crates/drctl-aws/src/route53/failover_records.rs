@@ -27,7 +27,7 @@
 //! with a trailing dot: compared case-insensitively without the dot.
 
 use crate::errors::{api_error, found};
-use crate::retry::{retry, TRANSIENT};
+use crate::retry::{retry, Backoff, TRANSIENT};
 use crate::route53::hosted_zone::{
     norm_dns, records_from, same_dns, strip_zone_prefix, wait_insync,
 };
@@ -61,6 +61,16 @@ impl FailoverRecordsReconciler {
         }
     }
 }
+
+/// Deleting records whose values changed under the read (another writer,
+/// or Route53 still applying the previous change): read again after 200 ms,
+/// doubling to 2 s, for 15 s (a change is INSYNC within 60 s, Route 53 API
+/// Reference, GetChange; a conflicting one usually much sooner).
+const RECORDS_CHANGED: Backoff = Backoff {
+    initial: Duration::from_millis(200),
+    cap: Duration::from_secs(2),
+    total: Duration::from_secs(15),
+};
 
 const SIDES: [(&str, ResourceRecordSetFailover); 2] = [
     ("primary", ResourceRecordSetFailover::Primary),
@@ -343,35 +353,36 @@ impl Records<'_> {
             .ok_or_else(|| {
                 ReconcileError::Invalid(format!("'{id}' is not a zone_id/domain record id"))
             })?;
-        let mut attempt = 0;
-        loop {
-            // Exact current values: Route53 deletes nothing else.
-            let Some(at) = self.at_name(&zone, &domain).await? else {
-                return Ok(());
-            };
-            if at.ours.is_empty() {
-                return Ok(());
-            }
-            let records = at.ours.into_iter().map(|(_, r)| r).collect();
-            match self
-                .change(
-                    &zone,
-                    ChangeAction::Delete,
-                    records,
-                    &format!("drctl: delete failover records of {domain}"),
-                )
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if e.class() == ErrorClass::NotFound => return Ok(()),
-                Err(e) if e.class() == ErrorClass::Retryable && attempt < 5 => {
-                    tracing::debug!(%id, error = %e, "records changed while deleting them; reading again");
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+        // A DELETE must name the records' exact current values; if they
+        // changed between the read and the call (InvalidChangeBatch "not
+        // found", Retryable), read again and retry, backing off.
+        retry(
+            "route53:ChangeResourceRecordSets (delete failover records)",
+            RECORDS_CHANGED,
+            &[ErrorClass::Retryable],
+            || async {
+                let Some(at) = self.at_name(&zone, &domain).await? else {
+                    return Ok(());
+                };
+                if at.ours.is_empty() {
+                    return Ok(());
                 }
-                Err(e) => return Err(e),
-            }
-        }
+                let records = at.ours.into_iter().map(|(_, r)| r).collect();
+                match self
+                    .change(
+                        &zone,
+                        ChangeAction::Delete,
+                        records,
+                        &format!("drctl: delete failover records of {domain}"),
+                    )
+                    .await
+                {
+                    Err(e) if e.class() == ErrorClass::NotFound => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            },
+        )
+        .await
     }
 }
 
@@ -727,7 +738,14 @@ mod tests {
             r53: r53_client(&[&first, &stale, &second, &delete]),
             env: "dev".into(),
         };
+        let start = tokio::time::Instant::now();
         r.delete("Z1/dev.example.com").await.unwrap();
         assert_eq!(delete.num_calls(), 1);
+        // Read again after a short backoff (at most its first pause), not a fixed second.
+        assert!(
+            start.elapsed() <= RECORDS_CHANGED.initial,
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -16,7 +16,8 @@
 //!   between, the check's CallerReference is the pending create token in the
 //!   state: `read` recognises it (`Ctx::pending_create`) and plans an update
 //!   that adds the ownership tags (`destroy` deletes it). `create` looks for
-//!   the token's check before every attempt (the emulator ignores
+//!   the token's check before every repeated attempt (the refresh has just
+//!   looked before the first) (the emulator ignores
 //!   CallerReference; AWS returns the same check, or HealthCheckAlreadyExists
 //!   when the config moved on) and the SDK never repeats the call itself.
 //! - The emulator reports `IPAddress` as the string "None"; it is not read.
@@ -243,12 +244,19 @@ impl Checks<'_> {
         let config = config(spec)?;
         // An earlier attempt with this token (an unanswered call, a killed
         // run) may have made the check: the emulator ignores the token. Look
-        // before each attempt, and never let the SDK repeat the call itself.
+        // before each repeated attempt, and never let the SDK repeat the call
+        // itself. Not before the first: this run's refresh (or, when the
+        // executor calls create again, its re-read) has just looked for this
+        // token.
         // Not r53_call: the lookup takes route53 slots of its own, and holding
         // one across it deadlocks two concurrent creates (2 slots in all).
+        let first_attempt = std::sync::atomic::AtomicBool::new(true);
         let created = transient("route53:CreateHealthCheck", || async {
-            if let Some(hc) = self.by_token(token).await? {
-                return self.update(spec, hc.id()).await;
+            let repeat = !first_attempt.swap(false, std::sync::atomic::Ordering::SeqCst);
+            if repeat {
+                if let Some(hc) = self.by_token(token).await? {
+                    return self.update(spec, hc.id()).await;
+                }
             }
             let _slot = self.aws.permit("route53").await;
             let out = self
@@ -492,7 +500,7 @@ mod tests {
     use aws_sdk_route53::operation::list_tags_for_resources::ListTagsForResourcesOutput;
     use aws_sdk_route53::operation::update_health_check::UpdateHealthCheckOutput;
     use aws_sdk_route53::types::{ResourceTagSet, Tag};
-    use aws_smithy_mocks::{mock, Rule};
+    use aws_smithy_mocks::mock;
     use drctl_core::model::{TAG_ADDRESS, TAG_ENV};
 
     const TOKEN: &str = "fedcba9876543210fedcba9876543210";
@@ -564,7 +572,7 @@ mod tests {
         let aws = test_aws();
         let checks = Checks {
             aws: &aws,
-            r53: r53_client(&[&no_checks(), &create, &tag]),
+            r53: r53_client(&[&create, &tag]),
         };
         let s = check_spec();
         let o = checks.create(&s, TOKEN).await.unwrap();
@@ -604,29 +612,21 @@ mod tests {
         let aws = test_aws();
         let checks = Checks {
             aws: &aws,
-            r53: r53_client(&[&no_checks(), &create, &list, &update, &tag]),
+            r53: r53_client(&[&create, &list, &update, &tag]),
         };
         let o = checks.create(&check_spec(), TOKEN).await.unwrap();
         assert_eq!(o.id, "hc-mine");
         assert_eq!(o.props["failure_threshold"], json!(3));
     }
 
-    fn no_checks() -> Rule {
-        mock!(Client::list_health_checks).then_output(|| {
-            ListHealthChecksOutput::builder()
-                .set_health_checks(Some(vec![]))
-                .marker("")
-                .is_truncated(false)
-                .max_items(100)
-                .build()
-                .unwrap()
-        })
-    }
-
     /// The emulator ignores CallerReference, and an unanswered attempt may
-    /// have made the check: create looks for the token first, and takes it.
-    #[tokio::test]
+    /// have made the check: after one, create looks for the token before
+    /// calling again, and takes it. The first attempt makes no lookup (the
+    /// refresh just made it).
+    #[tokio::test(start_paused = true)]
     async fn create_takes_the_check_an_earlier_attempt_made_instead_of_a_second() {
+        let unanswered = mock!(Client::create_health_check)
+            .then_error(|| CreateHealthCheckError::generic(err_meta("ServiceUnavailable", "lost")));
         let list = mock!(Client::list_health_checks).then_output(|| {
             ListHealthChecksOutput::builder()
                 .health_checks(hc("hc-mine", TOKEN, 3))
@@ -651,10 +651,15 @@ mod tests {
         let aws = test_aws();
         let checks = Checks {
             aws: &aws,
-            r53: r53_client(&[&list, &update, &tag, &create]),
+            r53: r53_client(&[&unanswered, &list, &update, &tag, &create]),
         };
         let o = checks.create(&check_spec(), TOKEN).await.unwrap();
         assert_eq!(o.id, "hc-mine");
+        assert_eq!(
+            unanswered.num_calls(),
+            1,
+            "the first attempt, with no lookup before it"
+        );
         assert_eq!(create.num_calls(), 0, "no second check");
         assert_eq!(tag.num_calls(), 1);
     }

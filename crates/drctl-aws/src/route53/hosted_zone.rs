@@ -17,11 +17,13 @@
 //!   update that adds the ownership tags (`destroy` deletes it). Any other
 //!   untagged same-named public zone is a Clash naming its CallerReference.
 //!   Another run's fresh zone is untagged for a few milliseconds: untagged
-//!   zones are looked at twice, 2 s apart, before they count as a Clash.
+//!   zones are looked at again (after 200 ms, backing off) until tagged,
+//!   for at most 3 s (`UNTAGGED_ZONE_SETTLE`), before they count as a Clash.
 //! - The CallerReference is the idempotency token. The emulator ignores it;
 //!   AWS answers a repeated one with HostedZoneAlreadyExists. So `create`
-//!   looks for the zone carrying the token before every attempt, and the
-//!   SDK never repeats the call by itself.
+//!   looks for the zone carrying the token before every repeated attempt
+//!   (before the first, the refresh has just looked), and the SDK never
+//!   repeats the call by itself.
 //! - Delete: Route53 refuses a zone that still holds records other than its
 //!   apex SOA/NS (HostedZoneNotEmpty). drctl deletes its failover records
 //!   first; this waits briefly for that, then fails naming the leftovers.
@@ -30,7 +32,7 @@
 //! modules share (concurrency slot + retry, tags, name normalisation).
 
 use crate::errors::{api_error, found, gone};
-use crate::retry::{transient, wait_for};
+use crate::retry::{poll, transient, wait_for, Polling};
 use crate::tags::{
     adds_ownership_tags, check_owned, mark_untagged, with_untagged_change, Tags, UNTAGGED,
 };
@@ -46,7 +48,20 @@ use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec, TAG_ADDRE
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use serde_json::json;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// How an untagged public zone of the stack's name is watched for the tags
+/// of a run that may have just made it, before it counts as a clash: first
+/// again after 200 ms (drctl tags a new zone in the call right after
+/// CreateHostedZone, milliseconds later), at most 3 s in all (Route53 allows
+/// 5 requests per second per account, Route 53 Developer Guide, "Quotas":
+/// a throttled tag call waits a second or two).
+const UNTAGGED_ZONE_SETTLE: Polling = Polling {
+    first: Duration::from_millis(200),
+    every: Duration::from_secs(1),
+    timeout: Duration::from_secs(3),
+};
 
 pub struct HostedZoneReconciler {
     pub aws: Aws,
@@ -384,6 +399,26 @@ impl Zones<'_> {
         ))
     }
 
+    /// The tags of `zones` again: the ids now owned by this spec, and the
+    /// zones still untagged (zones tagged by another env drop out).
+    async fn retag(
+        &self,
+        zones: &[HostedZone],
+        cx: &Ctx,
+        spec: &ResourceSpec,
+    ) -> Result<(Vec<String>, Vec<HostedZone>), ReconcileError> {
+        let (mut mine, mut left) = (Vec::new(), Vec::new());
+        for z in zones {
+            let id = strip_zone_prefix(z.id()).to_string();
+            match self.tags(&id).await? {
+                Some(t) if owned_by(&t, &cx.env, &spec.address) => mine.push(id),
+                Some(t) if !t.contains_key(TAG_ENV) => left.push(z.clone()),
+                _ => {}
+            }
+        }
+        Ok((mine, left))
+    }
+
     async fn read(
         &self,
         cx: &Ctx,
@@ -438,18 +473,28 @@ impl Zones<'_> {
             };
         }
         if owned.is_empty() && !untagged.is_empty() {
-            // It may be another run's zone between create and tag: look again.
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let mut still = Vec::new();
-            for z in untagged {
-                let id = strip_zone_prefix(z.id()).to_string();
-                match self.tags(&id).await? {
-                    Some(t) if owned_by(&t, &cx.env, &spec.address) => owned.push(id),
-                    Some(t) if !t.contains_key(TAG_ENV) => still.push(z),
-                    _ => {}
-                }
-            }
+            // It may be another run's zone between create and tag: watch
+            // the untagged ones until each is tagged, or the settle time
+            // has passed (then the still-untagged one is a clash).
+            let still = Mutex::new(untagged);
+            let settled = poll(
+                &format!("untagged zones named {domain} to be tagged"),
+                UNTAGGED_ZONE_SETTLE,
+                tokio::time::Instant::now(),
+                || async {
+                    let zones = still.lock().map(|z| z.clone()).unwrap_or_default();
+                    let (mine, left) = self.retag(&zones, cx, spec).await?;
+                    let done = !mine.is_empty() || left.is_empty();
+                    if let Ok(mut s) = still.lock() {
+                        *s = left;
+                    }
+                    Ok(done.then_some(mine))
+                },
+            )
+            .await?;
+            owned.extend(settled.unwrap_or_default());
             if owned.is_empty() {
+                let still = still.into_inner().unwrap_or_default();
                 if let Some(z) = still.first() {
                     let id = strip_zone_prefix(z.id());
                     return Ok(ReadOutcome::Clash {
@@ -484,13 +529,19 @@ impl Zones<'_> {
         let comment = props::str(spec, "comment").unwrap_or_default();
         // An earlier attempt with this token (an unanswered call, a killed
         // run) may have made the zone: the emulator ignores the token, and
-        // AWS's answer to a repeat is an error. Look before each attempt,
-        // and never let the SDK repeat the call by itself.
+        // AWS's answer to a repeat is an error. Look before each repeated
+        // attempt, and never let the SDK repeat the call by itself. Not
+        // before the first: this run's refresh (or, when the executor calls
+        // create again, its re-read) has just looked for this token.
         // Not r53_call: the lookup takes route53 slots of its own, and holding
         // one across it deadlocks concurrent creates (2 slots in all).
+        let first_attempt = std::sync::atomic::AtomicBool::new(true);
         let created = transient("route53:CreateHostedZone", || async {
-            if let Some(out) = self.by_token(&domain, token).await? {
-                return Ok(Made::Found(out));
+            let repeat = !first_attempt.swap(false, std::sync::atomic::Ordering::SeqCst);
+            if repeat {
+                if let Some(out) = self.by_token(&domain, token).await? {
+                    return Ok(Made::Found(out));
+                }
             }
             let _slot = self.aws.permit("route53").await;
             self.r53
@@ -914,7 +965,7 @@ pub(crate) mod tests {
         let aws = test_aws();
         let zones = Zones {
             aws: &aws,
-            r53: r53_client(&[&no_zones(), &create, &tag]),
+            r53: r53_client(&[&create, &tag]),
         };
         let o = zones.create(&zone_spec(), TOKEN).await.unwrap();
         assert_eq!(o.id, "Z1");
@@ -954,22 +1005,11 @@ pub(crate) mod tests {
         let aws = test_aws();
         let zones = Zones {
             aws: &aws,
-            r53: r53_client(&[&no_zones(), &create, &list, &get, &tag]),
+            r53: r53_client(&[&create, &list, &get, &tag]),
         };
         let o = zones.create(&zone_spec(), TOKEN).await.unwrap();
         assert_eq!(o.id, "ZMINE");
         assert_eq!(tag.num_calls(), 1);
-    }
-
-    fn no_zones() -> Rule {
-        mock!(Client::list_hosted_zones_by_name).then_output(|| {
-            ListHostedZonesByNameOutput::builder()
-                .set_hosted_zones(Some(vec![]))
-                .is_truncated(false)
-                .max_items(100)
-                .build()
-                .unwrap()
-        })
     }
 
     fn listing(zones: &[HostedZone]) -> Rule {
@@ -995,9 +1035,13 @@ pub(crate) mod tests {
     }
 
     /// The emulator ignores CallerReference, and an unanswered attempt may
-    /// have made the zone: create looks for the token first.
-    #[tokio::test]
+    /// have made the zone: after one, create looks for the token before
+    /// calling again, and takes what it finds. The first attempt makes no
+    /// lookup (the refresh just made it).
+    #[tokio::test(start_paused = true)]
     async fn create_adopts_the_zone_an_earlier_attempt_made_instead_of_a_second() {
+        let unanswered = mock!(Client::create_hosted_zone)
+            .then_error(|| CreateHostedZoneError::generic(err_meta("ServiceUnavailable", "lost")));
         let list = listing(&[zone("ZOTHER", "someone-else"), zone("ZMINE", TOKEN)]);
         let get = get_zone("ZMINE", TOKEN);
         let tag = mock!(Client::change_tags_for_resource)
@@ -1008,10 +1052,15 @@ pub(crate) mod tests {
         let aws = test_aws();
         let zones = Zones {
             aws: &aws,
-            r53: r53_client(&[&list, &get, &tag, &create]),
+            r53: r53_client(&[&unanswered, &list, &get, &tag, &create]),
         };
         let o = zones.create(&zone_spec(), TOKEN).await.unwrap();
         assert_eq!(o.id, "ZMINE");
+        assert_eq!(
+            unanswered.num_calls(),
+            1,
+            "the first attempt, with no lookup before it"
+        );
         assert_eq!(create.num_calls(), 0, "no second zone");
         assert_eq!(tag.num_calls(), 1);
     }
@@ -1083,16 +1132,17 @@ pub(crate) mod tests {
             });
         let bare = mock!(Client::list_tags_for_resource)
             .match_requests(|r| r.resource_id() == Some("ZBARE"))
-            .then_output(|| tags_output(&[]));
-        let bare_again = mock!(Client::list_tags_for_resource)
-            .match_requests(|r| r.resource_id() == Some("ZBARE"))
-            .then_output(|| tags_output(&[]));
+            .sequence()
+            .output(|| tags_output(&[]))
+            .repeatedly()
+            .build();
         let aws = test_aws();
         let zones = Zones {
             aws: &aws,
-            r53: r53_client(&[&list, &prod, &bare, &bare_again]),
+            r53: r53_client(&[&list, &prod, &bare]),
         };
         let cx = Ctx::new("dev");
+        let start = tokio::time::Instant::now();
         match zones.read(&cx, &zone_spec(), None).await.unwrap() {
             ReadOutcome::Clash { id, detail } => {
                 assert_eq!(id, "ZBARE");
@@ -1100,6 +1150,42 @@ pub(crate) mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Watched for the settle time (looks at 0.2, 0.6, 1.4, 2.4, 3 s),
+        // the other env's zone not again.
+        assert_eq!(start.elapsed(), UNTAGGED_ZONE_SETTLE.timeout);
+        assert_eq!(bare.num_calls(), 1 + 5);
+        assert_eq!(prod.num_calls(), 1);
+    }
+
+    /// Another run's zone between its create and its tag call, seen by this
+    /// run's read: found as soon as its tags arrive (the first look again,
+    /// 200 ms later), not after a fixed sleep.
+    #[tokio::test(start_paused = true)]
+    async fn a_zone_tagged_a_moment_later_is_found_at_the_next_look() {
+        let list = listing(&[zone("ZNEW", "other-run")]);
+        let tags = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_id() == Some("ZNEW"))
+            .sequence()
+            .output(|| tags_output(&[]))
+            .output(|| tags_output(&[(TAG_ENV, "dev"), (TAG_ADDRESS, "global/route53/zone")]))
+            .build();
+        let get = get_zone("ZNEW", "other-run");
+        let aws = test_aws();
+        let zones = Zones {
+            aws: &aws,
+            r53: r53_client(&[&list, &tags, &get]),
+        };
+        let start = tokio::time::Instant::now();
+        match zones
+            .read(&Ctx::new("dev"), &zone_spec(), None)
+            .await
+            .unwrap()
+        {
+            ReadOutcome::Found(o) => assert_eq!(o.id, "ZNEW"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(start.elapsed(), UNTAGGED_ZONE_SETTLE.first);
+        assert_eq!(tags.num_calls(), 2);
     }
 
     #[tokio::test(start_paused = true)]

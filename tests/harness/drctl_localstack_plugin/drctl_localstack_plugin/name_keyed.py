@@ -17,6 +17,9 @@ AWS never makes a second resource of the same name:
   in, running after the group was gone.
 - ``UpdateAutoScalingGroup`` with other subnets replaces the instances of the subnets it
   left with instances in its subnets (AWS rebalances); moto left them where they were.
+- ``PutScalingPolicy`` answers with the policy's ``PolicyARN``. moto put it under
+  ``PolicyArn``, which the serializer dropped, so the answer was empty and a client had to
+  read the policy back to learn its ARN.
 
 Patched once, in the provider factories (moto is imported lazily there).
 """
@@ -129,4 +132,20 @@ def patch_autoscaling() -> None:
     AutoScalingBackend.create_auto_scaling_group = create_auto_scaling_group
     AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
     AutoScalingBackend.update_auto_scaling_group = update_auto_scaling_group
+    _patch_put_scaling_policy()
 
+
+def _patch_put_scaling_policy() -> None:
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult
+
+    orig = AutoScalingResponse.put_scaling_policy
+
+    def put_scaling_policy(self):
+        out = orig(self)
+        result = dict(getattr(out, "result", None) or {})
+        if "PolicyArn" in result:
+            result["PolicyARN"] = result.pop("PolicyArn")
+        return ActionResult(result)
+
+    AutoScalingResponse.put_scaling_policy = put_scaling_policy
