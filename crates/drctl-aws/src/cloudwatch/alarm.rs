@@ -237,7 +237,7 @@ async fn create(
     }
     let arn = format!(
         "arn:{}:cloudwatch:{region}:{account}:alarm:{}",
-        crate::sns_topic::partition(region),
+        crate::sns::topic::partition(region),
         spec.name
     );
     Ok(Observed {
