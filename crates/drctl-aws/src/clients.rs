@@ -372,6 +372,17 @@ impl Aws {
     }
 }
 
+/// `aws`, or the partition of the China and GovCloud regions.
+pub(crate) fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,5 +1,8 @@
-//! drctl's AWS reconcilers: one module per resource kind, each holding the
-//! kind's whole life (read, diff, create, update, delete, wait).
+//! drctl's AWS reconcilers: one folder per AWS service, one file per
+//! resource kind (`route53:health-check` is `route53/health_check.rs`), each
+//! holding the kind's whole life (read, diff, create, update, delete, wait).
+//! A service's `mod.rs` holds what its kinds share; no reconciler imports
+//! another.
 //!
 //! Shared rules live once: [`errors`] (the error-class table), [`retry`]
 //! (backoff and waits), [`tags`] (ownership tags in create calls),
@@ -14,6 +17,8 @@ pub mod retry;
 pub mod s3_state;
 pub mod tag_index;
 pub mod tags;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub mod drill;
 

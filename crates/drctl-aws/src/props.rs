@@ -2,7 +2,7 @@
 
 use drctl_core::model::ResourceSpec;
 use drctl_core::reconcile::ReconcileError;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn missing(spec: &ResourceSpec, field: &str, want: &str) -> ReconcileError {
     ReconcileError::Invalid(format!(
@@ -63,4 +63,21 @@ pub fn from_json(v: Value) -> drctl_core::model::Props {
         Value::Object(m) => m,
         _ => Default::default(),
     }
+}
+
+/// The observed list in the desired order when both hold the same items,
+/// sorted otherwise.
+pub(crate) fn list_like_desired(desired: Option<&Value>, mut observed: Vec<String>) -> Value {
+    observed.sort();
+    if let Some(Value::Array(d)) = desired {
+        let mut want: Vec<String> = d
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        want.sort();
+        if want == observed && want.len() == d.len() {
+            return desired.cloned().unwrap_or_default();
+        }
+    }
+    json!(observed)
 }

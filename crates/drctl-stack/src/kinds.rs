@@ -1,6 +1,7 @@
 //! The resource kinds of the stack, and the destroy-order rules AWS enforces
 //! beyond "dependents first". Each kind's reconciler lives in the AWS crate
-//! in a module of the same name; the props it compares and the attrs it
+//! at `<service>/<type>.rs` (`route53:health-check` is
+//! `route53/health_check.rs`); the props it compares and the attrs it
 //! returns are listed in [`crate::blueprint`].
 
 use drctl_core::ordering::DestroyRule;

@@ -23,10 +23,11 @@
 //! are terminated with the group) and waits until the group is gone, since
 //! its instances' ENIs keep subnets and security groups busy until then.
 
+use crate::autoscaling::{asg_tags, describe, read_group};
 use crate::errors::{api_error, gone};
-use crate::iam::role::list_like_desired;
+use crate::props::list_like_desired;
 use crate::retry::{retry, transient, wait_for, AFTER_CREATE, IAM_PROPAGATION};
-use crate::tags::{ambiguous, check_owned, Tags};
+use crate::tags::check_owned;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, LaunchTemplateSpecification, Tag};
@@ -45,54 +46,6 @@ impl AutoscalingGroupReconciler {
     pub fn new(aws: &Aws) -> Self {
         Self { aws: aws.clone() }
     }
-}
-
-/// The group called `name`, if any (several are an error).
-pub(crate) async fn describe(
-    asg: &Client,
-    spec: &ResourceSpec,
-    name: &str,
-) -> Result<Option<AutoScalingGroup>, ReconcileError> {
-    let out = transient("autoscaling:DescribeAutoScalingGroups", || async {
-        asg.describe_auto_scaling_groups()
-            .auto_scaling_group_names(name)
-            .send()
-            .await
-            .map_err(|e| api_error("autoscaling:DescribeAutoScalingGroups", e))
-    })
-    .await?;
-    match out.auto_scaling_groups() {
-        [] => Ok(None),
-        [g] => Ok(Some(g.clone())),
-        many => Err(ambiguous(spec, many, |g| {
-            g.auto_scaling_group_arn().map(str::to_string)
-        })),
-    }
-}
-
-/// [`describe`] for reads: shared by the group's and its policy's read in
-/// one run (see [`ReadCache`](crate::cache::ReadCache)). Waits poll with
-/// [`describe`], never with this.
-pub(crate) async fn read_group(
-    aws: &Aws,
-    spec: &ResourceSpec,
-    name: &str,
-) -> Result<Option<AutoScalingGroup>, ReconcileError> {
-    let region = aws.region_of(spec);
-    let asg = aws.autoscaling(region);
-    aws.cache()
-        .get_or_fetch(
-            format!("autoscaling:DescribeAutoScalingGroups|{region}|{name}"),
-            || async move { describe(&asg, spec, name).await },
-        )
-        .await
-}
-
-pub(crate) fn asg_tags(g: &AutoScalingGroup) -> Tags {
-    g.tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .collect()
 }
 
 fn subnets(vpc_zone_identifier: Option<&str>) -> Vec<String> {
@@ -444,33 +397,14 @@ impl Reconciler for AutoscalingGroupReconciler {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::autoscaling::testing::client;
     use aws_sdk_autoscaling::operation::create_auto_scaling_group::{
         CreateAutoScalingGroupError, CreateAutoScalingGroupOutput,
     };
     use aws_sdk_autoscaling::operation::delete_auto_scaling_group::DeleteAutoScalingGroupOutput;
     use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
-    use aws_smithy_mocks::{
-        create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode,
-    };
+    use aws_smithy_mocks::mock;
     use aws_smithy_types::error::ErrorMetadata;
-
-    pub(crate) fn client(rules: &[&Rule]) -> Client {
-        let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for r in rules {
-            i = i.with_rule(r);
-        }
-        let conf = aws_sdk_autoscaling::Config::builder()
-            .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
-            .region(aws_sdk_autoscaling::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_autoscaling::config::Credentials::new(
-                "a", "b", None, None, "test",
-            ))
-            .retry_config(aws_sdk_autoscaling::config::retry::RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(i)
-            .build();
-        Client::from_conf(conf)
-    }
 
     fn spec() -> ResourceSpec {
         ResourceSpec {

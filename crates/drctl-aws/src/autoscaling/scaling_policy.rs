@@ -18,7 +18,7 @@
 //! unknown group name reads as not found. The emulator creates no alarms
 //! for target tracking.
 
-use crate::autoscaling::group::asg_tags;
+use crate::autoscaling::asg_tags;
 use crate::errors::{api_error, gone};
 use crate::retry::transient;
 use crate::tags::{ambiguous, check_owned};
@@ -172,7 +172,7 @@ impl Reconciler for ScalingPolicyReconciler {
             }
         };
         // Ownership through the group (policies have no tags).
-        let g = crate::autoscaling::group::read_group(&self.aws, spec, group).await?;
+        let g = crate::autoscaling::read_group(&self.aws, spec, group).await?;
         let group_env = g.as_ref().and_then(|g| asg_tags(g).get(TAG_ENV).cloned());
         let arn = p.policy_arn().unwrap_or_default();
         match group_env {
@@ -293,7 +293,7 @@ mod tests {
                     .policy_arn("arn:aws:autoscaling:p")
                     .build()
             });
-        let asg = crate::autoscaling::group::tests::client(&[&put]);
+        let asg = crate::autoscaling::testing::client(&[&put]);
         assert_eq!(
             put_policy(&asg, &spec()).await.unwrap(),
             "arn:aws:autoscaling:p"

@@ -237,7 +237,7 @@ async fn create(
     }
     let arn = format!(
         "arn:{}:cloudwatch:{region}:{account}:alarm:{}",
-        crate::sns::topic::partition(region),
+        crate::clients::partition(region),
         spec.name
     );
     Ok(Observed {
@@ -361,7 +361,7 @@ mod tests {
     }
 
     fn alarm_spec() -> ResourceSpec {
-        crate::route53::hosted_zone::tests::spec(
+        crate::testing::spec(
             "us-east-1/monitoring/rds-cpu-alarm",
             drctl_stack::kinds::ALARM,
             "trading-rds-cpu-dev",
@@ -427,14 +427,14 @@ mod tests {
         // The ARN DescribeAlarms gives, without asking.
         assert_eq!(o.attrs, observe(&alarm()).unwrap().attrs);
         // Same shape as the props: no change on the next plan.
-        let r = AlarmReconciler::new(&crate::route53::hosted_zone::tests::test_aws());
+        let r = AlarmReconciler::new(&crate::testing::test_aws());
         assert_eq!(r.diff(&alarm_spec(), &o), vec![]);
     }
 
     #[test]
     fn a_threshold_changed_out_of_band_is_one_field_change() {
         let a = alarm_with_threshold(95.0);
-        let r = AlarmReconciler::new(&crate::route53::hosted_zone::tests::test_aws());
+        let r = AlarmReconciler::new(&crate::testing::test_aws());
         let changes = r.diff(&alarm_spec(), &observe(&a).unwrap());
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].field, "threshold");

@@ -1,4 +1,183 @@
-//! DynamoDB: the table and its replica in the DR region (global table v2019).
+//! DynamoDB: the table and its replica in the DR region (global tables
+//! version 2019.11.21), one file per kind. Shared here: describe, point-in-time
+//! recovery and the tag helpers both kinds call.
 
 pub mod replica;
 pub mod table;
+
+use crate::errors::{api_error, found};
+use crate::retry::transient;
+use crate::tag_index::tags_or;
+use crate::tags::Tags;
+use crate::Aws;
+use aws_sdk_dynamodb::types::{
+    PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, TableDescription, Tag,
+};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_types::error::operation::BuildError;
+use drctl_core::model::ResourceSpec;
+use drctl_core::reconcile::ReconcileError;
+
+pub(crate) fn build_error(what: &str, e: BuildError) -> ReconcileError {
+    ReconcileError::Invalid(format!("{what}: {e}"))
+}
+
+/// The spec's tags as DynamoDB tags.
+pub(crate) fn ddb_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| build_error("DynamoDB tag", e))
+        })
+        .collect()
+}
+
+/// DescribeTable; `None` when there is no such table.
+pub(crate) async fn describe_table(
+    ddb: &Client,
+    name: &str,
+) -> Result<Option<TableDescription>, ReconcileError> {
+    let out = found(
+        transient("dynamodb:DescribeTable", || async {
+            ddb.describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| api_error("dynamodb:DescribeTable", e))
+        })
+        .await,
+    )?;
+    Ok(out.and_then(|o| o.table))
+}
+
+/// Ownership tags of a table (or replica): from the env's tag index, else
+/// ListTagsOfResource.
+pub(crate) async fn owner_tags(
+    aws: &Aws,
+    env: &str,
+    region: &str,
+    arn: &str,
+) -> Result<Tags, ReconcileError> {
+    let ddb = aws.dynamodb(region);
+    tags_or(aws, region, env, arn, || async move {
+        list_tags(&ddb, arn).await
+    })
+    .await
+}
+
+/// Whether point-in-time recovery is on (a missing table has none).
+pub(crate) async fn pitr_enabled(ddb: &Client, name: &str) -> Result<bool, ReconcileError> {
+    let out = found(
+        transient("dynamodb:DescribeContinuousBackups", || async {
+            ddb.describe_continuous_backups()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| api_error("dynamodb:DescribeContinuousBackups", e))
+        })
+        .await,
+    )?;
+    Ok(out
+        .and_then(|o| o.continuous_backups_description)
+        .and_then(|d| d.point_in_time_recovery_description)
+        .and_then(|p| p.point_in_time_recovery_status)
+        == Some(PointInTimeRecoveryStatus::Enabled))
+}
+
+/// [`describe_table`] for reads: the table's and its replica's read share
+/// it within a run (see [`ReadCache`](crate::cache::ReadCache)); waits
+/// poll with [`describe_table`], never with this.
+pub(crate) async fn read_description(
+    aws: &Aws,
+    region: &str,
+    name: &str,
+) -> Result<Option<TableDescription>, ReconcileError> {
+    let ddb = aws.dynamodb(region);
+    aws.cache()
+        .get_or_fetch(
+            format!("dynamodb:DescribeTable|{region}|{name}"),
+            || async move { describe_table(&ddb, name).await },
+        )
+        .await
+}
+
+/// Turns PITR on or off. Right after a table or replica becomes ACTIVE,
+/// AWS may still answer ContinuousBackupsUnavailable (classified retryable).
+pub(crate) async fn set_pitr(
+    ddb: &Client,
+    name: &str,
+    enabled: bool,
+) -> Result<(), ReconcileError> {
+    let spec = PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(enabled)
+        .build()
+        .map_err(|e| build_error("PointInTimeRecoverySpecification", e))?;
+    transient("dynamodb:UpdateContinuousBackups", || async {
+        ddb.update_continuous_backups()
+            .table_name(name)
+            .point_in_time_recovery_specification(spec.clone())
+            .send()
+            .await
+            .map_err(|e| api_error("dynamodb:UpdateContinuousBackups", e))
+    })
+    .await?;
+    Ok(())
+}
+
+/// DynamoDB tag writes (table, replica) on the table's ARN in `ddb`'s
+/// region: `add` carries the tags to set.
+pub(crate) async fn ddb_write_tags(
+    ddb: &Client,
+    _spec: &ResourceSpec,
+    arn: &str,
+    add: &ResourceSpec,
+    writes: &drctl_core::diff::TagWrites,
+) -> Result<(), ReconcileError> {
+    if !writes.set.is_empty() {
+        crate::tag_call!(
+            "dynamodb:TagResource",
+            ddb.tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(ddb_tags(add)?))
+        )?;
+    }
+    if !writes.delete.is_empty() {
+        crate::tag_call!(
+            "dynamodb:UntagResource",
+            ddb.untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(crate::tags::keys(writes)))
+        )?;
+    }
+    Ok(())
+}
+
+/// All tags of a table (or replica) ARN.
+pub(crate) async fn list_tags(ddb: &Client, arn: &str) -> Result<Tags, ReconcileError> {
+    let mut tags = Tags::new();
+    let mut next: Option<String> = None;
+    loop {
+        let req = ddb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(next.clone());
+        let out = transient("dynamodb:ListTagsOfResource", || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| api_error("dynamodb:ListTagsOfResource", e))
+        })
+        .await?;
+        for t in out.tags() {
+            tags.insert(t.key().to_string(), t.value().to_string());
+        }
+        match out.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_string()),
+            _ => return Ok(tags),
+        }
+    }
+}

@@ -21,7 +21,7 @@
 //! - Delete: ReplicaUpdates Delete from the source region, then wait until
 //!   neither region lists it.
 
-use crate::dynamodb::table::{
+use crate::dynamodb::{
     build_error, ddb_tags, describe_table, owner_tags, pitr_enabled, read_description, set_pitr,
 };
 use crate::errors::{api_error, gone};
@@ -366,7 +366,7 @@ impl Reconciler for DynamodbReplicaReconciler {
     ) -> Result<(), ReconcileError> {
         let rg = self.regions(spec)?;
         let add = crate::tags::only(spec, &writes.set);
-        crate::dynamodb::table::ddb_write_tags(&rg.replica, spec, &current.id, &add, writes).await
+        crate::dynamodb::ddb_write_tags(&rg.replica, spec, &current.id, &add, writes).await
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

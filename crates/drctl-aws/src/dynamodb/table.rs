@@ -17,19 +17,20 @@
 //!   former replica source refuses deletion for a while); ResourceInUse is
 //!   retried, then it waits until the table is gone.
 
-use crate::errors::{api_error, found, gone};
+use crate::dynamodb::{
+    build_error, ddb_tags, describe_table, owner_tags, pitr_enabled, read_description, set_pitr,
+};
+use crate::errors::{api_error, gone};
 use crate::retry::{transient, wait_for};
-use crate::tag_index::tags_or;
-use crate::tags::{check_owned, Tags};
+use crate::tags::check_owned;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    PointInTimeRecoveryStatus, ScalarAttributeType, SseSpecification, SseStatus,
-    StreamSpecification, StreamViewType, TableDescription, TableStatus, Tag,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    SseSpecification, SseStatus, StreamSpecification, StreamViewType, TableDescription,
+    TableStatus,
 };
 use aws_sdk_dynamodb::Client;
-use aws_smithy_types::error::operation::BuildError;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
@@ -50,170 +51,6 @@ impl DynamodbTableReconciler {
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// How long a table's replicas may take to go before it can be deleted.
 const REPLICAS_GONE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-
-pub(crate) fn build_error(what: &str, e: BuildError) -> ReconcileError {
-    ReconcileError::Invalid(format!("{what}: {e}"))
-}
-
-/// The spec's tags as DynamoDB tags.
-pub(crate) fn ddb_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {
-    spec.tags
-        .iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| build_error("DynamoDB tag", e))
-        })
-        .collect()
-}
-
-/// DynamoDB tag writes (table, replica) on the table's ARN in `ddb`'s
-/// region: `add` carries the tags to set.
-pub(crate) async fn ddb_write_tags(
-    ddb: &Client,
-    _spec: &ResourceSpec,
-    arn: &str,
-    add: &ResourceSpec,
-    writes: &drctl_core::diff::TagWrites,
-) -> Result<(), ReconcileError> {
-    if !writes.set.is_empty() {
-        crate::tag_call!(
-            "dynamodb:TagResource",
-            ddb.tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(ddb_tags(add)?))
-        )?;
-    }
-    if !writes.delete.is_empty() {
-        crate::tag_call!(
-            "dynamodb:UntagResource",
-            ddb.untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(crate::tags::keys(writes)))
-        )?;
-    }
-    Ok(())
-}
-
-/// DescribeTable; `None` when there is no such table.
-pub(crate) async fn describe_table(
-    ddb: &Client,
-    name: &str,
-) -> Result<Option<TableDescription>, ReconcileError> {
-    let out = found(
-        transient("dynamodb:DescribeTable", || async {
-            ddb.describe_table()
-                .table_name(name)
-                .send()
-                .await
-                .map_err(|e| api_error("dynamodb:DescribeTable", e))
-        })
-        .await,
-    )?;
-    Ok(out.and_then(|o| o.table))
-}
-
-/// [`describe_table`] for reads: the table's and its replica's read share
-/// it within a run (see [`ReadCache`](crate::cache::ReadCache)); waits
-/// poll with [`describe_table`], never with this.
-pub(crate) async fn read_description(
-    aws: &Aws,
-    region: &str,
-    name: &str,
-) -> Result<Option<TableDescription>, ReconcileError> {
-    let ddb = aws.dynamodb(region);
-    aws.cache()
-        .get_or_fetch(
-            format!("dynamodb:DescribeTable|{region}|{name}"),
-            || async move { describe_table(&ddb, name).await },
-        )
-        .await
-}
-
-/// Ownership tags of a table (or replica): from the env's tag index, else
-/// ListTagsOfResource.
-pub(crate) async fn owner_tags(
-    aws: &Aws,
-    env: &str,
-    region: &str,
-    arn: &str,
-) -> Result<Tags, ReconcileError> {
-    let ddb = aws.dynamodb(region);
-    tags_or(aws, region, env, arn, || async move {
-        list_tags(&ddb, arn).await
-    })
-    .await
-}
-
-/// All tags of a table (or replica) ARN.
-pub(crate) async fn list_tags(ddb: &Client, arn: &str) -> Result<Tags, ReconcileError> {
-    let mut tags = Tags::new();
-    let mut next: Option<String> = None;
-    loop {
-        let req = ddb
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .set_next_token(next.clone());
-        let out = transient("dynamodb:ListTagsOfResource", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("dynamodb:ListTagsOfResource", e))
-        })
-        .await?;
-        for t in out.tags() {
-            tags.insert(t.key().to_string(), t.value().to_string());
-        }
-        match out.next_token() {
-            Some(t) if !t.is_empty() => next = Some(t.to_string()),
-            _ => return Ok(tags),
-        }
-    }
-}
-
-/// Whether point-in-time recovery is on (a missing table has none).
-pub(crate) async fn pitr_enabled(ddb: &Client, name: &str) -> Result<bool, ReconcileError> {
-    let out = found(
-        transient("dynamodb:DescribeContinuousBackups", || async {
-            ddb.describe_continuous_backups()
-                .table_name(name)
-                .send()
-                .await
-                .map_err(|e| api_error("dynamodb:DescribeContinuousBackups", e))
-        })
-        .await,
-    )?;
-    Ok(out
-        .and_then(|o| o.continuous_backups_description)
-        .and_then(|d| d.point_in_time_recovery_description)
-        .and_then(|p| p.point_in_time_recovery_status)
-        == Some(PointInTimeRecoveryStatus::Enabled))
-}
-
-/// Turns PITR on or off. Right after a table or replica becomes ACTIVE,
-/// AWS may still answer ContinuousBackupsUnavailable (classified retryable).
-pub(crate) async fn set_pitr(
-    ddb: &Client,
-    name: &str,
-    enabled: bool,
-) -> Result<(), ReconcileError> {
-    let spec = PointInTimeRecoverySpecification::builder()
-        .point_in_time_recovery_enabled(enabled)
-        .build()
-        .map_err(|e| build_error("PointInTimeRecoverySpecification", e))?;
-    transient("dynamodb:UpdateContinuousBackups", || async {
-        ddb.update_continuous_backups()
-            .table_name(name)
-            .point_in_time_recovery_specification(spec.clone())
-            .send()
-            .await
-            .map_err(|e| api_error("dynamodb:UpdateContinuousBackups", e))
-    })
-    .await?;
-    Ok(())
-}
 
 /// Waits until the table exists and is ACTIVE; returns its description.
 pub(crate) async fn wait_active(
@@ -560,7 +397,7 @@ impl Reconciler for DynamodbTableReconciler {
         use crate::tags::{arn_of, only};
         let add = only(spec, &writes.set);
         let ddb = self.aws.dynamodb(self.aws.region_of(spec));
-        crate::dynamodb::table::ddb_write_tags(&ddb, spec, arn_of(current), &add, writes).await?;
+        crate::dynamodb::ddb_write_tags(&ddb, spec, arn_of(current), &add, writes).await?;
         Ok(())
     }
 

@@ -184,7 +184,7 @@ async fn release(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ec2::nat_gateway::tests::mock_ec2;
+    use crate::ec2::testing::mock_ec2;
     use aws_sdk_ec2::operation::release_address::{ReleaseAddressError, ReleaseAddressOutput};
     use aws_sdk_ec2::Client;
     use aws_smithy_mocks::{mock, RuleMode};

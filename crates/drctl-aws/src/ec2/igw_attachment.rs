@@ -14,8 +14,8 @@
 //! that out, with a timeout that says so. `Gateway.NotAttached` and a
 //! missing gateway mean it is already gone.
 
+use crate::ec2::after_create;
 use crate::ec2::lookup::with_id;
-use crate::ec2::subnet::after_create;
 use crate::errors::{api_error, gone};
 use crate::retry::wait_for;
 use crate::tags::from_ec2;
@@ -216,7 +216,7 @@ async fn detach(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ec2::nat_gateway::tests::mock_ec2;
+    use crate::ec2::testing::mock_ec2;
     use aws_sdk_ec2::operation::detach_internet_gateway::{
         DetachInternetGatewayError, DetachInternetGatewayOutput,
     };

@@ -26,7 +26,7 @@
 //! version; the next run makes another one (harmless).
 
 use crate::errors::{api_error, found, gone};
-use crate::iam::role::list_like_desired;
+use crate::props::list_like_desired;
 use crate::retry::{retry, transient, IAM_PROPAGATION};
 use crate::tags::{ambiguous, check_owned, ec2_tags, from_ec2, Tags};
 use crate::{props, Aws};

@@ -392,7 +392,7 @@ impl Ec2Resource for Address {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ec2::nat_gateway::tests::{mock_ec2, spec};
+    use crate::ec2::testing::{mock_ec2, spec};
     use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
     use aws_sdk_ec2::operation::describe_tags::DescribeTagsOutput;
     use aws_sdk_ec2::types::TagDescription;
@@ -422,7 +422,7 @@ mod tests {
             .then_output(|| DescribeTagsOutput::builder().build());
         let subnets = mock!(aws_sdk_ec2::Client::describe_subnets)
             .then_output(|| DescribeSubnetsOutput::builder().build());
-        let aws = crate::route53::hosted_zone::tests::test_aws();
+        let aws = crate::testing::test_aws();
         aws.use_client(
             "ec2",
             "us-east-1",
@@ -456,7 +456,7 @@ mod tests {
                 .subnets(subnet_of(&address))
                 .build()
         });
-        let aws = crate::route53::hosted_zone::tests::test_aws();
+        let aws = crate::testing::test_aws();
         aws.use_client(
             "ec2",
             "us-east-1",
@@ -471,7 +471,7 @@ mod tests {
         // Only another env's resources: nothing to describe.
         let tags = mock!(aws_sdk_ec2::Client::describe_tags)
             .then_output(|| DescribeTagsOutput::builder().tags(env_tag("other")).build());
-        let aws = crate::route53::hosted_zone::tests::test_aws();
+        let aws = crate::testing::test_aws();
         aws.use_client(
             "ec2",
             "us-east-1",

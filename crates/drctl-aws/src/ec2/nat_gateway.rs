@@ -15,8 +15,8 @@
 //! `deleted`: the EIP and the IGW attachment can only go after that
 //! (see the destroy rules in `drctl_stack::kinds`).
 
+use crate::ec2::after_create;
 use crate::ec2::lookup::with_id;
-use crate::ec2::subnet::after_create;
 use crate::errors::{api_error, found};
 use crate::retry::{transient, wait_for};
 use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
@@ -339,45 +339,12 @@ impl Reconciler for NatGatewayReconciler {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::ec2::testing::{mock_ec2, spec};
     use aws_sdk_ec2::operation::create_nat_gateway::CreateNatGatewayOutput;
     use aws_sdk_ec2::operation::delete_nat_gateway::DeleteNatGatewayOutput;
     use aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput;
     use aws_sdk_ec2::Client;
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
-    use drctl_core::model::Address;
-
-    /// An EC2 client answered only by `rules` (no network, no SDK retries).
-    pub(crate) fn mock_ec2(mode: RuleMode, rules: &[&Rule]) -> Client {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
-        for r in rules {
-            interceptor = interceptor.with_rule(r);
-        }
-        let conf = aws_sdk_ec2::Config::builder()
-            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-            .region(aws_sdk_ec2::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                "test", "test", None, None, "mock",
-            ))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled())
-            .interceptor(interceptor)
-            .build();
-        Client::from_conf(conf)
-    }
-
-    pub(crate) fn spec(kind: &str, props: serde_json::Value) -> ResourceSpec {
-        ResourceSpec {
-            address: Address::new("us-east-1/network/x"),
-            kind: kind.into(),
-            region: Some("us-east-1".into()),
-            name: "trading-x-dev".into(),
-            props: props::from_json(props),
-            tags: [("drctl:env".to_string(), "dev".to_string())]
-                .into_iter()
-                .collect(),
-            depends_on: vec![],
-        }
-    }
+    use aws_smithy_mocks::{mock, RuleMode};
 
     fn nat(state: NatGatewayState) -> DescribeNatGatewaysOutput {
         DescribeNatGatewaysOutput::builder()

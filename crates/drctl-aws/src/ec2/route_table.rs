@@ -15,8 +15,8 @@
 //! the next run adds. Delete waits out `DependencyViolation` (associations
 //! still being removed).
 
+use crate::ec2::after_create;
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned};
-use crate::ec2::subnet::after_create;
 use crate::errors::{api_error, gone};
 use crate::retry::wait_for;
 use crate::tags::ec2_tag_spec;
@@ -364,7 +364,7 @@ impl Reconciler for RouteTableReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ec2::nat_gateway::tests::{mock_ec2, spec};
+    use crate::ec2::testing::{mock_ec2, spec};
     use aws_sdk_ec2::operation::create_route_table::CreateRouteTableOutput;
     use aws_sdk_ec2::Client;
     use aws_smithy_mocks::{mock, RuleMode};

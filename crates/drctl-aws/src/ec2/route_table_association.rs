@@ -14,8 +14,8 @@
 //! Caveats: association and disassociation take effect at once, so there is
 //! nothing to wait for.
 
+use crate::ec2::after_create;
 use crate::ec2::lookup::env_set;
-use crate::ec2::subnet::after_create;
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::tags::{ambiguous, from_ec2};

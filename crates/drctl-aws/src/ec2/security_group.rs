@@ -20,7 +20,7 @@
 //! instances or the DB still using the group); the timeout names them.
 
 use crate::ec2::lookup::{create_unless_found, lookup, one_attempt, pick_owned};
-use crate::ec2::subnet::{after_create, delete_when_unblocked, filter};
+use crate::ec2::{after_create, delete_when_unblocked, filter};
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::tags::ec2_tag_spec;

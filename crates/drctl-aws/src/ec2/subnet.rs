@@ -12,24 +12,19 @@
 //! of an ALB, NAT or instances go away asynchronously) and the timeout names
 //! the ENIs still in the subnet. The emulator deletes subnets that still
 //! hold ENIs, so that wait only runs against AWS.
-//!
-//! This module also holds two helpers the other network kinds share:
-//! [`delete_when_unblocked`] (security groups are blocked by ENIs the same
-//! way) and [`after_create`] (calls naming resources created moments ago).
 
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned, Owned};
-use crate::errors::{api_error, found, gone};
-use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
+use crate::ec2::{after_create, delete_when_unblocked, filter};
+use crate::errors::{api_error, found};
+use crate::retry::{transient, wait_for};
 use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet, SubnetState};
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet, SubnetState};
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::{json, Value};
-use std::future::Future;
-use std::sync::Mutex;
 use std::time::Duration;
 
 pub struct SubnetReconciler {
@@ -68,109 +63,6 @@ pub(crate) async fn zone_names(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>,
         .collect();
     names.sort();
     Ok(names)
-}
-
-/// The ids (and descriptions) of the network interfaces `filter` selects:
-/// what keeps a subnet or security group from being deleted.
-pub(crate) async fn network_interfaces(
-    ec2: &aws_sdk_ec2::Client,
-    filter: Filter,
-) -> Result<Vec<String>, ReconcileError> {
-    let out = ec2
-        .describe_network_interfaces()
-        .filters(filter)
-        .send()
-        .await
-        .map_err(|e| api_error("ec2:DescribeNetworkInterfaces", e))?;
-    Ok(out
-        .network_interfaces()
-        .iter()
-        .filter_map(|n| {
-            let id = n.network_interface_id()?;
-            Some(match n.description().filter(|d| !d.is_empty()) {
-                Some(d) => format!("{id} ({d})"),
-                None => id.to_string(),
-            })
-        })
-        .collect())
-}
-
-/// Calls `delete` until AWS stops answering `DependencyViolation` (or the
-/// thing is gone), for at most `timeout`. While blocked it lists the network
-/// interfaces `enis` selects, so that the timeout names them.
-pub(crate) async fn delete_when_unblocked<F, Fut>(
-    ec2: &aws_sdk_ec2::Client,
-    what: &str,
-    enis: Filter,
-    timeout: Duration,
-    every: Duration,
-    mut delete: F,
-) -> Result<(), ReconcileError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), ReconcileError>>,
-{
-    let blockers: Mutex<Vec<String>> = Mutex::default();
-    let result = wait_for(what, timeout, every, || {
-        let attempt = delete();
-        let (blockers, enis) = (&blockers, &enis);
-        async move {
-            match gone(attempt.await) {
-                Ok(()) => Ok(Some(())),
-                Err(e) if e.class() == ErrorClass::DependencyViolation => {
-                    tracing::debug!(what, error = %e, "still in use");
-                    // Best effort: the list only improves the timeout message.
-                    let ids = network_interfaces(ec2, enis.clone())
-                        .await
-                        .unwrap_or_default();
-                    if let Ok(mut b) = blockers.lock() {
-                        *b = ids;
-                    }
-                    Ok(None)
-                }
-                Err(e) => Err(e),
-            }
-        }
-    })
-    .await;
-    match result {
-        Err(ReconcileError::Timeout { what, secs }) => {
-            let ids = blockers.lock().map(|b| b.clone()).unwrap_or_default();
-            let what = if ids.is_empty() {
-                what
-            } else {
-                format!(
-                    "{what}; still used by network interface(s) {}",
-                    ids.join(", ")
-                )
-            };
-            Err(ReconcileError::Timeout { what, secs })
-        }
-        other => other,
-    }
-}
-
-/// Runs a call that names resources created moments ago (a fresh VPC,
-/// gateway, subnet, group): EC2 answers `Invalid*.NotFound` until they have
-/// propagated. Only not-found and throttling are retried, answers that mean
-/// the call did nothing, so a create without a client token is never sent
-/// twice after a call that may have gone through.
-pub(crate) async fn after_create<T, F, Fut>(what: &str, op: F) -> Result<T, ReconcileError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ReconcileError>>,
-{
-    retry(
-        what,
-        AFTER_CREATE,
-        &[ErrorClass::NotFound, ErrorClass::Throttled],
-        op,
-    )
-    .await
-}
-
-pub(crate) fn filter(name: &str, value: &str) -> Filter {
-    Filter::builder().name(name).values(value).build()
 }
 
 impl SubnetReconciler {
@@ -466,7 +358,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::ec2::nat_gateway::tests::mock_ec2;
+    use crate::ec2::testing::mock_ec2;
     use aws_sdk_ec2::operation::delete_subnet::{DeleteSubnetError, DeleteSubnetOutput};
     use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
     use aws_sdk_ec2::types::NetworkInterface;

@@ -12,7 +12,7 @@
 //! Caveats: while its load balancer does not exist yet the listener cannot
 //! exist either, so an unknown `load_balancer_arn` reads as not found.
 
-use crate::elbv2::load_balancer::{elbv2_tags, elbv2_tags_of};
+use crate::elbv2::{elbv2_tags, elbv2_tags_of};
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
 use crate::tags::{ambiguous, check_owned, with_tags};
@@ -114,7 +114,7 @@ impl Reconciler for ListenerReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        crate::elbv2::load_balancer::elbv2_write_tags(&self.aws, spec, &current.id, writes).await
+        crate::elbv2::elbv2_write_tags(&self.aws, spec, &current.id, writes).await
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

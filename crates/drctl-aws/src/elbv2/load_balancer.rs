@@ -16,16 +16,16 @@
 //! security groups busy until it is gone, so delete waits for that too.
 //! The elbv2 tag helpers used by the target group and listener live here.
 
+use crate::elbv2::{arn_suffix, elbv2_tags, elbv2_tags_of};
 use crate::errors::{api_error, found, gone};
-use crate::iam::role::list_like_desired;
+use crate::props::list_like_desired;
 use crate::retry::{transient, wait_for};
-use crate::tag_index::tags_or;
-use crate::tags::{ambiguous, check_owned, with_tags, Tags};
+use crate::tags::{ambiguous, check_owned, with_tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
     IpAddressType, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerStateEnum,
-    LoadBalancerTypeEnum, Tag,
+    LoadBalancerTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 use drctl_core::diff::FieldChange;
@@ -42,82 +42,6 @@ impl LoadBalancerReconciler {
     pub fn new(aws: &Aws) -> Self {
         Self { aws: aws.clone() }
     }
-}
-
-/// The spec's tags in elbv2's shape (for create calls).
-pub(crate) fn elbv2_tags(spec: &ResourceSpec) -> Vec<Tag> {
-    spec.tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
-/// The tag writes of an ELBv2 resource (load balancer, target group,
-/// listener) `arn`: AddTags for the set ones, RemoveTags for the deleted.
-pub(crate) async fn elbv2_write_tags(
-    aws: &Aws,
-    spec: &ResourceSpec,
-    arn: &str,
-    writes: &drctl_core::diff::TagWrites,
-) -> Result<(), ReconcileError> {
-    use crate::tags::{keys, only};
-    let add = only(spec, &writes.set);
-    let elb = aws.elbv2(aws.region_of(spec));
-    if !writes.set.is_empty() {
-        crate::tag_call!(
-            "elasticloadbalancing:AddTags",
-            elb.add_tags()
-                .resource_arns(arn)
-                .set_tags(Some(elbv2_tags(&add)))
-        )?;
-    }
-    if !writes.delete.is_empty() {
-        crate::tag_call!(
-            "elasticloadbalancing:RemoveTags",
-            elb.remove_tags()
-                .resource_arns(arn)
-                .set_tag_keys(Some(keys(writes)))
-        )?;
-    }
-    Ok(())
-}
-
-/// The tags of one elbv2 resource (load balancer, target group, listener):
-/// from the env's tag index, else one DescribeTags.
-pub(crate) async fn elbv2_tags_of(
-    aws: &Aws,
-    cx: &Ctx,
-    spec: &ResourceSpec,
-    arn: &str,
-) -> Result<Tags, ReconcileError> {
-    let region = aws.region_of(spec);
-    let elb = aws.elbv2(region);
-    tags_or(aws, region, &cx.env, arn, || describe_tags(&elb, arn)).await
-}
-
-async fn describe_tags(elb: &Client, arn: &str) -> Result<Tags, ReconcileError> {
-    let out = transient("elbv2:DescribeTags", || async {
-        elb.describe_tags()
-            .resource_arns(arn)
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:DescribeTags", e))
-    })
-    .await?;
-    Ok(out
-        .tag_descriptions()
-        .iter()
-        .filter(|d| d.resource_arn() == Some(arn))
-        .flat_map(|d| d.tags())
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .collect())
-}
-
-/// The part of an ARN after `marker` (`loadbalancer/`, `targetgroup/` kept).
-pub(crate) fn arn_suffix(arn: &str, marker: &str, keep_marker: bool) -> Option<String> {
-    let at = arn.find(marker)?;
-    let from = if keep_marker { at } else { at + marker.len() };
-    Some(arn[from..].to_string())
 }
 
 async fn describe(
@@ -278,7 +202,7 @@ impl Reconciler for LoadBalancerReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        crate::elbv2::load_balancer::elbv2_write_tags(&self.aws, spec, &current.id, writes).await
+        crate::elbv2::elbv2_write_tags(&self.aws, spec, &current.id, writes).await
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

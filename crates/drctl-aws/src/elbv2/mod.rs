@@ -1,5 +1,93 @@
-//! Elastic Load Balancing v2: the application load balancer, its target group and listener.
+//! Elastic Load Balancing v2: the application load balancer, its target
+//! group and listener, one file per kind. Shared here: the tag helpers (one
+//! DescribeTags/AddTags shape for all three kinds) and [`arn_suffix`].
 
 pub mod listener;
 pub mod load_balancer;
 pub mod target_group;
+
+use crate::errors::api_error;
+use crate::retry::transient;
+use crate::tag_index::tags_or;
+use crate::tags::Tags;
+use crate::Aws;
+use aws_sdk_elasticloadbalancingv2::types::Tag;
+use aws_sdk_elasticloadbalancingv2::Client;
+use drctl_core::model::ResourceSpec;
+use drctl_core::reconcile::{Ctx, ReconcileError};
+
+/// The spec's tags in elbv2's shape (for create calls).
+pub(crate) fn elbv2_tags(spec: &ResourceSpec) -> Vec<Tag> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// The tags of one elbv2 resource (load balancer, target group, listener):
+/// from the env's tag index, else one DescribeTags.
+pub(crate) async fn elbv2_tags_of(
+    aws: &Aws,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    arn: &str,
+) -> Result<Tags, ReconcileError> {
+    let region = aws.region_of(spec);
+    let elb = aws.elbv2(region);
+    tags_or(aws, region, &cx.env, arn, || describe_tags(&elb, arn)).await
+}
+
+/// The tag writes of an ELBv2 resource (load balancer, target group,
+/// listener) `arn`: AddTags for the set ones, RemoveTags for the deleted.
+pub(crate) async fn elbv2_write_tags(
+    aws: &Aws,
+    spec: &ResourceSpec,
+    arn: &str,
+    writes: &drctl_core::diff::TagWrites,
+) -> Result<(), ReconcileError> {
+    use crate::tags::{keys, only};
+    let add = only(spec, &writes.set);
+    let elb = aws.elbv2(aws.region_of(spec));
+    if !writes.set.is_empty() {
+        crate::tag_call!(
+            "elasticloadbalancing:AddTags",
+            elb.add_tags()
+                .resource_arns(arn)
+                .set_tags(Some(elbv2_tags(&add)))
+        )?;
+    }
+    if !writes.delete.is_empty() {
+        crate::tag_call!(
+            "elasticloadbalancing:RemoveTags",
+            elb.remove_tags()
+                .resource_arns(arn)
+                .set_tag_keys(Some(keys(writes)))
+        )?;
+    }
+    Ok(())
+}
+
+/// The part of an ARN after `marker` (`loadbalancer/`, `targetgroup/` kept).
+pub(crate) fn arn_suffix(arn: &str, marker: &str, keep_marker: bool) -> Option<String> {
+    let at = arn.find(marker)?;
+    let from = if keep_marker { at } else { at + marker.len() };
+    Some(arn[from..].to_string())
+}
+
+pub(crate) async fn describe_tags(elb: &Client, arn: &str) -> Result<Tags, ReconcileError> {
+    let out = transient("elbv2:DescribeTags", || async {
+        elb.describe_tags()
+            .resource_arns(arn)
+            .send()
+            .await
+            .map_err(|e| api_error("elbv2:DescribeTags", e))
+    })
+    .await?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .filter(|d| d.resource_arn() == Some(arn))
+        .flat_map(|d| d.tags())
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect())
+}

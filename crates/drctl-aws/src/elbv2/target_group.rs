@@ -16,7 +16,7 @@
 //! group still uses (`ResourceInUse`); the destroy rules order those first
 //! and delete waits for the error to clear.
 
-use crate::elbv2::load_balancer::{arn_suffix, elbv2_tags, elbv2_tags_of};
+use crate::elbv2::{arn_suffix, elbv2_tags, elbv2_tags_of};
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
 use crate::tags::{ambiguous, check_owned, with_tags};
@@ -127,7 +127,7 @@ impl Reconciler for TargetGroupReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        crate::elbv2::load_balancer::elbv2_write_tags(&self.aws, spec, &current.id, writes).await
+        crate::elbv2::elbv2_write_tags(&self.aws, spec, &current.id, writes).await
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

@@ -18,6 +18,7 @@
 //! (`DeleteConflict` otherwise, terraform#2761).
 
 use crate::errors::{api_error, found, gone};
+use crate::props::list_like_desired;
 use crate::retry::transient;
 use crate::tags::{check_owned, Tags};
 use crate::{props, Aws};
@@ -171,23 +172,6 @@ fn trust_service(doc: &Value, desired: Option<&str>) -> Value {
         }
     }
     doc.clone()
-}
-
-/// The observed list in the desired order when both hold the same items,
-/// sorted otherwise.
-pub(crate) fn list_like_desired(desired: Option<&Value>, mut observed: Vec<String>) -> Value {
-    observed.sort();
-    if let Some(Value::Array(d)) = desired {
-        let mut want: Vec<String> = d
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect();
-        want.sort();
-        if want == observed && want.len() == d.len() {
-            return desired.cloned().unwrap_or_default();
-        }
-    }
-    json!(observed)
 }
 
 fn iam_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {

@@ -25,7 +25,7 @@
 //!   `{name}-final-{unix time}`, and waits until the instance is gone.
 
 use crate::errors::{api_error, found};
-use crate::rds::db_subnet_group::{from_rds, order_like, rds_tags};
+use crate::rds::{from_rds, order_like, rds_tags};
 use crate::retry::{transient, wait_for};
 use crate::tags::check_owned;
 use crate::{props, Aws};
@@ -397,8 +397,7 @@ impl Reconciler for DbInstanceReconciler {
     ) -> Result<(), ReconcileError> {
         use crate::tags::{arn_of, only};
         let add = only(spec, &writes.set);
-        crate::rds::db_subnet_group::rds_write_tags(&self.aws, spec, arn_of(current), &add, writes)
-            .await?;
+        crate::rds::rds_write_tags(&self.aws, spec, arn_of(current), &add, writes).await?;
         Ok(())
     }
 

@@ -13,17 +13,18 @@
 //! waits out.
 
 use crate::errors::{api_error, found, gone};
+use crate::rds::{from_rds, order_like, rds_tags};
 use crate::retry::{transient, wait_for};
 use crate::tag_index::tags_or;
 use crate::tags::{check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
-use aws_sdk_rds::types::{DbSubnetGroup, Tag};
+use aws_sdk_rds::types::DbSubnetGroup;
 use aws_sdk_rds::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 pub struct DbSubnetGroupReconciler {
@@ -34,65 +35,6 @@ impl DbSubnetGroupReconciler {
     pub fn new(aws: &Aws) -> Self {
         Self { aws: aws.clone() }
     }
-}
-
-/// `observed` in the order of `desired` (a JSON list) as far as they share
-/// items, then the rest sorted: equal sets compare equal, and a real
-/// difference still shows.
-pub(crate) fn order_like(mut observed: Vec<String>, desired: Option<&Value>) -> Vec<String> {
-    observed.sort();
-    let mut out = Vec::with_capacity(observed.len());
-    if let Some(want) = desired.and_then(Value::as_array) {
-        for w in want.iter().filter_map(Value::as_str) {
-            if let Some(i) = observed.iter().position(|o| o == w) {
-                out.push(observed.remove(i));
-            }
-        }
-    }
-    out.extend(observed);
-    out
-}
-
-pub(crate) fn rds_tags(spec: &ResourceSpec) -> Vec<Tag> {
-    spec.tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
-/// RDS tag writes (DB instance, DB subnet group) on the resource's ARN:
-/// `add` carries the tags to set.
-pub(crate) async fn rds_write_tags(
-    aws: &crate::Aws,
-    spec: &ResourceSpec,
-    arn: &str,
-    add: &ResourceSpec,
-    writes: &drctl_core::diff::TagWrites,
-) -> Result<(), ReconcileError> {
-    let rds = aws.rds(aws.region_of(spec));
-    if !writes.set.is_empty() {
-        crate::tag_call!(
-            "rds:AddTagsToResource",
-            rds.add_tags_to_resource()
-                .resource_name(arn)
-                .set_tags(Some(rds_tags(add)))
-        )?;
-    }
-    if !writes.delete.is_empty() {
-        crate::tag_call!(
-            "rds:RemoveTagsFromResource",
-            rds.remove_tags_from_resource()
-                .resource_name(arn)
-                .set_tag_keys(Some(crate::tags::keys(writes)))
-        )?;
-    }
-    Ok(())
-}
-
-pub(crate) fn from_rds(tags: &[Tag]) -> Tags {
-    tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .collect()
 }
 
 async fn describe(rds: &Client, name: &str) -> Result<Option<DbSubnetGroup>, ReconcileError> {
@@ -208,8 +150,7 @@ impl Reconciler for DbSubnetGroupReconciler {
     ) -> Result<(), ReconcileError> {
         use crate::tags::{arn_of, only};
         let add = only(spec, &writes.set);
-        crate::rds::db_subnet_group::rds_write_tags(&self.aws, spec, arn_of(current), &add, writes)
-            .await?;
+        crate::rds::rds_write_tags(&self.aws, spec, arn_of(current), &add, writes).await?;
         Ok(())
     }
 

@@ -28,9 +28,7 @@
 
 use crate::errors::{api_error, found};
 use crate::retry::{retry, Backoff, TRANSIENT};
-use crate::route53::hosted_zone::{
-    norm_dns, records_from, same_dns, strip_zone_prefix, wait_insync,
-};
+use crate::route53::{norm_dns, records_from, same_dns, strip_zone_prefix, wait_insync};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_route53::types::{
@@ -441,7 +439,8 @@ impl Reconciler for FailoverRecordsReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route53::hosted_zone::tests::{err_meta, r53_client, spec, test_aws};
+    use crate::route53::testing::r53_client;
+    use crate::testing::{err_meta, spec, test_aws};
     use aws_sdk_route53::operation::change_resource_record_sets::{
         ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput,
     };

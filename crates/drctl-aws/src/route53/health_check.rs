@@ -27,7 +27,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{transient, wait_for};
-use crate::route53::hosted_zone::{add_tags, one_attempt, owner_tags_of, r53_call, same_dns};
+use crate::route53::{add_tags, one_attempt, owner_tags_of, r53_call, same_dns};
 use crate::tags::{
     adds_ownership_tags, ambiguous, check_owned, mark_untagged, with_untagged_change, Tags,
 };
@@ -175,10 +175,7 @@ impl Checks<'_> {
             .await?;
             for set in page.resource_tag_sets() {
                 if let Some(id) = set.resource_id() {
-                    out.insert(
-                        id.to_string(),
-                        crate::route53::hosted_zone::from_r53(set.tags()),
-                    );
+                    out.insert(id.to_string(), crate::route53::from_r53(set.tags()));
                 }
             }
         }
@@ -397,24 +394,20 @@ impl Reconciler for HealthCheckReconciler {
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
         let r53 = self.aws.route53(self.aws.global_region());
-        let id = crate::route53::hosted_zone::strip_zone_prefix(&current.id).to_string();
-        let add = crate::route53::hosted_zone::r53_tags(&crate::tags::only(spec, &writes.set));
+        let id = crate::route53::strip_zone_prefix(&current.id).to_string();
+        let add = crate::route53::r53_tags(&crate::tags::only(spec, &writes.set));
         let remove = crate::tags::keys(writes);
-        crate::route53::hosted_zone::r53_call(
-            &self.aws,
-            "route53:ChangeTagsForResource",
-            || async {
-                r53.change_tags_for_resource()
-                    .resource_type(TagResourceType::Healthcheck)
-                    .resource_id(&id)
-                    .set_add_tags((!add.is_empty()).then(|| add.clone()))
-                    .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| crate::errors::api_error("route53:ChangeTagsForResource", e))
-            },
-        )
+        crate::route53::r53_call(&self.aws, "route53:ChangeTagsForResource", || async {
+            r53.change_tags_for_resource()
+                .resource_type(TagResourceType::Healthcheck)
+                .resource_id(&id)
+                .set_add_tags((!add.is_empty()).then(|| add.clone()))
+                .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::errors::api_error("route53:ChangeTagsForResource", e))
+        })
         .await
     }
 
@@ -488,7 +481,8 @@ impl Reconciler for HealthCheckReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route53::hosted_zone::tests::{err_meta, r53_client, spec, test_aws};
+    use crate::route53::testing::r53_client;
+    use crate::testing::{err_meta, spec, test_aws};
     use aws_sdk_route53::operation::change_tags_for_resource::ChangeTagsForResourceOutput;
     use aws_sdk_route53::operation::create_health_check::{
         CreateHealthCheckError, CreateHealthCheckOutput,

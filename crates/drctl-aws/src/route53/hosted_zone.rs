@@ -27,27 +27,25 @@
 //! - Delete: Route53 refuses a zone that still holds records other than its
 //!   apex SOA/NS (HostedZoneNotEmpty). drctl deletes its failover records
 //!   first; this waits briefly for that, then fails naming the leftovers.
-//!
-//! This module also holds the Route53 helpers the health check and record
-//! modules share (concurrency slot + retry, tags, name normalisation).
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{poll, transient, wait_for, Polling};
+use crate::route53::{
+    add_tags, norm_dns, one_attempt, owner_tags_of, r53_call, records_from, strip_zone_prefix,
+    tags_of,
+};
 use crate::tags::{
     adds_ownership_tags, check_owned, mark_untagged, with_untagged_change, Tags, UNTAGGED,
 };
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput;
-use aws_sdk_route53::types::{
-    ChangeStatus, HostedZone, HostedZoneConfig, ResourceRecordSet, RrType, Tag, TagResourceType,
-};
+use aws_sdk_route53::types::{HostedZone, HostedZoneConfig, RrType, TagResourceType};
 use aws_sdk_route53::Client;
 use drctl_core::diff::FieldChange;
-use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec, TAG_ADDRESS, TAG_ENV};
+use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use serde_json::json;
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -110,216 +108,6 @@ pub async fn check_existing(aws: &Aws, zone_id: &str, domain: &str) -> Result<()
 /// `domain` is the zone's apex or below it (both normalised).
 fn in_zone(domain: &str, zone: &str) -> bool {
     domain == zone || domain.ends_with(&format!(".{zone}"))
-}
-
-// ---------------------------------------------------------------------------
-// Route53 helpers shared with `health_check` and `failover_records`.
-
-/// Runs one Route53 call holding a `route53` concurrency slot per attempt,
-/// retrying throttling (Throttling, PriorRequestNotComplete) and transient
-/// errors.
-pub(crate) async fn r53_call<T, F, Fut>(
-    aws: &Aws,
-    what: &str,
-    mut op: F,
-) -> Result<T, ReconcileError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ReconcileError>>,
-{
-    transient(what, || {
-        let call = op();
-        async move {
-            let _slot = aws.permit("route53").await;
-            call.await
-        }
-    })
-    .await
-}
-
-/// Route53 allows 10 tags per zone or health check. The plan file refuses a
-/// `[tags]` table that would exceed it (`drctl_stack::kinds::TAG_LIMITS`);
-/// as a last guard the ownership tags and `Name` go first and any beyond
-/// the limit are dropped (logged).
-pub(crate) fn r53_tags(spec: &ResourceSpec) -> Vec<Tag> {
-    const LIMIT: usize = 10;
-    let rank = |k: &str| match k {
-        TAG_ENV | TAG_ADDRESS => 0,
-        "Name" => 1,
-        "Environment" | "Application" => 2,
-        _ => 3,
-    };
-    let mut pairs: Vec<(&String, &String)> = spec.tags.iter().collect();
-    pairs.sort_by_key(|(k, _)| rank(k));
-    if pairs.len() > LIMIT {
-        let dropped: Vec<&str> = pairs[LIMIT..].iter().map(|(k, _)| k.as_str()).collect();
-        tracing::warn!(address = %spec.address, ?dropped, "Route53 keeps at most 10 tags per resource");
-    }
-    pairs
-        .into_iter()
-        .take(LIMIT)
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
-pub(crate) fn from_r53(tags: &[Tag]) -> Tags {
-    tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .collect()
-}
-
-/// Lowercase, without the trailing dot Route53 adds to names.
-pub(crate) fn norm_dns(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// `wanted` when it names the same host as `have` (Route53 lowercases and
-/// adds a dot), else `have` normalised: keeps a second plan free of
-/// cosmetic differences.
-pub(crate) fn same_dns(have: &str, wanted: Option<&str>) -> String {
-    match wanted {
-        Some(w) if norm_dns(w) == norm_dns(have) => w.to_string(),
-        _ => norm_dns(have),
-    }
-}
-
-pub(crate) fn strip_zone_prefix(id: &str) -> &str {
-    id.trim_start_matches("/hostedzone/")
-}
-
-/// Adds the spec's tags to a zone or health check.
-pub(crate) async fn add_tags(
-    aws: &Aws,
-    r53: &Client,
-    kind: TagResourceType,
-    id: &str,
-    spec: &ResourceSpec,
-) -> Result<(), ReconcileError> {
-    let tags = r53_tags(spec);
-    r53_call(aws, "route53:ChangeTagsForResource", || async {
-        r53.change_tags_for_resource()
-            .resource_type(kind.clone())
-            .resource_id(id)
-            .set_add_tags(Some(tags.clone()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_error("route53:ChangeTagsForResource", e))
-    })
-    .await
-}
-
-/// Tags of one zone or health check (`None`: it is gone).
-pub(crate) async fn tags_of(
-    aws: &Aws,
-    r53: &Client,
-    kind: TagResourceType,
-    id: &str,
-) -> Result<Option<Tags>, ReconcileError> {
-    let out = found(
-        r53_call(aws, "route53:ListTagsForResource", || async {
-            r53.list_tags_for_resource()
-                .resource_type(kind.clone())
-                .resource_id(id)
-                .send()
-                .await
-                .map_err(|e| api_error("route53:ListTagsForResource", e))
-        })
-        .await,
-    )?;
-    Ok(out.map(|o| {
-        o.resource_tag_set()
-            .map(|s| from_r53(s.tags()))
-            .unwrap_or_default()
-    }))
-}
-
-/// [`tags_of`] for a resource known to exist, of this env: from the env's
-/// tag index (Route53 is answered in the global region), else asked.
-pub(crate) async fn owner_tags_of(
-    aws: &Aws,
-    r53: &Client,
-    env: &str,
-    kind: TagResourceType,
-    id: &str,
-) -> Result<Option<Tags>, ReconcileError> {
-    let arn = format!("arn:aws:route53:::{}/{id}", kind.as_str());
-    match crate::tag_index::tags_of(aws, aws.global_region(), env, &arn).await {
-        Some(tags) => Ok(Some(tags)),
-        None => tags_of(aws, r53, kind, id).await,
-    }
-}
-
-/// Waits until a submitted change is INSYNC (served by every Route53 DNS
-/// server); AWS takes up to a minute or so, the emulator none.
-pub(crate) async fn wait_insync(
-    aws: &Aws,
-    r53: &Client,
-    change_id: &str,
-    what: &str,
-) -> Result<(), ReconcileError> {
-    wait_for(
-        &format!("Route53 change {change_id} ({what}) to be INSYNC"),
-        Duration::from_secs(600),
-        Duration::from_secs(5),
-        || async {
-            let out = r53_call(aws, "route53:GetChange", || async {
-                r53.get_change()
-                    .id(change_id)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("route53:GetChange", e))
-            })
-            .await?;
-            Ok(out
-                .change_info()
-                .filter(|c| c.status() == &ChangeStatus::Insync)
-                .map(|_| ()))
-        },
-    )
-    .await
-}
-
-/// Record sets of a zone from `name` on (optionally only of `rtype`), for as
-/// long as `keep` accepts them (the listing is sorted by name, then type).
-pub(crate) async fn records_from(
-    aws: &Aws,
-    r53: &Client,
-    zone_id: &str,
-    name: Option<&str>,
-    rtype: Option<RrType>,
-    keep: impl Fn(&ResourceRecordSet) -> bool,
-) -> Result<Vec<ResourceRecordSet>, ReconcileError> {
-    let mut out = Vec::new();
-    let mut next: (Option<String>, Option<RrType>, Option<String>) =
-        (name.map(str::to_string), rtype, None);
-    loop {
-        let page = r53_call(aws, "route53:ListResourceRecordSets", || async {
-            r53.list_resource_record_sets()
-                .hosted_zone_id(zone_id)
-                .set_start_record_name(next.0.clone())
-                .set_start_record_type(next.1.clone())
-                .set_start_record_identifier(next.2.clone())
-                .send()
-                .await
-                .map_err(|e| api_error("route53:ListResourceRecordSets", e))
-        })
-        .await?;
-        for r in page.resource_record_sets() {
-            if !keep(r) {
-                return Ok(out);
-            }
-            out.push(r.clone());
-        }
-        if !page.is_truncated() || page.next_record_name().is_none() {
-            return Ok(out);
-        }
-        next = (
-            page.next_record_name().map(str::to_string),
-            page.next_record_type().cloned(),
-            page.next_record_identifier().map(str::to_string),
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -701,13 +489,6 @@ enum Made {
     Found(GetHostedZoneOutput),
 }
 
-/// Route53 client settings for one create attempt: no SDK retries (a
-/// repeat needs the lookup by token first).
-pub(crate) fn one_attempt() -> aws_sdk_route53::config::Builder {
-    aws_sdk_route53::config::Builder::default()
-        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-}
-
 fn observe_zone(zone: &HostedZone, name_servers: &[String]) -> Observed {
     let name = norm_dns(zone.name());
     Observed {
@@ -742,24 +523,20 @@ impl Reconciler for HostedZoneReconciler {
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
         let r53 = self.aws.route53(self.aws.global_region());
-        let id = crate::route53::hosted_zone::strip_zone_prefix(&current.id).to_string();
-        let add = crate::route53::hosted_zone::r53_tags(&crate::tags::only(spec, &writes.set));
+        let id = crate::route53::strip_zone_prefix(&current.id).to_string();
+        let add = crate::route53::r53_tags(&crate::tags::only(spec, &writes.set));
         let remove = crate::tags::keys(writes);
-        crate::route53::hosted_zone::r53_call(
-            &self.aws,
-            "route53:ChangeTagsForResource",
-            || async {
-                r53.change_tags_for_resource()
-                    .resource_type(TagResourceType::Hostedzone)
-                    .resource_id(&id)
-                    .set_add_tags((!add.is_empty()).then(|| add.clone()))
-                    .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| crate::errors::api_error("route53:ChangeTagsForResource", e))
-            },
-        )
+        crate::route53::r53_call(&self.aws, "route53:ChangeTagsForResource", || async {
+            r53.change_tags_for_resource()
+                .resource_type(TagResourceType::Hostedzone)
+                .resource_id(&id)
+                .set_add_tags((!add.is_empty()).then(|| add.clone()))
+                .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::errors::api_error("route53:ChangeTagsForResource", e))
+        })
         .await
     }
 
@@ -852,6 +629,8 @@ pub(crate) mod tests {
     }
 
     use super::*;
+    use crate::route53::testing::{r53_client, r53_client_with};
+    use crate::testing::{err_meta, spec, test_aws};
     use aws_sdk_route53::operation::change_tags_for_resource::ChangeTagsForResourceOutput;
     use aws_sdk_route53::operation::create_hosted_zone::{
         CreateHostedZoneError, CreateHostedZoneOutput,
@@ -862,47 +641,10 @@ pub(crate) mod tests {
     use aws_sdk_route53::operation::list_tags_for_resource::ListTagsForResourceOutput;
     use aws_sdk_route53::types::{ChangeInfo, DelegationSet, ResourceTagSet};
     use aws_smithy_mocks::{mock, Rule, RuleMode};
-    use aws_smithy_types::error::ErrorMetadata;
+
+    use aws_sdk_route53::types::{ChangeStatus, ResourceRecordSet, Tag};
+    use drctl_core::model::TAG_ADDRESS;
     use std::collections::BTreeMap;
-
-    /// An `Aws` for the concurrency slots only (no client is built from it).
-    pub(crate) fn test_aws() -> Aws {
-        Aws::from_config(aws_types::SdkConfig::builder().build(), None)
-    }
-
-    /// A Route53 client answering from `rules`, in order.
-    pub(crate) fn r53_client(rules: &[&Rule]) -> Client {
-        r53_client_with(RuleMode::Sequential, rules)
-    }
-
-    pub(crate) fn r53_client_with(mode: RuleMode, rules: &[&Rule]) -> Client {
-        crate::mock_client!(aws_sdk_route53, "us-east-1", mode, rules)
-    }
-
-    pub(crate) fn err_meta(code: &str, message: &str) -> ErrorMetadata {
-        ErrorMetadata::builder().code(code).message(message).build()
-    }
-
-    pub(crate) fn spec(
-        address: &str,
-        kind: &str,
-        name: &str,
-        props: serde_json::Value,
-    ) -> ResourceSpec {
-        let mut tags = BTreeMap::new();
-        tags.insert(TAG_ENV.to_string(), "dev".to_string());
-        tags.insert(TAG_ADDRESS.to_string(), address.to_string());
-        tags.insert("Name".to_string(), name.to_string());
-        ResourceSpec {
-            address: drctl_core::model::Address::new(address),
-            kind: kind.into(),
-            region: None,
-            name: name.into(),
-            props: props::from_json(props),
-            tags,
-            depends_on: vec![],
-        }
-    }
 
     fn zone_spec() -> ResourceSpec {
         spec(

@@ -22,6 +22,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
+use crate::s3::{bucket_arn, bucket_tags};
 use crate::tags::{check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -58,10 +59,6 @@ const PUBLIC_ACCESS_FIELDS: [&str; 4] = [
 
 fn build_error(what: &str, e: BuildError) -> ReconcileError {
     ReconcileError::Invalid(format!("{what}: {e}"))
-}
-
-pub(crate) fn bucket_arn(name: &str) -> String {
-    format!("arn:aws:s3:::{name}")
 }
 
 fn s3_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {
@@ -109,28 +106,6 @@ pub(crate) async fn put_tags(
         s3.put_bucket_tagging().bucket(&current.id).tagging(tagging)
     )?;
     Ok(())
-}
-
-/// The bucket's tags; none (NoSuchTagSet) is an empty set.
-pub(crate) async fn bucket_tags(s3: &Client, name: &str) -> Result<Tags, ReconcileError> {
-    let out = found(
-        transient("s3:GetBucketTagging", || async {
-            s3.get_bucket_tagging()
-                .bucket(name)
-                .send()
-                .await
-                .map_err(|e| api_error("s3:GetBucketTagging", e))
-        })
-        .await,
-    )?;
-    Ok(out
-        .map(|o| {
-            o.tag_set()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect()
-        })
-        .unwrap_or_default())
 }
 
 /// What HeadBucket says about a name.

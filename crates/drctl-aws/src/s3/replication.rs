@@ -17,7 +17,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::{retry, transient, IAM_PROPAGATION};
-use crate::s3::bucket::{bucket_arn, bucket_tags};
+use crate::s3::{bucket_arn, bucket_tags};
 use crate::tag_index::tags_or;
 use crate::{props, Aws};
 use async_trait::async_trait;

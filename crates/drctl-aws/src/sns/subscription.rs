@@ -19,7 +19,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
-use crate::sns::topic::topic_tags;
+use crate::sns::topic_tags;
 use crate::tags::{ambiguous, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -357,7 +357,7 @@ impl Reconciler for SnsSubscriptionReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sns::topic::tests::sns_client;
+    use crate::sns::testing::sns_client;
     use aws_sdk_sns::operation::list_subscriptions_by_topic::ListSubscriptionsByTopicOutput;
     use aws_sdk_sns::operation::list_tags_for_resource::ListTagsForResourceOutput;
     use aws_sdk_sns::operation::subscribe::SubscribeOutput;
@@ -367,7 +367,7 @@ mod tests {
     const TOPIC: &str = "arn:aws:sns:us-east-1:1:trading-alerts-dev";
 
     fn sub_spec() -> ResourceSpec {
-        crate::route53::hosted_zone::tests::spec(
+        crate::testing::spec(
             "us-east-1/monitoring/email-subscription",
             drctl_stack::kinds::SNS_SUBSCRIPTION,
             "trading-alerts-email-dev",

@@ -13,6 +13,7 @@
 
 use crate::errors::{api_error, found, gone};
 use crate::retry::transient;
+use crate::sns::topic_tags;
 use crate::tags::{check_owned, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -46,43 +47,15 @@ impl SnsTopicReconciler {
     }
 }
 
-/// `aws`, or the partition of the China and GovCloud regions.
-pub(crate) fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
 pub(crate) fn topic_arn(region: &str, account: &str, name: &str) -> String {
-    format!("arn:{}:sns:{region}:{account}:{name}", partition(region))
+    format!(
+        "arn:{}:sns:{region}:{account}:{name}",
+        crate::clients::partition(region)
+    )
 }
 
 fn name_of(arn: &str) -> &str {
     arn.rsplit(':').next().unwrap_or(arn)
-}
-
-/// A topic's tags (`None`: the topic is gone).
-pub(crate) async fn topic_tags(sns: &Client, arn: &str) -> Result<Option<Tags>, ReconcileError> {
-    let out = found(
-        transient("sns:ListTagsForResource", || async {
-            sns.list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-                .map_err(|e| api_error("sns:ListTagsForResource", e))
-        })
-        .await,
-    )?;
-    Ok(out.map(|o| {
-        o.tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect()
-    }))
 }
 
 fn observed(arn: &str) -> Observed {
@@ -252,20 +225,17 @@ impl Reconciler for SnsTopicReconciler {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::sns::testing::sns_client;
     use aws_sdk_sns::operation::create_topic::CreateTopicOutput;
     use aws_sdk_sns::operation::get_topic_attributes::{
         GetTopicAttributesError, GetTopicAttributesOutput,
     };
     use aws_sdk_sns::operation::list_tags_for_resource::ListTagsForResourceOutput;
-    use aws_smithy_mocks::{mock, Rule, RuleMode};
+    use aws_smithy_mocks::mock;
     use drctl_core::model::{TAG_ADDRESS, TAG_ENV};
 
-    pub(crate) fn sns_client(rules: &[&Rule]) -> Client {
-        crate::mock_client!(aws_sdk_sns, "us-west-2", RuleMode::Sequential, rules)
-    }
-
     fn topic_spec() -> ResourceSpec {
-        let mut s = crate::route53::hosted_zone::tests::spec(
+        let mut s = crate::testing::spec(
             "us-west-2/monitoring/alerts-topic",
             drctl_stack::kinds::SNS_TOPIC,
             "trading-alerts-dev",
