@@ -350,3 +350,35 @@ async fn tag_drift_exits_2_and_0_after_apply() {
     );
     let _ = cli.run(&["destroy", "-auto-approve", &target, "--env", &env]);
 }
+
+/// A same-named resource of another env: the clash report says drctl will
+/// not take it, and prints no import (import would refuse it).
+#[tokio::test(flavor = "multi_thread")]
+async fn another_envs_look_alike_is_not_offered_for_import() {
+    let cli = Cli::new();
+    let env = cli.env.clone();
+    let role = format!("trading-ec2-role-{env}");
+    let iam = drctl_testkit::aws().await.iam("us-east-1");
+    iam.create_role()
+        .role_name(&role)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("drctl:env")
+                .value("someone-else")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let err = cli.fails(&["plan", &format!("-target={ROLE}")]);
+    iam.delete_role().role_name(&role).send().await.unwrap();
+    assert!(
+        err.contains(&format!(
+            "{role} ({ROLE}): it belongs to env 'someone-else'; drctl will not take it from there. Delete or rename it in that env, or give this env other names, and run the plan again."
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("drctl import"), "{err}");
+}
