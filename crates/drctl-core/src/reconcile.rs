@@ -32,11 +32,32 @@ use thiserror::Error;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
+    /// A transient failure (5xx, transport error, resource busy). Produced by
+    /// `drctl_aws::errors::classify`/`api_error`; consumed by the AWS retry
+    /// helpers (`retry::transient`) and by `recover` (the call may have taken
+    /// effect, so the resource is looked for before a second create).
     Retryable,
+    /// AWS asked to slow down (Throttling, RequestLimitExceeded, ...).
+    /// Produced by `classify`; consumed like `Retryable`, and retried alone by
+    /// `after_create`-style helpers that must not repeat a call that may have
+    /// gone through.
     Throttled,
+    /// The resource (or one the call names) does not exist, or not yet.
+    /// Produced by `classify`; consumed by `errors::found`/`gone` (a read
+    /// answers "absent", a delete counts as done) and by the after-create
+    /// propagation retries.
     NotFound,
+    /// A create found the name or token taken. Produced by `classify`;
+    /// consumed by `recover` (adopt our own resource after a lost answer) and
+    /// by reconcilers that look up the existing resource.
     AlreadyExists,
+    /// AWS refuses a delete while something still uses the resource.
+    /// Produced by `classify`; consumed by the delete-until-unblocked waits
+    /// (subnets, security groups, VPCs, zones, ...) that retry until it clears.
     DependencyViolation,
+    /// Anything else: not retried, reported with its operation and code.
+    /// Produced by `classify` (the default) and by every non-API
+    /// [`ReconcileError`]; no helper retries it, the executor reports it.
     Fatal,
 }
 
