@@ -25,6 +25,13 @@ impl Env {
         std::fs::create_dir(dir.path().join("plans")).unwrap();
         let dev =
             std::fs::read_to_string(drctl_testkit::repo_root().join("plans/dev.toml")).unwrap();
+        // A domain of its own: a zone a killed run of another env left
+        // untagged under the shared name would be a (correct) name clash here.
+        let dev = dev.replace(
+            "domain_name = \"dev.trading.example.com\"",
+            &format!("domain_name = \"{env}.trading.example.com\""),
+        );
+        assert!(dev.contains(&format!("{env}.trading.example.com")));
         std::fs::write(dir.path().join(format!("plans/{env}.toml")), dev).unwrap();
         Env { dir, env }
     }
