@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 /// Which of the plan's two regions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// The region that serves traffic (`primary_region`).
     Primary,
+    /// The standby region (`secondary_region`), promoted by a failover.
     Secondary,
 }
 
@@ -38,6 +40,8 @@ struct Builder<'a> {
     out: Vec<ResourceSpec>,
 }
 
+/// The address of a resource at `path` (`<group>/<name>`) in `region`, or in `global/`
+/// for `None` (IAM, which has no region).
 pub fn address(region: Option<&str>, path: &str) -> Address {
     Address::new(format!("{}/{path}", region.unwrap_or("global")))
 }

@@ -17,29 +17,54 @@ use crate::usage::{self, Usage};
 /// The parameters of one environment, validated, defaults filled in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnvPlan {
+    /// The env name: the plan file's name, [`ENV_PATTERN`]; every resource's name and tags carry it.
     pub env: String,
+    /// Region of the active stack (`primary_region`, default `us-east-1`); matches [`REGION_PATTERN`].
     pub primary_region: String,
+    /// Region of the standby stack (`secondary_region`, default `us-west-2`); differs from the primary.
     pub secondary_region: String,
+    /// Primary VPC's IPv4 block (default `10.0.0.0/16`): /22 or larger (four /24 subnets
+    /// are carved from it), no host bits, not overlapping the secondary's.
     pub primary_vpc_cidr: Ipv4Net,
+    /// Secondary VPC's IPv4 block (default `10.1.0.0/16`); same rules as the primary's.
     pub secondary_vpc_cidr: Ipv4Net,
+    /// EC2 instance type of the primary region's app instances (default `t3.large`), not empty.
     pub instance_type: String,
+    /// EC2 instance type in the secondary region; defaults to `instance_type`.
     pub secondary_instance_type: String,
+    /// RDS instance class of the primary DB and its replica (default `db.r6g.large`).
     pub db_instance_class: String,
+    /// MySQL engine version (default `8.0.35`).
     pub db_engine_version: String,
+    /// DB storage in GiB (default 20; MySQL allows 20–65536).
     pub db_allocated_storage: i32,
+    /// When true, a destroy, or an apply that would delete or replace the DB, is refused
+    /// at plan time (default false).
     pub db_deletion_protection: bool,
+    /// Skip the final DB snapshot on destroy (default false; dev environments).
     pub db_skip_final_snapshot: bool,
+    /// Auto Scaling group minimum, instances (default 2; at least 1).
     pub min_size: i32,
+    /// Auto Scaling group maximum, instances (default 6; `min_size`..=1000).
     pub max_size: i32,
+    /// Auto Scaling group desired capacity, instances (default 2; between min and max).
     pub desired_capacity: i32,
+    /// The hosted zone the failover records go in: `hosted_zone_id`, or `create_hosted_zone = true`.
     pub dns: Dns,
+    /// The domain the failover records answer for (required), lowercase, no trailing dot.
     pub domain_name: String,
+    /// Path the target group and the Route53 health checks probe (default `/health`):
+    /// starts with `/`, at most 255 characters, no white space.
     pub health_check_path: String,
+    /// Address the SNS alert topic mails (required).
     pub alert_email: String,
     /// Delete the DB secret with no recovery window (test environments).
     pub secret_force_delete: bool,
     /// AMI for the launch template; `None`: the newest Amazon Linux 2023.
     pub image_id: Option<String>,
+    /// Extra tags on every resource (`[tags]`): no `aws:`/`drctl:` prefixes, not `Name`,
+    /// `Environment` or `Application`, and few enough that AWS's per-resource limit
+    /// ([`crate::kinds::TAG_LIMITS`]) holds with drctl's own tags added.
     pub tags: BTreeMap<String, String>,
     /// Recovery objectives `drctl drill` measures against (`rto_target`,
     /// `rpo_target_dynamodb`, `rpo_target_s3`; defaults: the design document's
@@ -54,6 +79,7 @@ pub struct EnvPlan {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+/// Where the stack's DNS records live.
 pub enum Dns {
     /// Use this existing hosted zone.
     ExistingZone(String),
@@ -323,15 +349,21 @@ type Report<'a> = dyn FnMut(&str, Option<std::ops::Range<usize>>, String) + 'a;
 /// One problem in a plan file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Problem {
+    /// The key, as the user would write it (`tags.CostCenter`, `state.bucket`), or
+    /// `(file)` / `(TOML syntax)` when no key is to blame.
     pub key: String,
+    /// 1-based line in the file; `None` for a key that is missing.
     pub line: Option<usize>,
+    /// What is wrong and what to write instead (one sentence, no trailing newline).
     pub message: String,
 }
 
 /// Everything wrong with one plan file.
 #[derive(Debug, PartialEq)]
 pub struct PlanFileError {
+    /// The plan file, as given (for messages).
     pub file: PathBuf,
+    /// Every problem found, in file order (missing keys last); never empty.
     pub problems: Vec<Problem>,
 }
 
@@ -367,12 +399,15 @@ impl PlanFileError {
     }
 }
 
+/// The env name's rule: 3–20 lowercase letters, digits and hyphens, not starting or
+/// ending with a hyphen (it ends up in bucket and IAM names).
 pub const ENV_PATTERN: &str = "^[a-z0-9][a-z0-9-]{1,18}[a-z0-9]$";
 /// What Route53 accepts as a zone id: up to 32 letters and digits (AWS's
 /// start with Z, LocalStack's do not), optionally as `/hostedzone/ID`.
 const ZONE_PATTERN: &str = "^(/hostedzone/)?[A-Za-z0-9]{1,32}$";
 const DOMAIN_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$";
 const EMAIL_PATTERN: &str = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$";
+/// An AWS region name (`us-east-1`, `us-gov-west-1`); the partitions drctl supports.
 pub const REGION_PATTERN: &str = r"^(us|eu|ap|sa|ca|me|af|il|mx)(-gov)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$";
 
 /// Where `plans/<env>.toml` lives.

@@ -6,35 +6,68 @@
 
 use drctl_core::ordering::DestroyRule;
 
+/// A VPC (Terraform `aws_vpc`), one per region; its CIDR is the plan's `*_vpc_cidr`.
 pub const VPC: &str = "ec2:vpc";
+/// A subnet (`aws_subnet`): two public and two private /24s per region.
 pub const SUBNET: &str = "ec2:subnet";
+/// An internet gateway (`aws_internet_gateway`), created detached.
 pub const INTERNET_GATEWAY: &str = "ec2:internet-gateway";
+/// The gateway's attachment to the VPC (`aws_internet_gateway_attachment`), a resource
+/// of its own so destroy can detach it after the mapped public addresses are gone.
 pub const IGW_ATTACHMENT: &str = "ec2:igw-attachment";
+/// An Elastic IP allocation (`aws_eip`) for the NAT gateway.
 pub const EIP: &str = "ec2:eip";
+/// A NAT gateway (`aws_nat_gateway`) in a public subnet; the private subnets' way out.
 pub const NAT_GATEWAY: &str = "ec2:nat-gateway";
+/// A route table (`aws_route_table`) with its routes inline.
 pub const ROUTE_TABLE: &str = "ec2:route-table";
+/// A subnet's association with a route table (`aws_route_table_association`).
 pub const ROUTE_TABLE_ASSOCIATION: &str = "ec2:route-table-association";
+/// A security group (`aws_security_group`) with its rules inline (ALB, app, DB).
 pub const SECURITY_GROUP: &str = "ec2:security-group";
+/// A launch template (`aws_launch_template`) for the app instances.
 pub const LAUNCH_TEMPLATE: &str = "ec2:launch-template";
+/// An application load balancer (`aws_lb`) in the public subnets.
 pub const LOAD_BALANCER: &str = "elbv2:load-balancer";
+/// A target group (`aws_lb_target_group`) with the plan's `health_check_path`.
 pub const TARGET_GROUP: &str = "elbv2:target-group";
+/// The ALB's HTTP listener (`aws_lb_listener`).
 pub const LISTENER: &str = "elbv2:listener";
+/// The app's Auto Scaling group (`aws_autoscaling_group`) in each region, sized by
+/// the plan's `min_size`, `max_size` and `desired_capacity`.
 pub const AUTOSCALING_GROUP: &str = "autoscaling:group";
+/// The group's target-tracking scaling policy (`aws_autoscaling_policy`, average CPU).
 pub const SCALING_POLICY: &str = "autoscaling:scaling-policy";
+/// The instances' IAM role (`aws_iam_role`, global: one per env, used by both regions).
 pub const IAM_ROLE: &str = "iam:role";
+/// The instance profile that carries the role (`aws_iam_instance_profile`, global).
 pub const INSTANCE_PROFILE: &str = "iam:instance-profile";
+/// The DB credentials' secret (`aws_secretsmanager_secret`); its value never reaches the state.
 pub const SECRET: &str = "secretsmanager:secret";
+/// The DB subnet group (`aws_db_subnet_group`) over the private subnets.
 pub const DB_SUBNET_GROUP: &str = "rds:db-subnet-group";
+/// A MySQL DB instance (`aws_db_instance`) in each region: Multi-AZ, encrypted, private.
 pub const DB_INSTANCE: &str = "rds:db-instance";
+/// The sessions table (`aws_dynamodb_table`) in the primary region, with streams and PITR.
 pub const DYNAMODB_TABLE: &str = "dynamodb:table";
+/// The sessions table's replica in the secondary region (`aws_dynamodb_table_replica`).
 pub const DYNAMODB_REPLICA: &str = "dynamodb:replica";
+/// An S3 bucket (`aws_s3_bucket`), one per region, versioned, encrypted, public access blocked.
 pub const BUCKET: &str = "s3:bucket";
+/// The primary bucket's replication to the secondary one (`aws_s3_bucket_replication_configuration`).
 pub const BUCKET_REPLICATION: &str = "s3:replication";
+/// A Route53 hosted zone (`aws_route53_zone`), only when the plan sets `create_hosted_zone`.
 pub const HOSTED_ZONE: &str = "route53:hosted-zone";
+/// A Route53 health check (`aws_route53_health_check`) on each region's ALB.
 pub const HEALTH_CHECK: &str = "route53:health-check";
+/// The PRIMARY/SECONDARY failover alias records of `domain_name`, as one resource (two
+/// `aws_route53_record`s with `failover_routing_policy`): they change in one batch.
 pub const FAILOVER_RECORDS: &str = "route53:failover-records";
+/// The alert topic (`aws_sns_topic`), one per region.
 pub const SNS_TOPIC: &str = "sns:topic";
+/// The topic's email subscription to `alert_email` (`aws_sns_topic_subscription`).
 pub const SNS_SUBSCRIPTION: &str = "sns:subscription";
+/// A CloudWatch metric alarm (`aws_cloudwatch_metric_alarm`) that notifies the topic.
 pub const ALARM: &str = "cloudwatch:alarm";
 
 /// Every kind, for checks that each has a reconciler.
@@ -100,6 +133,7 @@ pub const DESTROY_RULES: &[DestroyRule] = &[
 /// import` takes for the matching Terraform resource (so a Terraform user
 /// passes what they know), which is also what `drctl state list` shows.
 pub struct ImportId {
+    /// The drctl kind (one of this module's constants).
     pub kind: &'static str,
     /// The Terraform resource type of the same AWS object.
     pub terraform: &'static str,
@@ -265,10 +299,13 @@ pub fn own_tag_count(kind: &str) -> usize {
 /// is a plan-file error: AWS would refuse the create or the tag write, or
 /// (Route53) drctl would show the same `~ tags` on every plan.
 pub struct TagLimit {
+    /// The kinds that share the limit (one AWS service's resources).
     pub kinds: &'static [&'static str],
+    /// Most tags AWS accepts on one resource, not counting `aws:` tags.
     pub max: usize,
     /// What the kinds are called in the error.
     pub what: &'static str,
+    /// Where the figure comes from (the AWS document and its wording).
     pub source: &'static str,
 }
 

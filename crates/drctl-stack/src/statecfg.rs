@@ -20,14 +20,21 @@ use toml::Spanned;
 pub enum StateConfig {
     /// A local file; `None`: `.drctl/<env>.state.json`.
     Local(Option<PathBuf>),
+    /// An S3 object with ETag-conditional writes and a lease lock beside it.
     S3(S3State),
 }
 
 #[derive(Clone, Debug, PartialEq)]
+/// `[state] backend = "s3"`, checked: the bucket and key are valid names.
 pub struct S3State {
+    /// Bucket name, [`BUCKET_PATTERN`]; it should have versioning on (drctl keeps backups there).
     pub bucket: String,
+    /// Object key (default `drctl/<env>.state.json`): no leading or trailing `/`, not ending
+    /// in `.lock` (the lock object is `<key>.lock`), at most 1000 bytes.
     pub key: String,
+    /// The bucket's region; `None`: `AWS_REGION` or the profile's, else `us-east-1`.
     pub region: Option<String>,
+    /// KMS key for SSE-KMS (key id, key ARN, `alias/NAME` or alias ARN); `None`: SSE-S3 (AES256).
     pub kms_key_id: Option<String>,
 }
 

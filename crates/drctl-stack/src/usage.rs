@@ -21,11 +21,15 @@ use std::collections::BTreeMap;
 /// One usage quantity: its key, documented default and unit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct UsageKey {
+    /// The key in `[usage]` (snake case, like `nat_gb`).
     pub name: &'static str,
+    /// The figure used when the plan does not set the key, in `unit`s.
     pub default: f64,
+    /// What one of the quantity is (`GB/month`, `LCU`), as the price lists bill it.
     pub unit: &'static str,
     /// May be set per region in `[usage.<region>]`.
     pub per_region: bool,
+    /// One line for `drctl cost` and the README: what the quantity counts.
     pub doc: &'static str,
 }
 
@@ -60,6 +64,7 @@ pub fn key(name: &str) -> Option<&'static UsageKey> {
 /// Where a usage figure came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
+    /// Not in the plan: the key's [`UsageKey::default`].
     Default,
     /// `[usage]`
     Plan,
