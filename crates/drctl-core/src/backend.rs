@@ -23,22 +23,49 @@ use thiserror::Error;
 /// A stored state document and its version (an S3 ETag; `None` for a local file).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stored {
+    /// The document as stored (the state's JSON, UTF-8).
     pub bytes: Vec<u8>,
+    /// The version to pass as the next write's `expected`: the S3 ETag,
+    /// quotes included; `None` for a local file (one writer by the lock).
     pub version: Option<String>,
 }
 
+/// Why a state document could not be read or written. Each names the
+/// location and leaves the stored document as it was.
 #[derive(Debug, Error)]
 pub enum BackendError {
     /// Someone else wrote the document since we read it: nothing was written.
     #[error("{location} was changed by another writer since drctl read it ({detail}); nothing was written. Run the command again to start from the new state")]
-    Conflict { location: String, detail: String },
+    Conflict {
+        /// `s3://bucket/key` or the file path.
+        location: String,
+        /// What the store said (`PreconditionFailed`, the ETags).
+        detail: String,
+    },
+    /// Reading failed (I/O, access denied, a network error after retries).
     #[error("cannot read {location}: {detail}")]
-    Read { location: String, detail: String },
+    Read {
+        /// `s3://bucket/key` or the file path.
+        location: String,
+        /// The operating system's or the store's error.
+        detail: String,
+    },
+    /// Writing failed; the previous version stands.
     #[error("cannot write {location}: {detail}")]
-    Write { location: String, detail: String },
+    Write {
+        /// `s3://bucket/key` or the file path.
+        location: String,
+        /// The operating system's or the store's error.
+        detail: String,
+    },
     /// The lock was taken over by another run (our lease expired unrenewed).
     #[error("lost the state lock on {location}: {detail}; nothing more was written. Run `drctl plan` to see where things stand")]
-    LockLost { location: String, detail: String },
+    LockLost {
+        /// `s3://bucket/key` or the file path.
+        location: String,
+        /// Who holds the lock now, or why the lease could not be renewed.
+        detail: String,
+    },
 }
 
 /// A held state lock. Dropping it releases it.
@@ -62,8 +89,11 @@ pub trait HeldLock: Send + Sync + fmt::Debug {
 /// Errors of taking or inspecting a lock, whichever the backend.
 #[derive(Debug, Error)]
 pub enum AcquireError {
+    /// The local `<state>.lock` is held, or cannot be created.
     #[error(transparent)]
     Local(#[from] LockError),
+    /// The remote lease is held by a live run, or the store failed; the
+    /// message names the holder and what to do.
     #[error("{0}")]
     Remote(String),
 }
@@ -71,7 +101,9 @@ pub enum AcquireError {
 /// The outcome of `force_unlock`.
 #[derive(Debug, PartialEq)]
 pub enum Unlocked {
+    /// A lock was removed: who held it ([`crate::lock::Lock::describe`]).
     Removed(String),
+    /// There was no lock to remove.
     NoLock,
 }
 
@@ -92,6 +124,8 @@ pub trait StateBackend: Send + Sync + fmt::Debug {
 /// `<file>.lock` ([`crate::lock`]).
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
+    /// The state file (`.drctl/<env>.state.json` by default); its backup
+    /// and lock sit beside it.
     pub path: PathBuf,
 }
 

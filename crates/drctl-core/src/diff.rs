@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// One property that differs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
+    /// The prop's key (`cidr_block`), or [`TAGS`] for the shared tags change.
     pub field: String,
     /// What the cloud has (`None`: absent).
     pub before: Option<Value>,
@@ -142,6 +143,7 @@ impl TagWrites {
         Self::between(&map(change.after.as_ref()), &map(change.before.as_ref()))
     }
 
+    /// Whether there is nothing to set and nothing to delete.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.delete.is_empty()
     }

@@ -36,10 +36,15 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 const FIRST_CANARY_POLL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Error)]
+/// Why a drill step failed. The drill stops, and failback still restores
+/// what the journal holds.
 pub enum DrillError {
     #[error("{0}")]
+    /// An AWS call of the [`DrillCloud`] failed; the message names the call and
+    /// the resource.
     Cloud(String),
     #[error(transparent)]
+    /// The journal could not be written to (or read from) the state.
     State(#[from] crate::state::StateError),
 }
 
@@ -56,6 +61,7 @@ pub enum Method {
 }
 
 impl Method {
+    /// The `--method` spelling (`asg`, `sg`, `health-check`), as the report shows it.
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Asg => "asg",
@@ -69,9 +75,13 @@ impl Method {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngressRule {
+    /// IP protocol, as EC2 spells it (`tcp`).
     pub protocol: String,
+    /// First port of the range (80 or 443 for the ALB).
     pub from_port: i32,
+    /// Last port of the range, inclusive.
     pub to_port: i32,
+    /// Source IPv4 CIDR (`0.0.0.0/0` for the public ALB).
     pub cidr: String,
 }
 
@@ -79,20 +89,31 @@ pub struct IngressRule {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Injection {
+    /// Primary Auto Scaling group scaled to 0 ([`Method::Asg`]).
     Asg {
+        /// The group's region (the primary's).
         region: String,
+        /// The group's name.
         name: String,
+        /// Its `min_size` before the drill, instances.
         min_size: i32,
+        /// Its `desired_capacity` before the drill, instances.
         desired_capacity: i32,
     },
+    /// The primary ALB security group's web ingress revoked ([`Method::Sg`]).
     Sg {
+        /// The group's region (the primary's).
         region: String,
+        /// The group id (`sg-…`).
         group_id: String,
         /// The rules the drill revokes (exactly these are re-authorized).
         ingress: Vec<IngressRule>,
     },
+    /// The primary Route53 health check inverted ([`Method::HealthCheck`]).
     HealthCheck {
+        /// The health check id (Route53 ids are global).
         health_check_id: String,
+        /// Its `Inverted` setting before the drill (normally false).
         inverted: bool,
     },
 }
@@ -103,22 +124,32 @@ pub enum Injection {
 pub enum Canary {
     /// An item of the global table, read back in the secondary region.
     Dynamodb {
+        /// The table's primary region, where the canary item is written.
         region: String,
+        /// The region the item is read back from.
         replica_region: String,
+        /// The table name (the same in both regions).
         table: String,
+        /// The canary item's partition key value (`drctl-drill-<drill id>`).
         key: String,
     },
     /// An object of the primary bucket, read back from the replica bucket.
     S3 {
+        /// The primary bucket's region, where the canary object is written.
         region: String,
+        /// The primary bucket's name.
         bucket: String,
+        /// The replica bucket's region.
         replica_region: String,
+        /// The replica bucket's name, where the object is read back.
         replica_bucket: String,
+        /// The canary object's key.
         key: String,
     },
 }
 
 impl Canary {
+    /// The store's name as the report keys RPOs: `dynamodb` or `s3`.
     pub fn store(&self) -> &'static str {
         match self {
             Canary::Dynamodb { .. } => "dynamodb",
@@ -131,8 +162,11 @@ impl Canary {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DrillJournal {
+    /// Random 12 hex characters naming this drill's canaries.
     pub id: String,
+    /// How the primary's failure is simulated.
     pub method: Method,
+    /// When the drill started, RFC 3339 UTC with milliseconds.
     pub started_at: String,
     /// Written before the canaries are.
     #[serde(default)]
@@ -145,8 +179,13 @@ pub struct DrillJournal {
 /// Recovery objectives (defaults: the design document's, STACK.md).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Targets {
+    /// Most time from injection until Route53 answers with the secondary and
+    /// its targets are healthy (default 5 min, STACK.md).
     pub rto: Duration,
+    /// Most replication lag for the sessions table (default 1 s, STACK.md).
     pub rpo_dynamodb: Duration,
+    /// Most replication lag for the bucket (default 15 min: S3 Replication Time
+    /// Control's objective, STACK.md).
     pub rpo_s3: Duration,
 }
 
@@ -163,16 +202,22 @@ impl Default for Targets {
 /// One readiness check's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Check {
+    /// What was checked, one short phrase (`secondary ASG has healthy targets`).
     pub name: String,
+    /// Whether the check passed; a drill with any failed check changes nothing.
     pub ok: bool,
+    /// What was seen, or what is wrong and what to do.
     pub detail: String,
 }
 
 /// Which endpoint Route53 answers with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DnsAnswer {
+    /// The primary ALB's addresses: not failed over.
     Primary,
+    /// The secondary ALB's addresses: failed over.
     Secondary,
+    /// Neither ALB: the addresses Route53 answered with.
     Other(Vec<String>),
 }
 
@@ -183,7 +228,9 @@ pub struct Observation {
     pub primary_check_healthy: bool,
     /// e.g. "3/3 checkers: Failure: HTTP Status Code 503".
     pub primary_check_detail: String,
+    /// What Route53 answers for the domain.
     pub dns: DnsAnswer,
+    /// Healthy targets in the secondary target group.
     pub secondary_healthy_targets: usize,
 }
 
@@ -194,15 +241,20 @@ pub trait DrillCloud: Send + Sync {
     async fn readiness(&self) -> Result<Vec<Check>, DrillError>;
     /// The canaries this drill writes (names only; nothing is called).
     fn canaries(&self, drill_id: &str) -> Vec<Canary>;
+    /// Writes `body` as the canary in the primary store.
     async fn write_canary(&self, canary: &Canary, body: &str) -> Result<(), DrillError>;
+    /// Whether the canary has reached the replica (one look, no wait).
     async fn canary_replicated(&self, canary: &Canary) -> Result<bool, DrillError>;
     /// Deletes the canary everywhere (all versions); absent is fine.
     async fn delete_canary(&self, canary: &Canary) -> Result<(), DrillError>;
     /// Reads the values `method` will change.
     async fn prior(&self, method: Method) -> Result<Injection, DrillError>;
+    /// Makes the change [`Injection`] describes, from the values in `prior`
+    /// (already journaled).
     async fn inject(&self, prior: &Injection) -> Result<(), DrillError>;
     /// Puts back exactly `prior`.
     async fn restore(&self, prior: &Injection) -> Result<(), DrillError>;
+    /// One look at the failover state; the drill polls it.
     async fn observe(&self) -> Result<Observation, DrillError>;
 }
 
@@ -221,17 +273,26 @@ where
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// A stage of the drill, as the timeline and the report name it.
 pub enum Phase {
+    /// Undoing an earlier drill that did not finish (its journal was in the state).
     Recovery,
+    /// Read-only checks of the secondary and the replication.
     Readiness,
+    /// Writing the canaries and measuring their replication lag (RPO).
     Canaries,
+    /// Changing the primary so that its health check fails.
     Injection,
+    /// Waiting for Route53 to fail over and for the secondary to serve (RTO).
     Observation,
+    /// Restoring the primary and waiting for Route53 to fail back.
     Failback,
+    /// A no-change plan: the env must be as it was before the drill.
     Verify,
 }
 
 impl Phase {
+    /// The phase's lowercase name (`readiness`), as the report writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Recovery => "recovery",
@@ -252,39 +313,54 @@ pub struct PhaseEvent {
     pub at: String,
     /// Seconds since the drill started.
     pub t_seconds: f64,
+    /// The phase the line belongs to.
     pub phase: Phase,
+    /// What happened, one sentence.
     pub message: String,
 }
 
 /// What the caller sees as it happens.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// A line of the timeline (also kept in the report).
     Phase(PhaseEvent),
     /// "still waiting" lines: printed, not kept in the timeline.
     Progress(String),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Measured replication lag per store, seconds; `None`: not measured
+/// (`--check`, or the canary never arrived).
 pub struct RpoSeconds {
+    /// The sessions table's canary lag, seconds.
     pub dynamodb: Option<f64>,
+    /// The bucket's canary lag, seconds.
     pub s3: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The targets, in seconds, as the JSON report writes them.
 pub struct TargetSeconds {
+    /// [`Targets::rto`] in seconds.
     pub rto_seconds: f64,
+    /// [`Targets::rpo_dynamodb`] and [`Targets::rpo_s3`] in seconds.
     pub rpo_seconds: RpoSeconds,
 }
 
 /// The drill's result (`--json` prints it; shape documented in the README).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DrillReport {
+    /// [`REPORT_FORMAT_VERSION`].
     pub format_version: u32,
+    /// The env drilled.
     pub env: String,
     /// `None` for `--check`.
     pub method: Option<Method>,
+    /// Whether every readiness check passed and no target was breached.
     pub passed: bool,
+    /// Start, RFC 3339 UTC with milliseconds.
     pub started_at: String,
+    /// End, RFC 3339 UTC with milliseconds.
     pub finished_at: String,
     /// Injection until Route53 answers with the secondary and its targets are healthy.
     pub rto_seconds: Option<f64>,
@@ -296,20 +372,26 @@ pub struct DrillReport {
     pub rpo_seconds: RpoSeconds,
     /// Canary polls start this often: lags are measured to about this precision.
     pub rpo_resolution_seconds: f64,
+    /// The targets measured against.
     pub targets: TargetSeconds,
+    /// Every readiness check, in the order run.
     pub readiness: Vec<Check>,
     /// Addresses a plan would change after failback (empty: the env is as before).
     pub changes_after: Vec<String>,
     /// Why `passed` is false, one sentence each.
     pub breaches: Vec<String>,
+    /// The whole timeline, in order.
     pub phases: Vec<PhaseEvent>,
 }
 
 /// How a drill runs.
 #[derive(Clone, Debug)]
 pub struct DrillOptions {
+    /// The env to drill (for the report and the journal's checks).
     pub env: String,
+    /// How the primary's failure is simulated.
     pub method: Method,
+    /// The recovery objectives the measurements are compared with.
     pub targets: Targets,
     /// Between failover polls (GetHealthCheckStatus, TestDNSAnswer, ...).
     pub poll: Duration,

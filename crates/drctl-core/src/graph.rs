@@ -9,12 +9,23 @@ use std::collections::BTreeMap;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq)]
+/// Why a set of specs is not a valid stack; each names the addresses to fix
+/// (a blueprint bug, never the user's plan file).
 pub enum GraphError {
     #[error("two resources share the address {0}")]
+    /// Two specs have the same address.
     DuplicateAddress(Address),
     #[error("{from} depends on {to}, which is not part of the stack")]
-    MissingDependency { from: Address, to: Address },
+    /// A spec references or depends on an address that no spec has: `from`
+    /// needs `to`.
+    MissingDependency {
+        /// The spec that needs it.
+        from: Address,
+        /// The address no spec has.
+        to: Address,
+    },
     #[error("dependency cycle: {}", .0.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" -> "))]
+    /// Dependencies that go round; the addresses of one cycle, sorted.
     Cycle(Vec<Address>),
 }
 
@@ -28,6 +39,12 @@ pub struct StackGraph {
 }
 
 impl StackGraph {
+    /// Builds the graph from `specs`: one node per address, an edge from each
+    /// dependency ([`ResourceSpec::dependencies`]) to its dependent.
+    ///
+    /// # Errors
+    /// [`GraphError`]: the first duplicate address, the first dependency that is
+    /// not in `specs`, or one cycle.
     pub fn build(specs: Vec<ResourceSpec>) -> Result<Self, GraphError> {
         let mut graph = DiGraph::new();
         let mut index = BTreeMap::new();
@@ -75,14 +92,17 @@ impl StackGraph {
         self.order.iter().map(|ix| &self.graph[*ix])
     }
 
+    /// The spec at `address`, if the stack has it.
     pub fn get(&self, address: &Address) -> Option<&ResourceSpec> {
         self.index.get(address).map(|ix| &self.graph[*ix])
     }
 
+    /// How many resources the stack has.
     pub fn len(&self) -> usize {
         self.graph.node_count()
     }
 
+    /// Whether the stack has no resource at all.
     pub fn is_empty(&self) -> bool {
         self.graph.node_count() == 0
     }

@@ -24,60 +24,118 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ImportError {
     #[error("drctl import cannot adopt {kind} resources: the kind carries no tags, so drctl could not mark it as this env's. Delete {id} (or leave it) and let apply create {address}.")]
+    /// The kind carries no tags, so ownership could not be marked.
     NotImportable {
+        /// The address the user asked to import into.
         address: String,
+        /// The reconciler kind at that address.
         kind: String,
+        /// The physical id the user gave.
         id: String,
     },
     #[error("no {kind} with id {id} in {place}: check the id ({kind} takes {form}) and the region of {address}. Nothing was imported.")]
+    /// Nothing with that id exists where the address says it lives.
     NotFound {
+        /// The address the user asked to import into.
         address: String,
+        /// The reconciler kind at that address.
         kind: String,
+        /// The physical id, as the kind records it ([`Reconciler::import_id`]).
         id: String,
+        /// Where it was looked for (`us-east-1`, or `global` for IAM and Route53).
         place: String,
+        /// The id form the kind takes, with an example ([`Reconciler::import_id`]'s doc).
         form: String,
     },
     #[error("{kind} {id} is deleted (pending its recovery window): apply restores it; nothing was imported.")]
-    Restorable { kind: String, id: String },
-    #[error("{id} carries the ownership tags of env '{env}' (drctl:env={env}): drctl will not take a resource from another env. Remove it from that env first (`drctl state rm` there, then remove its drctl:env and drctl:address tags) if it really belongs here. Nothing was imported.")]
-    OtherEnv { id: String, env: String },
-    #[error("{id} is already this env's {other} (its drctl:address tag): one resource cannot be two addresses. Import another resource as {address}, or let apply create it. Nothing was imported.")]
-    OtherAddress {
+    /// The resource is deleted but restorable (a secret in its recovery
+    /// window): apply brings it back, so there is nothing to import.
+    Restorable {
+        /// The reconciler kind at the address.
+        kind: String,
+        /// The physical id.
         id: String,
+    },
+    #[error("{id} carries the ownership tags of env '{env}' (drctl:env={env}): drctl will not take a resource from another env. Remove it from that env first (`drctl state rm` there, then remove its drctl:env and drctl:address tags) if it really belongs here. Nothing was imported.")]
+    /// The resource belongs to another env (its `drctl:env` tag).
+    OtherEnv {
+        /// The physical id.
+        id: String,
+        /// The env its tag names.
+        env: String,
+    },
+    #[error("{id} is already this env's {other} (its drctl:address tag): one resource cannot be two addresses. Import another resource as {address}, or let apply create it. Nothing was imported.")]
+    /// The resource is this env's already, at another address.
+    OtherAddress {
+        /// The physical id.
+        id: String,
+        /// The address the user asked to import into.
         address: String,
+        /// The address its `drctl:address` tag names.
         other: String,
     },
     #[error("{id} is not the resource {address} describes: {}. Check the id (another {kind} was meant?), or change the plan file so that it describes this resource; nothing was imported.", .differs.join("; "))]
+    /// The resource differs from the spec in its id, name, or a field that
+    /// cannot change in place.
     Mismatch {
+        /// The address the user asked to import into.
         address: String,
+        /// The reconciler kind at that address.
         kind: String,
+        /// The physical id.
         id: String,
+        /// Each difference, one phrase (`name: trading-vpc-dev != other-vpc`).
         differs: Vec<String>,
     },
     #[error("{address} is already in the cloud as {other} (carrying this env's ownership tags), not {id}: importing {id} would make two. Run `drctl plan` to see it, or delete {other} first. Nothing was imported.")]
+    /// Another resource already carries this address's ownership tags.
     AlreadyOwned {
+        /// The address the user asked to import into.
         address: String,
+        /// The id the user gave.
         id: String,
+        /// The id of the resource already owned at the address.
         other: String,
     },
     #[error("{id}: {detail}. Nothing was imported.")]
-    NotAdoptable { id: String, detail: String },
-    #[error("reading {id} as {kind}: {source}. Check that the id is a {kind}'s ({form}); nothing was imported.")]
-    Read {
+    /// The read by id reported a clash the import cannot resolve (another
+    /// resource found, or tags that name neither this env nor another).
+    NotAdoptable {
+        /// The physical id.
         id: String,
+        /// What was found instead, and the reconciler's clash detail.
+        detail: String,
+    },
+    #[error("reading {id} as {kind}: {source}. Check that the id is a {kind}'s ({form}); nothing was imported.")]
+    /// The read by id failed (a wrong id form, access denied, a network error).
+    Read {
+        /// The physical id.
+        id: String,
+        /// The reconciler kind at the address.
         kind: String,
+        /// The id form the kind takes, with an example.
         form: String,
+        /// The reconciler's error.
         source: Box<ReconcileError>,
     },
     #[error("{id} was found but its tags could not be written: {source}. Nothing is recorded in the state; run the import again.")]
+    /// The tag write failed; the resource may carry some of the tags, and nothing
+    /// is recorded.
     Tag {
+        /// The physical id.
         id: String,
+        /// The reconciler's error.
         source: Box<ReconcileError>,
     },
     #[error("{id} was tagged but does not read back as this env's {address} ({detail}); nothing is recorded in the state.")]
+    /// After tagging, the resource does not read back as owned (a tag that did
+    /// not stick); nothing is recorded.
     ReadBack {
+        /// The physical id.
         id: String,
+        /// The address the user asked to import into.
         address: String,
+        /// What the read returned instead.
         detail: String,
     },
 }
@@ -86,6 +144,7 @@ pub enum ImportError {
 /// tagging, and the changes the next plan will show for it.
 #[derive(Debug)]
 pub struct Imported {
+    /// The resource as an owned read returns it: what the state records.
     pub observed: Observed,
     /// Every difference from the spec (tags included) that apply would make
     /// in place; empty when it matches. Not computed (empty) while the spec

@@ -22,14 +22,20 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The holder of a lock: the JSON document in `<state>.lock` (the same
+/// shape in the S3 lock object's body).
 pub struct LockInfo {
     /// Random id of this lock, what `drctl force-unlock` takes. Lock files
     /// written before it existed have none (see [`Lock::id`]).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
+    /// The holder's process id.
     pub pid: u32,
+    /// The holder's host name (a takeover is only judged on the same host).
     pub host: String,
+    /// The holder's command line, for messages (`drctl apply --env dev`).
     pub command: String,
+    /// When it took the lock, RFC 3339 UTC to the second.
     pub started_at: String,
 }
 
@@ -49,6 +55,7 @@ pub struct Lock {
     /// The holder's lock id, or for a lock file without one (unreadable, or
     /// written by an older drctl) the first 12 hex digits of its SHA-256.
     pub id: String,
+    /// Who holds it; `None` when the file does not parse (see `unreadable`).
     pub holder: Option<LockInfo>,
     /// Why the holder could not be read.
     pub unreadable: Option<String>,
@@ -117,17 +124,27 @@ pub enum Liveness {
 }
 
 #[derive(Debug, Error)]
+/// Why a lock could not be taken.
 pub enum LockError {
     #[error("state is locked by {holder} (lock id {id}); {}  (lock file {})", advice(*.liveness, .id), .path.display())]
+    /// Another run holds the lock (and `--lock-timeout` ran out); the message
+    /// says who, and whether `drctl force-unlock` is safe.
     Held {
+        /// The lock file.
         path: PathBuf,
+        /// The holder's lock id (what `drctl force-unlock` takes).
         id: String,
+        /// Who holds it ([`Lock::describe`]).
         holder: String,
+        /// Whether the holder still runs, as far as this host can tell.
         liveness: Liveness,
     },
     #[error("cannot create or read lock file {path}: {source}")]
+    /// The lock file or the state's folder cannot be created or read.
     Io {
+        /// The file that failed.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
 }
@@ -152,6 +169,7 @@ pub struct StateLock {
     taken_over: Option<LockInfo>,
 }
 
+/// The lock file of a state file: `<state>.lock`, beside it.
 pub fn lock_path(state_path: &Path) -> PathBuf {
     let mut p = state_path.as_os_str().to_owned();
     p.push(".lock");
@@ -319,6 +337,7 @@ impl StateLock {
         }
     }
 
+    /// The lock file this lock holds.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -353,19 +372,33 @@ impl Drop for StateLock {
 #[derive(Debug, Error)]
 pub enum UnlockError {
     #[error("there is no lock on {0}")]
+    /// No lock file exists beside the state.
     NoLock(PathBuf),
     #[error("the lock on {state} has id {actual}, not {given}: it is held by {holder}. Check that no drctl is running on this state, then pass its id")]
+    /// The lock's id is not the one given: it may be a newer run's.
     WrongId {
+        /// The state file.
         state: PathBuf,
+        /// The id the user passed.
         given: String,
+        /// The id of the lock there.
         actual: String,
+        /// Who holds it ([`Lock::describe`]).
         holder: String,
     },
     #[error("the lock on {state} is held by {holder}, which is running on this host: let it finish, or stop it (Ctrl-C saves the state); force-unlock never removes a live run's lock")]
-    Alive { state: PathBuf, holder: String },
+    /// The holder is a live process on this host: never removed.
+    Alive {
+        /// The state file.
+        state: PathBuf,
+        /// Who holds it ([`Lock::describe`]).
+        holder: String,
+    },
     #[error("the lock on {0} changed while it was being removed; look again")]
+    /// The lock file was replaced between reading and removing it.
     Changed(PathBuf),
     #[error(transparent)]
+    /// The state's folder could not be locked or the lock read.
     Lock(#[from] LockError),
 }
 

@@ -17,9 +17,12 @@ use std::fmt;
 pub struct Address(pub String);
 
 impl Address {
+    /// An address from its text; not checked (the blueprint builds them, the
+    /// state stores them as given).
     pub fn new(s: impl Into<String>) -> Self {
         Address(s.into())
     }
+    /// The address as written, `<region>/<group>/<name>` or `global/<group>/<name>`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -54,6 +57,8 @@ pub fn unknown() -> Value {
     Value::Object(m)
 }
 
+/// Whether `v` is the [`unknown`] placeholder itself (not whether it holds one
+/// deeper down: see [`contains_unknown`]).
 pub fn is_unknown(v: &Value) -> bool {
     matches!(v, Value::Object(m) if m.contains_key(UNKNOWN_KEY))
 }
@@ -108,6 +113,8 @@ pub fn references_in(v: &Value, out: &mut Vec<Address>) {
 /// One node of the stack: what drctl wants to exist at `address`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResourceSpec {
+    /// Where the resource sits in the stack: its graph node, its state key, and
+    /// the value of its `drctl:address` ownership tag.
     pub address: Address,
     /// The reconciler that owns it, e.g. `ec2:vpc`.
     pub kind: String,
@@ -115,6 +122,8 @@ pub struct ResourceSpec {
     pub region: Option<String>,
     /// The deterministic name (or `Name` tag) of the resource.
     pub name: String,
+    /// Desired properties (JSON, in the kind's shape), possibly holding
+    /// [`reference`]s to other resources' attributes until resolved.
     pub props: Props,
     /// Tags put on the resource in its create call, ownership tags included.
     pub tags: BTreeMap<String, String>,
@@ -138,6 +147,8 @@ impl ResourceSpec {
 /// Ownership tag keys. drctl never modifies or deletes a resource whose tags
 /// do not carry this env and address.
 pub const TAG_ENV: &str = "drctl:env";
+/// The second ownership tag: the resource's [`Address`], so that two
+/// resources of one env are never taken for each other.
 pub const TAG_ADDRESS: &str = "drctl:address";
 
 /// Whether a set of tags marks the resource as owned by `env` at `address`.
@@ -172,7 +183,10 @@ impl Observed {
 /// The result of looking a resource up.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReadOutcome {
+    /// The resource exists and carries this env's ownership tags for this
+    /// address (or, during `drctl import`, may be adopted): what it is now.
     Found(Observed),
+    /// Nothing matches: the plan creates it (or, for a destroy, has nothing to do).
     NotFound,
     /// Deleted, but `create` brings this same object back (same id, same
     /// attrs): a secret scheduled for deletion is restored. The plan shows
@@ -182,7 +196,9 @@ pub enum ReadOutcome {
     /// A resource with the name exists but lacks this env's ownership tags:
     /// drctl reports it and never touches it.
     Clash {
+        /// The physical id of the resource found.
         id: String,
+        /// What its tags say instead (another env's, another address, none), for the message.
         detail: String,
     },
 }

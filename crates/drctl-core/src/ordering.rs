@@ -9,16 +9,22 @@ use std::collections::{BTreeMap, BTreeSet};
 /// `then` in the same region is deleted", and the AWS error it prevents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DestroyRule {
+    /// The kind deleted first (`ec2:nat-gateway`).
     pub first: &'static str,
+    /// The kind deleted after every resource of `first` in the region is gone.
     pub then: &'static str,
+    /// The AWS error the rule prevents, with a source where there is one.
     pub prevents: &'static str,
 }
 
 /// One resource to delete.
 #[derive(Clone, Debug)]
 pub struct Doomed {
+    /// The resource's address (or a deposed object's node name).
     pub address: Address,
+    /// Its reconciler kind, which the rules match on.
     pub kind: String,
+    /// Its region; rules apply within one region (`None`: global).
     pub region: Option<String>,
     /// What it depends on (it must be deleted before these).
     pub dependencies: Vec<Address>,

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// One resource found by its `drctl:env` tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaggedResource {
+    /// The resource's ARN, as the Resource Groups Tagging API returns it.
     pub arn: String,
     /// The region it lives in (`global` for Route53 and IAM).
     pub region: String,
@@ -38,6 +39,7 @@ pub enum OrphanReason {
     /// (`recorded_id`), or drctl found none there and will create one.
     Duplicate {
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The physical id the state records at the address, if any.
         recorded_id: Option<String>,
     },
 }
@@ -64,12 +66,16 @@ impl OrphanReason {
 /// A resource tagged with this env that drctl does not manage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Orphan {
+    /// The orphan's ARN.
     pub arn: String,
+    /// The region it lives in (`global` for Route53 and IAM).
     pub region: String,
+    /// `service:type` from the ARN, e.g. `ec2:security-group`.
     pub resource_type: String,
     /// Its `drctl:address` tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// Why it is an orphan.
     pub reason: OrphanReason,
 }
 

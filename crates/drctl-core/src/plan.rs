@@ -23,11 +23,19 @@ pub const PLAN_FORMAT_VERSION: &str = "1.0";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+/// What the plan decides for one resource (Terraform's actions and symbols).
 pub enum Action {
+    /// In sync: nothing to do (shown only with its drift, if any).
     NoOp,
+    /// Not in the cloud: created.
     Create,
+    /// Changed fields that can change in place: updated.
     Update,
+    /// A field that cannot change in place changed (or `-replace`): a new object
+    /// replaces the old one (delete first, or create first with
+    /// [`ResourceChange::create_before_destroy`]).
     Replace,
+    /// In the state but no longer in the stack, or a destroy: deleted.
     Delete,
 }
 
@@ -47,11 +55,16 @@ impl Action {
 /// What will happen to one resource, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResourceChange {
+    /// The resource's address in the stack.
     pub address: Address,
+    /// The reconciler kind (`ec2:vpc`).
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// AWS region; `None` for global services (IAM, Route53).
     pub region: Option<String>,
+    /// The resource's name (the alternate `-r` name for some replacements).
     pub name: String,
+    /// What apply will do.
     pub action: Action,
     /// Found in the cloud by name or ownership tags but not in the state
     /// (e.g. created by a run that was killed): it is recorded, not recreated.
@@ -61,6 +74,7 @@ pub struct ResourceChange {
     #[serde(default)]
     pub drift: bool,
     #[serde(default)]
+    /// Field by field, what differs (empty for create and delete).
     pub fields: Vec<FieldChange>,
     /// Why a replacement or deletion happens.
     #[serde(default)]
@@ -69,6 +83,7 @@ pub struct ResourceChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior: Option<Observed>,
     #[serde(default)]
+    /// Addresses this one depends on: created before it, deleted after it.
     pub dependencies: Vec<Address>,
     /// For a replacement: the new object is created first, the old one is
     /// kept as *deposed* until its dependents have moved, then deleted
@@ -83,12 +98,16 @@ pub struct ResourceChange {
 /// address's dependents have moved; destroy deletes it with the rest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeposedChange {
+    /// The address the deposed object was replaced at.
     pub address: Address,
     /// The state's deposed key.
     pub key: String,
+    /// The reconciler kind of the old object.
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// AWS region; `None` for global services.
     pub region: Option<String>,
+    /// The old object's name.
     pub name: String,
     /// What the cloud has, read by the recorded id; `None`: it is already
     /// gone and apply only removes the record.
@@ -113,20 +132,29 @@ pub fn deposed_node(address: &Address, key: &str) -> Address {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A plan: every decision for one env, bound to the state it was made
+/// from. This is the `--json` document and what a saved plan holds; apply
+/// refuses a saved plan whose `lineage` or `serial` no longer match the state.
 pub struct Plan {
+    /// [`PLAN_FORMAT_VERSION`].
     pub format_version: String,
+    /// The env planned.
     pub env: String,
+    /// The state's lineage when planned (a plan is never applied to another state).
     pub lineage: String,
+    /// The state's serial when planned (a later write makes the plan stale).
     pub serial: u64,
     /// A plan made by `drctl destroy`.
     #[serde(default)]
     pub destroy: bool,
+    /// One entry per resource in scope, in dependency order, no-ops included.
     pub changes: Vec<ResourceChange>,
     /// In the state but already gone from the cloud and from the plan:
     /// apply only forgets them.
     #[serde(default)]
     pub forget: Vec<Address>,
     #[serde(default)]
+    /// Things the user should know that change no action (one sentence each).
     pub warnings: Vec<String>,
     /// Resources tagged with this env that neither the state nor the plan
     /// accounts for. Shown only: they never cause an action.
@@ -138,13 +166,19 @@ pub struct Plan {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// The summary line's figures (`Plan: 3 to add, 1 to change, 2 to destroy.`).
 pub struct Counts {
+    /// Resources created: creates and replacements.
     pub add: usize,
+    /// Resources updated in place.
     pub change: usize,
+    /// Objects deleted: deletes, replacements, and deposed objects still in the cloud.
     pub destroy: usize,
 }
 
 impl Plan {
+    /// The summary's figures. A replacement counts once to add and once to
+    /// destroy; a deposed object still in the cloud counts once to destroy.
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for ch in &self.changes {
@@ -173,20 +207,27 @@ impl Plan {
                 .any(|c| c.action != Action::NoOp || c.adopt)
     }
 
+    /// The change planned for `address`, if it is in the plan.
     pub fn change(&self, address: &Address) -> Option<&ResourceChange> {
         self.changes.iter().find(|c| &c.address == address)
     }
 }
 
 #[derive(Debug, Error)]
+/// Why no plan could be made; nothing was changed in the cloud or the state.
 pub enum PlanError {
     #[error("could not read {} resource(s):\n{}", .0.len(), .0.iter().map(|(a, e)| format!("  {a}: {e}")).collect::<Vec<_>>().join("\n"))]
+    /// Reads failed (every one is listed, with its address).
     Read(Vec<(Address, ReconcileError)>),
     #[error("{} name clash(es): resources drctl must create already exist without this env's ownership tags:\n{}", .0.len(), .0.iter().map(|(a, id, d)| format!("  {a}: {id} ({d})")).collect::<Vec<_>>().join("\n"))]
+    /// Resources drctl would create exist without this env's ownership tags:
+    /// (address, physical id, what their tags say). `drctl import` adopts them.
     Clash(Vec<(Address, String, String)>),
     #[error("{0} is neither in the stack nor in the state (see `drctl graph` or `drctl state list` for the addresses)")]
+    /// A `-target` or `-replace` address that neither the stack nor the state has.
     UnknownAddress(Address),
     #[error("{} protected resource(s) would be deleted; nothing was changed:\n{}", .0.len(), .0.iter().map(|b| format!("  {b}")).collect::<Vec<_>>().join("\n"))]
+    /// The plan would delete or replace resources with deletion protection on.
     Protected(Vec<Blocked>),
 }
 
@@ -209,8 +250,12 @@ pub const REPLACE_REQUESTED: &str = "replacement requested with -replace";
 
 /// Makes plans; holds what every read needs.
 pub struct Planner<'a> {
+    /// The reconcilers by kind.
     pub registry: &'a Registry,
+    /// The env and what every read needs to know ([`Ctx`]).
     pub cx: &'a Ctx,
+    /// Most reads in flight at once (0 counts as 1; the CLI's `--parallelism`,
+    /// 1–64, default 10 like Terraform's).
     pub parallelism: usize,
 }
 

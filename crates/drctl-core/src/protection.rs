@@ -29,10 +29,13 @@ pub struct DeletionProtection {
 /// One planned delete or replace that protection forbids.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Blocked {
+    /// The protected resource's address.
     pub address: Address,
     /// The resource's name, e.g. `trading-db-dev`.
     pub name: String,
+    /// What the plan wanted: [`Action::Delete`] or [`Action::Replace`].
     pub action: Action,
+    /// The prop that carries the protection (`deletion_protection`).
     pub field: &'static str,
     /// Protected in the cloud now (else only in the desired stack).
     pub in_cloud: bool,

@@ -61,33 +61,67 @@ pub enum ErrorClass {
     Fatal,
 }
 
+/// Why one reconciler call failed. The message (`Display`) is what the plan
+/// or apply summary shows for the resource, so each variant names what the
+/// user can act on; [`ReconcileError::class`] says how the engine treats it.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ReconcileError {
+    /// An AWS API call failed after the SDK's own retries.
     #[error("{operation}: {code}: {message}")]
     Api {
+        /// The API operation, as AWS names it (`CreateVpc`).
         operation: String,
+        /// How the engine treats it (the AWS crate's code table decides).
         class: ErrorClass,
+        /// AWS's error code (`DependencyViolation`), or the SDK's kind of
+        /// failure (`dispatch failure`) when no response came.
         code: String,
+        /// AWS's message, as it came (no secret is ever in a request).
         message: String,
     },
+    /// A read by name or tags found more than one candidate: drctl never
+    /// guesses which one is its own.
     #[error("several resources match {address}: {}; remove the extra ones or record the right one in the state", .ids.join(", "))]
-    Ambiguous { address: String, ids: Vec<String> },
+    Ambiguous {
+        /// The resource's address in the stack.
+        address: String,
+        /// The physical ids of every match.
+        ids: Vec<String>,
+    },
+    /// A resource at this address exists without this env's ownership tags;
+    /// it is never modified or deleted (see `drctl import`).
     #[error("{id} exists but does not carry the ownership tags of env '{env}' at {address}; drctl will not modify or delete it ({detail})")]
     NotOwned {
+        /// The resource's address in the stack.
         address: String,
+        /// The physical id of the resource found.
         id: String,
+        /// This run's env (the `drctl:env` tag the resource lacks).
         env: String,
+        /// What the resource carries instead (another env's tags, none).
         detail: String,
     },
+    /// A wait (ready, deleted, unblocked) ran past its named timeout.
     #[error("timed out after {secs}s waiting for {what}")]
-    Timeout { what: String, secs: u64 },
+    Timeout {
+        /// What was awaited, as a sentence fragment (`NAT gateway nat-… to be available`).
+        what: String,
+        /// The timeout that ran out, in seconds (a named constant in the AWS crate).
+        secs: u64,
+    },
+    /// The spec or the cloud's answer is not what the reconciler can work
+    /// with (a missing prop, an unexpected shape); the message says which.
     #[error("{0}")]
     Invalid(String),
+    /// The stack has a kind the registry has no reconciler for (a wiring
+    /// bug, caught by the planner before any call).
     #[error("no reconciler registered for kind '{0}'")]
     NoReconciler(String),
 }
 
 impl ReconcileError {
+    /// How the engine treats this error: an API error's own class; every
+    /// other variant is [`ErrorClass::Fatal`] (no retry can change it).
     pub fn class(&self) -> ErrorClass {
         match self {
             ReconcileError::Api { class, .. } => *class,
@@ -120,6 +154,8 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A context for `env` with no pending creates, no deposed objects and
+    /// adoption off: what plan and apply start from.
     pub fn new(env: impl Into<String>) -> Self {
         Ctx {
             env: env.into(),
@@ -143,6 +179,14 @@ impl Ctx {
     }
 }
 
+/// One resource kind's whole life against the cloud: read, diff, create,
+/// update, delete, wait until ready. Implemented once per kind in the AWS
+/// crate (and by the fake cloud in `testing`); the engine calls it through a
+/// [`Registry`], possibly from several tasks at once for different
+/// resources, never twice at once for the same address.
+///
+/// The module documentation lists the guarantees each side gives; each
+/// method's `# Guarantees` / `# Must` / `# Errors` sections are the detail.
 #[async_trait]
 pub trait Reconciler: Send + Sync {
     /// The kind this reconciler handles, e.g. `ec2:vpc`.
@@ -204,6 +248,25 @@ pub trait Reconciler: Send + Sync {
 
     /// Looks the resource up: by `known_id` (from the state) when given,
     /// else by deterministic name or ownership tags.
+    ///
+    /// # Guarantees
+    /// Called by the planner for every resource of the stack and the state,
+    /// and by the executor after a call whose outcome is unknown
+    /// ([`crate::recover`]). `known_id` is the id the state recorded; `cx`
+    /// lists pending create tokens and deposed ids.
+    ///
+    /// # Must
+    /// Make no change. Return [`ReadOutcome::NotFound`] when nothing matches
+    /// (a `NotFound` for a known id is absence, not an error);
+    /// [`ReadOutcome::Clash`] for a same-named resource without this env's
+    /// ownership tags (unless `cx.adopting`); never return a deposed object
+    /// ([`Ctx::is_deposed`]); report `props` in the spec's shape so that
+    /// [`diff`](Self::diff) compares like with like, and tags under
+    /// [`crate::diff::TAGS`] for a taggable kind.
+    ///
+    /// # Errors
+    /// [`ReconcileError::Ambiguous`] for several matches; `Api` for a failed
+    /// call (the plan fails for this resource and shows the message).
     async fn read(
         &self,
         cx: &Ctx,
@@ -238,11 +301,40 @@ pub trait Reconciler: Send + Sync {
         )))
     }
 
-    /// Desired vs. observed, field by field.
+    /// Desired vs. observed, field by field: one [`FieldChange`] per prop
+    /// that differs, flagged `replace` when it is in
+    /// [`replace_on`](Self::replace_on). Pure (no call); the default compares
+    /// every desired prop with [`diff_props`]. Override only for props whose
+    /// observed form differs from the desired one (defaults AWS fills in,
+    /// reordered lists). An empty result means no update is planned.
     fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
         diff_props(&spec.props, &observed.props, self.replace_on())
     }
 
+    /// Creates the resource and returns what it is now (its id and attrs).
+    ///
+    /// # Guarantees
+    /// Called only after `read` found nothing for this address, with the
+    /// references in `spec.props` resolved to real values. `token` (32 hex
+    /// characters) was written to the state as a pending create *before* the
+    /// call; after a kill, the next run passes the same token. A transient
+    /// error is followed by a re-read ([`crate::recover`]) before any second
+    /// call, so a create that took effect is adopted, not repeated.
+    ///
+    /// # Must
+    /// Put the ownership tags ([`ResourceSpec::tags`]) on in the create call
+    /// itself (or in the same request batch), so that no moment exists where
+    /// the resource is in the cloud but not findable as ours. Pass `token` as
+    /// the API's idempotency token where it has one (`ClientToken`,
+    /// `CallerReference`). Return as soon as the id is known; waiting for
+    /// readiness belongs in [`wait_ready`](Self::wait_ready), after the id is
+    /// recorded. Never put a secret in the returned `props` or `attrs`.
+    ///
+    /// # Errors
+    /// `Api` with the class from the error table: `Retryable`/`Throttled`
+    /// and `AlreadyExists` make the engine re-read and adopt or retry; any
+    /// other class fails this resource, its dependents are skipped and the
+    /// rest of the apply goes on.
     async fn create(
         &self,
         cx: &Ctx,
@@ -250,6 +342,23 @@ pub trait Reconciler: Send + Sync {
         token: &str,
     ) -> Result<Observed, ReconcileError>;
 
+    /// Changes the resource in place and returns what it is now.
+    ///
+    /// # Guarantees
+    /// Called only on a resource `read` returned as [`ReadOutcome::Found`]
+    /// (owned by this env), with `current` as read and `changes` the fields
+    /// to change in place: never a replacement, never the `tags` change (that
+    /// goes to [`write_tags`](Self::write_tags), see [`make_changes`]). After
+    /// a transient error the resource is re-read and re-diffed before a
+    /// retry: an update is never repeated blindly.
+    ///
+    /// # Must
+    /// Change only the fields in `changes`; make each call safe to repeat
+    /// (use [`crate::recover::request_token`] where the API takes a token).
+    ///
+    /// # Errors
+    /// As [`create`](Self::create); a `Fatal` error leaves the resource as
+    /// it is recorded, and the next plan shows the change again.
     async fn update(
         &self,
         cx: &Ctx,
@@ -258,6 +367,25 @@ pub trait Reconciler: Send + Sync {
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError>;
 
+    /// Deletes the resource, waiting until AWS no longer refuses it.
+    ///
+    /// # Guarantees
+    /// Called only on a resource this env owns (found by `read`, or a deposed
+    /// object the state recorded), after every dependent's delete has
+    /// finished and after the kind's destroy-order rules
+    /// ([`crate::ordering`]) are met. Never called for a resource with its
+    /// deletion protection on ([`crate::protection`]: refused at plan time).
+    ///
+    /// # Must
+    /// Succeed when the resource is already gone (`NotFound` is done), so
+    /// that a retry or a rerun after a kill converges. Retry a
+    /// `DependencyViolation` until it clears within the kind's named timeout
+    /// (ENIs, mapped addresses); return when the delete is accepted, or
+    /// when it is finished where dependents' deletes need that.
+    ///
+    /// # Errors
+    /// `Timeout` naming what still blocks it; `Api` as for
+    /// [`create`](Self::create). On error the resource stays in the state.
     async fn delete(
         &self,
         cx: &Ctx,
@@ -283,6 +411,22 @@ pub trait Reconciler: Send + Sync {
 
     /// Blocks until the resource is usable by its dependents (NAT available,
     /// ALB active). The default returns at once.
+    ///
+    /// # Guarantees
+    /// Called right after [`create`](Self::create) succeeded and its result
+    /// was recorded in the state, so a kill during the wait loses nothing:
+    /// the next run reads the resource by its recorded id. Dependents start
+    /// only after it returns.
+    ///
+    /// # Must
+    /// Poll with the kind's named timeout and interval, and return the
+    /// resource as it is once ready (attrs that exist only then, like a DB
+    /// endpoint, are recorded from this result).
+    ///
+    /// # Errors
+    /// [`ReconcileError::Timeout`] when the resource is not ready in time
+    /// (it stays recorded; the next apply waits again); `Api` as for
+    /// [`create`](Self::create).
     async fn wait_ready(
         &self,
         _cx: &Ctx,
@@ -363,20 +507,30 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// An empty registry: no kinds, no expected durations (every kind then
+    /// counts [`DEFAULT_SECS`]), no read counter.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Adds `r` under its [`Reconciler::kind`], replacing a reconciler
+    /// registered for the same kind before (tests swap in fakes this way).
     pub fn register(&mut self, r: Arc<dyn Reconciler>) {
         self.by_kind.insert(r.kind(), r);
     }
 
+    /// The reconciler of `kind`.
+    ///
+    /// # Errors
+    /// [`ReconcileError::NoReconciler`] when none is registered.
     pub fn get(&self, kind: &str) -> Result<&Arc<dyn Reconciler>, ReconcileError> {
         self.by_kind
             .get(kind)
             .ok_or_else(|| ReconcileError::NoReconciler(kind.to_string()))
     }
 
+    /// Every registered kind, in sorted order (for "every kind has a
+    /// reconciler" checks).
     pub fn kinds(&self) -> impl Iterator<Item = &&'static str> {
         self.by_kind.keys()
     }
@@ -386,6 +540,8 @@ impl Registry {
         self.expected = table;
     }
 
+    /// The table [`set_expected_durations`](Self::set_expected_durations)
+    /// set (empty by default): seconds per kind, create and delete.
     pub fn expected_durations(&self) -> &'static [ExpectedDuration] {
         self.expected
     }

@@ -37,6 +37,7 @@ pub struct RetryBudget {
     pub retries: u32,
     /// The pause before the first retry; doubled each time, up to `cap`.
     pub initial: Duration,
+    /// The longest pause between retries.
     pub cap: Duration,
 }
 

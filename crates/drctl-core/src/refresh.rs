@@ -46,6 +46,7 @@ impl RefreshOnly {
         out
     }
 
+    /// Whether a refresh-only apply would change nothing in the state.
     pub fn is_empty(&self) -> bool {
         self.update.is_empty() && self.forget.is_empty()
     }

@@ -34,11 +34,13 @@ pub enum Precondition {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why an object-store call failed.
 pub enum ObjectError {
     /// HTTP 412 (or 409 for a concurrent conditional write), or `If-Match` on a missing object.
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("{0}")]
+    /// Anything else (access denied, network, a missing bucket), with the store's message.
     Other(String),
 }
 
@@ -58,7 +60,9 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
 /// How long a lease lasts and how often its holder renews it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LeaseConfig {
+    /// How long a lock stays valid without renewal; after it, another run may take it over.
     pub lease: Duration,
+    /// How often the holder renews (a background thread); a quarter of `lease` or less.
     pub renew_every: Duration,
 }
 
@@ -84,12 +88,16 @@ impl LeaseConfig {
 pub struct LeaseHolder {
     /// Random id; `drctl force-unlock <id>` needs it.
     pub id: String,
+    /// The OS user running drctl (`USER`), for messages.
     pub user: String,
+    /// The host it runs on.
     pub host: String,
+    /// Its process id.
     pub pid: u32,
     /// The CI run (GitHub Actions run URL) when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci_run: Option<String>,
+    /// Its command line (`drctl apply --env prod-dr`).
     pub command: String,
     /// RFC 3339, UTC.
     pub started_at: String,
@@ -163,14 +171,18 @@ pub fn ci_run_url(var: impl Fn(&str) -> Option<String>) -> Option<String> {
 /// The state document at `key` and its lock at `<key>.lock`.
 #[derive(Debug, Clone)]
 pub struct RemoteBackend {
+    /// The bucket (or any conditional-write store) holding the state and its lock.
     pub store: Arc<dyn ObjectStore>,
+    /// The state object's key (`drctl/<env>.state.json` by default).
     pub key: String,
+    /// The lock's lease and renewal interval.
     pub lease: LeaseConfig,
     /// Set by the held lock when its renewal found another holder.
     lost: Arc<Mutex<Option<String>>>,
 }
 
 impl RemoteBackend {
+    /// A backend for the state at `key` in `store`, with no lock held yet.
     pub fn new(store: Arc<dyn ObjectStore>, key: &str, lease: LeaseConfig) -> Self {
         RemoteBackend {
             store,
@@ -180,6 +192,7 @@ impl RemoteBackend {
         }
     }
 
+    /// The lock object's key: `<key>.lock`.
     pub fn lock_key(&self) -> String {
         format!("{}.lock", self.key)
     }
@@ -421,7 +434,9 @@ pub mod memory {
     use std::collections::BTreeMap;
 
     #[derive(Debug, Default)]
+    /// Objects by key: body and ETag (a counter, quoted like S3's).
     pub struct MemoryStore {
+        /// The stored objects, by key: (body, ETag).
         pub objects: Mutex<BTreeMap<String, (Vec<u8>, String)>>,
         /// Every call made, as "get key" / "put key" / "delete key".
         pub calls: Mutex<Vec<String>>,

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// where the figure comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExpectedDuration {
+    /// The drctl kind (`ec2:nat-gateway`).
     pub kind: &'static str,
     /// Create until usable by dependents (the reconciler's `wait_ready` done), s.
     pub create_secs: u64,

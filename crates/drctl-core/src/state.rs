@@ -29,35 +29,67 @@ pub const STATE_FORMAT_VERSION: u32 = 2;
 pub const STATE_FORMAT_OLDEST: u32 = 1;
 
 #[derive(Debug, Error)]
+/// Why a state could not be loaded or saved. Each names the file (or
+/// `s3://bucket/key`) and leaves it as it was: a failed load never
+/// overwrites, a failed save keeps the previous version.
 pub enum StateError {
     #[error("cannot read state file {path}: {source}")]
+    /// The file exists but cannot be read (permissions, I/O).
     Read {
+        /// The state's location.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
     #[error("state file {path} is not valid drctl state (line {line}, column {column}): {message}; it was left untouched (a copy of the previous version may be in {path}.backup)")]
+    /// The file is not JSON of the state's shape; it is never overwritten.
     Corrupt {
+        /// The state's location.
         path: PathBuf,
+        /// 1-based line of the first error (serde_json's).
         line: usize,
+        /// 1-based column of the first error.
         column: usize,
+        /// serde_json's message (an unknown field, a missing one, a bad value).
         message: String,
     },
     #[error("state file {path} has format_version {found}, but this drctl reads version {STATE_FORMAT_VERSION}; upgrade drctl. The file was left untouched")]
-    UnknownVersion { path: PathBuf, found: u64 },
-    #[error("state file {path} belongs to env '{found}', not '{expected}'")]
-    WrongEnv {
+    /// Written by a newer drctl (a `format_version` above
+    /// [`STATE_FORMAT_VERSION`]); never overwritten.
+    UnknownVersion {
+        /// The state's location.
         path: PathBuf,
+        /// The file's `format_version`.
+        found: u64,
+    },
+    #[error("state file {path} belongs to env '{found}', not '{expected}'")]
+    /// The state was written for another env (its `env` field): a wrong
+    /// `--state` or a copied file.
+    WrongEnv {
+        /// The state's location.
+        path: PathBuf,
+        /// The env the state belongs to.
         found: String,
+        /// The env this run is for.
         expected: String,
     },
     #[error("cannot write state file {path}: {source}")]
+    /// Writing failed (disk full, permissions); the previous version stands.
     Write {
+        /// The state's location.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
     #[error("refusing to write {path}: it would contain a secret value")]
-    SecretLeak { path: PathBuf },
+    /// The serialized state contains a registered secret ([`crate::secrets`]):
+    /// nothing was written (a reconciler bug, caught before the disk).
+    SecretLeak {
+        /// The state's location.
+        path: PathBuf,
+    },
     #[error(transparent)]
+    /// The remote backend failed (S3 call, precondition, lease); see [`BackendError`].
     Backend(#[from] BackendError),
 }
 
@@ -65,9 +97,12 @@ pub enum StateError {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceState {
+    /// The reconciler kind that owns it (`ec2:vpc`).
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// AWS region; `None` for global services (IAM, Route53).
     pub region: Option<String>,
+    /// The name it was created with (the alternate `-r` name after some replacements).
     pub name: String,
     /// Physical id (VPC id, ARN, name...).
     pub id: String,
@@ -79,14 +114,20 @@ pub struct ResourceState {
     #[serde(default)]
     pub applied: Props,
     #[serde(default)]
+    /// Addresses it depended on when last applied: the destroy order when the
+    /// stack no longer has it (a resource removed from the blueprint).
     pub dependencies: Vec<Address>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// The kind of mutating call a [`PendingOp`] records.
 pub enum Operation {
+    /// A create: the next run looks for the resource by its token before creating.
     Create,
+    /// An in-place update: the next run re-reads and re-diffs.
     Update,
+    /// A delete: the next run deletes again (deletes are idempotent).
     Delete,
 }
 
@@ -94,13 +135,18 @@ pub enum Operation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PendingOp {
+    /// Which call was started.
     pub operation: Operation,
+    /// The reconciler kind (`ec2:vpc`), to read the resource again.
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// AWS region; `None` for global services.
     pub region: Option<String>,
+    /// The resource's name at the time of the call.
     pub name: String,
     /// Idempotency token sent with the call, reused by the next run.
     pub token: String,
+    /// When the call started, RFC 3339 UTC to the second.
     pub started_at: String,
 }
 
@@ -118,25 +164,34 @@ pub struct DeposedObject {
     pub key: String,
     /// What the state recorded for it while it was the current object.
     pub object: ResourceState,
+    /// When it was deposed, RFC 3339 UTC to the second.
     pub deposed_at: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// Everything drctl records for one env: the state file's JSON document
+/// (Terraform's state, for this stack). Read and written only through
+/// [`StateStore`].
 pub struct State {
+    /// The file format ([`STATE_FORMAT_VERSION`]); older versions down to
+    /// [`STATE_FORMAT_OLDEST`] load, newer ones are refused.
     pub format_version: u32,
     /// Random, fixed when the state is created: a saved plan or token from
     /// another state can never be mistaken for this one's.
     pub lineage: String,
     /// Incremented on every write.
     pub serial: u64,
+    /// The env this state belongs to; a store for another env refuses it.
     pub env: String,
     /// The AWS account the resources live in (names contain it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     #[serde(default)]
+    /// Every resource drctl created (or imported) and that still exists, by address.
     pub resources: BTreeMap<Address, ResourceState>,
     #[serde(default)]
+    /// Write-ahead intents: calls started and not recorded as finished, by address.
     pub pending: BTreeMap<Address, PendingOp>,
     /// How many times each address was created: part of its next token.
     #[serde(default)]
@@ -151,6 +206,7 @@ pub struct State {
 }
 
 impl State {
+    /// An empty state for `env`: a new random lineage, serial 0, current format.
     pub fn new(env: &str) -> Self {
         State {
             format_version: STATE_FORMAT_VERSION,
@@ -195,6 +251,9 @@ impl State {
         }
     }
 
+    /// The value of `address`'s attribute `attr` (`id` is the physical id),
+    /// or `None` when the resource or the attribute is not recorded: how
+    /// references resolve during apply.
     pub fn attr(&self, address: &Address, attr: &str) -> Option<serde_json::Value> {
         let r = self.resources.get(address)?;
         if attr == "id" {
@@ -225,6 +284,7 @@ pub struct StateStore {
     /// The version last read or written (S3 ETag): the next write's condition.
     version: Option<String>,
     exists: bool,
+    /// The state as last read or saved; mutate it, then [`save`](Self::save).
     pub state: State,
 }
 
@@ -263,6 +323,7 @@ impl StateStore {
         &self.path
     }
 
+    /// Where the state lives (for the lock beside it and for messages).
     pub fn backend(&self) -> &Arc<dyn StateBackend> {
         &self.backend
     }

@@ -19,6 +19,8 @@ pub fn spec(address: &str, deps: &[&str]) -> ResourceSpec {
     spec_of("fake", address, deps)
 }
 
+/// A spec of `kind` at `address` (region: the first segment; name: the
+/// address with `-` for `/`; props `{"size": 1}`) depending on `deps`.
 pub fn spec_of(kind: &str, address: &str, deps: &[&str]) -> ResourceSpec {
     let region = address.split('/').next().unwrap_or("r").to_string();
     let mut props = Props::new();
@@ -35,18 +37,28 @@ pub fn spec_of(kind: &str, address: &str, deps: &[&str]) -> ResourceSpec {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+/// One object in the fake cloud.
 pub struct FakeResource {
+    /// The kind that created it (`fake`).
     pub kind: String,
+    /// The name it was created with.
     pub name: String,
+    /// Its tags (ownership tags included when drctl made it).
     pub tags: BTreeMap<String, String>,
+    /// Its properties, as the last create or update left them.
     pub props: Props,
 }
 
 #[derive(Clone, Debug)]
+/// One reconciler call the fake cloud saw (for ordering and overlap checks).
 pub struct Call {
+    /// `read`, `create`, `update`, `delete` or `write_tags`.
     pub op: &'static str,
+    /// The resource's address.
     pub address: Address,
+    /// When the call started.
     pub started: Instant,
+    /// When it returned; `None` while it runs (or hangs).
     pub ended: Option<Instant>,
 }
 
@@ -76,6 +88,7 @@ pub struct FakeCloud {
 }
 
 impl FakeCloud {
+    /// An empty cloud with no faults.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -86,6 +99,8 @@ impl FakeCloud {
     pub fn set_delay(&self, d: Duration) {
         self.lock().delay = d;
     }
+    /// Every call `op` on `address` fails with a fatal error carrying `message`
+    /// (until [`clear_faults`](Self::clear_faults)).
     pub fn fail(&self, address: &str, op: &'static str, message: &str) {
         self.lock()
             .fail
@@ -114,6 +129,7 @@ impl FakeCloud {
             .filter(|r| r.kind == kind)
             .count()
     }
+    /// Every call `op` on `address` never returns (a stuck API call).
     pub fn hang(&self, address: &str, op: &'static str) {
         self.lock().hang.insert((Address::new(address), op));
     }
@@ -127,6 +143,7 @@ impl FakeCloud {
     pub fn check_in_use(&self, on: bool) {
         self.lock().in_use_checks = on;
     }
+    /// Removes every injected failure, hang, transient failure and crash point.
     pub fn clear_faults(&self) {
         let mut i = self.lock();
         i.fail.clear();
@@ -134,12 +151,15 @@ impl FakeCloud {
         i.transient.clear();
         i.crash_at = None;
     }
+    /// Every call so far, in the order they started.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
     }
+    /// How many mutating calls (not reads) were made.
     pub fn mutations(&self) -> usize {
         self.lock().mutations
     }
+    /// The mutating calls so far, in order: (address, op).
     pub fn mutating_calls(&self) -> Vec<(String, &'static str)> {
         self.lock()
             .calls
@@ -148,11 +168,13 @@ impl FakeCloud {
             .map(|c| (c.address.0.clone(), c.op))
             .collect()
     }
+    /// Forgets the calls so far and resets the mutation count.
     pub fn reset_calls(&self) {
         let mut i = self.lock();
         i.calls.clear();
         i.mutations = 0;
     }
+    /// Every object in the cloud, by id.
     pub fn resources(&self) -> BTreeMap<String, FakeResource> {
         self.lock().resources.clone()
     }
@@ -359,10 +381,15 @@ fn observed_tagged(id: &str, r: &FakeResource, taggable: bool) -> Observed {
 /// kind can only be found by id, so only the idempotency token prevents a
 /// duplicate after a crash (like EC2's `ClientToken` on real AWS).
 pub struct FakeReconciler {
+    /// The kind this reconciler registers as.
     pub kind: &'static str,
+    /// The cloud it calls.
     pub cloud: Arc<FakeCloud>,
+    /// Whether reads may find the object by its ownership tags (else by id only).
     pub find_by_tags: bool,
+    /// Fields that force a replacement, with their reasons.
     pub replace_on: &'static [(&'static str, &'static str)],
+    /// The deletion protection the kind reports.
     pub protection: Option<DeletionProtection>,
     /// [`Reconciler::create_before_destroy`] and [`Reconciler::name_is_unique`].
     pub create_before_destroy: bool,
