@@ -66,3 +66,33 @@ def test_an_auto_scaling_group_launches_from_a_new_template_version_with_user_da
     assert len(group["Instances"]) == 1, group
     asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
     ec2.delete_launch_template(LaunchTemplateId=lt)
+
+
+def test_a_launch_template_serves_its_tags_as_they_are_now(client):
+    import uuid
+
+    ec2 = client("ec2")
+    name = f"drctl-lt-tags-{uuid.uuid4().hex[:8]}"
+    lt = ec2.create_launch_template(
+        LaunchTemplateName=name,
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+        TagSpecifications=[
+            {
+                "ResourceType": "launch-template",
+                "Tags": [{"Key": "CostCenter", "Value": "old"}, {"Key": "Gone", "Value": "x"}],
+            }
+        ],
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    ec2.create_tags(Resources=[lt], Tags=[{"Key": "CostCenter", "Value": "new"}])
+    ec2.delete_tags(Resources=[lt], Tags=[{"Key": "Gone"}])
+
+    def tags(answer):
+        return {t["Key"]: t["Value"] for t in answer.get("Tags", [])}
+
+    described = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [lt]}])["Tags"]
+    assert {t["Key"]: t["Value"] for t in described} == {"CostCenter": "new"}
+    (by_id,) = ec2.describe_launch_templates(LaunchTemplateIds=[lt])["LaunchTemplates"]
+    assert tags(by_id) == {"CostCenter": "new"}, by_id
+    (by_name,) = ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"]
+    assert tags(by_name) == {"CostCenter": "new"}, by_name
+    ec2.delete_launch_template(LaunchTemplateId=lt)

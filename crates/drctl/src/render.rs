@@ -208,9 +208,15 @@ fn heading(c: &ResourceChange) -> &'static str {
 }
 
 /// A `tags` change key by key (`+ Owner = "x"`, `~ Name = "a" -> "b"`,
-/// `- Team = "y"`), sorted by key; `None` for any other field.
+/// `- Team = "y"`), sorted by key; also a tag map carried in a nested spec
+/// (a launch template version's `instance_tags`, `volume_tags`); `None` for
+/// any other field.
 fn tag_lines(f: &FieldChange) -> Option<Vec<(Action, String)>> {
-    if f.field != drctl_core::diff::TAGS {
+    let map_or_absent = |v: Option<&Value>| v.is_none_or(Value::is_object);
+    let nested = f.field.ends_with("_tags")
+        && map_or_absent(f.before.as_ref())
+        && map_or_absent(f.after.as_ref());
+    if f.field != drctl_core::diff::TAGS && !nested {
         return None;
     }
     let map = |v: Option<&Value>| -> std::collections::BTreeMap<String, String> {
@@ -236,7 +242,12 @@ fn tag_lines(f: &FieldChange) -> Option<Vec<(Action, String)>> {
 
 fn field_line(out: &mut String, style: &Style, action: Action, f: &FieldChange) {
     if let (Some(lines), Action::Update | Action::Replace) = (tag_lines(f), action) {
-        let _ = writeln!(out, "      {} tags:", style.paint("~", Action::Update));
+        let _ = writeln!(
+            out,
+            "      {} {}:",
+            style.paint("~", Action::Update),
+            f.field
+        );
         for (a, text) in lines {
             let _ = writeln!(out, "          {} {text}", style.paint(a.symbol(), a));
         }
@@ -388,7 +399,8 @@ fn drift_text(out: &mut String, plan: &Plan, style: &Style) {
                     // Seen from the cloud: what was removed, changed, added.
                     let _ = writeln!(
                         out,
-                        "      ~ tags: changed outside of drctl (the cloud now has -> drctl applied):"
+                        "      ~ {}: changed outside of drctl (the cloud now has -> drctl applied):",
+                        f.field
                     );
                     for (a, text) in lines {
                         let (sym, how) = match a {

@@ -382,3 +382,97 @@ async fn another_envs_look_alike_is_not_offered_for_import() {
     );
     assert!(!err.contains("drctl import"), "{err}");
 }
+
+/// A `[tags]` value change reaches the launch template's own tags *and* the
+/// tags its version gives the instances and volumes it launches (issue 12,
+/// finding H): one apply makes one new version (the Auto Scaling group
+/// moves to it), and the next `plan -detailed-exitcode` exits 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tags_change_makes_one_launch_template_version_and_settles() {
+    const LT: &str = "us-east-1/compute/launch-template";
+    const ASG: &str = "us-east-1/compute/asg";
+    let cli = Cli::new();
+    let env = cli.env.clone();
+    let target = format!("-target={ASG}");
+    cli.ok(&["apply", "-auto-approve", &target]);
+    let file = cli.dir.path().join(format!("plans/{env}.toml"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let changed = text.replace("CostCenter = \"development\"", "CostCenter = \"finance\"");
+    assert_ne!(text, changed, "the dev plan sets CostCenter");
+    std::fs::write(&file, changed).unwrap();
+    let plan = [
+        "plan",
+        "-detailed-exitcode",
+        target.as_str(),
+        "--env",
+        env.as_str(),
+    ];
+    let o = cli.run(&plan);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("~ instance_tags:") && out.contains("~ volume_tags:"),
+        "{out}"
+    );
+    cli.ok(&["apply", "-auto-approve", &target]);
+    let o = cli.run(&plan);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "settled after one apply:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let lt = cli.id_of(LT);
+    let aws = drctl_testkit::aws().await;
+    let ec2 = aws.ec2("us-east-1");
+    let cost = |tags: &[aws_sdk_ec2::types::Tag]| {
+        tags.iter()
+            .find(|t| t.key() == Some("CostCenter"))
+            .and_then(|t| t.value())
+            .map(str::to_string)
+    };
+    let d = ec2
+        .describe_launch_templates()
+        .launch_template_ids(&lt)
+        .send()
+        .await
+        .unwrap();
+    let template = &d.launch_templates()[0];
+    assert_eq!(cost(template.tags()).as_deref(), Some("finance"));
+    assert_eq!(
+        template.default_version_number(),
+        Some(2),
+        "one new version"
+    );
+    assert_eq!(template.latest_version_number(), Some(2), "one new version");
+    let v = ec2
+        .describe_launch_template_versions()
+        .launch_template_id(&lt)
+        .versions("2")
+        .send()
+        .await
+        .unwrap();
+    let data = v.launch_template_versions()[0]
+        .launch_template_data()
+        .unwrap();
+    assert_eq!(data.tag_specifications().len(), 2, "{data:?}");
+    for spec in data.tag_specifications() {
+        assert_eq!(cost(spec.tags()).as_deref(), Some("finance"), "{spec:?}");
+    }
+    let g = aws
+        .autoscaling("us-east-1")
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(cli.id_of(ASG))
+        .send()
+        .await
+        .unwrap();
+    let group = &g.auto_scaling_groups()[0];
+    assert_eq!(
+        group.launch_template().and_then(|l| l.version()),
+        Some("2"),
+        "the group launches from the new version"
+    );
+    let _ = cli.run(&["destroy", "-auto-approve", &target, "--env", &env]);
+}

@@ -8,6 +8,11 @@
 //! `instance_profile_name`, `security_group_ids`, `user_data` (plain text;
 //! sent base64, compared decoded). Any change is an update: a new version
 //! (CreateLaunchTemplateVersion) made the default (ModifyLaunchTemplate).
+//! The instances and volumes a version launches carry the resource's tags
+//! (its `TagSpecifications`): read as `instance_tags` and `volume_tags`
+//! (tag maps, managed tags only, like Terraform's `volume_tags`) and compared
+//! with the desired tags, so a `[tags]` change makes one new version as well as re-tagging
+//! the template itself (the template's own tags are the shared `tags` diff).
 //! Attrs: `latest_version` — the default version's number as a string (the
 //! ASG's `launch_template_version` refers to it; drctl always makes its
 //! newest version the default, and a version made out of band without
@@ -209,7 +214,8 @@ pub(crate) async fn new_version(
     base: &str,
 ) -> Result<i64, ReconcileError> {
     let ami = resolve_image(ec2, props::str(spec, "image")?).await?;
-    let props = serde_json::to_string(&spec.props)
+    // The tags too: a [tags] change alone makes a version with other data.
+    let props = serde_json::to_string(&(&spec.props, &spec.tags))
         .map_err(|e| ReconcileError::Invalid(format!("{}: {e}", spec.address)))?;
     let req = ec2
         .create_launch_template_version()
@@ -255,6 +261,34 @@ pub(crate) async fn new_version(
     })
     .await?;
     Ok(version)
+}
+
+/// The props that hold the tags a version gives the resources it launches,
+/// by `TagSpecifications` resource type.
+const LAUNCHED_TAGS: [(&str, ResourceType); 2] = [
+    ("instance_tags", ResourceType::Instance),
+    ("volume_tags", ResourceType::Volume),
+];
+
+/// The `instance_tags` / `volume_tags` changes, when the default version's
+/// managed tags ([`drctl_core::diff::managed_tags`]) for instances or
+/// volumes are not the desired ones. None for a prop the read did not
+/// report (a plan from the state, `-refresh=false`).
+fn launched_tags_changes(spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
+    let want = json!(drctl_core::diff::managed_tags(&spec.tags));
+    LAUNCHED_TAGS
+        .iter()
+        .filter_map(|(field, _)| {
+            let have = observed.props.get(*field)?;
+            (have != &want).then(|| FieldChange {
+                field: field.to_string(),
+                before: Some(have.clone()),
+                after: Some(want.clone()),
+                replace_reason: None,
+                drift: false,
+            })
+        })
+        .collect()
 }
 
 fn attrs(version: i64, name: &str) -> drctl_core::model::Props {
@@ -303,9 +337,15 @@ fn observe(
             spec.address
         ))
     })?;
-    Ok(Observed {
-        id: id.to_string(),
-        props: props::from_json(json!({
+    let launched = |rt: ResourceType| -> Tags {
+        data.map(|d| d.tag_specifications())
+            .unwrap_or_default()
+            .iter()
+            .filter(|t| t.resource_type() == Some(&rt))
+            .flat_map(|t| from_ec2(t.tags()))
+            .collect()
+    };
+    let mut props = props::from_json(json!({
             "instance_type": data.and_then(|d| d.instance_type()).map(|t| t.as_str()),
             "image": image,
             "instance_profile_name": profile,
@@ -314,7 +354,14 @@ fn observe(
                 data.map(|d| d.security_group_ids().to_vec()).unwrap_or_default(),
             ),
             "user_data": user_data,
-        })),
+    }));
+    for (field, rt) in LAUNCHED_TAGS {
+        let tags = drctl_core::diff::managed_tags(&launched(rt));
+        props.insert(field.into(), json!(tags));
+    }
+    Ok(Observed {
+        id: id.to_string(),
+        props,
         attrs: attrs(version, lt.launch_template_name().unwrap_or(&spec.name)),
     })
 }
@@ -385,6 +432,12 @@ impl Reconciler for LaunchTemplateReconciler {
 
     fn attrs_changed_by_update(&self) -> &'static [&'static str] {
         &["latest_version"]
+    }
+
+    fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
+        let mut out = drctl_core::diff::diff_props(&spec.props, &observed.props, self.replace_on());
+        out.extend(launched_tags_changes(spec, observed));
+        out
     }
 
     async fn read(
@@ -707,5 +760,52 @@ mod tests {
         tags.insert(TAG_IMAGE_ID.into(), "ami-0".into());
         let o = observe(&spec(AL2023_LATEST), &lt, &tags, Some(&data)).unwrap();
         assert_eq!(o.props["image"], "ami-1", "changed out of band");
+    }
+
+    #[test]
+    fn a_tags_change_is_a_change_of_the_versions_tag_specifications() {
+        use aws_sdk_ec2::types::LaunchTemplateTagSpecification;
+        let mut s = spec("ami-1");
+        s.tags.insert("CostCenter".into(), "new".into());
+        let lt = LaunchTemplate::builder()
+            .launch_template_id("lt-1")
+            .default_version_number(1)
+            .build();
+        let launched = |cost: &str| {
+            let mut tags = s.tags.clone();
+            tags.insert("CostCenter".into(), cost.into());
+            let spec = |rt: ResourceType| {
+                LaunchTemplateTagSpecification::builder()
+                    .resource_type(rt)
+                    .set_tags(Some(ec2_tags(&crate::tags::only(&s, &tags))))
+                    .build()
+            };
+            ResponseLaunchTemplateData::builder()
+                .image_id("ami-1")
+                .instance_type(InstanceType::T3Micro)
+                .iam_instance_profile(
+                    aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecification::builder()
+                        .name("trading-ec2-profile-dev")
+                        .build(),
+                )
+                .user_data(aws_smithy_types::base64::encode("#!/bin/bash\necho ok\n"))
+                .security_group_ids("sg-1")
+                .tag_specifications(spec(ResourceType::Instance))
+                .tag_specifications(spec(ResourceType::Volume))
+                .build()
+        };
+        let r = LaunchTemplateReconciler::new(&crate::testing::test_aws());
+        let old = observe(&s, &lt, &Tags::new(), Some(&launched("old"))).unwrap();
+        let changes = r.diff(&s, &old);
+        let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["instance_tags", "volume_tags"], "{changes:?}");
+        assert_eq!(changes[1].before.as_ref().unwrap()["CostCenter"], "old");
+        assert_eq!(changes[0].after.as_ref().unwrap()["CostCenter"], "new");
+        let now = observe(&s, &lt, &Tags::new(), Some(&launched("new"))).unwrap();
+        assert_eq!(r.diff(&s, &now), vec![], "settled");
+        let mut from_state = now.clone();
+        from_state.props.remove("instance_tags");
+        from_state.props.remove("volume_tags");
+        assert_eq!(r.diff(&s, &from_state), vec![], "not read: no change");
     }
 }

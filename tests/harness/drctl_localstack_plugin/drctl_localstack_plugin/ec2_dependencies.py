@@ -9,6 +9,10 @@
 - ``CreateLaunchTemplateVersion`` keeps ``UserData`` as AWS does (base64); moto stored the
   raw string and failed (500, ``AssertionError``) whenever an Auto Scaling group launched an
   instance from such a version (a scale-out or a move to other subnets after an update).
+- ``DescribeLaunchTemplates`` (and the other launch template answers) serve the template's
+  tags as they are now, as AWS does; moto kept a copy taken at ``CreateLaunchTemplate``, so
+  after ``CreateTags``/``DeleteTags`` ``DescribeTags`` said one thing and
+  ``DescribeLaunchTemplates`` another, and a tag change never settled.
 
 Patched once, in the EC2 provider factory (``ec2:drctl``; moto is imported lazily there).
 """
@@ -55,6 +59,14 @@ def patch_ec2() -> None:
         return Base64EncodedString(data) if isinstance(data, str) else data
 
     LaunchTemplateVersion.user_data = property(user_data)
+
+    from moto.ec2.models.launch_templates import LaunchTemplate
+
+    def template_tags(self):
+        return [{"Key": t["key"], "Value": t["value"]} for t in self.get_tags()]
+
+    # A data descriptor wins over the copy moto's __init__ assigns to the instance.
+    LaunchTemplate.tags = property(template_tags, lambda self, _value: None)
 
     delete_subnet._drctl = True
     SubnetBackend.delete_subnet = delete_subnet
