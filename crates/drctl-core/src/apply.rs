@@ -12,19 +12,26 @@
 //! - A failure skips only what depends on it; independent branches finish.
 //! - With the stop flag raised nothing new starts; in-flight calls finish and
 //!   are recorded.
+//!
+//! Each resource's work runs in a task of its own (so calls in flight
+//! overlap, on every runtime thread), and its state records go through the
+//! group commit of [`crate::journal`]: a record is durable before the call
+//! it announces, but one task's fsync never holds up another's calls.
 
 use crate::deposed::{create_name, doomed_of, Deletion};
 use crate::graph::StackGraph;
+use crate::journal::Journal;
 use crate::model::{Address, Observed, ResourceSpec};
 use crate::ordering::{destroy_waits, DestroyRule};
-use crate::plan::{has_unknowns, resolve_spec, Action, Plan, ResourceChange};
+use crate::plan::{has_unknowns, resolve_spec, Action, DeposedChange, Plan, ResourceChange};
 use crate::protection;
 use crate::reconcile::{is_alternate_name, Ctx, Registry};
 use crate::recover::{self, RESOURCE_RETRY};
 use crate::schedule::remaining_chain;
-use crate::state::{Operation, PendingOp, ResourceState, StateError, StateStore};
+use crate::state::{Operation, PendingOp, ResourceState, StateStore};
 use crate::walk::{walk_prioritized, NodeResult};
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -70,14 +77,33 @@ pub struct Executor<'a> {
 
 pub(crate) type Store = Arc<Mutex<StateStore>>;
 
-pub(crate) fn with_state<T>(
-    store: &Store,
-    f: impl FnOnce(&mut StateStore) -> Result<T, StateError>,
-) -> Result<T, String> {
-    let mut guard = store
-        .lock()
-        .map_err(|_| "internal error: state lock poisoned".to_string())?;
-    f(&mut guard).map_err(|e| e.to_string())
+/// What one resource task needs, owned, so that it runs in a task of its
+/// own: the executor's registry, context, stop flag and progress channel,
+/// and the state's [`Journal`].
+pub(crate) struct Run {
+    pub(crate) registry: Registry,
+    pub(crate) cx: Ctx,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) events: Option<UnboundedSender<Event>>,
+    pub(crate) journal: Journal,
+}
+
+/// Runs `work` in a task of its own and waits for it: a panic in it fails
+/// its node only. Dropping the wait aborts the task (a dropped apply is a
+/// killed run: nothing more of it happens).
+pub(crate) async fn in_task(
+    work: impl Future<Output = Result<(), String>> + Send + 'static,
+) -> Result<(), String> {
+    struct AbortOnDrop(tokio::task::JoinHandle<Result<(), String>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut task = AbortOnDrop(tokio::spawn(work));
+    (&mut task.0)
+        .await
+        .unwrap_or_else(|e| Err(format!("internal error: {e}")))
 }
 
 pub(crate) fn now() -> String {
@@ -114,15 +140,30 @@ pub(crate) fn finish_pending_create(s: &mut StateStore, address: &Address) {
     }
 }
 
-impl Executor<'_> {
+impl Run {
     pub(crate) fn emit(&self, e: Event) {
         if let Some(tx) = &self.events {
             let _ = tx.send(e);
         }
     }
+}
 
+impl Executor<'_> {
     /// Applies `plan` (made from `graph` and the state in `store`).
     pub async fn apply(&self, plan: &Plan, graph: &StackGraph, store: Store) -> ApplyReport {
+        let run = Arc::new(Run {
+            registry: self.registry.clone(),
+            cx: self.cx.clone(),
+            stop: self.stop.clone(),
+            events: self.events.clone(),
+            journal: Journal::new(store.clone()),
+        });
+        let report = self.apply_with(plan, graph, &run).await;
+        tracing::debug!(writes = run.journal.writes(), "apply: state writes");
+        report
+    }
+
+    async fn apply_with(&self, plan: &Plan, graph: &StackGraph, run: &Arc<Run>) -> ApplyReport {
         let mut report = ApplyReport::default();
         // The planner refuses these; a plan from elsewhere (a saved file)
         // is checked again against what it saw, before anything is touched.
@@ -139,13 +180,16 @@ impl Executor<'_> {
             return report;
         }
         if !plan.forget.is_empty() {
-            let forgotten = with_state(&store, |s| {
-                for a in &plan.forget {
-                    s.state.resources.remove(a);
-                    s.state.pending.remove(a);
-                }
-                s.save()
-            });
+            let forgotten = run
+                .journal
+                .write(|s| {
+                    for a in &plan.forget {
+                        s.state.resources.remove(a);
+                        s.state.pending.remove(a);
+                    }
+                    Ok(())
+                })
+                .await;
             if let Err(e) = forgotten {
                 report
                     .failed
@@ -184,14 +228,21 @@ impl Executor<'_> {
             self.parallelism,
             Some(self.stop.clone()),
             |address| {
-                let deletion = &deletions[&address];
-                let store = store.clone();
-                async move {
-                    match deletion {
-                        Deletion::Current(change) => self.delete_one(change, store).await,
-                        Deletion::Deposed(d) => self.delete_deposed(d, &store).await,
-                    }
+                let run = run.clone();
+                enum Owned {
+                    Current(ResourceChange),
+                    Deposed(DeposedChange),
                 }
+                let owned = match &deletions[&address] {
+                    Deletion::Current(change) => Owned::Current((*change).clone()),
+                    Deletion::Deposed(d) => Owned::Deposed((*d).clone()),
+                };
+                in_task(async move {
+                    match owned {
+                        Owned::Current(change) => run.delete_one(&change).await,
+                        Owned::Deposed(d) => run.delete_deposed(&d).await,
+                    }
+                })
             },
         )
         .await;
@@ -237,17 +288,17 @@ impl Executor<'_> {
             self.parallelism,
             Some(self.stop.clone()),
             |address| {
-                let change = by_address[&address];
+                let change = by_address[&address].clone();
                 let spec = graph.get(&address).cloned();
-                let store = store.clone();
+                let run = run.clone();
                 let blocked = failed_deletes.contains(&address);
-                async move {
+                in_task(async move {
                     if blocked {
                         return Err("its deletion did not complete".to_string());
                     }
                     let spec = spec.ok_or_else(|| format!("{address} is not in the stack"))?;
-                    self.build_one(change, &spec, store).await
-                }
+                    run.build_one(&change, &spec).await
+                })
             },
         )
         .await;
@@ -277,7 +328,7 @@ impl Executor<'_> {
         // Phase 3: deposed objects whose dependents have moved.
         if !plan.destroy {
             let gone = self
-                .delete_deposed_after_build(plan, graph, &built_all, &built_ok, &store)
+                .delete_deposed_after_build(plan, graph, &built_all, &built_ok, run)
                 .await;
             for (node, r) in gone {
                 match r {
@@ -289,8 +340,10 @@ impl Executor<'_> {
         }
         report
     }
+}
 
-    async fn delete_one(&self, change: &ResourceChange, store: Store) -> Result<(), String> {
+impl Run {
+    async fn delete_one(&self, change: &ResourceChange) -> Result<(), String> {
         let address = &change.address;
         let reconciler = self.registry.get(&change.kind).map_err(|e| e.to_string())?;
         let spec = spec_for_delete(change);
@@ -302,22 +355,24 @@ impl Executor<'_> {
             address: address.clone(),
             action: Action::Delete,
         });
-        with_state(&store, |s| {
-            let token = s.state.token_for(address);
-            finish_pending_create(s, address);
-            s.state.pending.insert(
-                address.clone(),
-                PendingOp {
-                    operation: Operation::Delete,
-                    kind: change.kind.clone(),
-                    region: change.region.clone(),
-                    name: change.name.clone(),
-                    token,
-                    started_at: now(),
-                },
-            );
-            s.save()
-        })?;
+        self.journal
+            .write(|s| {
+                let token = s.state.token_for(address);
+                finish_pending_create(s, address);
+                s.state.pending.insert(
+                    address.clone(),
+                    PendingOp {
+                        operation: Operation::Delete,
+                        kind: change.kind.clone(),
+                        region: change.region.clone(),
+                        name: change.name.clone(),
+                        token,
+                        started_at: now(),
+                    },
+                );
+                Ok(())
+            })
+            .await?;
         let result = recover::delete(
             reconciler.as_ref(),
             &self.cx,
@@ -328,11 +383,15 @@ impl Executor<'_> {
         )
         .await;
         let result = match result {
-            Ok(()) => with_state(&store, |s| {
-                s.state.resources.remove(address);
-                s.state.pending.remove(address);
-                s.save()
-            }),
+            Ok(()) => {
+                self.journal
+                    .write(|s| {
+                        s.state.resources.remove(address);
+                        s.state.pending.remove(address);
+                        Ok(())
+                    })
+                    .await
+            }
             Err(e) => Err(e.to_string()),
         };
         self.emit(Event::Finished {
@@ -344,28 +403,20 @@ impl Executor<'_> {
         result
     }
 
-    async fn build_one(
-        &self,
-        change: &ResourceChange,
-        spec: &ResourceSpec,
-        store: Store,
-    ) -> Result<(), String> {
+    async fn build_one(&self, change: &ResourceChange, spec: &ResourceSpec) -> Result<(), String> {
         let address = &change.address;
         let reconciler = self.registry.get(&spec.kind).map_err(|e| e.to_string())?;
-        let resolved = {
-            let guard = store
-                .lock()
-                .map_err(|_| "state lock poisoned".to_string())?;
-            let mut r = resolve_spec(spec, &|dep, attr| guard.state.attr(dep, attr));
+        let resolved = self.journal.read(|s| {
+            let mut r = resolve_spec(spec, &|dep, attr| s.state.attr(dep, attr));
             // An object made by a create-before-destroy replacement keeps
             // its alternate name.
-            if let Some(rec) = guard.state.resources.get(address) {
+            if let Some(rec) = s.state.resources.get(address) {
                 if is_alternate_name(&spec.name, &rec.name) {
                     r.name = rec.name.clone();
                 }
             }
-            r
-        };
+            Ok(r)
+        })?;
         // A taggable kind\'s state records its desired tags with its props.
         let applied_of = |r: &ResourceSpec| {
             if reconciler.taggable() {
@@ -395,23 +446,26 @@ impl Executor<'_> {
         if action == Action::NoOp || (action == Action::Update && change.prior.is_none()) {
             // Nothing to call; keep the state's record in step with the cloud.
             if let Some(o) = &change.prior {
-                with_state(&store, |s| {
-                    let stale = s.state.resources.get(address).is_none_or(|r| {
-                        r.id != o.id || r.attrs != o.attrs || r.applied != applied_of(&resolved)
-                    });
-                    // An interrupted create whose resource was found: adopted.
-                    let resolved_intent = s.state.pending.remove(address);
-                    if let Some(p) = &resolved_intent {
-                        if p.operation == Operation::Create {
-                            *s.state.generations.entry(address.clone()).or_insert(0) += 1;
-                        }
-                    }
-                    if stale || resolved_intent.is_some() {
-                        record(o, &resolved, s);
-                        s.save()?;
-                    }
-                    Ok(())
+                let stale = self.journal.read(|s| {
+                    Ok(s.state.pending.contains_key(address)
+                        || s.state.resources.get(address).is_none_or(|r| {
+                            r.id != o.id || r.attrs != o.attrs || r.applied != applied_of(&resolved)
+                        }))
                 })?;
+                if stale {
+                    self.journal
+                        .write(|s| {
+                            // An interrupted create whose resource was found: adopted.
+                            if let Some(p) = s.state.pending.remove(address) {
+                                if p.operation == Operation::Create {
+                                    *s.state.generations.entry(address.clone()).or_insert(0) += 1;
+                                }
+                            }
+                            record(o, &resolved, s);
+                            Ok(())
+                        })
+                        .await?;
+                }
             }
             return Ok(());
         }
@@ -426,10 +480,10 @@ impl Executor<'_> {
         let result = match action {
             Action::Create => {
                 if change.action == Action::Replace && change.create_before_destroy {
-                    self.depose(change, &store)?;
+                    self.depose(change).await?;
                 }
                 let mut named = resolved.clone();
-                named.name = with_state(&store, |s| {
+                named.name = self.journal.read(|s| {
                     Ok(create_name(
                         &s.state,
                         address,
@@ -437,26 +491,28 @@ impl Executor<'_> {
                         reconciler.name_is_unique(),
                     ))
                 })?;
-                self.create_one(change, &named, &store, &record).await
+                self.create_one(change, &named, &record).await
             }
             _ => {
                 let prior = change.prior.clone().unwrap_or_default();
-                with_state(&store, |s| {
-                    let token = s.state.token_for(address);
-                    finish_pending_create(s, address);
-                    s.state.pending.insert(
-                        address.clone(),
-                        PendingOp {
-                            operation: Operation::Update,
-                            kind: spec.kind.clone(),
-                            region: spec.region.clone(),
-                            name: spec.name.clone(),
-                            token,
-                            started_at: now(),
-                        },
-                    );
-                    s.save()
-                })?;
+                self.journal
+                    .write(|s| {
+                        let token = s.state.token_for(address);
+                        finish_pending_create(s, address);
+                        s.state.pending.insert(
+                            address.clone(),
+                            PendingOp {
+                                operation: Operation::Update,
+                                kind: spec.kind.clone(),
+                                region: spec.region.clone(),
+                                name: spec.name.clone(),
+                                token,
+                                started_at: now(),
+                            },
+                        );
+                        Ok(())
+                    })
+                    .await?;
                 match recover::update(
                     reconciler.as_ref(),
                     &self.cx,
@@ -467,11 +523,15 @@ impl Executor<'_> {
                 )
                 .await
                 {
-                    Ok(o) => with_state(&store, |s| {
-                        record(&o, &resolved, s);
-                        s.state.pending.remove(address);
-                        s.save()
-                    }),
+                    Ok(o) => {
+                        self.journal
+                            .write(|s| {
+                                record(&o, &resolved, s);
+                                s.state.pending.remove(address);
+                                Ok(())
+                            })
+                            .await
+                    }
                     Err(e) => Err(e.to_string()),
                 }
             }
@@ -489,7 +549,6 @@ impl Executor<'_> {
         &self,
         change: &ResourceChange,
         resolved: &ResourceSpec,
-        store: &Store,
         record: &(dyn Fn(&Observed, &ResourceSpec, &mut StateStore) + Sync),
     ) -> Result<(), String> {
         let address = &change.address;
@@ -498,25 +557,27 @@ impl Executor<'_> {
             .get(&resolved.kind)
             .map_err(|e| e.to_string())?;
         // Write-ahead: the token is on disk before the call.
-        let token = with_state(store, |s| {
-            let token = s.state.token_for(address);
-            s.state.pending.insert(
-                address.clone(),
-                PendingOp {
-                    operation: Operation::Create,
-                    kind: resolved.kind.clone(),
-                    region: resolved.region.clone(),
-                    name: resolved.name.clone(),
-                    token: token.clone(),
-                    started_at: now(),
-                },
-            );
-            s.save()?;
-            Ok(token)
-        })?;
+        let token = self
+            .journal
+            .write(|s| {
+                let token = s.state.token_for(address);
+                s.state.pending.insert(
+                    address.clone(),
+                    PendingOp {
+                        operation: Operation::Create,
+                        kind: resolved.kind.clone(),
+                        region: resolved.region.clone(),
+                        name: resolved.name.clone(),
+                        token: token.clone(),
+                        started_at: now(),
+                    },
+                );
+                Ok(token)
+            })
+            .await?;
         // Look-ups after an unknown outcome must not take a deposed object
         // (same ownership tags) for the one just made.
-        let cx = with_state(store, |s| {
+        let cx = self.journal.read(|s| {
             Ok(Ctx {
                 deposed: Arc::new(s.state.deposed_ids()),
                 ..self.cx.clone()
@@ -532,21 +593,25 @@ impl Executor<'_> {
         )
         .await
         .map_err(|e| e.to_string())?;
-        with_state(store, |s| {
-            record(&created, resolved, s);
-            s.state.pending.remove(address);
-            *s.state.generations.entry(address.clone()).or_insert(0) += 1;
-            s.save()
-        })?;
+        self.journal
+            .write(|s| {
+                record(&created, resolved, s);
+                s.state.pending.remove(address);
+                *s.state.generations.entry(address.clone()).or_insert(0) += 1;
+                Ok(())
+            })
+            .await?;
         let ready = reconciler
             .wait_ready(&self.cx, resolved, created.clone())
             .await
             .map_err(|e| e.to_string())?;
         if ready != created {
-            with_state(store, |s| {
-                record(&ready, resolved, s);
-                s.save()
-            })?;
+            self.journal
+                .write(|s| {
+                    record(&ready, resolved, s);
+                    Ok(())
+                })
+                .await?;
         }
         Ok(())
     }

@@ -15,7 +15,7 @@
 //! plan reads it by id and shows `- (deposed)`, the next apply finishes the
 //! move and deletes it, `destroy` deletes it with everything else.
 
-use crate::apply::{with_state, Event, Executor, Store};
+use crate::apply::{in_task, Event, Executor, Run};
 use crate::graph::StackGraph;
 use crate::model::{Address, Observed, ResourceSpec};
 use crate::ordering::{destroy_waits, Doomed};
@@ -24,6 +24,7 @@ use crate::reconcile::alternate_name;
 use crate::state::{DeposedObject, Operation, ResourceState, State};
 use crate::walk::{walk, NodeResult};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One deletion of the executor's delete walks: a current object (by its
@@ -92,16 +93,16 @@ fn new_key() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
 }
 
-impl Executor<'_> {
+impl Run {
     /// Step 1 of a create-before-destroy replacement: records the current
     /// object of `change` as deposed and saves, before the new one is made.
     /// Does nothing when it is deposed already (a retried run).
-    pub(crate) fn depose(&self, change: &ResourceChange, store: &Store) -> Result<(), String> {
+    pub(crate) async fn depose(&self, change: &ResourceChange) -> Result<(), String> {
         let Some(prior) = change.prior.as_ref() else {
             return Ok(());
         };
         let address = &change.address;
-        with_state(store, |s| {
+        self.journal.write(|s| {
             let already = s
                 .state
                 .deposed
@@ -135,21 +136,20 @@ impl Executor<'_> {
                     object,
                     deposed_at: crate::apply::now(),
                 });
-            s.save()
-        })
+            Ok(())
+        }).await
     }
 
     /// Deletes one deposed object (exactly its recorded id) and forgets it.
-    pub(crate) async fn delete_deposed(
-        &self,
-        d: &DeposedChange,
-        store: &Store,
-    ) -> Result<(), String> {
+    pub(crate) async fn delete_deposed(&self, d: &DeposedChange) -> Result<(), String> {
         let Some(prior) = d.prior.clone() else {
-            return with_state(store, |s| {
-                s.state.forget_deposed(&d.address, &d.key);
-                s.save()
-            });
+            return self
+                .journal
+                .write(|s| {
+                    s.state.forget_deposed(&d.address, &d.key);
+                    Ok(())
+                })
+                .await;
         };
         let reconciler = self.registry.get(&d.kind).map_err(|e| e.to_string())?;
         let node = d.node();
@@ -168,10 +168,14 @@ impl Executor<'_> {
             depends_on: d.dependencies.clone(),
         };
         let result = match reconciler.delete(&self.cx, &spec, &prior).await {
-            Ok(()) => with_state(store, |s| {
-                s.state.forget_deposed(&d.address, &d.key);
-                s.save()
-            }),
+            Ok(()) => {
+                self.journal
+                    .write(|s| {
+                        s.state.forget_deposed(&d.address, &d.key);
+                        Ok(())
+                    })
+                    .await
+            }
             Err(e) => Err(format!("deposed object {}: {e}", prior.id)),
         };
         self.emit(Event::Finished {
@@ -182,7 +186,9 @@ impl Executor<'_> {
         });
         result
     }
+}
 
+impl Executor<'_> {
     /// Step 3: after the build walk, deletes the deposed objects this apply
     /// covers (those the plan found, and those it deposed itself) whose
     /// address and dependents were all done (`built_ok`, out of
@@ -193,11 +199,10 @@ impl Executor<'_> {
         graph: &StackGraph,
         built_all: &BTreeSet<Address>,
         built_ok: &BTreeSet<Address>,
-        store: &Store,
+        run: &Arc<Run>,
     ) -> BTreeMap<Address, NodeResult<(), String>> {
-        let state = match store.lock() {
-            Ok(s) => s.state.clone(),
-            Err(_) => return BTreeMap::new(),
+        let Ok(state) = run.journal.read(|s| Ok(s.state.clone())) else {
+            return BTreeMap::new();
         };
         let mut deposed: BTreeMap<Address, DeposedChange> =
             plan.deposed.iter().map(|d| (d.node(), d.clone())).collect();
@@ -250,14 +255,14 @@ impl Executor<'_> {
         let waits = destroy_waits(&doomed_of(&deletions), self.rules);
         let mut results = walk(&waits, self.parallelism, Some(self.stop.clone()), |node| {
             let d = deposed[&node].clone();
-            let store = store.clone();
+            let run = run.clone();
             let gate = kept.get(&node).cloned();
-            async move {
+            in_task(async move {
                 if let Some(why) = gate {
                     return Err(why);
                 }
-                self.delete_deposed(&d, &store).await
-            }
+                run.delete_deposed(&d).await
+            })
         })
         .await;
         // Kept on purpose: not done, not failed.

@@ -33,6 +33,7 @@ pub mod diff;
 pub mod drill;
 pub mod graph;
 pub mod import;
+mod journal;
 pub mod lock;
 pub mod model;
 pub mod ordering;

@@ -334,25 +334,38 @@ impl StateStore {
     }
 
     /// Bumps the serial and writes the state (atomically; conditionally on
-    /// the version last read, where the backend has versions).
+    /// the version last read, where the backend has versions). On error
+    /// nothing changes in memory.
     pub fn save(&mut self) -> Result<(), StateError> {
-        let mut next = self.state.clone();
-        next.serial += 1;
-        let text = to_text(&next).map_err(|e| StateError::Write {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        if secrets::contains_secret(&text) {
-            return Err(StateError::SecretLeak {
-                path: self.path.clone(),
-            });
-        }
-        self.version = self
-            .backend
-            .write(text.as_bytes(), self.version.as_deref())?;
-        self.exists = true;
-        self.state = next;
+        let write = self.prepare_save();
+        let version = write.write()?;
+        self.finish_save(&write, version);
         Ok(())
+    }
+
+    /// The first half of [`save`](Self::save), for writers that must not
+    /// hold the store while the bytes go out (the executor's group commit,
+    /// [`crate::journal`]): a copy of the state with the next serial.
+    /// Changes made to `self.state` after this are not in it. Write it with
+    /// [`PreparedSave::write`], then record the outcome with
+    /// [`finish_save`](Self::finish_save); one prepared save at a time.
+    pub fn prepare_save(&self) -> PreparedSave {
+        let mut state = self.state.clone();
+        state.serial += 1;
+        PreparedSave {
+            state,
+            backend: self.backend.clone(),
+            path: self.path.clone(),
+            expected: self.version.clone(),
+        }
+    }
+
+    /// Records that `write` (from [`prepare_save`](Self::prepare_save)) is
+    /// stored as `version`: the next write's serial and condition follow it.
+    pub fn finish_save(&mut self, write: &PreparedSave, version: Option<String>) {
+        self.version = version;
+        self.exists = true;
+        self.state.serial = self.state.serial.max(write.state.serial);
     }
 
     /// Writes `state` as it is (serial and lineage kept): `state push` and
@@ -373,6 +386,40 @@ impl StateStore {
         self.exists = true;
         self.state = state;
         Ok(())
+    }
+}
+
+/// A state copy on its way to the backend ([`StateStore::prepare_save`]).
+#[derive(Debug)]
+pub struct PreparedSave {
+    state: State,
+    backend: Arc<dyn StateBackend>,
+    path: PathBuf,
+    expected: Option<String>,
+}
+
+impl PreparedSave {
+    /// The serial this write gives the state.
+    pub fn serial(&self) -> u64 {
+        self.state.serial
+    }
+
+    /// Serialises and writes (atomically, conditionally like
+    /// [`StateStore::save`]); returns the stored version. Blocks on the
+    /// backend (a local fsync, or an S3 put).
+    pub fn write(&self) -> Result<Option<String>, StateError> {
+        let text = to_text(&self.state).map_err(|e| StateError::Write {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        if secrets::contains_secret(&text) {
+            return Err(StateError::SecretLeak {
+                path: self.path.clone(),
+            });
+        }
+        Ok(self
+            .backend
+            .write(text.as_bytes(), self.expected.as_deref())?)
     }
 }
 

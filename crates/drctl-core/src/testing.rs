@@ -77,7 +77,13 @@ struct Inner {
     crash_at: Option<usize>,
     delay: Duration,
     in_use_checks: bool,
+    witness: Option<Witness>,
+    objections: Vec<String>,
 }
+
+/// A check run at the start of every mutating call (op, address): `Err`
+/// is an objection, kept for [`FakeCloud::objections`].
+type Witness = Arc<dyn Fn(&'static str, &Address) -> Result<(), String> + Send + Sync>;
 
 /// The fake cloud; share it between reconcilers with `Arc`.
 #[derive(Default)]
@@ -142,6 +148,20 @@ impl FakeCloud {
     /// creating a resource of a `unique` kind with a taken name fails.
     pub fn check_in_use(&self, on: bool) {
         self.lock().in_use_checks = on;
+    }
+    /// Runs `check` at the start of every mutating call, with its op
+    /// (`create`, `update`, `delete`, `write_tags`) and address; what it
+    /// objects to is kept for [`objections`](Self::objections). E.g. that
+    /// the state file on disk already records the call as pending.
+    pub fn witness(
+        &self,
+        check: impl Fn(&'static str, &Address) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.lock().witness = Some(Arc::new(check));
+    }
+    /// What the [`witness`](Self::witness) objected to, in call order.
+    pub fn objections(&self) -> Vec<String> {
+        self.lock().objections.clone()
     }
     /// Removes every injected failure, hang, transient failure and crash point.
     pub fn clear_faults(&self) {
@@ -297,6 +317,11 @@ impl FakeCloud {
         if op != "read" {
             i.mutations += 1;
             crash = i.crash_at == Some(i.mutations);
+            if let Some(check) = i.witness.clone() {
+                if let Err(e) = check(op, address) {
+                    i.objections.push(e);
+                }
+            }
         }
         Ok((
             ix,
