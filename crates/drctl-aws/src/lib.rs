@@ -8,6 +8,11 @@
 //! (backoff and waits), [`tags`] (ownership tags in create calls),
 //! [`clients`] (per-region clients, emulator quirks, call counting).
 
+// Reconcilers nest futures deeply (a reconciler's step → `retry::call` →
+// the retry loop → the SDK's send): the compiler's layout query for the
+// longest ones needs more than the default depth of 128.
+#![recursion_limit = "256"]
+
 pub mod cache;
 pub mod clients;
 pub mod errors;
@@ -152,7 +157,7 @@ macro_rules! not_implemented {
                 spec: &drctl_core::model::ResourceSpec,
                 _: Option<&str>,
             ) -> Result<drctl_core::model::ReadOutcome, drctl_core::reconcile::ReconcileError> {
-                Err(drctl_core::reconcile::ReconcileError::Invalid(format!(
+                Err(drctl_core::reconcile::ReconcileError::Internal(format!(
                     "{}: kind {} is not implemented yet",
                     spec.address, $kind
                 )))
@@ -163,7 +168,7 @@ macro_rules! not_implemented {
                 spec: &drctl_core::model::ResourceSpec,
                 _: &str,
             ) -> Result<drctl_core::model::Observed, drctl_core::reconcile::ReconcileError> {
-                Err(drctl_core::reconcile::ReconcileError::Invalid(format!(
+                Err(drctl_core::reconcile::ReconcileError::Internal(format!(
                     "{}: kind {} is not implemented yet",
                     spec.address, $kind
                 )))
@@ -175,7 +180,7 @@ macro_rules! not_implemented {
                 _: &drctl_core::model::Observed,
                 _: &[drctl_core::diff::FieldChange],
             ) -> Result<drctl_core::model::Observed, drctl_core::reconcile::ReconcileError> {
-                Err(drctl_core::reconcile::ReconcileError::Invalid(format!(
+                Err(drctl_core::reconcile::ReconcileError::Internal(format!(
                     "{}: kind {} is not implemented yet",
                     spec.address, $kind
                 )))
@@ -186,7 +191,7 @@ macro_rules! not_implemented {
                 spec: &drctl_core::model::ResourceSpec,
                 _: &drctl_core::model::Observed,
             ) -> Result<(), drctl_core::reconcile::ReconcileError> {
-                Err(drctl_core::reconcile::ReconcileError::Invalid(format!(
+                Err(drctl_core::reconcile::ReconcileError::Internal(format!(
                     "{}: kind {} is not implemented yet",
                     spec.address, $kind
                 )))

@@ -1,10 +1,24 @@
-//! Retrying what AWS says is temporary, and waiting for what AWS does
-//! asynchronously. The SDK already retries throttling and transient errors
-//! a few times per call; these loops cover the longer, AWS-specific cases.
+//! Calling AWS, retrying what AWS says is temporary, and waiting for what
+//! AWS does asynchronously. The SDK already retries throttling and
+//! transient errors a few times per call; these loops cover the longer,
+//! AWS-specific cases.
+//!
+//! One way to call AWS: [`call`] names the operation once, takes a named
+//! [`Policy`] and maps the SDK error through the class table
+//! ([`crate::errors`]):
+//! `call("ec2:DescribeVpcs", Policy::TRANSIENT, || ec2.describe_vpcs().send())`.
+//! One way to delete what AWS refuses to delete while something still uses
+//! it: [`delete_when_unblocked`]. Every wait's timeout and poll interval is
+//! a named [`Wait`] in its service's `mod.rs`, with its reason and source.
 
+use crate::errors::api_error;
+use crate::Aws;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use drctl_core::reconcile::{ErrorClass, ReconcileError};
 use rand::Rng;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -100,20 +114,231 @@ where
     }
 }
 
-/// Retries the classes that are temporary by nature (throttling, transient,
-/// IAM propagation).
-pub async fn transient<T, F, Fut>(what: &str, op: F) -> Result<T, ReconcileError>
+/// How one call (or one composite attempt) is retried: the error classes
+/// that mean "try again", on which schedule, and (Route53) the service's
+/// account-wide concurrency slot each attempt holds. The named policies are
+/// the only ones: a call site picks one, it does not spell classes.
+#[derive(Clone, Copy)]
+pub struct Policy<'a> {
+    /// The pauses between attempts and the total time.
+    pub schedule: Backoff,
+    /// The classes retried; any other error is returned at once.
+    pub retry_on: &'static [ErrorClass],
+    /// A concurrency slot (`Aws::permit(service)`) held during each attempt.
+    pub slot: Option<(&'a Aws, &'static str)>,
+}
+
+impl Policy<'static> {
+    /// One attempt: the SDK's own few retries only (reads whose caller
+    /// handles every answer, creates that must not be repeated blindly).
+    pub const ONCE: Policy<'static> = Policy {
+        schedule: TRANSIENT,
+        retry_on: &[],
+        slot: None,
+    };
+    /// Throttling and transient failures ([`TRANSIENT`], 5 min): the classes
+    /// that are temporary by nature.
+    pub const TRANSIENT: Policy<'static> = Policy {
+        schedule: TRANSIENT,
+        retry_on: &[ErrorClass::Retryable, ErrorClass::Throttled],
+        slot: None,
+    };
+    /// Throttling only ([`TRANSIENT`] schedule): for calls where a
+    /// "retryable" answer means something else (a Route53 change batch
+    /// whose values moved is re-read by the caller, not repeated).
+    pub const THROTTLING: Policy<'static> = Policy {
+        schedule: TRANSIENT,
+        retry_on: &[ErrorClass::Throttled],
+        slot: None,
+    };
+    /// A call naming a resource created moments ago ([`AFTER_CREATE`],
+    /// 30 s): not-found and throttling, answers that mean the call did
+    /// nothing, so a create without a client token is never sent twice
+    /// (EC2 answers `Invalid*.NotFound` until a new id propagates).
+    pub const AFTER_CREATE: Policy<'static> = Policy {
+        schedule: AFTER_CREATE,
+        retry_on: &[ErrorClass::NotFound, ErrorClass::Throttled],
+        slot: None,
+    };
+    /// [`Policy::AFTER_CREATE`] plus transient failures: for idempotent
+    /// calls on a fresh resource (tagging, attaching, describing it).
+    pub const PROPAGATION: Policy<'static> = Policy {
+        schedule: AFTER_CREATE,
+        retry_on: &[
+            ErrorClass::NotFound,
+            ErrorClass::Retryable,
+            ErrorClass::Throttled,
+        ],
+        slot: None,
+    };
+    /// A call that uses a fresh IAM role or instance profile
+    /// ([`IAM_PROPAGATION`], 2 min): the error table classes AWS's
+    /// "invalid instance profile / role" answers as retryable.
+    pub const IAM_PROPAGATION: Policy<'static> = Policy {
+        schedule: IAM_PROPAGATION,
+        retry_on: &[ErrorClass::Retryable, ErrorClass::Throttled],
+        slot: None,
+    };
+}
+
+impl<'a> Policy<'a> {
+    /// [`Policy::TRANSIENT`] holding a `route53` concurrency slot per
+    /// attempt: Route53 allows five requests per second per account, and
+    /// answers `PriorRequestNotComplete` to overlapping changes.
+    pub fn route53(aws: &'a Aws) -> Policy<'a> {
+        Policy::TRANSIENT.holding(aws, "route53")
+    }
+
+    /// This policy, each attempt holding one of `service`'s concurrency
+    /// slots ([`Aws::permit`]).
+    pub fn holding<'b>(self, aws: &'b Aws, service: &'static str) -> Policy<'b> {
+        Policy {
+            schedule: self.schedule,
+            retry_on: self.retry_on,
+            slot: Some((aws, service)),
+        }
+    }
+
+    /// Runs `attempt` (one or more calls already mapped to
+    /// [`ReconcileError`]) under this policy; `what` names it in logs,
+    /// notices and errors.
+    pub async fn run<T, F, Fut>(self, what: &str, mut attempt: F) -> Result<T, ReconcileError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ReconcileError>>,
+    {
+        retry(what, self.schedule, self.retry_on, || {
+            let fut = attempt();
+            async move {
+                let _slot = match self.slot {
+                    Some((aws, service)) => Some(aws.permit(service).await),
+                    None => None,
+                };
+                fut.await
+            }
+        })
+        .await
+    }
+}
+
+/// Calls AWS: `send` builds and sends the request (`|| client.op()...send()`),
+/// `operation` (`"ec2:DescribeVpcs"`) names it once for logs and errors,
+/// `policy` says what is retried. SDK errors become classified
+/// [`ReconcileError::Api`]s.
+pub async fn call<T, E, R, F, Fut>(
+    operation: &str,
+    policy: Policy<'_>,
+    mut send: F,
+) -> Result<T, ReconcileError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    // Not through `run`: one async layer less (deeply nested futures
+    // overflow the compiler's layout depth in the longest reconcilers).
+    retry(operation, policy.schedule, policy.retry_on, || {
+        let fut = send();
+        async move {
+            let _slot = match policy.slot {
+                Some((aws, service)) => Some(aws.permit(service).await),
+                None => None,
+            };
+            fut.await.map_err(|e| api_error(operation, e))
+        }
+    })
+    .await
+}
+
+/// How long a wait lasts and how often it looks: every wait in drctl-aws
+/// is a named constant of this type in its service's `mod.rs`, with the
+/// reason for its figures and their source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wait {
+    /// Give up after this long (then [`ReconcileError::Timeout`]).
+    pub timeout: Duration,
+    /// The steady pause between looks (the first ones are shorter, see
+    /// [`wait_for`]).
+    pub every: Duration,
+}
+
+impl Wait {
+    /// A wait of `timeout_secs`, looking every `every_secs` seconds.
+    pub const fn secs(timeout_secs: u64, every_secs: u64) -> Wait {
+        Wait {
+            timeout: Duration::from_secs(timeout_secs),
+            every: Duration::from_secs(every_secs),
+        }
+    }
+}
+
+/// Calls `delete` until AWS stops answering `DependencyViolation` (the
+/// class of "still in use": attached gateways, network interfaces AWS
+/// removes asynchronously, records in a zone...), for at most
+/// `wait.timeout`, looking again every `wait.every` at the most; a thing
+/// already gone (not-found) counts as deleted. Other errors end the wait.
+/// The timeout error names `what`. `delete` is usually one [`call`] with
+/// [`Policy::ONCE`]: the wait is the retry.
+pub async fn delete_when_unblocked<T, F, Fut>(
+    what: &str,
+    wait: Wait,
+    delete: F,
+) -> Result<(), ReconcileError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ReconcileError>>,
 {
-    retry(
-        what,
-        TRANSIENT,
-        &[ErrorClass::Retryable, ErrorClass::Throttled],
-        op,
-    )
-    .await
+    delete_when_unblocked_or_name(what, wait, delete, || async { None }).await
+}
+
+/// [`delete_when_unblocked`] that asks `blockers` (best effort) each time
+/// the delete is refused, and names its last answer in the timeout message
+/// (`"...; still used by network interface(s) eni-1"`).
+pub async fn delete_when_unblocked_or_name<T, F, Fut, B, BFut>(
+    what: &str,
+    wait: Wait,
+    mut delete: F,
+    mut blockers: B,
+) -> Result<(), ReconcileError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ReconcileError>>,
+    B: FnMut() -> BFut,
+    BFut: Future<Output = Option<String>>,
+{
+    let last: Mutex<Option<String>> = Mutex::default();
+    let result = wait_for(what, wait, || {
+        let attempt = delete();
+        let last = &last;
+        let probe = blockers();
+        async move {
+            match crate::errors::gone(attempt.await.map(|_| ())) {
+                Ok(()) => Ok(Some(())),
+                Err(e) if e.class() == ErrorClass::DependencyViolation => {
+                    tracing::debug!(what, error = %e, "still in use");
+                    let named = probe.await;
+                    if let Ok(mut l) = last.lock() {
+                        *l = named;
+                    }
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await;
+    match result {
+        Err(ReconcileError::Timeout { what, secs }) => {
+            let named = last.lock().ok().and_then(|l| l.clone());
+            let what = match named {
+                Some(blockers) => format!("{what}; {blockers}"),
+                None => what,
+            };
+            Err(ReconcileError::Timeout { what, secs })
+        }
+        other => other,
+    }
 }
 
 /// The first pause of [`wait_for`]: most waits (IAM visibility, a Route53
@@ -122,19 +347,15 @@ where
 pub const FIRST_POLL: Duration = Duration::from_secs(1);
 
 /// Polls `check` until it returns `Some`: at once, then after
-/// [`FIRST_POLL`], doubling the pause up to `every` (the steady interval, so
-/// a ready resource is seen at most `every` late), for at most `timeout`;
-/// the timeout error names `what`.
-pub async fn wait_for<T, F, Fut>(
-    what: &str,
-    timeout: Duration,
-    every: Duration,
-    mut check: F,
-) -> Result<T, ReconcileError>
+/// [`FIRST_POLL`], doubling the pause up to `wait.every` (the steady
+/// interval, so a ready resource is seen at most `every` late), for at most
+/// `wait.timeout`; the timeout error names `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, wait: Wait, mut check: F) -> Result<T, ReconcileError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, ReconcileError>>,
 {
+    let Wait { timeout, every } = wait;
     let start = Instant::now();
     let at_once = match check().await {
         Ok(Some(v)) => return Ok(v),
@@ -263,8 +484,7 @@ mod tests {
         let c = checks.clone();
         let seen = wait_for(
             "NAT gateway nat-1 to become available",
-            Duration::from_secs(600),
-            Duration::from_secs(15),
+            Wait::secs(600, 15),
             || {
                 let c = c.clone();
                 async move {
@@ -280,18 +500,13 @@ mod tests {
         assert_eq!(*checks.lock().unwrap(), vec![0, 1, 3, 7]);
         checks.lock().unwrap().clear();
         let c = checks.clone();
-        let _ = wait_for(
-            "x",
-            Duration::from_secs(60),
-            Duration::from_secs(15),
-            || {
-                let c = c.clone();
-                async move {
-                    c.lock().unwrap().push(start.elapsed().as_secs());
-                    Ok::<Option<()>, _>(None)
-                }
-            },
-        )
+        let _ = wait_for("x", Wait::secs(60, 15), || {
+            let c = c.clone();
+            async move {
+                c.lock().unwrap().push(start.elapsed().as_secs());
+                Ok::<Option<()>, _>(None)
+            }
+        })
         .await;
         let at = checks.lock().unwrap().clone();
         let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
@@ -342,8 +557,7 @@ mod tests {
     async fn wait_times_out_naming_the_resource() {
         let r: Result<(), _> = wait_for(
             "NAT gateway nat-1 to become available",
-            Duration::from_secs(600),
-            Duration::from_secs(5),
+            Wait::secs(600, 5),
             || async { Ok(None) },
         )
         .await;

@@ -13,7 +13,8 @@
 //! back to the service's own tag call, which decides.
 
 use crate::errors::api_error;
-use crate::retry::transient;
+use crate::retry::Policy;
+
 use crate::tags::Tags;
 use crate::Aws;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
@@ -35,39 +36,40 @@ pub async fn fetch(
     env: &str,
     region: &str,
 ) -> Result<Vec<Tagged>, ReconcileError> {
-    transient(&format!("tag:GetResources in {region}"), || async {
-        let mut pages = client
-            .get_resources()
-            .tag_filters(TagFilter::builder().key(TAG_ENV).values(env).build())
-            .into_paginator()
-            .send();
-        let mut items = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| api_error("tag:GetResources", e))?;
-            for m in page.resource_tag_mapping_list() {
-                // A mapping without an ARN names nothing.
-                let Some(arn) = m.resource_arn() else {
-                    continue;
-                };
-                let tags: Tags = m
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect();
-                // The filter already asks for this env; a service that
-                // ignores filters must not make another env's resources ours.
-                if tags.get(TAG_ENV).map(String::as_str) != Some(env) {
-                    continue;
+    Policy::TRANSIENT
+        .run(&format!("tag:GetResources in {region}"), || async {
+            let mut pages = client
+                .get_resources()
+                .tag_filters(TagFilter::builder().key(TAG_ENV).values(env).build())
+                .into_paginator()
+                .send();
+            let mut items = Vec::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| api_error("tag:GetResources", e))?;
+                for m in page.resource_tag_mapping_list() {
+                    // A mapping without an ARN names nothing.
+                    let Some(arn) = m.resource_arn() else {
+                        continue;
+                    };
+                    let tags: Tags = m
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().to_string(), t.value().to_string()))
+                        .collect();
+                    // The filter already asks for this env; a service that
+                    // ignores filters must not make another env's resources ours.
+                    if tags.get(TAG_ENV).map(String::as_str) != Some(env) {
+                        continue;
+                    }
+                    items.push(Tagged {
+                        arn: arn.to_string(),
+                        tags,
+                    });
                 }
-                items.push(Tagged {
-                    arn: arn.to_string(),
-                    tags,
-                });
             }
-        }
-        Ok(items)
-    })
-    .await
+            Ok(items)
+        })
+        .await
 }
 
 /// [`fetch`] once per run and region. A failure is kept too: without the

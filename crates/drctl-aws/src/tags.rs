@@ -98,11 +98,8 @@ pub async fn ec2_write(
             .create_tags()
             .resources(id)
             .set_tags(Some(ec2_tags(&only(spec, &writes.set))));
-        crate::retry::transient("ec2:CreateTags", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| crate::errors::api_error("ec2:CreateTags", e))
+        crate::retry::call("ec2:CreateTags", crate::retry::Policy::TRANSIENT, || {
+            req.clone().send()
         })
         .await?;
     }
@@ -113,11 +110,8 @@ pub async fn ec2_write(
             .map(|k| aws_sdk_ec2::types::Tag::builder().key(k).build())
             .collect();
         let req = ec2.delete_tags().resources(id).set_tags(Some(tags));
-        crate::retry::transient("ec2:DeleteTags", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| crate::errors::api_error("ec2:DeleteTags", e))
+        crate::retry::call("ec2:DeleteTags", crate::retry::Policy::TRANSIENT, || {
+            req.clone().send()
         })
         .await?;
     }
@@ -234,13 +228,8 @@ pub fn arn_of(current: &Observed) -> &str {
 macro_rules! tag_call {
     ($op:expr, $req:expr) => {{
         let req = $req;
-        $crate::retry::transient($op, || async {
-            req.clone()
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| $crate::errors::api_error($op, e))
-        })
-        .await
+        $crate::retry::call($op, $crate::retry::Policy::TRANSIENT, || req.clone().send())
+            .await
+            .map(|_| ())
     }};
 }

@@ -23,10 +23,11 @@
 //! are terminated with the group) and waits until the group is gone, since
 //! its instances' ENIs keep subnets and security groups busy until then.
 
+use crate::autoscaling::GROUP_DELETED;
 use crate::autoscaling::{asg_tags, describe, read_group};
-use crate::errors::{api_error, gone};
+use crate::errors::gone;
 use crate::props::list_like_desired;
-use crate::retry::{retry, transient, wait_for, AFTER_CREATE, IAM_PROPAGATION};
+use crate::retry::{call, wait_for, Policy, Wait};
 use crate::tags::check_owned;
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -36,7 +37,6 @@ use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use serde_json::json;
-use std::time::Duration;
 
 pub struct AutoscalingGroupReconciler {
     pub aws: Aws,
@@ -131,27 +131,14 @@ pub(crate) async fn create_group(
         .health_check_type(props::str(spec, "health_check_type")?)
         .health_check_grace_period(int(spec, "health_check_grace_period")?)
         .set_tags(Some(tags));
-    retry(
+    call(
         "autoscaling:CreateAutoScalingGroup",
-        IAM_PROPAGATION,
-        &[ErrorClass::Retryable, ErrorClass::Throttled],
-        || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("autoscaling:CreateAutoScalingGroup", e))
-        },
+        Policy::IAM_PROPAGATION,
+        || req.clone().send(),
     )
     .await?;
-    let g = retry(
-        "autoscaling:DescribeAutoScalingGroups",
-        AFTER_CREATE,
-        &[
-            ErrorClass::NotFound,
-            ErrorClass::Retryable,
-            ErrorClass::Throttled,
-        ],
-        || async {
+    let g = Policy::PROPAGATION
+        .run("autoscaling:DescribeAutoScalingGroups", || async {
             describe(asg, spec, &spec.name)
                 .await?
                 .ok_or_else(|| ReconcileError::Api {
@@ -160,9 +147,8 @@ pub(crate) async fn create_group(
                     code: "NotFound".into(),
                     message: format!("{} not visible yet after create", spec.name),
                 })
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(Observed {
         id: spec.name.clone(),
         props: spec.props.clone(),
@@ -175,25 +161,27 @@ pub(crate) async fn delete_group(
     asg: &Client,
     spec: &ResourceSpec,
     name: &str,
-    timeout: Duration,
+    wait: Wait,
 ) -> Result<(), ReconcileError> {
     gone(
-        transient("autoscaling:DeleteAutoScalingGroup", || async {
-            asg.delete_auto_scaling_group()
-                .auto_scaling_group_name(name)
-                .force_delete(true)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("autoscaling:DeleteAutoScalingGroup", e))
-        })
-        .await,
+        call(
+            "autoscaling:DeleteAutoScalingGroup",
+            Policy::TRANSIENT,
+            || {
+                asg.delete_auto_scaling_group()
+                    .auto_scaling_group_name(name)
+                    .force_delete(true)
+                    .send()
+            },
+        )
+        .await
+        .map(|_| ()),
     )?;
     let what = format!(
         "Auto Scaling group {name} ({}) to be deleted (its instances are terminating)",
         spec.address
     );
-    wait_for(&what, timeout, Duration::from_secs(5), || async {
+    wait_for(&what, wait, || async {
         Ok(describe(asg, spec, name).await?.is_none().then_some(()))
     })
     .await
@@ -235,25 +223,29 @@ async fn set_target_groups(
         .cloned()
         .collect();
     if !attach.is_empty() {
-        transient("autoscaling:AttachLoadBalancerTargetGroups", || async {
-            asg.attach_load_balancer_target_groups()
-                .auto_scaling_group_name(name)
-                .set_target_group_arns(Some(attach.clone()))
-                .send()
-                .await
-                .map_err(|e| api_error("autoscaling:AttachLoadBalancerTargetGroups", e))
-        })
+        call(
+            "autoscaling:AttachLoadBalancerTargetGroups",
+            Policy::TRANSIENT,
+            || {
+                asg.attach_load_balancer_target_groups()
+                    .auto_scaling_group_name(name)
+                    .set_target_group_arns(Some(attach.clone()))
+                    .send()
+            },
+        )
         .await?;
     }
     if !detach.is_empty() {
-        transient("autoscaling:DetachLoadBalancerTargetGroups", || async {
-            asg.detach_load_balancer_target_groups()
-                .auto_scaling_group_name(name)
-                .set_target_group_arns(Some(detach.clone()))
-                .send()
-                .await
-                .map_err(|e| api_error("autoscaling:DetachLoadBalancerTargetGroups", e))
-        })
+        call(
+            "autoscaling:DetachLoadBalancerTargetGroups",
+            Policy::TRANSIENT,
+            || {
+                asg.detach_load_balancer_target_groups()
+                    .auto_scaling_group_name(name)
+                    .set_target_group_arns(Some(detach.clone()))
+                    .send()
+            },
+        )
         .await?;
     }
     Ok(())
@@ -364,16 +356,10 @@ impl Reconciler for AutoscalingGroupReconciler {
                 .health_check_type(props::str(spec, "health_check_type")?)
                 .health_check_grace_period(int(spec, "health_check_grace_period")?);
             // A new template version may name a fresh instance profile.
-            retry(
+            call(
                 "autoscaling:UpdateAutoScalingGroup",
-                IAM_PROPAGATION,
-                &[ErrorClass::Retryable, ErrorClass::Throttled],
-                || async {
-                    req.clone()
-                        .send()
-                        .await
-                        .map_err(|e| api_error("autoscaling:UpdateAutoScalingGroup", e))
-                },
+                Policy::IAM_PROPAGATION,
+                || req.clone().send(),
             )
             .await?;
         }
@@ -390,7 +376,7 @@ impl Reconciler for AutoscalingGroupReconciler {
         current: &Observed,
     ) -> Result<(), ReconcileError> {
         let asg = self.aws.autoscaling(self.aws.region_of(spec));
-        delete_group(&asg, spec, &current.id, Duration::from_secs(900)).await
+        delete_group(&asg, spec, &current.id, GROUP_DELETED).await
     }
 }
 
@@ -515,7 +501,7 @@ pub(crate) mod tests {
             .output(|| DescribeAutoScalingGroupsOutput::builder().build())
             .build();
         let asg = client(&[&delete, &describe]);
-        delete_group(&asg, &spec(), "trading-asg-dev", Duration::from_secs(900))
+        delete_group(&asg, &spec(), "trading-asg-dev", GROUP_DELETED)
             .await
             .unwrap();
         assert_eq!(delete.num_calls(), 1);
@@ -536,7 +522,7 @@ pub(crate) mod tests {
             .repeatedly()
             .build();
         let asg = client(&[&delete, &describe]);
-        let err = delete_group(&asg, &spec(), "trading-asg-dev", Duration::from_secs(900))
+        let err = delete_group(&asg, &spec(), "trading-asg-dev", GROUP_DELETED)
             .await
             .unwrap_err();
         assert_eq!(

@@ -4,14 +4,18 @@
 pub mod group;
 pub mod scaling_policy;
 
-use crate::errors::api_error;
-use crate::retry::transient;
+use crate::retry::{call, Policy, Wait};
 use crate::tags::{ambiguous, Tags};
 use crate::Aws;
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 use aws_sdk_autoscaling::Client;
 use drctl_core::model::ResourceSpec;
 use drctl_core::reconcile::ReconcileError;
+
+/// A force-deleted group is gone once its instances have terminated
+/// (minutes): 15 min (drctl's figure; terraform-provider-aws
+/// `aws_autoscaling_group` allows 10 to delete), polled every 5 s.
+pub(crate) const GROUP_DELETED: Wait = Wait::secs(900, 5);
 
 pub(crate) fn asg_tags(g: &AutoScalingGroup) -> Tags {
     g.tags()
@@ -44,13 +48,15 @@ pub(crate) async fn describe(
     spec: &ResourceSpec,
     name: &str,
 ) -> Result<Option<AutoScalingGroup>, ReconcileError> {
-    let out = transient("autoscaling:DescribeAutoScalingGroups", || async {
-        asg.describe_auto_scaling_groups()
-            .auto_scaling_group_names(name)
-            .send()
-            .await
-            .map_err(|e| api_error("autoscaling:DescribeAutoScalingGroups", e))
-    })
+    let out = call(
+        "autoscaling:DescribeAutoScalingGroups",
+        Policy::TRANSIENT,
+        || {
+            asg.describe_auto_scaling_groups()
+                .auto_scaling_group_names(name)
+                .send()
+        },
+    )
     .await?;
     match out.auto_scaling_groups() {
         [] => Ok(None),

@@ -19,8 +19,8 @@
 //! for target tracking.
 
 use crate::autoscaling::asg_tags;
-use crate::errors::{api_error, gone};
-use crate::retry::transient;
+use crate::errors::gone;
+use crate::retry::{call, Policy};
 use crate::tags::{ambiguous, check_owned};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -48,13 +48,11 @@ async fn describe(
     group: &str,
     name: &str,
 ) -> Result<Vec<ScalingPolicy>, ReconcileError> {
-    let out = transient("autoscaling:DescribePolicies", || async {
+    let out = call("autoscaling:DescribePolicies", Policy::TRANSIENT, || {
         asg.describe_policies()
             .auto_scaling_group_name(group)
             .policy_names(name)
             .send()
-            .await
-            .map_err(|e| api_error("autoscaling:DescribePolicies", e))
     })
     .await;
     Ok(crate::errors::found(out)?
@@ -107,11 +105,8 @@ pub(crate) async fn put_policy(
         .policy_name(&spec.name)
         .policy_type(props::str(spec, "policy_type")?)
         .target_tracking_configuration(config);
-    let out = transient("autoscaling:PutScalingPolicy", || async {
-        req.clone()
-            .send()
-            .await
-            .map_err(|e| api_error("autoscaling:PutScalingPolicy", e))
+    let out = call("autoscaling:PutScalingPolicy", Policy::TRANSIENT, || {
+        req.clone().send()
     })
     .await?;
     if let Some(arn) = out.policy_arn() {
@@ -240,16 +235,14 @@ impl Reconciler for ScalingPolicyReconciler {
         };
         // A deleted group takes its policies with it ("not found": gone).
         gone(
-            transient("autoscaling:DeletePolicy", || async {
+            call("autoscaling:DeletePolicy", Policy::TRANSIENT, || {
                 asg.delete_policy()
                     .auto_scaling_group_name(group)
                     .policy_name(&spec.name)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("autoscaling:DeletePolicy", e))
             })
-            .await,
+            .await
+            .map(|_| ()),
         )
     }
 }

@@ -16,8 +16,8 @@
 //! a retried put after a lost answer is a harmless upsert.
 //! Delete: DeleteAlarms (a missing alarm succeeds).
 
-use crate::errors::{api_error, gone};
-use crate::retry::transient;
+use crate::errors::gone;
+use crate::retry::{call, Policy};
 use crate::tag_index::tags_or;
 use crate::tags::{ambiguous, check_owned, Tags};
 use crate::{props, Aws};
@@ -49,35 +49,29 @@ impl AlarmReconciler {
 async fn region_alarms(aws: &Aws, region: &str) -> Result<Vec<MetricAlarm>, ReconcileError> {
     let cw = aws.cloudwatch(region);
     aws.cache()
-        .get_or_fetch(format!("cloudwatch:DescribeAlarms|{region}"), || {
-            transient("cloudwatch:DescribeAlarms", move || {
-                let cw = cw.clone();
-                async move {
-                    let pages: Vec<_> = cw
-                        .describe_alarms()
+        .get_or_fetch(
+            format!("cloudwatch:DescribeAlarms|{region}"),
+            || async move {
+                let pages: Vec<_> = call("cloudwatch:DescribeAlarms", Policy::TRANSIENT, || {
+                    cw.describe_alarms()
                         .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
                         .into_paginator()
                         .send()
                         .collect::<Result<Vec<_>, _>>()
-                        .await
-                        .map_err(|e| api_error("cloudwatch:DescribeAlarms", e))?;
-                    Ok(pages
-                        .iter()
-                        .flat_map(|p| p.metric_alarms().iter().cloned())
-                        .collect::<Vec<_>>())
-                }
-            })
-        })
+                })
+                .await?;
+                Ok(pages
+                    .iter()
+                    .flat_map(|p| p.metric_alarms().iter().cloned())
+                    .collect::<Vec<_>>())
+            },
+        )
         .await
 }
 
 async fn tags_of(cw: &Client, arn: &str) -> Result<Tags, ReconcileError> {
-    let out = transient("cloudwatch:ListTagsForResource", || async {
-        cw.list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| api_error("cloudwatch:ListTagsForResource", e))
+    let out = call("cloudwatch:ListTagsForResource", Policy::TRANSIENT, || {
+        cw.list_tags_for_resource().resource_arn(arn).send()
     })
     .await?;
     Ok(out
@@ -179,14 +173,11 @@ async fn put(cw: &Client, spec: &ResourceSpec, with_tags: bool) -> Result<(), Re
         .set_alarm_actions(Some(props::strings(spec, "alarm_actions")?))
         .actions_enabled(true)
         .set_tags(with_tags.then(|| cw_tags(spec)));
-    transient("cloudwatch:PutMetricAlarm", || async {
-        req.clone()
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_error("cloudwatch:PutMetricAlarm", e))
+    call("cloudwatch:PutMetricAlarm", Policy::TRANSIENT, || {
+        req.clone().send()
     })
     .await
+    .map(|_| ())
 }
 
 async fn read(
@@ -336,15 +327,11 @@ impl Reconciler for AlarmReconciler {
     ) -> Result<(), ReconcileError> {
         let cw = self.cw(spec);
         gone(
-            transient("cloudwatch:DeleteAlarms", || async {
-                cw.delete_alarms()
-                    .alarm_names(&current.id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("cloudwatch:DeleteAlarms", e))
+            call("cloudwatch:DeleteAlarms", Policy::TRANSIENT, || {
+                cw.delete_alarms().alarm_names(&current.id).send()
             })
-            .await,
+            .await
+            .map(|_| ()),
         )
     }
 }

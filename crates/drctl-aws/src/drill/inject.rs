@@ -3,6 +3,7 @@
 //! call again (an abort after a completed restore changes nothing).
 
 use super::{cloud_err, Topology};
+
 use crate::Aws;
 use aws_sdk_ec2::types::{IpPermission, IpRange};
 use drctl_core::drill::{DrillError, IngressRule, Injection, Method};

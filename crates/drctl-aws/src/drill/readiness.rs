@@ -3,6 +3,7 @@
 //! an error, so one run reports every problem.
 
 use super::{cloud_err, AwsDrill};
+
 use drctl_core::drill::{Check, DnsAnswer, DrillError};
 
 fn check(name: String, r: Result<String, String>) -> Check {

@@ -5,8 +5,8 @@
 pub mod replica;
 pub mod table;
 
-use crate::errors::{api_error, found};
-use crate::retry::transient;
+use crate::errors::found;
+use crate::retry::{call, Policy, Wait};
 use crate::tag_index::tags_or;
 use crate::tags::Tags;
 use crate::Aws;
@@ -17,6 +17,23 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_types::error::operation::BuildError;
 use drctl_core::model::ResourceSpec;
 use drctl_core::reconcile::ReconcileError;
+
+/// A table turns ACTIVE after a create or update within minutes (longer
+/// with many GSIs): 20 min (drctl's figure; terraform-provider-aws
+/// `aws_dynamodb_table` allows 30 to create), polled every 5 s.
+pub(crate) const TABLE_ACTIVE: Wait = Wait::secs(20 * 60, 5);
+/// A deleted table leaves DescribeTable within minutes: 20 min (drctl's
+/// figure; terraform-provider-aws allows 10).
+pub(crate) const TABLE_DELETED: Wait = Wait::secs(20 * 60, 5);
+/// Before DeleteTable, its replicas must be gone and the table ACTIVE
+/// (AWS refuses otherwise); removing a replica can take long: 60 min
+/// (terraform-provider-aws `aws_dynamodb_table` update default).
+pub(crate) const REPLICAS_GONE: Wait = Wait::secs(60 * 60, 5);
+/// Creating a replica copies the table: it can take long; 60 min, as
+/// [`REPLICAS_GONE`], polled every 10 s.
+pub(crate) const REPLICA_ACTIVE: Wait = Wait::secs(60 * 60, 10);
+/// A removed replica leaves both regions' descriptions: as [`REPLICA_ACTIVE`].
+pub(crate) const REPLICA_DELETED: Wait = Wait::secs(60 * 60, 10);
 
 pub(crate) fn build_error(what: &str, e: BuildError) -> ReconcileError {
     ReconcileError::Invalid(format!("{what}: {e}"))
@@ -42,12 +59,8 @@ pub(crate) async fn describe_table(
     name: &str,
 ) -> Result<Option<TableDescription>, ReconcileError> {
     let out = found(
-        transient("dynamodb:DescribeTable", || async {
-            ddb.describe_table()
-                .table_name(name)
-                .send()
-                .await
-                .map_err(|e| api_error("dynamodb:DescribeTable", e))
+        call("dynamodb:DescribeTable", Policy::TRANSIENT, || {
+            ddb.describe_table().table_name(name).send()
         })
         .await,
     )?;
@@ -72,13 +85,11 @@ pub(crate) async fn owner_tags(
 /// Whether point-in-time recovery is on (a missing table has none).
 pub(crate) async fn pitr_enabled(ddb: &Client, name: &str) -> Result<bool, ReconcileError> {
     let out = found(
-        transient("dynamodb:DescribeContinuousBackups", || async {
-            ddb.describe_continuous_backups()
-                .table_name(name)
-                .send()
-                .await
-                .map_err(|e| api_error("dynamodb:DescribeContinuousBackups", e))
-        })
+        call(
+            "dynamodb:DescribeContinuousBackups",
+            Policy::TRANSIENT,
+            || ddb.describe_continuous_backups().table_name(name).send(),
+        )
         .await,
     )?;
     Ok(out
@@ -116,14 +127,16 @@ pub(crate) async fn set_pitr(
         .point_in_time_recovery_enabled(enabled)
         .build()
         .map_err(|e| build_error("PointInTimeRecoverySpecification", e))?;
-    transient("dynamodb:UpdateContinuousBackups", || async {
-        ddb.update_continuous_backups()
-            .table_name(name)
-            .point_in_time_recovery_specification(spec.clone())
-            .send()
-            .await
-            .map_err(|e| api_error("dynamodb:UpdateContinuousBackups", e))
-    })
+    call(
+        "dynamodb:UpdateContinuousBackups",
+        Policy::TRANSIENT,
+        || {
+            ddb.update_continuous_backups()
+                .table_name(name)
+                .point_in_time_recovery_specification(spec.clone())
+                .send()
+        },
+    )
     .await?;
     Ok(())
 }
@@ -165,11 +178,8 @@ pub(crate) async fn list_tags(ddb: &Client, arn: &str) -> Result<Tags, Reconcile
             .list_tags_of_resource()
             .resource_arn(arn)
             .set_next_token(next.clone());
-        let out = transient("dynamodb:ListTagsOfResource", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("dynamodb:ListTagsOfResource", e))
+        let out = call("dynamodb:ListTagsOfResource", Policy::TRANSIENT, || {
+            req.clone().send()
         })
         .await?;
         for t in out.tags() {

@@ -24,8 +24,9 @@
 use crate::dynamodb::{
     build_error, ddb_tags, describe_table, owner_tags, pitr_enabled, read_description, set_pitr,
 };
-use crate::errors::{api_error, gone};
-use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
+use crate::dynamodb::{REPLICA_ACTIVE, REPLICA_DELETED};
+use crate::errors::gone;
+use crate::retry::{call, wait_for, Policy};
 use crate::tags::check_owned;
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -36,9 +37,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{contains_unknown, Observed, ReadOutcome, ResourceSpec, TAG_ENV};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 pub struct DynamodbReplicaReconciler {
     pub aws: Aws,
@@ -49,9 +49,6 @@ impl DynamodbReplicaReconciler {
         Self { aws: aws.clone() }
     }
 }
-
-/// Creating a replica copies the table: it can take a long time.
-const REPLICA_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 /// Marker in `Observed.props` for a replica that lacks its drctl tags; the
 /// `diff` turns it into a `tags` change.
@@ -167,7 +164,7 @@ async fn create_replica(rg: &Regions, spec: &ResourceSpec) -> Result<Observed, R
         .map_err(|e| build_error("CreateReplicationGroupMemberAction", e))?;
     // No tags and no client token here (the API takes neither): a crash
     // after this call is recovered through the table (see the module doc).
-    let out = transient("dynamodb:UpdateTable", || async {
+    let out = call("dynamodb:UpdateTable", Policy::TRANSIENT, || {
         rg.source
             .update_table()
             .table_name(table_name)
@@ -177,8 +174,6 @@ async fn create_replica(rg: &Regions, spec: &ResourceSpec) -> Result<Observed, R
                     .build(),
             )
             .send()
-            .await
-            .map_err(|e| api_error("dynamodb:UpdateTable", e))
     })
     .await?;
     let arn = out
@@ -205,7 +200,7 @@ async fn wait_replica_active(
         "DynamoDB replica of {table_name} in {} ({}) to become ACTIVE",
         rg.replica_region, spec.address
     );
-    wait_for(&what, REPLICA_TIMEOUT, Duration::from_secs(10), || async {
+    wait_for(&what, REPLICA_ACTIVE, || async {
         let Some(source) = describe_table(&rg.source, table_name).await? else {
             return Ok(None);
         };
@@ -223,14 +218,12 @@ async fn wait_replica_active(
 
 async fn tag_replica(rg: &Regions, spec: &ResourceSpec, arn: &str) -> Result<(), ReconcileError> {
     let tags = ddb_tags(spec)?;
-    transient("dynamodb:TagResource", || async {
+    call("dynamodb:TagResource", Policy::TRANSIENT, || {
         rg.replica
             .tag_resource()
             .resource_arn(arn)
             .set_tags(Some(tags.clone()))
             .send()
-            .await
-            .map_err(|e| api_error("dynamodb:TagResource", e))
     })
     .await?;
     Ok(())
@@ -245,19 +238,15 @@ async fn replica_ready(
     let here = wait_replica_active(rg, spec, table_name).await?;
     let arn = here.table_arn().unwrap_or(&created.id).to_string();
     // A replica just turned ACTIVE may still be unknown to some APIs.
-    let not_found = [ErrorClass::NotFound];
-    retry("dynamodb:TagResource", AFTER_CREATE, &not_found, || {
-        tag_replica(rg, spec, &arn)
-    })
-    .await?;
-    if props::bool(spec, "point_in_time_recovery")? {
-        retry(
-            "dynamodb:UpdateContinuousBackups",
-            AFTER_CREATE,
-            &not_found,
-            || set_pitr(&rg.replica, table_name, true),
-        )
+    Policy::AFTER_CREATE
+        .run("dynamodb:TagResource", || tag_replica(rg, spec, &arn))
         .await?;
+    if props::bool(spec, "point_in_time_recovery")? {
+        Policy::AFTER_CREATE
+            .run("dynamodb:UpdateContinuousBackups", || {
+                set_pitr(&rg.replica, table_name, true)
+            })
+            .await?;
     }
     Ok(Observed {
         id: arn.clone(),
@@ -289,7 +278,7 @@ async fn delete_replica(
         // "Not part of the global table": a repeat of a delete whose
         // answer was lost; the wait below confirms it is gone.
         gone(
-            transient("dynamodb:UpdateTable", || async {
+            call("dynamodb:UpdateTable", Policy::TRANSIENT, || {
                 rg.source
                     .update_table()
                     .table_name(&table_name)
@@ -299,18 +288,16 @@ async fn delete_replica(
                             .build(),
                     )
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("dynamodb:UpdateTable", e))
             })
-            .await,
+            .await
+            .map(|_| ()),
         )?;
     }
     let what = format!(
         "DynamoDB replica of {table_name} in {} ({}) to be deleted",
         rg.replica_region, spec.address
     );
-    wait_for(&what, REPLICA_TIMEOUT, Duration::from_secs(10), || async {
+    wait_for(&what, REPLICA_DELETED, || async {
         let listed = describe_table(&rg.source, &table_name)
             .await?
             .is_some_and(|t| replica_of(&t, &rg.replica_region).is_some());

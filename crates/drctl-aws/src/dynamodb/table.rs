@@ -20,8 +20,9 @@
 use crate::dynamodb::{
     build_error, ddb_tags, describe_table, owner_tags, pitr_enabled, read_description, set_pitr,
 };
-use crate::errors::{api_error, gone};
-use crate::retry::{transient, wait_for};
+use crate::dynamodb::{REPLICAS_GONE, TABLE_ACTIVE, TABLE_DELETED};
+use crate::errors::gone;
+use crate::retry::{call, wait_for, Policy};
 use crate::tags::check_owned;
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -35,7 +36,6 @@ use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 pub struct DynamodbTableReconciler {
     pub aws: Aws,
@@ -47,18 +47,13 @@ impl DynamodbTableReconciler {
     }
 }
 
-/// How long a table may take to become ACTIVE after a create or update.
-const ACTIVE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-/// How long a table's replicas may take to go before it can be deleted.
-const REPLICAS_GONE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-
 /// Waits until the table exists and is ACTIVE; returns its description.
 pub(crate) async fn wait_active(
     ddb: &Client,
     name: &str,
     what: &str,
 ) -> Result<TableDescription, ReconcileError> {
-    wait_for(what, ACTIVE_TIMEOUT, Duration::from_secs(5), || async {
+    wait_for(what, TABLE_ACTIVE, || async {
         Ok(describe_table(ddb, name)
             .await?
             .filter(|t| t.table_status() == Some(&TableStatus::Active)))
@@ -176,7 +171,7 @@ async fn create_table(
     let view = spec.props.get("stream_view_type").and_then(Value::as_str);
     // CreateTable takes no client token: a crash after it is recovered by
     // the lookup by name, and the tags in this call make it ours.
-    let out = ddb
+    let req = ddb
         .create_table()
         .table_name(&spec.name)
         .attribute_definitions(
@@ -200,10 +195,8 @@ async fn create_table(
                 .enabled(props::bool(spec, "sse_enabled")?)
                 .build(),
         )
-        .set_tags(Some(ddb_tags(spec)?))
-        .send()
-        .await
-        .map_err(|e| api_error("dynamodb:CreateTable", e))?;
+        .set_tags(Some(ddb_tags(spec)?));
+    let out = call("dynamodb:CreateTable", Policy::ONCE, || req.clone().send()).await?;
     let t = out.table_description.ok_or_else(|| {
         ReconcileError::Invalid(format!("CreateTable {} returned no table", spec.name))
     })?;
@@ -253,11 +246,8 @@ async fn update_table(
             let what = what.clone();
             async move {
                 wait_active(ddb, name, &what).await?;
-                transient("dynamodb:UpdateTable", || async {
-                    req.clone()
-                        .send()
-                        .await
-                        .map_err(|e| api_error("dynamodb:UpdateTable", e))
+                call("dynamodb:UpdateTable", Policy::TRANSIENT, || {
+                    req.clone().send()
                 })
                 .await
             }
@@ -319,26 +309,21 @@ async fn delete_table(ddb: &Client, spec: &ResourceSpec, name: &str) -> Result<(
         spec.address
     );
     let last_replicas = std::sync::Mutex::new(Vec::<String>::new());
-    let ready = wait_for(
-        &what,
-        REPLICAS_GONE_TIMEOUT,
-        Duration::from_secs(5),
-        || async {
-            let Some(t) = describe_table(ddb, name).await? else {
-                return Ok(Some(false)); // already gone
-            };
-            let replicas: Vec<String> = t
-                .replicas()
-                .iter()
-                .filter_map(|r| r.region_name().map(str::to_string))
-                .collect();
-            let done = replicas.is_empty() && t.table_status() == Some(&TableStatus::Active);
-            if let Ok(mut last) = last_replicas.lock() {
-                *last = replicas;
-            }
-            Ok(done.then_some(true))
-        },
-    )
+    let ready = wait_for(&what, REPLICAS_GONE, || async {
+        let Some(t) = describe_table(ddb, name).await? else {
+            return Ok(Some(false)); // already gone
+        };
+        let replicas: Vec<String> = t
+            .replicas()
+            .iter()
+            .filter_map(|r| r.region_name().map(str::to_string))
+            .collect();
+        let done = replicas.is_empty() && t.table_status() == Some(&TableStatus::Active);
+        if let Ok(mut last) = last_replicas.lock() {
+            *last = replicas;
+        }
+        Ok(done.then_some(true))
+    })
     .await;
     let exists = match ready {
         Ok(exists) => exists,
@@ -360,18 +345,14 @@ async fn delete_table(ddb: &Client, spec: &ResourceSpec, name: &str) -> Result<(
         return Ok(());
     }
     gone(
-        transient("dynamodb:DeleteTable", || async {
-            ddb.delete_table()
-                .table_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("dynamodb:DeleteTable", e))
+        call("dynamodb:DeleteTable", Policy::TRANSIENT, || {
+            ddb.delete_table().table_name(name).send()
         })
-        .await,
+        .await
+        .map(|_| ()),
     )?;
     let what = format!("DynamoDB table {name} ({}) to be deleted", spec.address);
-    wait_for(&what, ACTIVE_TIMEOUT, Duration::from_secs(5), || async {
+    wait_for(&what, TABLE_DELETED, || async {
         Ok(describe_table(ddb, name).await?.is_none().then_some(()))
     })
     .await

@@ -12,17 +12,17 @@
 //! deleted and gone first (destroy rules).
 
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned};
-use crate::errors::{api_error, gone};
-use crate::retry::wait_for;
+use crate::ec2::EIP_RELEASE;
+
+use crate::retry::{call, delete_when_unblocked, Policy, Wait};
 use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::json;
-use std::time::Duration;
 
 pub struct EipReconciler {
     pub aws: Aws,
@@ -110,13 +110,13 @@ impl Reconciler for EipReconciler {
             spec,
             "ec2:AllocateAddress",
             || async {
-                let out = req
-                    .clone()
-                    .customize()
-                    .config_override(one_attempt())
-                    .send()
-                    .await
-                    .map_err(|e| api_error("ec2:AllocateAddress", e))?;
+                let out = call("ec2:AllocateAddress", Policy::ONCE, || {
+                    req.clone()
+                        .customize()
+                        .config_override(one_attempt())
+                        .send()
+                })
+                .await?;
                 observed(out.allocation_id(), out.public_ip())
             },
             |a| observed(a.allocation_id(), a.public_ip()),
@@ -149,34 +149,23 @@ impl Reconciler for EipReconciler {
             "Elastic IP {} ({}) to be released: it is still in use (a NAT gateway may still hold it)",
             current.id, spec.address
         );
-        release(&ec2, &current.id, &what, RELEASE_TIMEOUT).await
+        release(&ec2, &current.id, &what, EIP_RELEASE).await
     }
 }
-
-const RELEASE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// ReleaseAddress, retried while a NAT gateway still holds the address.
 async fn release(
     ec2: &aws_sdk_ec2::Client,
     id: &str,
     what: &str,
-    timeout: Duration,
+    wait: Wait,
 ) -> Result<(), ReconcileError> {
-    wait_for(what, timeout, Duration::from_secs(5), || async {
-        let r = ec2
-            .release_address()
-            .allocation_id(id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_error("ec2:ReleaseAddress", e));
-        match gone(r) {
-            Ok(()) => Ok(Some(())),
-            // InvalidIPAddress.InUse / AuthFailure: the table classes both
-            // as a dependency still holding the address.
-            Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
-            Err(e) => Err(e),
-        }
+    // InvalidIPAddress.InUse / AuthFailure: the table classes both as a
+    // dependency still holding the address.
+    delete_when_unblocked(what, wait, || {
+        call("ec2:ReleaseAddress", Policy::ONCE, || {
+            ec2.release_address().allocation_id(id).send()
+        })
     })
     .await
 }
@@ -210,7 +199,7 @@ mod tests {
             .output(|| ReleaseAddressOutput::builder().build())
             .build();
         let ec2 = mock_ec2(RuleMode::Sequential, &[&rule]);
-        release(&ec2, "eipalloc-1", "eip", RELEASE_TIMEOUT)
+        release(&ec2, "eipalloc-1", "eip", EIP_RELEASE)
             .await
             .unwrap();
         assert_eq!(rule.num_calls(), 3);
@@ -224,7 +213,7 @@ mod tests {
             .repeatedly()
             .build();
         let ec2 = mock_ec2(RuleMode::Sequential, &[&rule]);
-        let err = release(&ec2, "eipalloc-1", "Elastic IP eipalloc-1", RELEASE_TIMEOUT)
+        let err = release(&ec2, "eipalloc-1", "Elastic IP eipalloc-1", EIP_RELEASE)
             .await
             .unwrap_err();
         assert_eq!(
@@ -238,7 +227,7 @@ mod tests {
         let rule = mock!(Client::release_address)
             .then_error(error("InvalidAllocationID.NotFound", "not found"));
         let ec2 = mock_ec2(RuleMode::Sequential, &[&rule]);
-        release(&ec2, "eipalloc-1", "eip", RELEASE_TIMEOUT)
+        release(&ec2, "eipalloc-1", "eip", EIP_RELEASE)
             .await
             .unwrap();
     }

@@ -14,19 +14,18 @@
 //! that out, with a timeout that says so. `Gateway.NotAttached` and a
 //! missing gateway mean it is already gone.
 
-use crate::ec2::after_create;
 use crate::ec2::lookup::with_id;
-use crate::errors::{api_error, gone};
-use crate::retry::wait_for;
+use crate::ec2::INTERNET_GATEWAY_DETACH;
+
+use crate::retry::{call, delete_when_unblocked, Policy, Wait};
 use crate::tags::from_ec2;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::AttachmentStatus;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec, TAG_ENV};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::json;
-use std::time::Duration;
 
 pub struct IgwAttachmentReconciler {
     pub aws: Aws,
@@ -143,11 +142,8 @@ impl Reconciler for IgwAttachmentReconciler {
             .vpc_id(vpc);
         // No token: the read found no attachment. Resource.AlreadyAssociated
         // (the gateway is attached elsewhere) is shown as the error it is.
-        after_create("ec2:AttachInternetGateway", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:AttachInternetGateway", e))
+        call("ec2:AttachInternetGateway", Policy::AFTER_CREATE, || {
+            req.clone().send()
         })
         .await?;
         Ok(observed(igw, vpc))
@@ -180,11 +176,9 @@ impl Reconciler for IgwAttachmentReconciler {
              has mapped public address(es) (NAT gateway, Elastic IPs, load balancer)",
             spec.address
         );
-        detach(&ec2, igw, vpc, &what, DETACH_TIMEOUT).await
+        detach(&ec2, igw, vpc, &what, INTERNET_GATEWAY_DETACH).await
     }
 }
-
-const DETACH_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// DetachInternetGateway, waiting while public addresses are still mapped.
 async fn detach(
@@ -192,23 +186,16 @@ async fn detach(
     igw: &str,
     vpc: &str,
     what: &str,
-    timeout: Duration,
+    wait: Wait,
 ) -> Result<(), ReconcileError> {
-    wait_for(what, timeout, Duration::from_secs(5), || async {
-        let r = ec2
-            .detach_internet_gateway()
-            .internet_gateway_id(igw)
-            .vpc_id(vpc)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_error("ec2:DetachInternetGateway", e));
-        // Gateway.NotAttached and a missing gateway are both "gone".
-        match gone(r) {
-            Ok(()) => Ok(Some(())),
-            Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
-            Err(e) => Err(e),
-        }
+    // Gateway.NotAttached and a missing gateway are both "gone".
+    delete_when_unblocked(what, wait, || {
+        call("ec2:DetachInternetGateway", Policy::ONCE, || {
+            ec2.detach_internet_gateway()
+                .internet_gateway_id(igw)
+                .vpc_id(vpc)
+                .send()
+        })
     })
     .await
 }
@@ -246,7 +233,7 @@ mod tests {
             .output(|| DetachInternetGatewayOutput::builder().build())
             .build();
         let ec2 = mock_ec2(RuleMode::Sequential, &[&detach_rule]);
-        detach(&ec2, "igw-1", "vpc-1", "igw", DETACH_TIMEOUT)
+        detach(&ec2, "igw-1", "vpc-1", "igw", INTERNET_GATEWAY_DETACH)
             .await
             .unwrap();
         assert_eq!(detach_rule.num_calls(), 4);
@@ -261,7 +248,7 @@ mod tests {
             .build();
         let ec2 = mock_ec2(RuleMode::Sequential, &[&detach_rule]);
         let what = "internet gateway igw-1 to detach from vpc-1 (x): AWS refuses while the VPC has mapped public address(es)";
-        let err = detach(&ec2, "igw-1", "vpc-1", what, DETACH_TIMEOUT)
+        let err = detach(&ec2, "igw-1", "vpc-1", what, INTERNET_GATEWAY_DETACH)
             .await
             .unwrap_err();
         assert_eq!(
@@ -278,7 +265,7 @@ mod tests {
         let detach_rule = mock!(Client::detach_internet_gateway)
             .then_error(|| error("Gateway.NotAttached", "igw-1 is not attached to vpc-1"));
         let ec2 = mock_ec2(RuleMode::Sequential, &[&detach_rule]);
-        detach(&ec2, "igw-1", "vpc-1", "igw", DETACH_TIMEOUT)
+        detach(&ec2, "igw-1", "vpc-1", "igw", INTERNET_GATEWAY_DETACH)
             .await
             .unwrap();
     }

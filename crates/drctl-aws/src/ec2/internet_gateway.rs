@@ -9,16 +9,16 @@
 //! and delete waits out a detach still in progress.
 
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned};
-use crate::errors::{api_error, gone};
-use crate::retry::wait_for;
+use crate::ec2::INTERNET_GATEWAY_DELETE;
+
+use crate::retry::{call, delete_when_unblocked, Policy};
 use crate::tags::ec2_tag_spec;
 use crate::Aws;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
-use std::time::Duration;
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 
 pub struct InternetGatewayReconciler {
     pub aws: Aws,
@@ -88,13 +88,13 @@ impl Reconciler for InternetGatewayReconciler {
             spec,
             "ec2:CreateInternetGateway",
             || async {
-                let out = req
-                    .clone()
-                    .customize()
-                    .config_override(one_attempt())
-                    .send()
-                    .await
-                    .map_err(|e| api_error("ec2:CreateInternetGateway", e))?;
+                let out = call("ec2:CreateInternetGateway", Policy::ONCE, || {
+                    req.clone()
+                        .customize()
+                        .config_override(one_attempt())
+                        .send()
+                })
+                .await?;
                 out.internet_gateway().map(observe).ok_or_else(|| {
                     ReconcileError::Invalid("CreateInternetGateway returned no gateway".into())
                 })
@@ -126,25 +126,13 @@ impl Reconciler for InternetGatewayReconciler {
             "internet gateway {} ({}) to be deletable: it is still attached (DependencyViolation)",
             current.id, spec.address
         );
-        wait_for(
-            &what,
-            Duration::from_secs(600),
-            Duration::from_secs(5),
-            || async {
-                let r = ec2
-                    .delete_internet_gateway()
+        delete_when_unblocked(&what, INTERNET_GATEWAY_DELETE, || {
+            call("ec2:DeleteInternetGateway", Policy::ONCE, || {
+                ec2.delete_internet_gateway()
                     .internet_gateway_id(&current.id)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("ec2:DeleteInternetGateway", e));
-                match gone(r) {
-                    Ok(()) => Ok(Some(())),
-                    Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
-                    Err(e) => Err(e),
-                }
-            },
-        )
+            })
+        })
         .await
     }
 }

@@ -30,9 +30,9 @@
 //! A crash between a new version and making it the default leaves an extra
 //! version; the next run makes another one (harmless).
 
-use crate::errors::{api_error, found, gone};
+use crate::errors::{found, gone};
 use crate::props::list_like_desired;
-use crate::retry::{retry, transient, IAM_PROPAGATION};
+use crate::retry::{call, Policy};
 use crate::tags::{ambiguous, check_owned, ec2_tags, from_ec2, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -44,7 +44,7 @@ use aws_sdk_ec2::types::{
 use aws_sdk_ec2::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use drctl_core::recover::request_token;
 use serde_json::{json, Value};
 
@@ -73,13 +73,11 @@ pub async fn resolve_image(ec2: &Client, image: &str) -> Result<String, Reconcil
         return Ok(image.to_string());
     }
     let newest = |filter: Filter| async move {
-        let out = transient("ec2:DescribeImages", || async {
+        let out = call("ec2:DescribeImages", Policy::TRANSIENT, || {
             ec2.describe_images()
                 .owners("amazon")
                 .filters(filter.clone())
                 .send()
-                .await
-                .map_err(|e| api_error("ec2:DescribeImages", e))
         })
         .await?;
         Ok::<_, ReconcileError>(
@@ -178,17 +176,9 @@ pub(crate) async fn create_template(
                 .set_tags(Some(tags))
                 .build(),
         );
-    let out = retry(
-        "ec2:CreateLaunchTemplate",
-        IAM_PROPAGATION,
-        &[ErrorClass::Retryable, ErrorClass::Throttled],
-        || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:CreateLaunchTemplate", e))
-        },
-    )
+    let out = call("ec2:CreateLaunchTemplate", Policy::IAM_PROPAGATION, || {
+        req.clone().send()
+    })
     .await?;
     let lt = out.launch_template().ok_or_else(|| {
         ReconcileError::Invalid("ec2:CreateLaunchTemplate returned no template".into())
@@ -222,16 +212,10 @@ pub(crate) async fn new_version(
         .launch_template_id(id)
         .client_token(request_token(&[id, base, &ami, &props]))
         .launch_template_data(template_data(spec, &ami)?);
-    let out = retry(
+    let out = call(
         "ec2:CreateLaunchTemplateVersion",
-        IAM_PROPAGATION,
-        &[ErrorClass::Retryable, ErrorClass::Throttled],
-        || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:CreateLaunchTemplateVersion", e))
-        },
+        Policy::IAM_PROPAGATION,
+        || req.clone().send(),
     )
     .await?;
     let version = out
@@ -240,24 +224,20 @@ pub(crate) async fn new_version(
         .ok_or_else(|| {
             ReconcileError::Invalid("ec2:CreateLaunchTemplateVersion returned no version".into())
         })?;
-    transient("ec2:ModifyLaunchTemplate", || async {
+    call("ec2:ModifyLaunchTemplate", Policy::TRANSIENT, || {
         ec2.modify_launch_template()
             .launch_template_id(id)
             .default_version(version.to_string())
             .send()
-            .await
-            .map_err(|e| api_error("ec2:ModifyLaunchTemplate", e))
     })
     .await?;
     // The template tags say which image the new version resolved.
     let tags = image_tags(spec, &ami)?;
-    transient("ec2:CreateTags", || async {
+    call("ec2:CreateTags", Policy::TRANSIENT, || {
         ec2.create_tags()
             .resources(id)
             .set_tags(Some(tags.clone()))
             .send()
-            .await
-            .map_err(|e| api_error("ec2:CreateTags", e))
     })
     .await?;
     Ok(version)
@@ -375,11 +355,8 @@ async fn describe(
         Some(id) => ec2.describe_launch_templates().launch_template_ids(id),
         None => ec2.describe_launch_templates().launch_template_names(name),
     };
-    let out = transient("ec2:DescribeLaunchTemplates", || async {
-        req.clone()
-            .send()
-            .await
-            .map_err(|e| api_error("ec2:DescribeLaunchTemplates", e))
+    let out = call("ec2:DescribeLaunchTemplates", Policy::TRANSIENT, || {
+        req.clone().send()
     })
     .await;
     Ok(found(out)?
@@ -394,14 +371,16 @@ async fn default_version_data(
     let (Some(id), Some(version)) = (lt.launch_template_id(), lt.default_version_number()) else {
         return Ok(None);
     };
-    let out = transient("ec2:DescribeLaunchTemplateVersions", || async {
-        ec2.describe_launch_template_versions()
-            .launch_template_id(id)
-            .versions(version.to_string())
-            .send()
-            .await
-            .map_err(|e| api_error("ec2:DescribeLaunchTemplateVersions", e))
-    })
+    let out = call(
+        "ec2:DescribeLaunchTemplateVersions",
+        Policy::TRANSIENT,
+        || {
+            ec2.describe_launch_template_versions()
+                .launch_template_id(id)
+                .versions(version.to_string())
+                .send()
+        },
+    )
     .await?;
     Ok(out
         .launch_template_versions()
@@ -509,15 +488,13 @@ impl Reconciler for LaunchTemplateReconciler {
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
         // By id: a missing *name* answers MissingParameter on the emulator.
         gone(
-            transient("ec2:DeleteLaunchTemplate", || async {
+            call("ec2:DeleteLaunchTemplate", Policy::TRANSIENT, || {
                 ec2.delete_launch_template()
                     .launch_template_id(&current.id)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("ec2:DeleteLaunchTemplate", e))
             })
-            .await,
+            .await
+            .map(|_| ()),
         )
     }
 }

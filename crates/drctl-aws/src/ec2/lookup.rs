@@ -14,8 +14,8 @@
 //! changed shows up (and `check_owned` reports the clash) instead of being
 //! created a second time.
 
-use crate::errors::{api_error, found};
-use crate::retry::{transient, TRANSIENT};
+use crate::errors::found;
+use crate::retry::{call, Policy, TRANSIENT};
 use crate::tags::{ambiguous, check_owned, from_ec2, with_tags};
 use crate::Aws;
 use aws_sdk_ec2::types::{
@@ -61,7 +61,7 @@ pub(crate) async fn env_set<T: Ec2Resource>(
                 .name(format!("tag:{TAG_ENV}"))
                 .values(env)
                 .build();
-            transient(T::OP, move || {
+            Policy::TRANSIENT.run(T::OP, move || {
                 T::describe(ec2.clone(), None, Some(vec![by_env.clone()]))
             })
         })
@@ -91,22 +91,21 @@ pub(crate) async fn env_has_any(
                 Filter::builder().name("key").values(TAG_ENV).build(),
                 Filter::builder().name("value").values(env).build(),
             ];
-            transient("ec2:DescribeTags", move || {
-                let req = ec2.describe_tags().set_filters(Some(filters.clone()));
-                async move {
-                    let tags: Vec<_> = req
+            async move {
+                let tags: Vec<_> = call("ec2:DescribeTags", Policy::TRANSIENT, || {
+                    ec2.describe_tags()
+                        .set_filters(Some(filters.clone()))
                         .into_paginator()
                         .items()
                         .send()
                         .collect::<Result<Vec<_>, _>>()
-                        .await
-                        .map_err(|e| api_error("ec2:DescribeTags", e))?;
-                    // Checked here too: the emulator ignores some tag filters.
-                    Ok(tags
-                        .iter()
-                        .any(|t| t.key() == Some(TAG_ENV) && t.value() == Some(env)))
-                }
-            })
+                })
+                .await?;
+                // Checked here too: the emulator ignores some tag filters.
+                Ok(tags
+                    .iter()
+                    .any(|t| t.key() == Some(TAG_ENV) && t.value() == Some(env)))
+            }
         })
         .await
 }
@@ -119,10 +118,11 @@ pub(crate) async fn by_id<T: Ec2Resource>(
 ) -> Result<Vec<T>, ReconcileError> {
     let ec2 = aws.ec2(region);
     let found = found(
-        transient(T::OP, || {
-            T::describe(ec2.clone(), Some(vec![id.to_string()]), None)
-        })
-        .await,
+        Policy::TRANSIENT
+            .run(T::OP, || {
+                T::describe(ec2.clone(), Some(vec![id.to_string()]), None)
+            })
+            .await,
     )?;
     Ok(found.unwrap_or_default())
 }
@@ -302,15 +302,16 @@ macro_rules! paginated {
                 ids: Option<Vec<String>>,
                 filters: Option<Vec<Filter>>,
             ) -> Result<Vec<Self>, ReconcileError> {
-                ec2.$call()
-                    .$set_ids(ids)
-                    .$set_filters(filters)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await
-                    .map_err(|e| api_error($op, e))
+                call($op, Policy::ONCE, || {
+                    ec2.$call()
+                        .$set_ids(ids.clone())
+                        .$set_filters(filters.clone())
+                        .into_paginator()
+                        .items()
+                        .send()
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await
             }
         }
     };
@@ -379,13 +380,14 @@ impl Ec2Resource for Address {
         ids: Option<Vec<String>>,
         filters: Option<Vec<Filter>>,
     ) -> Result<Vec<Self>, ReconcileError> {
-        ec2.describe_addresses()
-            .set_allocation_ids(ids)
-            .set_filters(filters)
-            .send()
-            .await
-            .map(|o| o.addresses().to_vec())
-            .map_err(|e| api_error(Self::OP, e))
+        call(Self::OP, Policy::ONCE, || {
+            ec2.describe_addresses()
+                .set_allocation_ids(ids.clone())
+                .set_filters(filters.clone())
+                .send()
+        })
+        .await
+        .map(|o| o.addresses().to_vec())
     }
 }
 

@@ -2,10 +2,9 @@
 //! launch templates, one file per kind.
 //!
 //! Shared here: [`lookup`] (one describe per region and type, shared through
-//! the run's read cache), [`after_create`] (calls naming resources created
-//! moments ago: EC2 answers `Invalid*.NotFound` until they propagate) and
-//! [`delete_when_unblocked`] (subnets and security groups are blocked by
-//! network interfaces that AWS removes asynchronously).
+//! the run's read cache), [`eni_blockers`] (subnets and security groups are blocked by network
+//! interfaces that AWS removes asynchronously: the timeout names them) and
+//! every EC2 wait, a named [`Wait`].
 
 pub mod eip;
 pub mod igw_attachment;
@@ -19,13 +18,9 @@ pub mod security_group;
 pub mod subnet;
 pub mod vpc;
 
-use crate::errors::{api_error, gone};
-use crate::retry::{retry, wait_for, AFTER_CREATE};
+use crate::retry::{call, Policy, Wait};
 use aws_sdk_ec2::types::Filter;
-use drctl_core::reconcile::{ErrorClass, ReconcileError};
-use std::future::Future;
-use std::sync::Mutex;
-use std::time::Duration;
+use drctl_core::reconcile::ReconcileError;
 
 /// The ids (and descriptions) of the network interfaces `filter` selects:
 /// what keeps a subnet or security group from being deleted.
@@ -33,12 +28,12 @@ pub(crate) async fn network_interfaces(
     ec2: &aws_sdk_ec2::Client,
     filter: Filter,
 ) -> Result<Vec<String>, ReconcileError> {
-    let out = ec2
-        .describe_network_interfaces()
-        .filters(filter)
-        .send()
-        .await
-        .map_err(|e| api_error("ec2:DescribeNetworkInterfaces", e))?;
+    let out = call("ec2:DescribeNetworkInterfaces", Policy::ONCE, || {
+        ec2.describe_network_interfaces()
+            .filters(filter.clone())
+            .send()
+    })
+    .await?;
     Ok(out
         .network_interfaces()
         .iter()
@@ -52,79 +47,53 @@ pub(crate) async fn network_interfaces(
         .collect())
 }
 
-/// Calls `delete` until AWS stops answering `DependencyViolation` (or the
-/// thing is gone), for at most `timeout`. While blocked it lists the network
-/// interfaces `enis` selects, so that the timeout names them.
-pub(crate) async fn delete_when_unblocked<F, Fut>(
-    ec2: &aws_sdk_ec2::Client,
-    what: &str,
-    enis: Filter,
-    timeout: Duration,
-    every: Duration,
-    mut delete: F,
-) -> Result<(), ReconcileError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), ReconcileError>>,
-{
-    let blockers: Mutex<Vec<String>> = Mutex::default();
-    let result = wait_for(what, timeout, every, || {
-        let attempt = delete();
-        let (blockers, enis) = (&blockers, &enis);
-        async move {
-            match gone(attempt.await) {
-                Ok(()) => Ok(Some(())),
-                Err(e) if e.class() == ErrorClass::DependencyViolation => {
-                    tracing::debug!(what, error = %e, "still in use");
-                    // Best effort: the list only improves the timeout message.
-                    let ids = network_interfaces(ec2, enis.clone())
-                        .await
-                        .unwrap_or_default();
-                    if let Ok(mut b) = blockers.lock() {
-                        *b = ids;
-                    }
-                    Ok(None)
-                }
-                Err(e) => Err(e),
-            }
-        }
-    })
-    .await;
-    match result {
-        Err(ReconcileError::Timeout { what, secs }) => {
-            let ids = blockers.lock().map(|b| b.clone()).unwrap_or_default();
-            let what = if ids.is_empty() {
-                what
-            } else {
-                format!(
-                    "{what}; still used by network interface(s) {}",
-                    ids.join(", ")
-                )
-            };
-            Err(ReconcileError::Timeout { what, secs })
-        }
-        other => other,
-    }
+/// The "who blocks" probe of a subnet or security group delete
+/// ([`crate::retry::delete_when_unblocked_or_name`]): the network
+/// interfaces `filter` selects, for the timeout message. Best effort: a
+/// failed listing names nothing.
+pub(crate) async fn eni_blockers(ec2: &aws_sdk_ec2::Client, filter: Filter) -> Option<String> {
+    let ids = network_interfaces(ec2, filter).await.unwrap_or_default();
+    (!ids.is_empty()).then(|| format!("still used by network interface(s) {}", ids.join(", ")))
 }
 
-/// Runs a call that names resources created moments ago (a fresh VPC,
-/// gateway, subnet, group): EC2 answers `Invalid*.NotFound` until they have
-/// propagated. Only not-found and throttling are retried, answers that mean
-/// the call did nothing, so a create without a client token is never sent
-/// twice after a call that may have gone through.
-pub(crate) async fn after_create<T, F, Fut>(what: &str, op: F) -> Result<T, ReconcileError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ReconcileError>>,
-{
-    retry(
-        what,
-        AFTER_CREATE,
-        &[ErrorClass::NotFound, ErrorClass::Throttled],
-        op,
-    )
-    .await
-}
+// Waits (timeout, steady poll interval). EC2 creates answer in seconds and
+// the emulator at once; the long ones are deletes blocked by what AWS
+// removes asynchronously.
+
+/// A new VPC turns `available` within seconds (AWS VPC user guide); 5 min
+/// (drctl's figure), polled every 2 s.
+pub(crate) const VPC_AVAILABLE: Wait = Wait::secs(300, 2);
+/// DeleteVpc waits out the ENIs of a deleted ALB or NAT gateway, which AWS
+/// removes minutes after their owner; 10 min (drctl's figure), every 5 s.
+pub(crate) const VPC_DELETE: Wait = Wait::secs(600, 5);
+/// A new subnet turns `available` within seconds; as [`VPC_AVAILABLE`].
+pub(crate) const SUBNET_AVAILABLE: Wait = Wait::secs(300, 2);
+/// DeleteSubnet waits for ENIs (ALB, NAT, instances) to leave: 20 min, the
+/// default delete timeout of terraform-provider-aws `aws_subnet`.
+pub(crate) const SUBNET_DELETE: Wait = Wait::secs(1200, 5);
+/// DeleteSecurityGroup waits for ENIs using the group: 20 min, as
+/// [`SUBNET_DELETE`] (terraform-provider-aws `aws_security_group` allows 15).
+pub(crate) const SECURITY_GROUP_DELETE: Wait = Wait::secs(1200, 5);
+/// DeleteRouteTable waits while subnet associations are being removed:
+/// 5 min (terraform-provider-aws `aws_route_table` delete default).
+pub(crate) const ROUTE_TABLE_DELETE: Wait = Wait::secs(300, 5);
+/// DeleteInternetGateway waits while it is still attached (the attachment
+/// is deleted first, its detach may still run): 10 min (drctl's figure;
+/// terraform-provider-aws `aws_internet_gateway` allows 20).
+pub(crate) const INTERNET_GATEWAY_DELETE: Wait = Wait::secs(600, 5);
+/// DetachInternetGateway waits while public addresses are mapped (NAT
+/// gateway, Elastic IPs, load balancer going away): 15 min (drctl's figure;
+/// terraform-provider-aws `aws_internet_gateway_attachment` allows 20).
+pub(crate) const INTERNET_GATEWAY_DETACH: Wait = Wait::secs(900, 5);
+/// ReleaseAddress waits while a NAT gateway being deleted still holds the
+/// address: 5 min (terraform-provider-aws `aws_eip` delete default is 3).
+pub(crate) const EIP_RELEASE: Wait = Wait::secs(300, 5);
+/// A NAT gateway takes 1-5 min to become `available`: 10 min, the
+/// terraform-provider-aws `aws_nat_gateway` create default.
+pub(crate) const NAT_AVAILABLE: Wait = Wait::secs(600, 5);
+/// A deleted NAT gateway reaches `deleted` within minutes: 10 min (drctl's
+/// figure; terraform-provider-aws allows 30).
+pub(crate) const NAT_DELETED: Wait = Wait::secs(600, 5);
 
 pub(crate) fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()

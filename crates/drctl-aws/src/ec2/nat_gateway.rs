@@ -15,10 +15,10 @@
 //! `deleted`: the EIP and the IGW attachment can only go after that
 //! (see the destroy rules in `drctl_stack::kinds`).
 
-use crate::ec2::after_create;
 use crate::ec2::lookup::with_id;
-use crate::errors::{api_error, found};
-use crate::retry::{transient, wait_for};
+use crate::ec2::{NAT_AVAILABLE, NAT_DELETED};
+use crate::errors::found;
+use crate::retry::{call, wait_for, Policy, Wait};
 use crate::tags::{ambiguous, check_owned, ec2_tag_spec, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -27,7 +27,6 @@ use drctl_core::diff::FieldChange;
 use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::json;
-use std::time::Duration;
 
 pub struct NatGatewayReconciler {
     pub aws: Aws,
@@ -38,10 +37,6 @@ impl NatGatewayReconciler {
         Self { aws: aws.clone() }
     }
 }
-
-const AVAILABLE_TIMEOUT: Duration = Duration::from_secs(600);
-const DELETED_TIMEOUT: Duration = Duration::from_secs(600);
-const POLL: Duration = Duration::from_secs(5);
 
 /// A NAT that exists for our purposes (not on its way out, not failed).
 fn live(n: &NatGateway) -> bool {
@@ -57,12 +52,8 @@ async fn describe_id(
     ec2: &aws_sdk_ec2::Client,
     id: &str,
 ) -> Result<Option<NatGateway>, ReconcileError> {
-    let out = transient("ec2:DescribeNatGateways", || async {
-        ec2.describe_nat_gateways()
-            .nat_gateway_ids(id)
-            .send()
-            .await
-            .map_err(|e| api_error("ec2:DescribeNatGateways", e))
+    let out = call("ec2:DescribeNatGateways", Policy::TRANSIENT, || {
+        ec2.describe_nat_gateways().nat_gateway_ids(id).send()
     })
     .await;
     Ok(found(out)?.and_then(|o| o.nat_gateways().first().cloned()))
@@ -78,11 +69,8 @@ async fn describe_subnet(
             .values(subnet_id)
             .build(),
     );
-    let out = transient("ec2:DescribeNatGateways", || async {
-        req.clone()
-            .send()
-            .await
-            .map_err(|e| api_error("ec2:DescribeNatGateways", e))
+    let out = call("ec2:DescribeNatGateways", Policy::TRANSIENT, || {
+        req.clone().send()
     })
     .await?;
     Ok(out.nat_gateways().to_vec())
@@ -105,11 +93,8 @@ async fn create_nat(
         .client_token(token)
         .tag_specifications(ec2_tag_spec(ResourceType::Natgateway, spec));
     // The subnet and the EIP were created moments ago.
-    let out = after_create("ec2:CreateNatGateway", || async {
-        req.clone()
-            .send()
-            .await
-            .map_err(|e| api_error("ec2:CreateNatGateway", e))
+    let out = call("ec2:CreateNatGateway", Policy::AFTER_CREATE, || {
+        req.clone().send()
     })
     .await?;
     out.nat_gateway()
@@ -123,9 +108,9 @@ async fn wait_available(
     ec2: &aws_sdk_ec2::Client,
     id: &str,
     what: &str,
-    timeout: Duration,
+    wait: Wait,
 ) -> Result<NatGateway, ReconcileError> {
-    wait_for(what, timeout, POLL, || async {
+    wait_for(what, wait, || async {
         let Some(n) = describe_id(ec2, id).await? else {
             // Just created: a miss is eventual consistency.
             return Ok(None);
@@ -150,7 +135,7 @@ async fn delete_nat(
     ec2: &aws_sdk_ec2::Client,
     id: &str,
     what: &str,
-    timeout: Duration,
+    wait: Wait,
 ) -> Result<(), ReconcileError> {
     // Describe first: DeleteNatGateway of a missing id is an HTTP 500 on the
     // emulator, which the SDK would retry as if it were transient.
@@ -161,17 +146,15 @@ async fn delete_nat(
         Some(NatGatewayState::Deleted) => return Ok(()),
         Some(NatGatewayState::Deleting) => {}
         _ => {
-            let r = ec2
-                .delete_nat_gateway()
-                .nat_gateway_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("ec2:DeleteNatGateway", e));
+            let r = call("ec2:DeleteNatGateway", Policy::ONCE, || {
+                ec2.delete_nat_gateway().nat_gateway_id(id).send()
+            })
+            .await
+            .map(|_| ());
             crate::errors::gone(r)?;
         }
     }
-    wait_for(what, timeout, POLL, || async {
+    wait_for(what, wait, || async {
         Ok(match describe_id(ec2, id).await? {
             None => Some(()),
             Some(n) if n.state() == Some(&NatGatewayState::Deleted) => Some(()),
@@ -298,7 +281,7 @@ impl Reconciler for NatGatewayReconciler {
             "NAT gateway {} ({}) to become available",
             created.id, spec.address
         );
-        let n = wait_available(&ec2, &created.id, &what, AVAILABLE_TIMEOUT).await?;
+        let n = wait_available(&ec2, &created.id, &what, NAT_AVAILABLE).await?;
         Ok(observe(&n, spec))
     }
 
@@ -332,7 +315,7 @@ impl Reconciler for NatGatewayReconciler {
             "NAT gateway {} ({}) to be deleted",
             current.id, spec.address
         );
-        delete_nat(&ec2, &current.id, &what, DELETED_TIMEOUT).await
+        delete_nat(&ec2, &current.id, &what, NAT_DELETED).await
     }
 }
 
@@ -402,7 +385,7 @@ pub(crate) mod tests {
             .output(|| nat(NatGatewayState::Available))
             .build();
         let ec2 = mock_ec2(RuleMode::Sequential, &[&describe]);
-        let n = wait_available(&ec2, "nat-1", "NAT nat-1", AVAILABLE_TIMEOUT)
+        let n = wait_available(&ec2, "nat-1", "NAT nat-1", NAT_AVAILABLE)
             .await
             .unwrap();
         assert_eq!(n.state(), Some(&NatGatewayState::Available));
@@ -421,7 +404,7 @@ pub(crate) mod tests {
             &ec2,
             "nat-1",
             "NAT gateway nat-1 (us-east-1/network/nat) to become available",
-            AVAILABLE_TIMEOUT,
+            NAT_AVAILABLE,
         )
         .await
         .unwrap_err();
@@ -446,7 +429,7 @@ pub(crate) mod tests {
                 .build()
         });
         let ec2 = mock_ec2(RuleMode::MatchAny, &[&describe]);
-        let err = wait_available(&ec2, "nat-1", "NAT", AVAILABLE_TIMEOUT)
+        let err = wait_available(&ec2, "nat-1", "NAT", NAT_AVAILABLE)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("no Internet gateway"), "{err}");
@@ -469,7 +452,7 @@ pub(crate) mod tests {
                     .build()
             });
         let ec2 = mock_ec2(RuleMode::MatchAny, &[&describe, &delete]);
-        delete_nat(&ec2, "nat-1", "NAT nat-1", DELETED_TIMEOUT)
+        delete_nat(&ec2, "nat-1", "NAT nat-1", NAT_DELETED)
             .await
             .unwrap();
         assert_eq!(delete.num_calls(), 1);
@@ -488,7 +471,7 @@ pub(crate) mod tests {
             &ec2,
             "nat-1",
             "NAT gateway nat-1 (us-east-1/network/nat) to be deleted",
-            DELETED_TIMEOUT,
+            NAT_DELETED,
         )
         .await
         .unwrap_err();
@@ -504,7 +487,7 @@ pub(crate) mod tests {
         let describe = mock!(Client::describe_nat_gateways)
             .then_output(|| DescribeNatGatewaysOutput::builder().build());
         let ec2 = mock_ec2(RuleMode::MatchAny, &[&describe]);
-        delete_nat(&ec2, "nat-1", "NAT nat-1", DELETED_TIMEOUT)
+        delete_nat(&ec2, "nat-1", "NAT nat-1", NAT_DELETED)
             .await
             .unwrap();
         assert_eq!(describe.num_calls(), 1);

@@ -15,20 +15,19 @@
 //! the next run adds. Delete waits out `DependencyViolation` (associations
 //! still being removed).
 
-use crate::ec2::after_create;
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned};
-use crate::errors::{api_error, gone};
-use crate::retry::wait_for;
+use crate::ec2::ROUTE_TABLE_DELETE;
+use crate::errors::gone;
+use crate::retry::{call, delete_when_unblocked, Policy};
 use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable};
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 pub struct RouteTableReconciler {
     pub aws: Aws,
@@ -158,13 +157,11 @@ async fn create_table(
         // ignores it: `create_unless_found` looks before a repeat).
         .client_token(token)
         .tag_specifications(ec2_tag_spec(ResourceType::RouteTable, spec));
-    let out = after_create("ec2:CreateRouteTable", || async {
+    let out = call("ec2:CreateRouteTable", Policy::AFTER_CREATE, || {
         req.clone()
             .customize()
             .config_override(one_attempt())
             .send()
-            .await
-            .map_err(|e| api_error("ec2:CreateRouteTable", e))
     })
     .await?;
     out.route_table()
@@ -180,14 +177,14 @@ async fn apply_route(
 ) -> Result<(), ReconcileError> {
     match op {
         RouteOp::Delete(dest) => {
-            let r = ec2
-                .delete_route()
-                .route_table_id(table)
-                .destination_cidr_block(dest)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("ec2:DeleteRoute", e));
+            let r = call("ec2:DeleteRoute", Policy::ONCE, || {
+                ec2.delete_route()
+                    .route_table_id(table)
+                    .destination_cidr_block(dest)
+                    .send()
+            })
+            .await
+            .map(|_| ());
             gone(r)
         }
         RouteOp::Create(route) => {
@@ -201,14 +198,11 @@ async fn apply_route(
                 _ => req.gateway_id(id),
             };
             // The gateway or NAT (and the table) may be moments old.
-            after_create("ec2:CreateRoute", || async {
-                req.clone()
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("ec2:CreateRoute", e))
+            call("ec2:CreateRoute", Policy::AFTER_CREATE, || {
+                req.clone().send()
             })
             .await
+            .map(|_| ())
         }
         RouteOp::Replace(route) => {
             let (key, id) = target_of(route)?;
@@ -221,14 +215,11 @@ async fn apply_route(
                 _ => req.gateway_id(id),
             };
             // The gateway or NAT (and the table) may be moments old.
-            after_create("ec2:ReplaceRoute", || async {
-                req.clone()
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("ec2:ReplaceRoute", e))
+            call("ec2:ReplaceRoute", Policy::AFTER_CREATE, || {
+                req.clone().send()
             })
             .await
+            .map(|_| ())
         }
     }
 }
@@ -338,25 +329,11 @@ impl Reconciler for RouteTableReconciler {
             "route table {} ({}) to be deletable: it still has subnet associations (DependencyViolation)",
             current.id, spec.address
         );
-        wait_for(
-            &what,
-            Duration::from_secs(300),
-            Duration::from_secs(5),
-            || async {
-                let r = ec2
-                    .delete_route_table()
-                    .route_table_id(&current.id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("ec2:DeleteRouteTable", e));
-                match gone(r) {
-                    Ok(()) => Ok(Some(())),
-                    Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
-                    Err(e) => Err(e),
-                }
-            },
-        )
+        delete_when_unblocked(&what, ROUTE_TABLE_DELETE, || {
+            call("ec2:DeleteRouteTable", Policy::ONCE, || {
+                ec2.delete_route_table().route_table_id(&current.id).send()
+            })
+        })
         .await
     }
 }

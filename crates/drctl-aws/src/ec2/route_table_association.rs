@@ -14,10 +14,9 @@
 //! Caveats: association and disassociation take effect at once, so there is
 //! nothing to wait for.
 
-use crate::ec2::after_create;
 use crate::ec2::lookup::env_set;
-use crate::errors::{api_error, found, gone};
-use crate::retry::transient;
+use crate::errors::{found, gone};
+use crate::retry::{call, Policy};
 use crate::tags::{ambiguous, from_ec2};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -113,11 +112,8 @@ impl Reconciler for RouteTableAssociationReconciler {
         };
         let tables = if ours.is_empty() {
             let req = self.aws.ec2(region).describe_route_tables().filters(filter);
-            let out = transient("ec2:DescribeRouteTables", || async {
-                req.clone()
-                    .send()
-                    .await
-                    .map_err(|e| api_error("ec2:DescribeRouteTables", e))
+            let out = call("ec2:DescribeRouteTables", Policy::TRANSIENT, || {
+                req.clone().send()
             })
             .await;
             found(out)?
@@ -179,11 +175,8 @@ impl Reconciler for RouteTableAssociationReconciler {
             .route_table_id(table)
             .subnet_id(subnet);
         // The table and the subnet may be moments old.
-        let out = after_create("ec2:AssociateRouteTable", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:AssociateRouteTable", e))
+        let out = call("ec2:AssociateRouteTable", Policy::AFTER_CREATE, || {
+            req.clone().send()
         })
         .await?;
         let id = out.association_id().ok_or_else(|| {
@@ -209,12 +202,11 @@ impl Reconciler for RouteTableAssociationReconciler {
             .association_id(&current.id)
             .route_table_id(table);
         // The new table may be moments old.
-        let out = after_create("ec2:ReplaceRouteTableAssociation", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:ReplaceRouteTableAssociation", e))
-        })
+        let out = call(
+            "ec2:ReplaceRouteTableAssociation",
+            Policy::AFTER_CREATE,
+            || req.clone().send(),
+        )
         .await?;
         let id = out.new_association_id().ok_or_else(|| {
             ReconcileError::Invalid("ReplaceRouteTableAssociation returned no new id".into())
@@ -234,14 +226,11 @@ impl Reconciler for RouteTableAssociationReconciler {
             .disassociate_route_table()
             .association_id(&current.id);
         gone(
-            transient("ec2:DisassociateRouteTable", || async {
-                req.clone()
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("ec2:DisassociateRouteTable", e))
+            call("ec2:DisassociateRouteTable", Policy::TRANSIENT, || {
+                req.clone().send()
             })
-            .await,
+            .await
+            .map(|_| ()),
         )
     }
 }

@@ -19,10 +19,11 @@
 //! next run adds. Delete waits out `DependencyViolation` (ENIs of an ALB,
 //! instances or the DB still using the group); the timeout names them.
 
+use crate::ec2::filter;
 use crate::ec2::lookup::{create_unless_found, lookup, one_attempt, pick_owned};
-use crate::ec2::{after_create, delete_when_unblocked, filter};
-use crate::errors::{api_error, found, gone};
-use crate::retry::transient;
+use crate::ec2::{eni_blockers, SECURITY_GROUP_DELETE};
+use crate::errors::{found, gone};
+use crate::retry::{call, delete_when_unblocked_or_name, Policy};
 use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -33,7 +34,6 @@ use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, Props, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use serde_json::{json, Map, Value};
-use std::time::Duration;
 
 pub struct SecurityGroupReconciler {
     pub aws: Aws,
@@ -195,14 +195,13 @@ impl SecurityGroupReconciler {
             .group_id(group)
             .set_ip_permissions(Some(perms));
         // The group and the source groups may be moments old.
-        let r = after_create("ec2:AuthorizeSecurityGroupIngress", || async {
-            req.clone()
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("ec2:AuthorizeSecurityGroupIngress", e))
-        })
-        .await;
+        let r = call(
+            "ec2:AuthorizeSecurityGroupIngress",
+            Policy::AFTER_CREATE,
+            || req.clone().send(),
+        )
+        .await
+        .map(|_| ());
         match r {
             // InvalidPermission.Duplicate: already there is what we want.
             Err(e) if e.class() == ErrorClass::AlreadyExists => Ok(()),
@@ -223,14 +222,14 @@ impl SecurityGroupReconciler {
             .iter()
             .map(permission)
             .collect::<Result<Vec<_>, _>>()?;
-        let r = ec2
-            .revoke_security_group_ingress()
-            .group_id(group)
-            .set_ip_permissions(Some(perms))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_error("ec2:RevokeSecurityGroupIngress", e));
+        let r = call("ec2:RevokeSecurityGroupIngress", Policy::ONCE, || {
+            ec2.revoke_security_group_ingress()
+                .group_id(group)
+                .set_ip_permissions(Some(perms.clone()))
+                .send()
+        })
+        .await
+        .map(|_| ());
         // InvalidPermission.NotFound: already gone.
         gone(r)
     }
@@ -304,11 +303,8 @@ impl Reconciler for SecurityGroupReconciler {
                         .describe_security_groups()
                         .filters(filter("group-name", &spec.name))
                         .filters(filter("vpc-id", vpc));
-                    let out = transient("ec2:DescribeSecurityGroups", || async {
-                        req.clone()
-                            .send()
-                            .await
-                            .map_err(|e| api_error("ec2:DescribeSecurityGroups", e))
+                    let out = call("ec2:DescribeSecurityGroups", Policy::TRANSIENT, || {
+                        req.clone().send()
                     })
                     .await;
                     found(out)?
@@ -335,28 +331,31 @@ impl Reconciler for SecurityGroupReconciler {
             .tag_specifications(ec2_tag_spec(ResourceType::SecurityGroup, spec));
         // No client token: an unanswered attempt is followed by the
         // ownership-tag lookup, which is why the tags go in this call.
-        let id = after_create("ec2:CreateSecurityGroup", || {
-            create_unless_found::<SecurityGroup, _, _, _>(
-                &self.aws,
-                cx,
-                spec,
-                "ec2:CreateSecurityGroup",
-                || async {
-                    let out = req
-                        .clone()
-                        .customize()
-                        .config_override(one_attempt())
-                        .send()
-                        .await
-                        .map_err(|e| api_error("ec2:CreateSecurityGroup", e))?;
-                    out.group_id().map(str::to_string).ok_or_else(|| {
-                        ReconcileError::Invalid("CreateSecurityGroup returned no group id".into())
-                    })
-                },
-                |g| Ok(g.group_id().unwrap_or_default().to_string()),
-            )
-        })
-        .await?;
+        let id = Policy::AFTER_CREATE
+            .run("ec2:CreateSecurityGroup", || {
+                create_unless_found::<SecurityGroup, _, _, _>(
+                    &self.aws,
+                    cx,
+                    spec,
+                    "ec2:CreateSecurityGroup",
+                    || async {
+                        let out = call("ec2:CreateSecurityGroup", Policy::ONCE, || {
+                            req.clone()
+                                .customize()
+                                .config_override(one_attempt())
+                                .send()
+                        })
+                        .await?;
+                        out.group_id().map(str::to_string).ok_or_else(|| {
+                            ReconcileError::Invalid(
+                                "CreateSecurityGroup returned no group id".into(),
+                            )
+                        })
+                    },
+                    |g| Ok(g.group_id().unwrap_or_default().to_string()),
+                )
+            })
+            .await?;
         self.authorize(&ec2, &id, &ingress_of(&spec.props)).await?;
         Ok(Observed {
             id,
@@ -395,20 +394,15 @@ impl Reconciler for SecurityGroupReconciler {
             "security group {} ({}) to be deletable (DependencyViolation)",
             current.id, spec.address
         );
-        delete_when_unblocked(
-            &ec2,
+        delete_when_unblocked_or_name(
             &what,
-            filter("group-id", &current.id),
-            Duration::from_secs(1200),
-            Duration::from_secs(5),
-            || async {
-                ec2.delete_security_group()
-                    .group_id(&current.id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("ec2:DeleteSecurityGroup", e))
+            SECURITY_GROUP_DELETE,
+            || {
+                call("ec2:DeleteSecurityGroup", Policy::ONCE, || {
+                    ec2.delete_security_group().group_id(&current.id).send()
+                })
             },
+            || eni_blockers(&ec2, filter("group-id", &current.id)),
         )
         .await
     }

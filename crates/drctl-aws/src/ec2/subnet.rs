@@ -13,10 +13,11 @@
 //! the ENIs still in the subnet. The emulator deletes subnets that still
 //! hold ENIs, so that wait only runs against AWS.
 
+use crate::ec2::filter;
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned, Owned};
-use crate::ec2::{after_create, delete_when_unblocked, filter};
-use crate::errors::{api_error, found};
-use crate::retry::{transient, wait_for};
+use crate::ec2::{eni_blockers, SUBNET_AVAILABLE, SUBNET_DELETE};
+use crate::errors::found;
+use crate::retry::{call, delete_when_unblocked_or_name, wait_for, Policy, Wait};
 use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -25,7 +26,6 @@ use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 pub struct SubnetReconciler {
     pub aws: Aws,
@@ -46,11 +46,8 @@ fn id_and_ready(s: &Subnet) -> Option<(String, bool)> {
 
 /// The region's available standard zones, sorted by name.
 pub(crate) async fn zone_names(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, ReconcileError> {
-    let out = transient("ec2:DescribeAvailabilityZones", || async {
-        ec2.describe_availability_zones()
-            .send()
-            .await
-            .map_err(|e| api_error("ec2:DescribeAvailabilityZones", e))
+    let out = call("ec2:DescribeAvailabilityZones", Policy::TRANSIENT, || {
+        ec2.describe_availability_zones().send()
     })
     .await?;
     let mut names: Vec<String> = out
@@ -113,11 +110,8 @@ impl SubnetReconciler {
             .subnet_id(id)
             .map_public_ip_on_launch(AttributeBooleanValue::builder().value(value).build());
         // Also right after CreateSubnet: the new id may not have propagated.
-        after_create("ec2:ModifySubnetAttribute", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:ModifySubnetAttribute", e))
+        call("ec2:ModifySubnetAttribute", Policy::AFTER_CREATE, || {
+            req.clone().send()
         })
         .await?;
         Ok(())
@@ -214,28 +208,29 @@ impl Reconciler for SubnetReconciler {
             .cidr_block(props::str(spec, "cidr_block")?)
             .availability_zone(az)
             .tag_specifications(ec2_tag_spec(ResourceType::Subnet, spec));
-        let id = after_create("ec2:CreateSubnet", || {
-            create_unless_found::<Subnet, _, _, _>(
-                &self.aws,
-                cx,
-                spec,
-                "ec2:CreateSubnet",
-                || async {
-                    let out = req
-                        .clone()
-                        .customize()
-                        .config_override(one_attempt())
-                        .send()
-                        .await
-                        .map_err(|e| api_error("ec2:CreateSubnet", e))?;
-                    out.subnet().and_then(id_and_ready).ok_or_else(|| {
-                        ReconcileError::Invalid("CreateSubnet returned no subnet id".into())
-                    })
-                },
-                |s| Ok(id_and_ready(&s).unwrap_or_default()),
-            )
-        })
-        .await?;
+        let id = Policy::AFTER_CREATE
+            .run("ec2:CreateSubnet", || {
+                create_unless_found::<Subnet, _, _, _>(
+                    &self.aws,
+                    cx,
+                    spec,
+                    "ec2:CreateSubnet",
+                    || async {
+                        let out = call("ec2:CreateSubnet", Policy::ONCE, || {
+                            req.clone()
+                                .customize()
+                                .config_override(one_attempt())
+                                .send()
+                        })
+                        .await?;
+                        out.subnet().and_then(id_and_ready).ok_or_else(|| {
+                            ReconcileError::Invalid("CreateSubnet returned no subnet id".into())
+                        })
+                    },
+                    |s| Ok(id_and_ready(&s).unwrap_or_default()),
+                )
+            })
+            .await?;
         let (id, ready) = id;
         if ready {
             self.aws.note_ready_at_create(&id);
@@ -265,24 +260,18 @@ impl Reconciler for SubnetReconciler {
             "subnet {} ({}) to become available",
             created.id, spec.address
         );
-        wait_for(
-            &what,
-            Duration::from_secs(300),
-            Duration::from_secs(2),
-            || async {
-                let out = found(
-                    ec2.describe_subnets()
-                        .subnet_ids(&created.id)
-                        .send()
-                        .await
-                        .map_err(|e| api_error("ec2:DescribeSubnets", e)),
-                )?;
-                Ok(out
-                    .and_then(|o| o.subnets().first().cloned())
-                    .filter(|s| s.state() == Some(&SubnetState::Available))
-                    .map(|_| ()))
-            },
-        )
+        wait_for(&what, SUBNET_AVAILABLE, || async {
+            let out = found(
+                call("ec2:DescribeSubnets", Policy::ONCE, || {
+                    ec2.describe_subnets().subnet_ids(&created.id).send()
+                })
+                .await,
+            )?;
+            Ok(out
+                .and_then(|o| o.subnets().first().cloned())
+                .filter(|s| s.state() == Some(&SubnetState::Available))
+                .map(|_| ()))
+        })
         .await?;
         Ok(created)
     }
@@ -312,7 +301,7 @@ impl Reconciler for SubnetReconciler {
             "subnet {} ({}) to be deletable (DependencyViolation)",
             current.id, spec.address
         );
-        delete_subnet(&ec2, &current.id, &what, Duration::from_secs(1200)).await
+        delete_subnet(&ec2, &current.id, &what, SUBNET_DELETE).await
     }
 }
 
@@ -321,22 +310,17 @@ async fn delete_subnet(
     ec2: &aws_sdk_ec2::Client,
     id: &str,
     what: &str,
-    timeout: Duration,
+    wait: Wait,
 ) -> Result<(), ReconcileError> {
-    delete_when_unblocked(
-        ec2,
+    delete_when_unblocked_or_name(
         what,
-        filter("subnet-id", id),
-        timeout,
-        Duration::from_secs(5),
-        || async {
-            ec2.delete_subnet()
-                .subnet_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("ec2:DeleteSubnet", e))
+        wait,
+        || {
+            call("ec2:DeleteSubnet", Policy::ONCE, || {
+                ec2.delete_subnet().subnet_id(id).send()
+            })
         },
+        || eni_blockers(ec2, filter("subnet-id", id)),
     )
     .await
 }
@@ -401,14 +385,9 @@ mod tests {
             })
             .then_output(eni_in_subnet);
         let ec2 = mock_ec2(RuleMode::MatchAny, &[&delete, &enis]);
-        delete_subnet(
-            &ec2,
-            "subnet-1",
-            "subnet subnet-1",
-            Duration::from_secs(600),
-        )
-        .await
-        .unwrap();
+        delete_subnet(&ec2, "subnet-1", "subnet subnet-1", Wait::secs(600, 5))
+            .await
+            .unwrap();
         assert_eq!(delete.num_calls(), 3);
     }
 
@@ -425,7 +404,7 @@ mod tests {
             &ec2,
             "subnet-1",
             "subnet subnet-1 to be deletable",
-            Duration::from_secs(60),
+            Wait::secs(60, 5),
         )
         .await
         .unwrap_err();
@@ -446,7 +425,7 @@ mod tests {
             )
         });
         let ec2 = mock_ec2(RuleMode::MatchAny, &[&delete]);
-        delete_subnet(&ec2, "subnet-1", "subnet", Duration::from_secs(60))
+        delete_subnet(&ec2, "subnet-1", "subnet", Wait::secs(60, 5))
             .await
             .unwrap();
     }

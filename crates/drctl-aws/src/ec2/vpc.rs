@@ -5,8 +5,9 @@
 //! `enable_dns_hostnames` (both updated in place).
 
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned, Owned};
-use crate::errors::{api_error, found, gone};
-use crate::retry::{transient, wait_for};
+use crate::ec2::{VPC_AVAILABLE, VPC_DELETE};
+use crate::errors::found;
+use crate::retry::{call, delete_when_unblocked, wait_for, Policy};
 use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -15,7 +16,6 @@ use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::json;
-use std::time::Duration;
 
 /// A created VPC's id, and whether it is `available` already (then
 /// `wait_ready` makes no call).
@@ -44,13 +44,13 @@ impl VpcReconciler {
         let attr = |a: aws_sdk_ec2::types::VpcAttributeName| {
             let ec2 = ec2.clone();
             async move {
-                let out = ec2
-                    .describe_vpc_attribute()
-                    .vpc_id(id)
-                    .attribute(a)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("ec2:DescribeVpcAttribute", e))?;
+                let out = call("ec2:DescribeVpcAttribute", Policy::ONCE, || {
+                    ec2.describe_vpc_attribute()
+                        .vpc_id(id)
+                        .attribute(a.clone())
+                        .send()
+                })
+                .await?;
                 Ok::<_, ReconcileError>(out)
             }
         };
@@ -89,11 +89,8 @@ impl VpcReconciler {
             } else {
                 req.enable_dns_hostnames(v)
             };
-            transient("ec2:ModifyVpcAttribute", || async {
-                req.clone()
-                    .send()
-                    .await
-                    .map_err(|e| api_error("ec2:ModifyVpcAttribute", e))
+            call("ec2:ModifyVpcAttribute", Policy::TRANSIENT, || {
+                req.clone().send()
             })
             .await?;
         }
@@ -161,13 +158,13 @@ impl Reconciler for VpcReconciler {
             spec,
             "ec2:CreateVpc",
             || async {
-                let out = req
-                    .clone()
-                    .customize()
-                    .config_override(one_attempt())
-                    .send()
-                    .await
-                    .map_err(|e| api_error("ec2:CreateVpc", e))?;
+                let out = call("ec2:CreateVpc", Policy::ONCE, || {
+                    req.clone()
+                        .customize()
+                        .config_override(one_attempt())
+                        .send()
+                })
+                .await?;
                 out.vpc()
                     .and_then(id_and_ready)
                     .ok_or_else(|| ReconcileError::Invalid("CreateVpc returned no VPC".into()))
@@ -198,24 +195,18 @@ impl Reconciler for VpcReconciler {
         }
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
         let what = format!("VPC {} ({}) to become available", created.id, spec.address);
-        wait_for(
-            &what,
-            Duration::from_secs(300),
-            Duration::from_secs(2),
-            || async {
-                let out = found(
-                    ec2.describe_vpcs()
-                        .vpc_ids(&created.id)
-                        .send()
-                        .await
-                        .map_err(|e| api_error("ec2:DescribeVpcs", e)),
-                )?;
-                Ok(out
-                    .and_then(|o| o.vpcs().first().cloned())
-                    .filter(|v| v.state() == Some(&VpcState::Available))
-                    .map(|_| ()))
-            },
-        )
+        wait_for(&what, VPC_AVAILABLE, || async {
+            let out = found(
+                call("ec2:DescribeVpcs", Policy::ONCE, || {
+                    ec2.describe_vpcs().vpc_ids(&created.id).send()
+                })
+                .await,
+            )?;
+            Ok(out
+                .and_then(|o| o.vpcs().first().cloned())
+                .filter(|v| v.state() == Some(&VpcState::Available))
+                .map(|_| ()))
+        })
         .await?;
         Ok(created)
     }
@@ -244,29 +235,11 @@ impl Reconciler for VpcReconciler {
             "VPC {} ({}) to be deletable (DependencyViolation)",
             current.id, spec.address
         );
-        wait_for(
-            &what,
-            Duration::from_secs(600),
-            Duration::from_secs(5),
-            || async {
-                match gone(
-                    ec2.delete_vpc()
-                        .vpc_id(&current.id)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| api_error("ec2:DeleteVpc", e)),
-                ) {
-                    Ok(()) => Ok(Some(())),
-                    Err(e)
-                        if e.class() == drctl_core::reconcile::ErrorClass::DependencyViolation =>
-                    {
-                        Ok(None)
-                    }
-                    Err(e) => Err(e),
-                }
-            },
-        )
+        delete_when_unblocked(&what, VPC_DELETE, || {
+            call("ec2:DeleteVpc", Policy::ONCE, || {
+                ec2.delete_vpc().vpc_id(&current.id).send()
+            })
+        })
         .await
     }
 }

@@ -13,8 +13,8 @@
 //! exist either, so an unknown `load_balancer_arn` reads as not found.
 
 use crate::elbv2::{elbv2_tags, elbv2_tags_of};
-use crate::errors::{api_error, found, gone};
-use crate::retry::transient;
+use crate::errors::{found, gone};
+use crate::retry::{call, Policy};
 use crate::tags::{ambiguous, check_owned, with_tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -44,11 +44,8 @@ async fn describe(
         Some(arn) => elb.describe_listeners().listener_arns(arn),
         None => elb.describe_listeners().load_balancer_arn(lb_arn),
     };
-    let out = transient("elbv2:DescribeListeners", || async {
-        req.clone()
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:DescribeListeners", e))
+    let out = call("elbv2:DescribeListeners", Policy::TRANSIENT, || {
+        req.clone().send()
     })
     .await;
     Ok(found(out)?
@@ -172,16 +169,14 @@ impl Reconciler for ListenerReconciler {
         let elb = self.aws.elbv2(self.aws.region_of(spec));
         // No token in this API; a crashed create is found again by load
         // balancer and port, and AWS refuses a second listener on the port.
-        let out = elb
+        let req = elb
             .create_listener()
             .load_balancer_arn(props::str(spec, "load_balancer_arn")?)
             .protocol(ProtocolEnum::from(props::str(spec, "protocol")?))
             .port(port(spec)?)
             .default_actions(forward(spec)?)
-            .set_tags(Some(elbv2_tags(spec)))
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:CreateListener", e))?;
+            .set_tags(Some(elbv2_tags(spec)));
+        let out = call("elbv2:CreateListener", Policy::ONCE, || req.clone().send()).await?;
         let l = out.listeners().first().ok_or_else(|| {
             ReconcileError::Invalid("elbv2:CreateListener returned no listener".into())
         })?;
@@ -204,11 +199,8 @@ impl Reconciler for ListenerReconciler {
             .protocol(ProtocolEnum::from(props::str(spec, "protocol")?))
             .port(port(spec)?)
             .default_actions(forward(spec)?);
-        transient("elbv2:ModifyListener", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("elbv2:ModifyListener", e))
+        call("elbv2:ModifyListener", Policy::TRANSIENT, || {
+            req.clone().send()
         })
         .await?;
         Ok(current.updated_to(spec))
@@ -222,15 +214,11 @@ impl Reconciler for ListenerReconciler {
     ) -> Result<(), ReconcileError> {
         let elb = self.aws.elbv2(self.aws.region_of(spec));
         gone(
-            transient("elbv2:DeleteListener", || async {
-                elb.delete_listener()
-                    .listener_arn(&current.id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("elbv2:DeleteListener", e))
+            call("elbv2:DeleteListener", Policy::TRANSIENT, || {
+                elb.delete_listener().listener_arn(&current.id).send()
             })
-            .await,
+            .await
+            .map(|_| ()),
         )
     }
 }

@@ -17,9 +17,10 @@
 //! The elbv2 tag helpers used by the target group and listener live here.
 
 use crate::elbv2::{arn_suffix, elbv2_tags, elbv2_tags_of};
-use crate::errors::{api_error, found, gone};
+use crate::elbv2::{LOAD_BALANCER_ACTIVE, LOAD_BALANCER_DELETED};
+use crate::errors::{found, gone};
 use crate::props::list_like_desired;
-use crate::retry::{transient, wait_for};
+use crate::retry::{call, wait_for, Policy, Wait};
 use crate::tags::{ambiguous, check_owned, with_tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -32,7 +33,6 @@ use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::json;
-use std::time::Duration;
 
 pub struct LoadBalancerReconciler {
     pub aws: Aws,
@@ -53,11 +53,8 @@ async fn describe(
         Some(arn) => elb.describe_load_balancers().load_balancer_arns(arn),
         None => elb.describe_load_balancers().names(name),
     };
-    let out = transient("elbv2:DescribeLoadBalancers", || async {
-        req.clone()
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:DescribeLoadBalancers", e))
+    let out = call("elbv2:DescribeLoadBalancers", Policy::TRANSIENT, || {
+        req.clone().send()
     })
     .await;
     Ok(found(out)?
@@ -103,13 +100,13 @@ async fn wait_active(
     elb: &Client,
     spec: &ResourceSpec,
     arn: &str,
-    timeout: Duration,
+    wait: Wait,
 ) -> Result<LoadBalancer, ReconcileError> {
     let what = format!(
         "load balancer {} ({}) to become active",
         spec.name, spec.address
     );
-    wait_for(&what, timeout, Duration::from_secs(5), || async {
+    wait_for(&what, wait, || async {
         let lb = describe(elb, Some(arn), &spec.name)
             .await?
             .into_iter()
@@ -134,7 +131,7 @@ async fn wait_active(
 async fn create_with(elb: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
     // No token in this API: the unique name and the tags in this call
     // make a crashed create recoverable by lookup.
-    let out = elb
+    let req = elb
         .create_load_balancer()
         .name(&spec.name)
         .set_subnets(Some(props::strings(spec, "subnet_ids")?))
@@ -142,10 +139,11 @@ async fn create_with(elb: &Client, spec: &ResourceSpec) -> Result<Observed, Reco
         .scheme(LoadBalancerSchemeEnum::from(props::str(spec, "scheme")?))
         .r#type(LoadBalancerTypeEnum::from(props::str(spec, "type")?))
         .ip_address_type(IpAddressType::from(props::str(spec, "ip_address_type")?))
-        .set_tags(Some(elbv2_tags(spec)))
-        .send()
-        .await
-        .map_err(|e| api_error("elbv2:CreateLoadBalancer", e))?;
+        .set_tags(Some(elbv2_tags(spec)));
+    let out = call("elbv2:CreateLoadBalancer", Policy::ONCE, || {
+        req.clone().send()
+    })
+    .await?;
     let lb = out.load_balancers().first().ok_or_else(|| {
         ReconcileError::Invalid("elbv2:CreateLoadBalancer returned no load balancer".into())
     })?;
@@ -158,25 +156,21 @@ async fn delete_and_wait(
     elb: &Client,
     spec: &ResourceSpec,
     arn: &str,
-    timeout: Duration,
+    wait: Wait,
 ) -> Result<(), ReconcileError> {
     gone(
-        transient("elbv2:DeleteLoadBalancer", || async {
-            elb.delete_load_balancer()
-                .load_balancer_arn(arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("elbv2:DeleteLoadBalancer", e))
+        call("elbv2:DeleteLoadBalancer", Policy::TRANSIENT, || {
+            elb.delete_load_balancer().load_balancer_arn(arn).send()
         })
-        .await,
+        .await
+        .map(|_| ()),
     )?;
     // Its ENIs hold the subnets and security groups until it is gone.
     let what = format!(
         "load balancer {} ({}) to be deleted",
         spec.name, spec.address
     );
-    wait_for(&what, timeout, Duration::from_secs(5), || async {
+    wait_for(&what, wait, || async {
         Ok(describe(elb, Some(arn), &spec.name)
             .await?
             .is_empty()
@@ -258,7 +252,7 @@ impl Reconciler for LoadBalancerReconciler {
         created: Observed,
     ) -> Result<Observed, ReconcileError> {
         let elb = self.aws.elbv2(self.aws.region_of(spec));
-        let lb = wait_active(&elb, spec, &created.id, Duration::from_secs(900)).await?;
+        let lb = wait_active(&elb, spec, &created.id, LOAD_BALANCER_ACTIVE).await?;
         let mut o = observe(spec, &lb)?;
         o.props = created.props;
         Ok(o)
@@ -277,37 +271,31 @@ impl Reconciler for LoadBalancerReconciler {
             match c.field.as_str() {
                 "subnet_ids" => {
                     let subnets = props::strings(spec, "subnet_ids")?;
-                    transient("elbv2:SetSubnets", || async {
+                    call("elbv2:SetSubnets", Policy::TRANSIENT, || {
                         elb.set_subnets()
                             .load_balancer_arn(arn)
                             .set_subnets(Some(subnets.clone()))
                             .send()
-                            .await
-                            .map_err(|e| api_error("elbv2:SetSubnets", e))
                     })
                     .await?;
                 }
                 "security_group_ids" => {
                     let groups = props::strings(spec, "security_group_ids")?;
-                    transient("elbv2:SetSecurityGroups", || async {
+                    call("elbv2:SetSecurityGroups", Policy::TRANSIENT, || {
                         elb.set_security_groups()
                             .load_balancer_arn(arn)
                             .set_security_groups(Some(groups.clone()))
                             .send()
-                            .await
-                            .map_err(|e| api_error("elbv2:SetSecurityGroups", e))
                     })
                     .await?;
                 }
                 "ip_address_type" => {
                     let t = IpAddressType::from(props::str(spec, "ip_address_type")?);
-                    transient("elbv2:SetIpAddressType", || async {
+                    call("elbv2:SetIpAddressType", Policy::TRANSIENT, || {
                         elb.set_ip_address_type()
                             .load_balancer_arn(arn)
                             .ip_address_type(t.clone())
                             .send()
-                            .await
-                            .map_err(|e| api_error("elbv2:SetIpAddressType", e))
                     })
                     .await?;
                 }
@@ -329,7 +317,7 @@ impl Reconciler for LoadBalancerReconciler {
         current: &Observed,
     ) -> Result<(), ReconcileError> {
         let elb = self.aws.elbv2(self.aws.region_of(spec));
-        delete_and_wait(&elb, spec, &current.id, Duration::from_secs(600)).await
+        delete_and_wait(&elb, spec, &current.id, LOAD_BALANCER_DELETED).await
     }
 }
 
@@ -423,12 +411,16 @@ pub(crate) mod tests {
             .build();
         let elb = client(&[&describe]);
         let started = tokio::time::Instant::now();
-        let got = wait_active(&elb, &spec(), ARN, Duration::from_secs(900))
+        let got = wait_active(&elb, &spec(), ARN, LOAD_BALANCER_ACTIVE)
             .await
             .unwrap();
         assert_eq!(describe.num_calls(), 4);
         // At once, then after 1, 2 and 4 s (retry::FIRST_POLL, doubling).
-        assert_eq!(started.elapsed(), Duration::from_secs(7), "it polled");
+        assert_eq!(
+            started.elapsed(),
+            std::time::Duration::from_secs(7),
+            "it polled"
+        );
         let o = observe(&spec(), &got).unwrap();
         assert_eq!(
             o.attrs["arn_suffix"],
@@ -449,7 +441,7 @@ pub(crate) mod tests {
             .repeatedly()
             .build();
         let elb = client(&[&describe]);
-        let err = wait_active(&elb, &spec(), ARN, Duration::from_secs(900))
+        let err = wait_active(&elb, &spec(), ARN, LOAD_BALANCER_ACTIVE)
             .await
             .unwrap_err();
         assert_eq!(

@@ -6,8 +6,7 @@ pub mod listener;
 pub mod load_balancer;
 pub mod target_group;
 
-use crate::errors::api_error;
-use crate::retry::transient;
+use crate::retry::{call, Policy, Wait};
 use crate::tag_index::tags_or;
 use crate::tags::Tags;
 use crate::Aws;
@@ -15,6 +14,16 @@ use aws_sdk_elasticloadbalancingv2::types::Tag;
 use aws_sdk_elasticloadbalancingv2::Client;
 use drctl_core::model::ResourceSpec;
 use drctl_core::reconcile::{Ctx, ReconcileError};
+
+/// An ALB takes a few minutes to turn `active`: 15 min (drctl's figure;
+/// terraform-provider-aws `aws_lb` allows 10 to create), polled every 5 s.
+pub(crate) const LOAD_BALANCER_ACTIVE: Wait = Wait::secs(900, 5);
+/// A deleted ALB leaves DescribeLoadBalancers within minutes (its ENIs
+/// later): 10 min, the terraform-provider-aws `aws_lb` delete default.
+pub(crate) const LOAD_BALANCER_DELETED: Wait = Wait::secs(600, 5);
+/// DeleteTargetGroup answers ResourceInUse while a listener or an Auto
+/// Scaling group still uses it: 5 min (drctl's figure), every 5 s.
+pub(crate) const TARGET_GROUP_DELETE: Wait = Wait::secs(300, 5);
 
 /// The spec's tags in elbv2's shape (for create calls).
 pub(crate) fn elbv2_tags(spec: &ResourceSpec) -> Vec<Tag> {
@@ -75,12 +84,8 @@ pub(crate) fn arn_suffix(arn: &str, marker: &str, keep_marker: bool) -> Option<S
 }
 
 pub(crate) async fn describe_tags(elb: &Client, arn: &str) -> Result<Tags, ReconcileError> {
-    let out = transient("elbv2:DescribeTags", || async {
-        elb.describe_tags()
-            .resource_arns(arn)
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:DescribeTags", e))
+    let out = call("elbv2:DescribeTags", Policy::TRANSIENT, || {
+        elb.describe_tags().resource_arns(arn).send()
     })
     .await?;
     Ok(out

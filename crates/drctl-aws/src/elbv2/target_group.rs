@@ -16,9 +16,10 @@
 //! group still uses (`ResourceInUse`); the destroy rules order those first
 //! and delete waits for the error to clear.
 
+use crate::elbv2::TARGET_GROUP_DELETE;
 use crate::elbv2::{arn_suffix, elbv2_tags, elbv2_tags_of};
-use crate::errors::{api_error, found, gone};
-use crate::retry::{transient, wait_for};
+use crate::errors::found;
+use crate::retry::{call, delete_when_unblocked, Policy};
 use crate::tags::{ambiguous, check_owned, with_tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -26,9 +27,8 @@ use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetGroup, 
 use aws_sdk_elasticloadbalancingv2::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::json;
-use std::time::Duration;
 
 pub struct TargetGroupReconciler {
     pub aws: Aws,
@@ -49,11 +49,8 @@ async fn describe(
         Some(arn) => elb.describe_target_groups().target_group_arns(arn),
         None => elb.describe_target_groups().names(name),
     };
-    let out = transient("elbv2:DescribeTargetGroups", || async {
-        req.clone()
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:DescribeTargetGroups", e))
+    let out = call("elbv2:DescribeTargetGroups", Policy::TRANSIENT, || {
+        req.clone().send()
     })
     .await;
     Ok(found(out)?
@@ -174,7 +171,7 @@ impl Reconciler for TargetGroupReconciler {
         let elb = self.aws.elbv2(self.aws.region_of(spec));
         // No token in this API: the unique name and the tags in this call
         // make a crashed create recoverable by lookup.
-        let out = elb
+        let req = elb
             .create_target_group()
             .name(&spec.name)
             .vpc_id(props::str(spec, "vpc_id")?)
@@ -195,10 +192,11 @@ impl Reconciler for TargetGroupReconciler {
                     .http_code(props::str(spec, "matcher")?)
                     .build(),
             )
-            .set_tags(Some(elbv2_tags(spec)))
-            .send()
-            .await
-            .map_err(|e| api_error("elbv2:CreateTargetGroup", e))?;
+            .set_tags(Some(elbv2_tags(spec)));
+        let out = call("elbv2:CreateTargetGroup", Policy::ONCE, || {
+            req.clone().send()
+        })
+        .await?;
         let tg = out.target_groups().first().ok_or_else(|| {
             ReconcileError::Invalid("elbv2:CreateTargetGroup returned no target group".into())
         })?;
@@ -239,11 +237,8 @@ impl Reconciler for TargetGroupReconciler {
                     .http_code(props::str(spec, "matcher")?)
                     .build(),
             );
-        transient("elbv2:ModifyTargetGroup", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("elbv2:ModifyTargetGroup", e))
+        call("elbv2:ModifyTargetGroup", Policy::TRANSIENT, || {
+            req.clone().send()
         })
         .await?;
         Ok(current.updated_to(spec))
@@ -260,26 +255,13 @@ impl Reconciler for TargetGroupReconciler {
             "target group {} ({}) to be deletable (still used by a listener or an Auto Scaling group)",
             spec.name, spec.address
         );
-        wait_for(
-            &what,
-            Duration::from_secs(300),
-            Duration::from_secs(5),
-            || async {
-                let r = gone(
-                    elb.delete_target_group()
-                        .target_group_arn(&current.id)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| api_error("elbv2:DeleteTargetGroup", e)),
-                );
-                match r {
-                    Ok(()) => Ok(Some(())),
-                    Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
-                    Err(e) => Err(e),
-                }
-            },
-        )
+        delete_when_unblocked(&what, TARGET_GROUP_DELETE, || {
+            call("elbv2:DeleteTargetGroup", Policy::ONCE, || {
+                elb.delete_target_group()
+                    .target_group_arn(&current.id)
+                    .send()
+            })
+        })
         .await
     }
 }

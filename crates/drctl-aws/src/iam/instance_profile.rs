@@ -13,8 +13,9 @@
 //! class on top (see `retry::IAM_PROPAGATION`). Delete removes the role
 //! first (AWS refuses to delete a profile that still holds one).
 
-use crate::errors::{api_error, found, gone};
-use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
+use crate::errors::{found, gone};
+use crate::iam::PROFILE_VISIBLE;
+use crate::retry::{call, wait_for, Policy, Wait};
 use crate::tags::{check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -22,9 +23,8 @@ use aws_sdk_iam::types::{InstanceProfile, Tag};
 use aws_sdk_iam::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::json;
-use std::time::Duration;
 
 pub struct InstanceProfileReconciler {
     pub aws: Aws,
@@ -55,12 +55,10 @@ fn iam_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {
 
 async fn get_profile(iam: &Client, name: &str) -> Result<Option<InstanceProfile>, ReconcileError> {
     let out = found(
-        transient("iam:GetInstanceProfile", || async {
+        call("iam:GetInstanceProfile", Policy::TRANSIENT, || {
             iam.get_instance_profile()
                 .instance_profile_name(name)
                 .send()
-                .await
-                .map_err(|e| api_error("iam:GetInstanceProfile", e))
         })
         .await,
     )?;
@@ -69,13 +67,11 @@ async fn get_profile(iam: &Client, name: &str) -> Result<Option<InstanceProfile>
 
 async fn profile_tags(iam: &Client, p: &InstanceProfile) -> Result<Tags, ReconcileError> {
     let tags = if p.tags().is_empty() {
-        transient("iam:ListInstanceProfileTags", || async {
+        call("iam:ListInstanceProfileTags", Policy::TRANSIENT, || {
             iam.list_instance_profile_tags()
                 .instance_profile_name(p.instance_profile_name())
                 .max_items(1000)
                 .send()
-                .await
-                .map_err(|e| api_error("iam:ListInstanceProfileTags", e))
         })
         .await?
         .tags()
@@ -105,39 +101,30 @@ fn observed(p: &InstanceProfile) -> Observed {
 async fn add_role(iam: &Client, profile: &str, role: &str) -> Result<(), ReconcileError> {
     // The role was usually created a moment ago: "not found" may be IAM's
     // eventual consistency, so it is retried briefly.
-    retry(
-        "iam:AddRoleToInstanceProfile",
-        AFTER_CREATE,
-        &[
-            ErrorClass::NotFound,
-            ErrorClass::Retryable,
-            ErrorClass::Throttled,
-        ],
-        || async {
-            iam.add_role_to_instance_profile()
-                .instance_profile_name(profile)
-                .role_name(role)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("iam:AddRoleToInstanceProfile", e))
-        },
-    )
+    call("iam:AddRoleToInstanceProfile", Policy::PROPAGATION, || {
+        iam.add_role_to_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+    })
     .await
+    .map(|_| ())
 }
 
 async fn remove_role(iam: &Client, profile: &str, role: &str) -> Result<(), ReconcileError> {
     gone(
-        transient("iam:RemoveRoleFromInstanceProfile", || async {
-            iam.remove_role_from_instance_profile()
-                .instance_profile_name(profile)
-                .role_name(role)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("iam:RemoveRoleFromInstanceProfile", e))
-        })
-        .await,
+        call(
+            "iam:RemoveRoleFromInstanceProfile",
+            Policy::TRANSIENT,
+            || {
+                iam.remove_role_from_instance_profile()
+                    .instance_profile_name(profile)
+                    .role_name(role)
+                    .send()
+            },
+        )
+        .await
+        .map(|_| ()),
     )
 }
 
@@ -147,13 +134,13 @@ async fn wait_visible(
     spec: &ResourceSpec,
     name: &str,
     role: &str,
-    timeout: Duration,
+    wait: Wait,
 ) -> Result<InstanceProfile, ReconcileError> {
     let what = format!(
         "instance profile {name} ({}) to be visible with role {role}",
         spec.address
     );
-    wait_for(&what, timeout, Duration::from_secs(2), || async {
+    wait_for(&what, wait, || async {
         Ok(get_profile(iam, name)
             .await?
             .filter(|p| p.roles().iter().any(|r| r.role_name() == role)))
@@ -234,13 +221,14 @@ impl Reconciler for InstanceProfileReconciler {
         // No token in this API: the unique name and the tags in this call
         // make a crashed create recoverable by lookup (the role is added on
         // the next run's update when the crash came in between).
-        let out = iam
+        let req = iam
             .create_instance_profile()
             .instance_profile_name(&spec.name)
-            .set_tags(Some(iam_tags(spec)?))
-            .send()
-            .await
-            .map_err(|e| api_error("iam:CreateInstanceProfile", e))?;
+            .set_tags(Some(iam_tags(spec)?));
+        let out = call("iam:CreateInstanceProfile", Policy::ONCE, || {
+            req.clone().send()
+        })
+        .await?;
         let p = out.instance_profile().ok_or_else(|| {
             ReconcileError::Invalid("iam:CreateInstanceProfile returned no profile".into())
         })?;
@@ -262,14 +250,7 @@ impl Reconciler for InstanceProfileReconciler {
         created: Observed,
     ) -> Result<Observed, ReconcileError> {
         let role = props::str(spec, "role_name")?;
-        wait_visible(
-            &self.client(),
-            spec,
-            &created.id,
-            role,
-            Duration::from_secs(120),
-        )
-        .await?;
+        wait_visible(&self.client(), spec, &created.id, role, PROFILE_VISIBLE).await?;
         Ok(created)
     }
 
@@ -290,7 +271,7 @@ impl Reconciler for InstanceProfileReconciler {
             }
             if !p.roles().iter().any(|r| r.role_name() == role) {
                 add_role(&iam, &current.id, role).await?;
-                wait_visible(&iam, spec, &current.id, role, Duration::from_secs(120)).await?;
+                wait_visible(&iam, spec, &current.id, role, PROFILE_VISIBLE).await?;
             }
         }
         Ok(current.updated_to(spec))
@@ -311,15 +292,13 @@ impl Reconciler for InstanceProfileReconciler {
             remove_role(&iam, &current.id, r.role_name()).await?;
         }
         gone(
-            transient("iam:DeleteInstanceProfile", || async {
+            call("iam:DeleteInstanceProfile", Policy::TRANSIENT, || {
                 iam.delete_instance_profile()
                     .instance_profile_name(&current.id)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("iam:DeleteInstanceProfile", e))
             })
-            .await,
+            .await
+            .map(|_| ()),
         )
     }
 }
@@ -417,7 +396,7 @@ mod tests {
             &spec(),
             "trading-ec2-profile-dev",
             "trading-ec2-role-dev",
-            Duration::from_secs(120),
+            PROFILE_VISIBLE,
         )
         .await
         .unwrap();
@@ -442,7 +421,7 @@ mod tests {
             &spec(),
             "trading-ec2-profile-dev",
             "trading-ec2-role-dev",
-            Duration::from_secs(120),
+            PROFILE_VISIBLE,
         )
         .await
         .unwrap_err();

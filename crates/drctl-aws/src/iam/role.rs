@@ -17,9 +17,9 @@
 //! policies deleted, managed ones detached, then the role
 //! (`DeleteConflict` otherwise, terraform#2761).
 
-use crate::errors::{api_error, found, gone};
+use crate::errors::{found, gone};
 use crate::props::list_like_desired;
-use crate::retry::transient;
+use crate::retry::{call, Policy};
 use crate::tags::{check_owned, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -196,12 +196,8 @@ fn from_iam(tags: &[Tag]) -> Tags {
 /// GetRole; `None` when there is no such role.
 async fn get_role(iam: &Client, name: &str) -> Result<Option<Role>, ReconcileError> {
     let out = found(
-        transient("iam:GetRole", || async {
-            iam.get_role()
-                .role_name(name)
-                .send()
-                .await
-                .map_err(|e| api_error("iam:GetRole", e))
+        call("iam:GetRole", Policy::TRANSIENT, || {
+            iam.get_role().role_name(name).send()
         })
         .await,
     )?;
@@ -212,39 +208,33 @@ async fn role_tags(iam: &Client, role: &Role) -> Result<Tags, ReconcileError> {
     if !role.tags().is_empty() {
         return Ok(from_iam(role.tags()));
     }
-    let out = transient("iam:ListRoleTags", || async {
+    let out = call("iam:ListRoleTags", Policy::TRANSIENT, || {
         iam.list_role_tags()
             .role_name(role.role_name())
             .max_items(1000)
             .send()
-            .await
-            .map_err(|e| api_error("iam:ListRoleTags", e))
     })
     .await?;
     Ok(from_iam(out.tags()))
 }
 
 async fn inline_policy_names(iam: &Client, role: &str) -> Result<Vec<String>, ReconcileError> {
-    let out = transient("iam:ListRolePolicies", || async {
+    let out = call("iam:ListRolePolicies", Policy::TRANSIENT, || {
         iam.list_role_policies()
             .role_name(role)
             .max_items(1000)
             .send()
-            .await
-            .map_err(|e| api_error("iam:ListRolePolicies", e))
     })
     .await?;
     Ok(out.policy_names().to_vec())
 }
 
 async fn managed_policy_arns(iam: &Client, role: &str) -> Result<Vec<String>, ReconcileError> {
-    let out = transient("iam:ListAttachedRolePolicies", || async {
+    let out = call("iam:ListAttachedRolePolicies", Policy::TRANSIENT, || {
         iam.list_attached_role_policies()
             .role_name(role)
             .max_items(1000)
             .send()
-            .await
-            .map_err(|e| api_error("iam:ListAttachedRolePolicies", e))
     })
     .await?;
     Ok(out
@@ -278,13 +268,11 @@ async fn observe(
     let (policy_name, policy) = match (names.as_slice(), want_policy) {
         ([], _) => (Value::Null, Value::Null),
         ([one], _) => {
-            let out = transient("iam:GetRolePolicy", || async {
+            let out = call("iam:GetRolePolicy", Policy::TRANSIENT, || {
                 iam.get_role_policy()
                     .role_name(name)
                     .policy_name(one)
                     .send()
-                    .await
-                    .map_err(|e| api_error("iam:GetRolePolicy", e))
             })
             .await?;
             let doc = parse_policy(out.policy_document())?;
@@ -318,54 +306,46 @@ async fn put_policies(
 ) -> Result<(), ReconcileError> {
     let policy_name = props::str(spec, "inline_policy_name")?;
     let policy = props::value(spec, "inline_policy")?.to_string();
-    transient("iam:PutRolePolicy", || async {
+    call("iam:PutRolePolicy", Policy::TRANSIENT, || {
         iam.put_role_policy()
             .role_name(name)
             .policy_name(policy_name)
             .policy_document(&policy)
             .send()
-            .await
-            .map_err(|e| api_error("iam:PutRolePolicy", e))
     })
     .await?;
     for other in existing_inline.iter().filter(|p| *p != policy_name) {
         gone(
-            transient("iam:DeleteRolePolicy", || async {
+            call("iam:DeleteRolePolicy", Policy::TRANSIENT, || {
                 iam.delete_role_policy()
                     .role_name(name)
                     .policy_name(other)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("iam:DeleteRolePolicy", e))
             })
-            .await,
+            .await
+            .map(|_| ()),
         )?;
     }
     let wanted = props::strings(spec, "managed_policy_arns")?;
     for arn in wanted.iter().filter(|a| !existing_managed.contains(a)) {
-        transient("iam:AttachRolePolicy", || async {
+        call("iam:AttachRolePolicy", Policy::TRANSIENT, || {
             iam.attach_role_policy()
                 .role_name(name)
                 .policy_arn(arn)
                 .send()
-                .await
-                .map_err(|e| api_error("iam:AttachRolePolicy", e))
         })
         .await?;
     }
     for arn in existing_managed.iter().filter(|a| !wanted.contains(a)) {
         gone(
-            transient("iam:DetachRolePolicy", || async {
+            call("iam:DetachRolePolicy", Policy::TRANSIENT, || {
                 iam.detach_role_policy()
                     .role_name(name)
                     .policy_arn(arn)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("iam:DetachRolePolicy", e))
             })
-            .await,
+            .await
+            .map(|_| ()),
         )?;
     }
     Ok(())
@@ -374,13 +354,11 @@ async fn put_policies(
 /// Deletes the role and everything AWS wants gone first.
 async fn delete_role(iam: &Client, name: &str) -> Result<(), ReconcileError> {
     let profiles = found(
-        transient("iam:ListInstanceProfilesForRole", || async {
+        call("iam:ListInstanceProfilesForRole", Policy::TRANSIENT, || {
             iam.list_instance_profiles_for_role()
                 .role_name(name)
                 .max_items(1000)
                 .send()
-                .await
-                .map_err(|e| api_error("iam:ListInstanceProfilesForRole", e))
         })
         .await,
     )?;
@@ -389,56 +367,50 @@ async fn delete_role(iam: &Client, name: &str) -> Result<(), ReconcileError> {
     };
     for p in profiles.instance_profiles() {
         gone(
-            transient("iam:RemoveRoleFromInstanceProfile", || async {
-                iam.remove_role_from_instance_profile()
-                    .instance_profile_name(p.instance_profile_name())
-                    .role_name(name)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("iam:RemoveRoleFromInstanceProfile", e))
-            })
-            .await,
+            call(
+                "iam:RemoveRoleFromInstanceProfile",
+                Policy::TRANSIENT,
+                || {
+                    iam.remove_role_from_instance_profile()
+                        .instance_profile_name(p.instance_profile_name())
+                        .role_name(name)
+                        .send()
+                },
+            )
+            .await
+            .map(|_| ()),
         )?;
     }
     for policy in found(inline_policy_names(iam, name).await)?.unwrap_or_default() {
         gone(
-            transient("iam:DeleteRolePolicy", || async {
+            call("iam:DeleteRolePolicy", Policy::TRANSIENT, || {
                 iam.delete_role_policy()
                     .role_name(name)
                     .policy_name(&policy)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("iam:DeleteRolePolicy", e))
             })
-            .await,
+            .await
+            .map(|_| ()),
         )?;
     }
     for arn in found(managed_policy_arns(iam, name).await)?.unwrap_or_default() {
         gone(
-            transient("iam:DetachRolePolicy", || async {
+            call("iam:DetachRolePolicy", Policy::TRANSIENT, || {
                 iam.detach_role_policy()
                     .role_name(name)
                     .policy_arn(&arn)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("iam:DetachRolePolicy", e))
             })
-            .await,
+            .await
+            .map(|_| ()),
         )?;
     }
     gone(
-        transient("iam:DeleteRole", || async {
-            iam.delete_role()
-                .role_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("iam:DeleteRole", e))
+        call("iam:DeleteRole", Policy::TRANSIENT, || {
+            iam.delete_role().role_name(name).send()
         })
-        .await,
+        .await
+        .map(|_| ()),
     )
 }
 
@@ -514,14 +486,12 @@ impl Reconciler for IamRoleReconciler {
         let trust = trust_policy(props::str(spec, "assume_role_service")?).to_string();
         // CreateRole takes no token: the unique name and the tags in this
         // call make a crashed create recoverable by lookup.
-        let out = iam
+        let req = iam
             .create_role()
             .role_name(&spec.name)
             .assume_role_policy_document(trust)
-            .set_tags(Some(iam_tags(spec)?))
-            .send()
-            .await
-            .map_err(|e| api_error("iam:CreateRole", e))?;
+            .set_tags(Some(iam_tags(spec)?));
+        let out = call("iam:CreateRole", Policy::ONCE, || req.clone().send()).await?;
         let role = out
             .role()
             .ok_or_else(|| ReconcileError::Invalid("iam:CreateRole returned no role".into()))?;
@@ -545,13 +515,11 @@ impl Reconciler for IamRoleReconciler {
         let name = current.id.as_str();
         if changes.iter().any(|c| c.field == "assume_role_service") {
             let trust = trust_policy(props::str(spec, "assume_role_service")?).to_string();
-            transient("iam:UpdateAssumeRolePolicy", || async {
+            call("iam:UpdateAssumeRolePolicy", Policy::TRANSIENT, || {
                 iam.update_assume_role_policy()
                     .role_name(name)
                     .policy_document(&trust)
                     .send()
-                    .await
-                    .map_err(|e| api_error("iam:UpdateAssumeRolePolicy", e))
             })
             .await?;
         }

@@ -24,9 +24,10 @@
 //!   itself also refuses while it is on; else it skips the final snapshot or takes
 //!   `{name}-final-{unix time}`, and waits until the instance is gone.
 
-use crate::errors::{api_error, found};
+use crate::errors::found;
 use crate::rds::{from_rds, order_like, rds_tags};
-use crate::retry::{transient, wait_for};
+use crate::rds::{DB_INSTANCE_DELETED, DB_INSTANCE_READY};
+use crate::retry::{call, wait_for, Policy};
 use crate::tags::check_owned;
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -35,7 +36,6 @@ use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, DeletionProtection, ReconcileError, Reconciler};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 pub struct DbInstanceReconciler {
     pub aws: Aws,
@@ -46,10 +46,6 @@ impl DbInstanceReconciler {
         Self { aws: aws.clone() }
     }
 }
-
-/// Multi-AZ instances take tens of minutes to create, modify or delete.
-const READY_TIMEOUT: Duration = Duration::from_secs(90 * 60);
-const POLL: Duration = Duration::from_secs(15);
 
 fn echo(spec: &ResourceSpec, field: &str) -> Value {
     spec.props.get(field).cloned().unwrap_or(Value::Null)
@@ -111,12 +107,10 @@ async fn describe(
     id: &str,
 ) -> Result<Option<DbInstance>, ReconcileError> {
     let out = found(
-        transient("rds:DescribeDBInstances", || async {
+        call("rds:DescribeDBInstances", Policy::TRANSIENT, || {
             rds.describe_db_instances()
                 .db_instance_identifier(id)
                 .send()
-                .await
-                .map_err(|e| api_error("rds:DescribeDBInstances", e))
         })
         .await,
     )?;
@@ -163,12 +157,8 @@ async fn master_password(
     sm: &aws_sdk_secretsmanager::Client,
     secret_arn: &str,
 ) -> Result<String, ReconcileError> {
-    let out = transient("secretsmanager:GetSecretValue", || async {
-        sm.get_secret_value()
-            .secret_id(secret_arn)
-            .send()
-            .await
-            .map_err(|e| api_error("secretsmanager:GetSecretValue", e))
+    let out = call("secretsmanager:GetSecretValue", Policy::TRANSIENT, || {
+        sm.get_secret_value().secret_id(secret_arn).send()
     })
     .await?;
     let bad = || {
@@ -208,7 +198,7 @@ async fn create_db(
     })?;
     // CreateDBInstance has no client token: the identifier is the key, and
     // the tags in this call make a half-created instance ours.
-    let out = rds
+    let req = rds
         .create_db_instance()
         .db_instance_identifier(&spec.name)
         .engine(props::str(spec, "engine")?)
@@ -224,10 +214,10 @@ async fn create_db(
         .db_subnet_group_name(props::str(spec, "db_subnet_group_name")?)
         .set_vpc_security_group_ids(Some(props::strings(spec, "vpc_security_group_ids")?))
         .deletion_protection(props::bool(spec, "deletion_protection")?)
-        .set_tags(Some(rds_tags(spec)))
-        .send()
+        .set_tags(Some(rds_tags(spec)));
+    let out = call("rds:CreateDBInstance", Policy::ONCE, || req.clone().send())
         .await
-        .map_err(|e| scrub(api_error("rds:CreateDBInstance", e), &password))?;
+        .map_err(|e| scrub(e, &password))?;
     let db = out.db_instance.ok_or_else(|| {
         ReconcileError::Invalid(format!(
             "CreateDBInstance {} returned no instance",
@@ -248,7 +238,7 @@ async fn wait_available(
     id: &str,
 ) -> Result<DbInstance, ReconcileError> {
     let what = format!("DB instance {id} ({}) to become available", spec.address);
-    wait_for(&what, READY_TIMEOUT, POLL, || async {
+    wait_for(&what, DB_INSTANCE_READY, || async {
         let db = describe(rds, id).await?;
         if let Some(status) = db.as_ref().and_then(|d| d.db_instance_status()) {
             tracing::debug!(db = id, status, "waiting for available");
@@ -307,11 +297,8 @@ async fn modify_db(
     if any {
         // One modification at a time: wait for the previous one to settle.
         wait_available(rds, spec, &current.id).await?;
-        transient("rds:ModifyDBInstance", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("rds:ModifyDBInstance", e))
+        call("rds:ModifyDBInstance", Policy::TRANSIENT, || {
+            req.clone().send()
         })
         .await?;
     }
@@ -352,20 +339,17 @@ async fn delete_db(
                 .final_db_snapshot_identifier(format!("{id}-final-{now_unix}"))
         };
         // InvalidDBInstanceState (e.g. still modifying) is retried.
-        let r = transient("rds:DeleteDBInstance", || async {
-            req.clone()
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("rds:DeleteDBInstance", e))
+        let r = call("rds:DeleteDBInstance", Policy::TRANSIENT, || {
+            req.clone().send()
         })
-        .await;
+        .await
+        .map(|_| ());
         if found(r)?.is_none() {
             return Ok(());
         }
     }
     let what = format!("DB instance {id} ({}) to be deleted", spec.address);
-    wait_for(&what, READY_TIMEOUT, POLL, || async {
+    wait_for(&what, DB_INSTANCE_DELETED, || async {
         Ok(describe(rds, id).await?.is_none().then_some(()))
     })
     .await

@@ -12,9 +12,10 @@
 //! InvalidDBSubnetGroupStateFault until the instance is gone, which delete
 //! waits out.
 
-use crate::errors::{api_error, found, gone};
+use crate::errors::found;
+use crate::rds::DB_SUBNET_GROUP_DELETE;
 use crate::rds::{from_rds, order_like, rds_tags};
-use crate::retry::{transient, wait_for};
+use crate::retry::{call, delete_when_unblocked, Policy};
 use crate::tag_index::tags_or;
 use crate::tags::{check_owned, Tags};
 use crate::{props, Aws};
@@ -23,9 +24,8 @@ use aws_sdk_rds::types::DbSubnetGroup;
 use aws_sdk_rds::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::json;
-use std::time::Duration;
 
 pub struct DbSubnetGroupReconciler {
     pub aws: Aws,
@@ -39,12 +39,10 @@ impl DbSubnetGroupReconciler {
 
 async fn describe(rds: &Client, name: &str) -> Result<Option<DbSubnetGroup>, ReconcileError> {
     let out = found(
-        transient("rds:DescribeDBSubnetGroups", || async {
+        call("rds:DescribeDBSubnetGroups", Policy::TRANSIENT, || {
             rds.describe_db_subnet_groups()
                 .db_subnet_group_name(name)
                 .send()
-                .await
-                .map_err(|e| api_error("rds:DescribeDBSubnetGroups", e))
         })
         .await,
     )?;
@@ -52,12 +50,8 @@ async fn describe(rds: &Client, name: &str) -> Result<Option<DbSubnetGroup>, Rec
 }
 
 async fn tags_of(rds: &Client, arn: &str) -> Result<Tags, ReconcileError> {
-    let out = transient("rds:ListTagsForResource", || async {
-        rds.list_tags_for_resource()
-            .resource_name(arn)
-            .send()
-            .await
-            .map_err(|e| api_error("rds:ListTagsForResource", e))
+    let out = call("rds:ListTagsForResource", Policy::TRANSIENT, || {
+        rds.list_tags_for_resource().resource_name(arn).send()
     })
     .await?;
     Ok(from_rds(out.tag_list()))
@@ -103,15 +97,16 @@ async fn read_group(
 async fn create_group(rds: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
     // No client token in this API; the emulator even accepts a duplicate,
     // so the engine's read-before-create is what prevents a second one.
-    let out = rds
+    let req = rds
         .create_db_subnet_group()
         .db_subnet_group_name(&spec.name)
         .db_subnet_group_description(props::str(spec, "description")?)
         .set_subnet_ids(Some(props::strings(spec, "subnet_ids")?))
-        .set_tags(Some(rds_tags(spec)))
-        .send()
-        .await
-        .map_err(|e| api_error("rds:CreateDBSubnetGroup", e))?;
+        .set_tags(Some(rds_tags(spec)));
+    let out = call("rds:CreateDBSubnetGroup", Policy::ONCE, || {
+        req.clone().send()
+    })
+    .await?;
     let g = out.db_subnet_group.ok_or_else(|| {
         ReconcileError::Invalid(format!(
             "CreateDBSubnetGroup {} returned no group",
@@ -187,11 +182,8 @@ impl Reconciler for DbSubnetGroupReconciler {
             .db_subnet_group_name(&current.id)
             .db_subnet_group_description(props::str(spec, "description")?)
             .set_subnet_ids(Some(props::strings(spec, "subnet_ids")?));
-        let out = transient("rds:ModifyDBSubnetGroup", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("rds:ModifyDBSubnetGroup", e))
+        let out = call("rds:ModifyDBSubnetGroup", Policy::TRANSIENT, || {
+            req.clone().send()
         })
         .await?;
         Ok(match out.db_subnet_group {
@@ -218,25 +210,13 @@ impl Reconciler for DbSubnetGroupReconciler {
             "DB subnet group {} ({}) to be deletable (still used by a DB instance)",
             current.id, spec.address
         );
-        wait_for(
-            &what,
-            Duration::from_secs(1200),
-            Duration::from_secs(10),
-            || async {
-                let r = rds
-                    .delete_db_subnet_group()
+        delete_when_unblocked(&what, DB_SUBNET_GROUP_DELETE, || {
+            call("rds:DeleteDBSubnetGroup", Policy::ONCE, || {
+                rds.delete_db_subnet_group()
                     .db_subnet_group_name(&current.id)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("rds:DeleteDBSubnetGroup", e));
-                match gone(r) {
-                    Ok(()) => Ok(Some(())),
-                    Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
-                    Err(e) => Err(e),
-                }
-            },
-        )
+            })
+        })
         .await
     }
 }

@@ -11,6 +11,19 @@ use drctl_core::model::ResourceSpec;
 use drctl_core::reconcile::ReconcileError;
 use serde_json::Value;
 
+use crate::retry::Wait;
+
+/// Multi-AZ instances take tens of minutes to create, modify or delete:
+/// 90 min (drctl's figure; terraform-provider-aws `aws_db_instance` allows
+/// 40 to create, 80 to update, 60 to delete), polled every 15 s.
+pub(crate) const DB_INSTANCE_READY: Wait = Wait::secs(90 * 60, 15);
+/// A deleted instance leaves DescribeDBInstances: as [`DB_INSTANCE_READY`].
+pub(crate) const DB_INSTANCE_DELETED: Wait = Wait::secs(90 * 60, 15);
+/// DeleteDBSubnetGroup is refused (InvalidDBSubnetGroupStateFault) while a
+/// DB instance being deleted still uses it: 20 min (drctl's figure), every
+/// 10 s.
+pub(crate) const DB_SUBNET_GROUP_DELETE: Wait = Wait::secs(1200, 10);
+
 pub(crate) fn from_rds(tags: &[Tag]) -> Tags {
     tags.iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))

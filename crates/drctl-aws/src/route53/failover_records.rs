@@ -26,8 +26,9 @@
 //! malformed; neither is parsed here. Alias DNS names come back lowercased
 //! with a trailing dot: compared case-insensitively without the dot.
 
-use crate::errors::{api_error, found};
-use crate::retry::{retry, Backoff, TRANSIENT};
+use crate::errors::found;
+use crate::retry::{call, Policy};
+use crate::route53::RECORDS_MOVED;
 use crate::route53::{norm_dns, records_from, same_dns, strip_zone_prefix, wait_insync};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -40,7 +41,6 @@ use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use serde_json::{json, Map, Value};
-use std::time::Duration;
 
 pub struct FailoverRecordsReconciler {
     pub aws: Aws,
@@ -59,16 +59,6 @@ impl FailoverRecordsReconciler {
         }
     }
 }
-
-/// Deleting records whose values changed under the read (another writer,
-/// or Route53 still applying the previous change): read again after 200 ms,
-/// doubling to 2 s, for 15 s (a change is INSYNC within 60 s, Route 53 API
-/// Reference, GetChange; a conflicting one usually much sooner).
-const RECORDS_CHANGED: Backoff = Backoff {
-    initial: Duration::from_millis(200),
-    cap: Duration::from_secs(2),
-    total: Duration::from_secs(15),
-};
 
 const SIDES: [(&str, ResourceRecordSetFailover); 2] = [
     ("primary", ResourceRecordSetFailover::Primary),
@@ -287,19 +277,15 @@ impl Records<'_> {
             .set_changes(Some(changes))
             .build()
             .map_err(|e| ReconcileError::Invalid(format!("record batch: {e}")))?;
-        let out = retry(
+        let out = call(
             "route53:ChangeResourceRecordSets",
-            TRANSIENT,
-            &[ErrorClass::Throttled],
-            || async {
-                let _slot = self.aws.permit("route53").await;
+            Policy::THROTTLING.holding(self.aws, "route53"),
+            || {
                 self.r53
                     .change_resource_record_sets()
                     .hosted_zone_id(zone)
                     .change_batch(batch.clone())
                     .send()
-                    .await
-                    .map_err(|e| api_error("route53:ChangeResourceRecordSets", e))
             },
         )
         .await?;
@@ -354,33 +340,32 @@ impl Records<'_> {
         // A DELETE must name the records' exact current values; if they
         // changed between the read and the call (InvalidChangeBatch "not
         // found", Retryable), read again and retry, backing off.
-        retry(
-            "route53:ChangeResourceRecordSets (delete failover records)",
-            RECORDS_CHANGED,
-            &[ErrorClass::Retryable],
-            || async {
-                let Some(at) = self.at_name(&zone, &domain).await? else {
-                    return Ok(());
-                };
-                if at.ours.is_empty() {
-                    return Ok(());
-                }
-                let records = at.ours.into_iter().map(|(_, r)| r).collect();
-                match self
-                    .change(
-                        &zone,
-                        ChangeAction::Delete,
-                        records,
-                        &format!("drctl: delete failover records of {domain}"),
-                    )
-                    .await
-                {
-                    Err(e) if e.class() == ErrorClass::NotFound => Ok(()),
-                    other => other.map(|_| ()),
-                }
-            },
-        )
-        .await
+        RECORDS_MOVED
+            .run(
+                "route53:ChangeResourceRecordSets (delete failover records)",
+                || async {
+                    let Some(at) = self.at_name(&zone, &domain).await? else {
+                        return Ok(());
+                    };
+                    if at.ours.is_empty() {
+                        return Ok(());
+                    }
+                    let records = at.ours.into_iter().map(|(_, r)| r).collect();
+                    match self
+                        .change(
+                            &zone,
+                            ChangeAction::Delete,
+                            records,
+                            &format!("drctl: delete failover records of {domain}"),
+                        )
+                        .await
+                    {
+                        Err(e) if e.class() == ErrorClass::NotFound => Ok(()),
+                        other => other.map(|_| ()),
+                    }
+                },
+            )
+            .await
     }
 }
 
@@ -742,7 +727,7 @@ mod tests {
         assert_eq!(delete.num_calls(), 1);
         // Read again after a short backoff (at most its first pause), not a fixed second.
         assert!(
-            start.elapsed() <= RECORDS_CHANGED.initial,
+            start.elapsed() <= RECORDS_MOVED.schedule.initial,
             "{:?}",
             start.elapsed()
         );

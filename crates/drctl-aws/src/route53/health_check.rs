@@ -25,9 +25,10 @@
 //!   with HealthCheckInUse after a short wait: delete retries for 2 minutes
 //!   (records being deleted in the same run), then names the blocker.
 
-use crate::errors::{api_error, found, gone};
-use crate::retry::{transient, wait_for};
-use crate::route53::{add_tags, one_attempt, owner_tags_of, r53_call, same_dns};
+use crate::errors::{found, gone};
+use crate::retry::{call, delete_when_unblocked, Policy};
+use crate::route53::HEALTH_CHECK_DELETE;
+use crate::route53::{add_tags, one_attempt, owner_tags_of, same_dns};
 use crate::tags::{
     adds_ownership_tags, ambiguous, check_owned, mark_untagged, with_untagged_change, Tags,
 };
@@ -40,7 +41,6 @@ use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 pub struct HealthCheckReconciler {
     pub aws: Aws,
@@ -125,13 +125,8 @@ fn observe(hc: &HealthCheck, spec: &ResourceSpec) -> Result<Observed, ReconcileE
 impl Checks<'_> {
     async fn get(&self, id: &str) -> Result<Option<HealthCheck>, ReconcileError> {
         let out = found(
-            r53_call(self.aws, "route53:GetHealthCheck", || async {
-                self.r53
-                    .get_health_check()
-                    .health_check_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("route53:GetHealthCheck", e))
+            call("route53:GetHealthCheck", Policy::route53(self.aws), || {
+                self.r53.get_health_check().health_check_id(id).send()
             })
             .await,
         )?;
@@ -142,14 +137,16 @@ impl Checks<'_> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = r53_call(self.aws, "route53:ListHealthChecks", || async {
-                self.r53
-                    .list_health_checks()
-                    .set_marker(marker.clone())
-                    .send()
-                    .await
-                    .map_err(|e| api_error("route53:ListHealthChecks", e))
-            })
+            let page = call(
+                "route53:ListHealthChecks",
+                Policy::route53(self.aws),
+                || {
+                    self.r53
+                        .list_health_checks()
+                        .set_marker(marker.clone())
+                        .send()
+                },
+            )
             .await?;
             out.extend(page.health_checks().iter().cloned());
             match page.next_marker() {
@@ -163,15 +160,17 @@ impl Checks<'_> {
     async fn tags_of_many(&self, ids: &[String]) -> Result<BTreeMap<String, Tags>, ReconcileError> {
         let mut out = BTreeMap::new();
         for chunk in ids.chunks(10) {
-            let page = r53_call(self.aws, "route53:ListTagsForResources", || async {
-                self.r53
-                    .list_tags_for_resources()
-                    .resource_type(TagResourceType::Healthcheck)
-                    .set_resource_ids(Some(chunk.to_vec()))
-                    .send()
-                    .await
-                    .map_err(|e| api_error("route53:ListTagsForResources", e))
-            })
+            let page = call(
+                "route53:ListTagsForResources",
+                Policy::route53(self.aws),
+                || {
+                    self.r53
+                        .list_tags_for_resources()
+                        .resource_type(TagResourceType::Healthcheck)
+                        .set_resource_ids(Some(chunk.to_vec()))
+                        .send()
+                },
+            )
             .await?;
             for set in page.resource_tag_sets() {
                 if let Some(id) = set.resource_id() {
@@ -245,32 +244,33 @@ impl Checks<'_> {
         // itself. Not before the first: this run's refresh (or, when the
         // executor calls create again, its re-read) has just looked for this
         // token.
-        // Not r53_call: the lookup takes route53 slots of its own, and holding
+        // Not Policy::route53: the lookup takes route53 slots of its own, and holding
         // one across it deadlocks two concurrent creates (2 slots in all).
         let first_attempt = std::sync::atomic::AtomicBool::new(true);
-        let created = transient("route53:CreateHealthCheck", || async {
-            let repeat = !first_attempt.swap(false, std::sync::atomic::Ordering::SeqCst);
-            if repeat {
-                if let Some(hc) = self.by_token(token).await? {
-                    return self.update(spec, hc.id()).await;
+        let created = Policy::TRANSIENT
+            .run("route53:CreateHealthCheck", || async {
+                let repeat = !first_attempt.swap(false, std::sync::atomic::Ordering::SeqCst);
+                if repeat {
+                    if let Some(hc) = self.by_token(token).await? {
+                        return self.update(spec, hc.id()).await;
+                    }
                 }
-            }
-            let _slot = self.aws.permit("route53").await;
-            let out = self
-                .r53
-                .create_health_check()
-                .caller_reference(token)
-                .health_check_config(config.clone())
-                .customize()
-                .config_override(one_attempt())
-                .send()
-                .await
-                .map_err(|e| api_error("route53:CreateHealthCheck", e))?;
-            out.health_check().cloned().ok_or_else(|| {
-                ReconcileError::Invalid("CreateHealthCheck returned no health check".into())
+                let _slot = self.aws.permit("route53").await;
+                let out = call("route53:CreateHealthCheck", Policy::ONCE, || {
+                    self.r53
+                        .create_health_check()
+                        .caller_reference(token)
+                        .health_check_config(config.clone())
+                        .customize()
+                        .config_override(one_attempt())
+                        .send()
+                })
+                .await?;
+                out.health_check().cloned().ok_or_else(|| {
+                    ReconcileError::Invalid("CreateHealthCheck returned no health check".into())
+                })
             })
-        })
-        .await;
+            .await;
         let hc = match created {
             Ok(hc) => hc,
             // AWS: this CallerReference made a check whose config differs
@@ -315,19 +315,21 @@ impl Checks<'_> {
         let path = props::str(spec, "resource_path")?;
         let threshold = int(spec, "failure_threshold")?;
         let inverted = inverted(spec);
-        let out = r53_call(self.aws, "route53:UpdateHealthCheck", || async {
-            self.r53
-                .update_health_check()
-                .health_check_id(id)
-                .fully_qualified_domain_name(fqdn)
-                .port(port)
-                .resource_path(path)
-                .failure_threshold(threshold)
-                .inverted(inverted)
-                .send()
-                .await
-                .map_err(|e| api_error("route53:UpdateHealthCheck", e))
-        })
+        let out = call(
+            "route53:UpdateHealthCheck",
+            Policy::route53(self.aws),
+            || {
+                self.r53
+                    .update_health_check()
+                    .health_check_id(id)
+                    .fully_qualified_domain_name(fqdn)
+                    .port(port)
+                    .resource_path(path)
+                    .failure_threshold(threshold)
+                    .inverted(inverted)
+                    .send()
+            },
+        )
         .await?;
         out.health_check().cloned().ok_or_else(|| {
             ReconcileError::Invalid("UpdateHealthCheck returned no health check".into())
@@ -336,35 +338,21 @@ impl Checks<'_> {
 
     async fn delete_once(&self, id: &str) -> Result<(), ReconcileError> {
         gone(
-            r53_call(self.aws, "route53:DeleteHealthCheck", || async {
-                self.r53
-                    .delete_health_check()
-                    .health_check_id(id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("route53:DeleteHealthCheck", e))
-            })
-            .await,
+            call(
+                "route53:DeleteHealthCheck",
+                Policy::route53(self.aws),
+                || self.r53.delete_health_check().health_check_id(id).send(),
+            )
+            .await
+            .map(|_| ()),
         )
     }
 
     async fn delete(&self, id: &str, address: &str) -> Result<(), ReconcileError> {
-        wait_for(
-            &format!(
-                "health check {id} ({address}) to be deletable: records still refer to it (HealthCheckInUse)"
-            ),
-            Duration::from_secs(120),
-            Duration::from_secs(3),
-            || async {
-                match self.delete_once(id).await {
-                    Ok(()) => Ok(Some(())),
-                    Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
-                    Err(e) => Err(e),
-                }
-            },
-        )
-        .await
+        let what = format!(
+            "health check {id} ({address}) to be deletable: records still refer to it (HealthCheckInUse)"
+        );
+        delete_when_unblocked(&what, HEALTH_CHECK_DELETE, || self.delete_once(id)).await
     }
 }
 
@@ -397,18 +385,20 @@ impl Reconciler for HealthCheckReconciler {
         let id = crate::route53::strip_zone_prefix(&current.id).to_string();
         let add = crate::route53::r53_tags(&crate::tags::only(spec, &writes.set));
         let remove = crate::tags::keys(writes);
-        crate::route53::r53_call(&self.aws, "route53:ChangeTagsForResource", || async {
-            r53.change_tags_for_resource()
-                .resource_type(TagResourceType::Healthcheck)
-                .resource_id(&id)
-                .set_add_tags((!add.is_empty()).then(|| add.clone()))
-                .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| crate::errors::api_error("route53:ChangeTagsForResource", e))
-        })
+        call(
+            "route53:ChangeTagsForResource",
+            Policy::route53(&self.aws),
+            || {
+                r53.change_tags_for_resource()
+                    .resource_type(TagResourceType::Healthcheck)
+                    .resource_id(&id)
+                    .set_add_tags((!add.is_empty()).then(|| add.clone()))
+                    .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
+                    .send()
+            },
+        )
         .await
+        .map(|_| ())
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

@@ -29,11 +29,11 @@
 //!   first; this waits briefly for that, then fails naming the leftovers.
 
 use crate::errors::{api_error, found, gone};
-use crate::retry::{poll, transient, wait_for, Polling};
+use crate::retry::{call, delete_when_unblocked, poll, Policy};
 use crate::route53::{
-    add_tags, norm_dns, one_attempt, owner_tags_of, r53_call, records_from, strip_zone_prefix,
-    tags_of,
+    add_tags, norm_dns, one_attempt, owner_tags_of, records_from, strip_zone_prefix, tags_of,
 };
+use crate::route53::{UNTAGGED_ZONE_SETTLE, ZONE_EMPTY};
 use crate::tags::{
     adds_ownership_tags, check_owned, mark_untagged, with_untagged_change, Tags, UNTAGGED,
 };
@@ -47,19 +47,6 @@ use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use serde_json::json;
 use std::sync::Mutex;
-use std::time::Duration;
-
-/// How an untagged public zone of the stack's name is watched for the tags
-/// of a run that may have just made it, before it counts as a clash: first
-/// again after 200 ms (drctl tags a new zone in the call right after
-/// CreateHostedZone, milliseconds later), at most 3 s in all (Route53 allows
-/// 5 requests per second per account, Route 53 Developer Guide, "Quotas":
-/// a throttled tag call waits a second or two).
-const UNTAGGED_ZONE_SETTLE: Polling = Polling {
-    first: Duration::from_millis(200),
-    every: Duration::from_secs(1),
-    timeout: Duration::from_secs(3),
-};
 
 pub struct HostedZoneReconciler {
     pub aws: Aws,
@@ -125,13 +112,8 @@ fn domain_of(spec: &ResourceSpec) -> String {
 impl Zones<'_> {
     async fn get(&self, id: &str) -> Result<Option<GetHostedZoneOutput>, ReconcileError> {
         found(
-            r53_call(self.aws, "route53:GetHostedZone", || async {
-                self.r53
-                    .get_hosted_zone()
-                    .id(id)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("route53:GetHostedZone", e))
+            call("route53:GetHostedZone", Policy::route53(self.aws), || {
+                self.r53.get_hosted_zone().id(id).send()
             })
             .await,
         )
@@ -142,15 +124,17 @@ impl Zones<'_> {
         let mut out = Vec::new();
         let mut next: (Option<String>, Option<String>) = (Some(domain.to_string()), None);
         loop {
-            let page = r53_call(self.aws, "route53:ListHostedZonesByName", || async {
-                self.r53
-                    .list_hosted_zones_by_name()
-                    .set_dns_name(next.0.clone())
-                    .set_hosted_zone_id(next.1.clone())
-                    .send()
-                    .await
-                    .map_err(|e| api_error("route53:ListHostedZonesByName", e))
-            })
+            let page = call(
+                "route53:ListHostedZonesByName",
+                Policy::route53(self.aws),
+                || {
+                    self.r53
+                        .list_hosted_zones_by_name()
+                        .set_dns_name(next.0.clone())
+                        .set_hosted_zone_id(next.1.clone())
+                        .send()
+                },
+            )
             .await?;
             for z in page.hosted_zones() {
                 // Sorted by name: the first other name ends the exact matches.
@@ -321,35 +305,36 @@ impl Zones<'_> {
         // attempt, and never let the SDK repeat the call by itself. Not
         // before the first: this run's refresh (or, when the executor calls
         // create again, its re-read) has just looked for this token.
-        // Not r53_call: the lookup takes route53 slots of its own, and holding
+        // Not Policy::route53: the lookup takes route53 slots of its own, and holding
         // one across it deadlocks concurrent creates (2 slots in all).
         let first_attempt = std::sync::atomic::AtomicBool::new(true);
-        let created = transient("route53:CreateHostedZone", || async {
-            let repeat = !first_attempt.swap(false, std::sync::atomic::Ordering::SeqCst);
-            if repeat {
-                if let Some(out) = self.by_token(&domain, token).await? {
-                    return Ok(Made::Found(out));
+        let created = Policy::TRANSIENT
+            .run("route53:CreateHostedZone", || async {
+                let repeat = !first_attempt.swap(false, std::sync::atomic::Ordering::SeqCst);
+                if repeat {
+                    if let Some(out) = self.by_token(&domain, token).await? {
+                        return Ok(Made::Found(out));
+                    }
                 }
-            }
-            let _slot = self.aws.permit("route53").await;
-            self.r53
-                .create_hosted_zone()
-                .name(&domain)
-                .caller_reference(token)
-                .hosted_zone_config(
-                    HostedZoneConfig::builder()
-                        .comment(comment)
-                        .private_zone(false)
-                        .build(),
-                )
-                .customize()
-                .config_override(one_attempt())
-                .send()
-                .await
-                .map(Made::Created)
-                .map_err(|e| api_error("route53:CreateHostedZone", e))
-        })
-        .await;
+                let _slot = self.aws.permit("route53").await;
+                self.r53
+                    .create_hosted_zone()
+                    .name(&domain)
+                    .caller_reference(token)
+                    .hosted_zone_config(
+                        HostedZoneConfig::builder()
+                            .comment(comment)
+                            .private_zone(false)
+                            .build(),
+                    )
+                    .customize()
+                    .config_override(one_attempt())
+                    .send()
+                    .await
+                    .map(Made::Created)
+                    .map_err(|e| api_error("route53:CreateHostedZone", e))
+            })
+            .await;
         let observed = match created {
             Ok(Made::Found(out)) => Self::observe(&out)?,
             Ok(Made::Created(out)) => {
@@ -409,49 +394,38 @@ impl Zones<'_> {
 
     async fn delete_once(&self, id: &str) -> Result<(), ReconcileError> {
         gone(
-            r53_call(self.aws, "route53:DeleteHostedZone", || async {
-                self.r53
-                    .delete_hosted_zone()
-                    .id(id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("route53:DeleteHostedZone", e))
-            })
-            .await,
+            call(
+                "route53:DeleteHostedZone",
+                Policy::route53(self.aws),
+                || self.r53.delete_hosted_zone().id(id).send(),
+            )
+            .await
+            .map(|_| ()),
         )
     }
 
     async fn update_comment(&self, id: &str, comment: &str) -> Result<(), ReconcileError> {
-        r53_call(self.aws, "route53:UpdateHostedZoneComment", || async {
-            self.r53
-                .update_hosted_zone_comment()
-                .id(id)
-                .comment(comment)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("route53:UpdateHostedZoneComment", e))
-        })
+        call(
+            "route53:UpdateHostedZoneComment",
+            Policy::route53(self.aws),
+            || {
+                self.r53
+                    .update_hosted_zone_comment()
+                    .id(id)
+                    .comment(comment)
+                    .send()
+            },
+        )
         .await
+        .map(|_| ())
     }
 
     /// Deletes the zone, waiting up to 30 s for records still being removed
     /// (HostedZoneNotEmpty); then fails naming what is left.
     async fn delete(&self, id: &str, domain: &str) -> Result<(), ReconcileError> {
-        let waited = wait_for(
-            &format!("hosted zone {id} ({domain}) to be empty"),
-            Duration::from_secs(30),
-            Duration::from_secs(2),
-            || async {
-                match self.delete_once(id).await {
-                    Ok(()) => Ok(Some(())),
-                    Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
-                    Err(e) => Err(e),
-                }
-            },
-        )
-        .await;
+        let what = format!("hosted zone {id} ({domain}) to be empty");
+        // What is left is listed once, at the timeout (its message differs).
+        let waited = delete_when_unblocked(&what, ZONE_EMPTY, || self.delete_once(id)).await;
         match waited {
             Err(ReconcileError::Timeout { secs, .. }) => {
                 let apex = norm_dns(domain);
@@ -526,18 +500,20 @@ impl Reconciler for HostedZoneReconciler {
         let id = crate::route53::strip_zone_prefix(&current.id).to_string();
         let add = crate::route53::r53_tags(&crate::tags::only(spec, &writes.set));
         let remove = crate::tags::keys(writes);
-        crate::route53::r53_call(&self.aws, "route53:ChangeTagsForResource", || async {
-            r53.change_tags_for_resource()
-                .resource_type(TagResourceType::Hostedzone)
-                .resource_id(&id)
-                .set_add_tags((!add.is_empty()).then(|| add.clone()))
-                .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| crate::errors::api_error("route53:ChangeTagsForResource", e))
-        })
+        call(
+            "route53:ChangeTagsForResource",
+            Policy::route53(&self.aws),
+            || {
+                r53.change_tags_for_resource()
+                    .resource_type(TagResourceType::Hostedzone)
+                    .resource_id(&id)
+                    .set_add_tags((!add.is_empty()).then(|| add.clone()))
+                    .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
+                    .send()
+            },
+        )
         .await
+        .map(|_| ())
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

@@ -1,45 +1,59 @@
 //! Route 53: the hosted zone, health checks and failover records (a global
 //! service), one file per kind.
 //!
-//! Shared here: [`r53_call`] (the account-wide concurrency slot + retry),
+//! Shared here: the waits and retry policies (named constants),
 //! the tag helpers, DNS name normalisation, and [`wait_insync`].
 
 pub mod failover_records;
 pub mod health_check;
 pub mod hosted_zone;
 
-use crate::errors::{api_error, found};
-use crate::retry::{transient, wait_for};
+use crate::errors::found;
+use crate::retry::{call, wait_for, Backoff, Policy, Polling, Wait};
 use crate::tags::Tags;
 use crate::Aws;
 use aws_sdk_route53::types::{ChangeStatus, ResourceRecordSet, RrType, Tag, TagResourceType};
 use aws_sdk_route53::Client;
 use drctl_core::model::{ResourceSpec, TAG_ADDRESS, TAG_ENV};
-use drctl_core::reconcile::ReconcileError;
-use std::future::Future;
+use drctl_core::reconcile::{ErrorClass, ReconcileError};
+
 use std::time::Duration;
 
-/// Runs one Route53 call holding a `route53` concurrency slot per attempt,
-/// retrying throttling (Throttling, PriorRequestNotComplete) and transient
-/// errors.
-pub(crate) async fn r53_call<T, F, Fut>(
-    aws: &Aws,
-    what: &str,
-    mut op: F,
-) -> Result<T, ReconcileError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ReconcileError>>,
-{
-    transient(what, || {
-        let call = op();
-        async move {
-            let _slot = aws.permit("route53").await;
-            call.await
-        }
-    })
-    .await
-}
+/// A submitted change is INSYNC within 60 s (Route 53 API Reference,
+/// GetChange); 10 min (drctl's figure), polled every 5 s.
+pub(crate) const CHANGE_INSYNC: Wait = Wait::secs(600, 5);
+/// DeleteHealthCheck answers HealthCheckInUse while failover records that
+/// name it are being removed (one INSYNC change): 2 min (drctl's figure),
+/// every 3 s.
+pub(crate) const HEALTH_CHECK_DELETE: Wait = Wait::secs(120, 3);
+/// DeleteHostedZone answers HostedZoneNotEmpty while drctl's records are
+/// still being removed; drctl never deletes records it did not make, so a
+/// short wait, 30 s (drctl's figure), then the error names what is left.
+pub(crate) const ZONE_EMPTY: Wait = Wait::secs(30, 2);
+/// How an untagged public zone of the stack's name is watched for the tags
+/// of a run that may have just made it, before it counts as a clash: first
+/// again after 200 ms (drctl tags a new zone in the call right after
+/// CreateHostedZone, milliseconds later), at most 3 s in all (Route53 allows
+/// 5 requests per second per account, Route 53 Developer Guide, "Quotas":
+/// a throttled tag call waits a second or two).
+pub(crate) const UNTAGGED_ZONE_SETTLE: Polling = Polling {
+    first: Duration::from_millis(200),
+    every: Duration::from_secs(1),
+    timeout: Duration::from_secs(3),
+};
+/// Deleting records whose values changed under the read (another writer,
+/// or Route53 still applying the previous change): read again after 200 ms,
+/// doubling to 2 s, for 15 s (a change is INSYNC within 60 s, Route 53 API
+/// Reference, GetChange; a conflicting one usually much sooner).
+pub(crate) const RECORDS_MOVED: Policy<'static> = Policy {
+    schedule: Backoff {
+        initial: Duration::from_millis(200),
+        cap: Duration::from_secs(2),
+        total: Duration::from_secs(15),
+    },
+    retry_on: &[ErrorClass::Retryable],
+    slot: None,
+};
 
 /// Route53 allows 10 tags per zone or health check. The plan file refuses a
 /// `[tags]` table that would exceed it (`drctl_stack::kinds::TAG_LIMITS`);
@@ -100,17 +114,19 @@ pub(crate) async fn add_tags(
     spec: &ResourceSpec,
 ) -> Result<(), ReconcileError> {
     let tags = r53_tags(spec);
-    r53_call(aws, "route53:ChangeTagsForResource", || async {
-        r53.change_tags_for_resource()
-            .resource_type(kind.clone())
-            .resource_id(id)
-            .set_add_tags(Some(tags.clone()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_error("route53:ChangeTagsForResource", e))
-    })
+    call(
+        "route53:ChangeTagsForResource",
+        Policy::route53(aws),
+        || {
+            r53.change_tags_for_resource()
+                .resource_type(kind.clone())
+                .resource_id(id)
+                .set_add_tags(Some(tags.clone()))
+                .send()
+        },
+    )
     .await
+    .map(|_| ())
 }
 
 /// Tags of one zone or health check (`None`: it is gone).
@@ -121,13 +137,11 @@ pub(crate) async fn tags_of(
     id: &str,
 ) -> Result<Option<Tags>, ReconcileError> {
     let out = found(
-        r53_call(aws, "route53:ListTagsForResource", || async {
+        call("route53:ListTagsForResource", Policy::route53(aws), || {
             r53.list_tags_for_resource()
                 .resource_type(kind.clone())
                 .resource_id(id)
                 .send()
-                .await
-                .map_err(|e| api_error("route53:ListTagsForResource", e))
         })
         .await,
     )?;
@@ -164,15 +178,10 @@ pub(crate) async fn wait_insync(
 ) -> Result<(), ReconcileError> {
     wait_for(
         &format!("Route53 change {change_id} ({what}) to be INSYNC"),
-        Duration::from_secs(600),
-        Duration::from_secs(5),
+        CHANGE_INSYNC,
         || async {
-            let out = r53_call(aws, "route53:GetChange", || async {
-                r53.get_change()
-                    .id(change_id)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("route53:GetChange", e))
+            let out = call("route53:GetChange", Policy::route53(aws), || {
+                r53.get_change().id(change_id).send()
             })
             .await?;
             Ok(out
@@ -198,16 +207,18 @@ pub(crate) async fn records_from(
     let mut next: (Option<String>, Option<RrType>, Option<String>) =
         (name.map(str::to_string), rtype, None);
     loop {
-        let page = r53_call(aws, "route53:ListResourceRecordSets", || async {
-            r53.list_resource_record_sets()
-                .hosted_zone_id(zone_id)
-                .set_start_record_name(next.0.clone())
-                .set_start_record_type(next.1.clone())
-                .set_start_record_identifier(next.2.clone())
-                .send()
-                .await
-                .map_err(|e| api_error("route53:ListResourceRecordSets", e))
-        })
+        let page = call(
+            "route53:ListResourceRecordSets",
+            Policy::route53(aws),
+            || {
+                r53.list_resource_record_sets()
+                    .hosted_zone_id(zone_id)
+                    .set_start_record_name(next.0.clone())
+                    .set_start_record_type(next.1.clone())
+                    .set_start_record_identifier(next.2.clone())
+                    .send()
+            },
+        )
         .await?;
         for r in page.resource_record_sets() {
             if !keep(r) {

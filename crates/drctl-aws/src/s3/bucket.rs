@@ -21,7 +21,8 @@
 //!   BucketNotEmpty (objects written meanwhile) is retried.
 
 use crate::errors::{api_error, found, gone};
-use crate::retry::{retry, transient, wait_for, AFTER_CREATE};
+use crate::retry::{call, delete_when_unblocked, Policy};
+use crate::s3::BUCKET_DELETE;
 use crate::s3::{bucket_arn, bucket_tags};
 use crate::tags::{check_owned, Tags};
 use crate::{props, Aws};
@@ -38,7 +39,6 @@ use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use serde_json::json;
-use std::time::Duration;
 
 pub struct BucketReconciler {
     pub aws: Aws,
@@ -119,13 +119,14 @@ enum Head {
 }
 
 async fn head(s3: &Client, name: &str) -> Result<Head, ReconcileError> {
-    let out = transient("s3:HeadBucket", || async {
-        match s3.head_bucket().bucket(name).send().await {
-            Ok(o) => Ok(Head::Exists(o.bucket_region().map(str::to_string))),
-            Err(e) => {
-                // HEAD answers have no body, so the status is all there is.
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                match status {
+    let out = Policy::TRANSIENT
+        .run("s3:HeadBucket", || async {
+            match s3.head_bucket().bucket(name).send().await {
+                Ok(o) => Ok(Head::Exists(o.bucket_region().map(str::to_string))),
+                Err(e) => {
+                    // HEAD answers have no body, so the status is all there is.
+                    let status = e.raw_response().map(|r| r.status().as_u16());
+                    match status {
                     Some(403) => Ok(Head::Foreign(
                         "HeadBucket answers 403 Forbidden: the name is taken by another account"
                             .into(),
@@ -138,10 +139,10 @@ async fn head(s3: &Client, name: &str) -> Result<Head, ReconcileError> {
                     ))),
                     _ => Err(api_error("s3:HeadBucket", e)),
                 }
+                }
             }
-        }
-    })
-    .await;
+        })
+        .await;
     match found(out)? {
         None => Ok(Head::Missing),
         Some(h) => Ok(h),
@@ -154,35 +155,23 @@ async fn observe_config(
     name: &str,
 ) -> Result<drctl_core::model::Props, ReconcileError> {
     let versioning = async {
-        transient("s3:GetBucketVersioning", || async {
-            s3.get_bucket_versioning()
-                .bucket(name)
-                .send()
-                .await
-                .map_err(|e| api_error("s3:GetBucketVersioning", e))
+        call("s3:GetBucketVersioning", Policy::TRANSIENT, || {
+            s3.get_bucket_versioning().bucket(name).send()
         })
         .await
     };
     let encryption = async {
         found(
-            transient("s3:GetBucketEncryption", || async {
-                s3.get_bucket_encryption()
-                    .bucket(name)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("s3:GetBucketEncryption", e))
+            call("s3:GetBucketEncryption", Policy::TRANSIENT, || {
+                s3.get_bucket_encryption().bucket(name).send()
             })
             .await,
         )
     };
     let block = async {
         found(
-            transient("s3:GetPublicAccessBlock", || async {
-                s3.get_public_access_block()
-                    .bucket(name)
-                    .send()
-                    .await
-                    .map_err(|e| api_error("s3:GetPublicAccessBlock", e))
+            call("s3:GetPublicAccessBlock", Policy::TRANSIENT, || {
+                s3.get_public_access_block().bucket(name).send()
             })
             .await,
         )
@@ -278,13 +267,11 @@ async fn put_versioning(
 ) -> Result<(), ReconcileError> {
     let status = BucketVersioningStatus::from(props::str(spec, "versioning")?);
     let conf = VersioningConfiguration::builder().status(status).build();
-    transient("s3:PutBucketVersioning", || async {
+    call("s3:PutBucketVersioning", Policy::TRANSIENT, || {
         s3.put_bucket_versioning()
             .bucket(name)
             .versioning_configuration(conf.clone())
             .send()
-            .await
-            .map_err(|e| api_error("s3:PutBucketVersioning", e))
     })
     .await?;
     Ok(())
@@ -309,13 +296,11 @@ async fn put_encryption(
         )
         .build()
         .map_err(|e| build_error("ServerSideEncryptionConfiguration", e))?;
-    transient("s3:PutBucketEncryption", || async {
+    call("s3:PutBucketEncryption", Policy::TRANSIENT, || {
         s3.put_bucket_encryption()
             .bucket(name)
             .server_side_encryption_configuration(conf.clone())
             .send()
-            .await
-            .map_err(|e| api_error("s3:PutBucketEncryption", e))
     })
     .await?;
     Ok(())
@@ -332,13 +317,11 @@ async fn put_public_access_block(
         .block_public_policy(props::bool(spec, "block_public_policy")?)
         .restrict_public_buckets(props::bool(spec, "restrict_public_buckets")?)
         .build();
-    transient("s3:PutPublicAccessBlock", || async {
+    call("s3:PutPublicAccessBlock", Policy::TRANSIENT, || {
         s3.put_public_access_block()
             .bucket(name)
             .public_access_block_configuration(conf.clone())
             .send()
-            .await
-            .map_err(|e| api_error("s3:PutPublicAccessBlock", e))
     })
     .await?;
     Ok(())
@@ -358,26 +341,26 @@ async fn create_bucket(
         .build();
     // No idempotency token exists for CreateBucket; the name is the key and
     // the tags in this call make a half-finished bucket recognisably ours.
-    s3.create_bucket()
-        .bucket(name)
-        .create_bucket_configuration(conf)
-        .send()
-        .await
-        .map_err(|e| api_error("s3:CreateBucket", e))?;
+    call("s3:CreateBucket", Policy::ONCE, || {
+        s3.create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(conf.clone())
+            .send()
+    })
+    .await?;
     // A new bucket can answer NoSuchBucket for a moment (eventual consistency).
-    let on = [ErrorClass::NotFound];
-    retry("s3:PutBucketVersioning", AFTER_CREATE, &on, || {
-        put_versioning(s3, name, spec)
-    })
-    .await?;
-    retry("s3:PutBucketEncryption", AFTER_CREATE, &on, || {
-        put_encryption(s3, name, spec)
-    })
-    .await?;
-    retry("s3:PutPublicAccessBlock", AFTER_CREATE, &on, || {
-        put_public_access_block(s3, name, spec)
-    })
-    .await?;
+    let after_create = Policy::AFTER_CREATE;
+    after_create
+        .run("s3:PutBucketVersioning", || put_versioning(s3, name, spec))
+        .await?;
+    after_create
+        .run("s3:PutBucketEncryption", || put_encryption(s3, name, spec))
+        .await?;
+    after_create
+        .run("s3:PutPublicAccessBlock", || {
+            put_public_access_block(s3, name, spec)
+        })
+        .await?;
     Ok(Observed {
         id: name.to_string(),
         props: spec.props.clone(),
@@ -396,11 +379,8 @@ async fn empty_bucket(s3: &Client, name: &str) -> Result<usize, ReconcileError> 
             .bucket(name)
             .set_key_marker(key_marker.clone())
             .set_version_id_marker(version_marker.clone());
-        let page = transient("s3:ListObjectVersions", || async {
-            req.clone()
-                .send()
-                .await
-                .map_err(|e| api_error("s3:ListObjectVersions", e))
+        let page = call("s3:ListObjectVersions", Policy::TRANSIENT, || {
+            req.clone().send()
         })
         .await?;
         let ids: Vec<ObjectIdentifier> = page
@@ -426,13 +406,11 @@ async fn empty_bucket(s3: &Client, name: &str) -> Result<usize, ReconcileError> 
                 .quiet(true)
                 .build()
                 .map_err(|e| build_error("Delete", e))?;
-            let out = transient("s3:DeleteObjects", || async {
+            let out = call("s3:DeleteObjects", Policy::TRANSIENT, || {
                 s3.delete_objects()
                     .bucket(name)
                     .delete(delete.clone())
                     .send()
-                    .await
-                    .map_err(|e| api_error("s3:DeleteObjects", e))
             })
             .await?;
             if let Some(e) = out.errors().first() {
@@ -460,29 +438,17 @@ async fn delete_bucket(s3: &Client, spec: &ResourceSpec, name: &str) -> Result<(
         "bucket {name} ({}) to be empty and deleted (BucketNotEmpty)",
         spec.address
     );
-    wait_for(
-        &what,
-        Duration::from_secs(600),
-        Duration::from_secs(2),
-        || async {
-            let emptied = gone(empty_bucket(s3, name).await.map(|n| {
-                tracing::debug!(bucket = name, versions = n, "emptied");
-            }));
-            emptied?;
-            let r = s3
-                .delete_bucket()
-                .bucket(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("s3:DeleteBucket", e));
-            match gone(r) {
-                Ok(()) => Ok(Some(())),
-                Err(e) if e.class() == ErrorClass::DependencyViolation => Ok(None),
-                Err(e) => Err(e),
-            }
-        },
-    )
+    // Objects written meanwhile (replication, a late writer): empty again.
+    delete_when_unblocked(&what, BUCKET_DELETE, || async {
+        let emptied = gone(empty_bucket(s3, name).await.map(|n| {
+            tracing::debug!(bucket = name, versions = n, "emptied");
+        }));
+        emptied?;
+        call("s3:DeleteBucket", Policy::ONCE, || {
+            s3.delete_bucket().bucket(name).send()
+        })
+        .await
+    })
     .await
 }
 

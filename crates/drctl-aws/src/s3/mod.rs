@@ -4,11 +4,16 @@
 pub mod bucket;
 pub mod replication;
 
-use crate::errors::{api_error, found};
-use crate::retry::transient;
+use crate::errors::found;
+use crate::retry::{call, Policy, Wait};
 use crate::tags::Tags;
 use aws_sdk_s3::Client;
 use drctl_core::reconcile::ReconcileError;
+
+/// DeleteBucket answers BucketNotEmpty while objects arrive (replication
+/// lags minutes, S3 User Guide "Replication time"): empty and retry for
+/// 10 min (drctl's figure), every 2 s.
+pub(crate) const BUCKET_DELETE: Wait = Wait::secs(600, 2);
 
 pub(crate) fn bucket_arn(name: &str) -> String {
     format!("arn:aws:s3:::{name}")
@@ -17,12 +22,8 @@ pub(crate) fn bucket_arn(name: &str) -> String {
 /// The bucket's tags; none (NoSuchTagSet) is an empty set.
 pub(crate) async fn bucket_tags(s3: &Client, name: &str) -> Result<Tags, ReconcileError> {
     let out = found(
-        transient("s3:GetBucketTagging", || async {
-            s3.get_bucket_tagging()
-                .bucket(name)
-                .send()
-                .await
-                .map_err(|e| api_error("s3:GetBucketTagging", e))
+        call("s3:GetBucketTagging", Policy::TRANSIENT, || {
+            s3.get_bucket_tagging().bucket(name).send()
         })
         .await,
     )?;

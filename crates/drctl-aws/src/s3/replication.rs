@@ -15,8 +15,8 @@
 //! that was changed in other ways (disabled, extra rules, RTC or metrics
 //! off) shows as a `rule` change and is put back.
 
-use crate::errors::{api_error, found, gone};
-use crate::retry::{retry, transient, IAM_PROPAGATION};
+use crate::errors::{found, gone};
+use crate::retry::{call, Policy};
 use crate::s3::{bucket_arn, bucket_tags};
 use crate::tag_index::tags_or;
 use crate::{props, Aws};
@@ -29,7 +29,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{contains_unknown, Observed, ReadOutcome, ResourceSpec, TAG_ENV};
-use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use serde_json::{json, Value};
 
 pub struct BucketReplicationReconciler {
@@ -169,12 +169,8 @@ async fn read_replication(
         (None, _) => props::str(spec, "bucket")?,
     };
     let out = found(
-        transient("s3:GetBucketReplication", || async {
-            s3.get_bucket_replication()
-                .bucket(bucket)
-                .send()
-                .await
-                .map_err(|e| api_error("s3:GetBucketReplication", e))
+        call("s3:GetBucketReplication", Policy::TRANSIENT, || {
+            s3.get_bucket_replication().bucket(bucket).send()
         })
         .await,
     )?;
@@ -204,19 +200,12 @@ async fn read_replication(
 async fn put_replication(s3: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
     let bucket = props::str(spec, "bucket")?;
     let conf = configuration(spec)?;
-    retry(
-        "s3:PutBucketReplication",
-        IAM_PROPAGATION,
-        &[ErrorClass::Retryable, ErrorClass::Throttled],
-        || async {
-            s3.put_bucket_replication()
-                .bucket(bucket)
-                .replication_configuration(conf.clone())
-                .send()
-                .await
-                .map_err(|e| api_error("s3:PutBucketReplication", e))
-        },
-    )
+    call("s3:PutBucketReplication", Policy::IAM_PROPAGATION, || {
+        s3.put_bucket_replication()
+            .bucket(bucket)
+            .replication_configuration(conf.clone())
+            .send()
+    })
     .await?;
     Ok(Observed {
         id: bucket.to_string(),
@@ -294,15 +283,11 @@ impl Reconciler for BucketReplicationReconciler {
     ) -> Result<(), ReconcileError> {
         let s3 = self.aws.s3(self.aws.region_of(spec));
         gone(
-            transient("s3:DeleteBucketReplication", || async {
-                s3.delete_bucket_replication()
-                    .bucket(&current.id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("s3:DeleteBucketReplication", e))
+            call("s3:DeleteBucketReplication", Policy::TRANSIENT, || {
+                s3.delete_bucket_replication().bucket(&current.id).send()
             })
-            .await,
+            .await
+            .map(|_| ()),
         )
     }
 }

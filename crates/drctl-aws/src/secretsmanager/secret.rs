@@ -21,8 +21,8 @@
 //! - Delete: `force_delete_without_recovery` → ForceDeleteWithoutRecovery
 //!   (the name is free at once, for test envs), else a 7-day recovery window.
 
-use crate::errors::{api_error, found, gone};
-use crate::retry::transient;
+use crate::errors::{found, gone};
+use crate::retry::{call, Policy};
 use crate::tags::{check_owned, with_tags, Tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -101,12 +101,8 @@ fn observed(spec: &ResourceSpec, d: &DescribeSecretOutput) -> Result<Observed, R
 
 async fn describe(sm: &Client, id: &str) -> Result<Option<DescribeSecretOutput>, ReconcileError> {
     found(
-        transient("secretsmanager:DescribeSecret", || async {
-            sm.describe_secret()
-                .secret_id(id)
-                .send()
-                .await
-                .map_err(|e| api_error("secretsmanager:DescribeSecret", e))
+        call("secretsmanager:DescribeSecret", Policy::TRANSIENT, || {
+            sm.describe_secret().secret_id(id).send()
         })
         .await,
     )
@@ -152,7 +148,7 @@ async fn create_secret(
 ) -> Result<Observed, ReconcileError> {
     let password = generate_password();
     let value = json!({ "password": password }).to_string();
-    let created = sm
+    let req = sm
         .create_secret()
         .name(&spec.name)
         .description(props::str(spec, "description")?)
@@ -160,10 +156,11 @@ async fn create_secret(
         // The same token after a crash makes AWS answer with the secret the
         // first attempt created instead of a second version.
         .client_request_token(token)
-        .set_tags(Some(sm_tags(spec)))
-        .send()
-        .await
-        .map_err(|e| api_error("secretsmanager:CreateSecret", e));
+        .set_tags(Some(sm_tags(spec)));
+    let created = call("secretsmanager:CreateSecret", Policy::ONCE, || {
+        req.clone().send()
+    })
+    .await;
     match created {
         Ok(out) => {
             let arn = out.arn().ok_or_else(|| {
@@ -197,12 +194,8 @@ async fn create_secret(
             }
             if d.deleted_date().is_some() {
                 tracing::info!(secret = %id, "restoring a secret that was scheduled for deletion (its password is kept)");
-                transient("secretsmanager:RestoreSecret", || async {
-                    sm.restore_secret()
-                        .secret_id(&id)
-                        .send()
-                        .await
-                        .map_err(|e| api_error("secretsmanager:RestoreSecret", e))
+                call("secretsmanager:RestoreSecret", Policy::TRANSIENT, || {
+                    sm.restore_secret().secret_id(&id).send()
                 })
                 .await?;
             }
@@ -220,14 +213,11 @@ async fn delete_secret(sm: &Client, id: &str, force: bool) -> Result<(), Reconci
         req.recovery_window_in_days(7)
     };
     gone(
-        transient("secretsmanager:DeleteSecret", || async {
-            req.clone()
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("secretsmanager:DeleteSecret", e))
+        call("secretsmanager:DeleteSecret", Policy::TRANSIENT, || {
+            req.clone().send()
         })
-        .await,
+        .await
+        .map(|_| ()),
     )
 }
 
@@ -301,13 +291,11 @@ impl Reconciler for SecretReconciler {
         if changes.iter().any(|c| c.field == "description") {
             // Description only: no SecretString, so no new version.
             let description = props::str(spec, "description")?;
-            transient("secretsmanager:UpdateSecret", || async {
+            call("secretsmanager:UpdateSecret", Policy::TRANSIENT, || {
                 sm.update_secret()
                     .secret_id(&current.id)
                     .description(description)
                     .send()
-                    .await
-                    .map_err(|e| api_error("secretsmanager:UpdateSecret", e))
             })
             .await?;
         }

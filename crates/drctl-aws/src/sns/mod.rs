@@ -4,8 +4,8 @@
 pub mod subscription;
 pub mod topic;
 
-use crate::errors::{api_error, found};
-use crate::retry::transient;
+use crate::errors::found;
+use crate::retry::{call, Policy};
 use crate::tags::Tags;
 use aws_sdk_sns::Client;
 use drctl_core::reconcile::ReconcileError;
@@ -13,12 +13,8 @@ use drctl_core::reconcile::ReconcileError;
 /// A topic's tags (`None`: the topic is gone).
 pub(crate) async fn topic_tags(sns: &Client, arn: &str) -> Result<Option<Tags>, ReconcileError> {
     let out = found(
-        transient("sns:ListTagsForResource", || async {
-            sns.list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-                .map_err(|e| api_error("sns:ListTagsForResource", e))
+        call("sns:ListTagsForResource", Policy::TRANSIENT, || {
+            sns.list_tags_for_resource().resource_arn(arn).send()
         })
         .await,
     )?;

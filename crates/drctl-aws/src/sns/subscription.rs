@@ -17,8 +17,8 @@
 //! destroy) or expires after 3 days, so delete treats it as done. The
 //! emulator returns a real ARN at once.
 
-use crate::errors::{api_error, found, gone};
-use crate::retry::transient;
+use crate::errors::{found, gone};
+use crate::retry::{call, Policy};
 use crate::sns::topic_tags;
 use crate::tags::{ambiguous, Tags};
 use crate::{props, Aws};
@@ -58,13 +58,11 @@ async fn list(sns: &Client, topic_arn: &str) -> Result<Option<Vec<Subscription>>
     let mut token: Option<String> = None;
     loop {
         let page = found(
-            transient("sns:ListSubscriptionsByTopic", || async {
+            call("sns:ListSubscriptionsByTopic", Policy::TRANSIENT, || {
                 sns.list_subscriptions_by_topic()
                     .topic_arn(topic_arn)
                     .set_next_token(token.clone())
                     .send()
-                    .await
-                    .map_err(|e| api_error("sns:ListSubscriptionsByTopic", e))
             })
             .await,
         )?;
@@ -143,12 +141,10 @@ async fn find_known(
 ) -> Result<Option<Observed>, ReconcileError> {
     if is_arn(id) {
         let out = found(
-            transient("sns:GetSubscriptionAttributes", || async {
+            call("sns:GetSubscriptionAttributes", Policy::TRANSIENT, || {
                 sns.get_subscription_attributes()
                     .subscription_arn(id)
                     .send()
-                    .await
-                    .map_err(|e| api_error("sns:GetSubscriptionAttributes", e))
             })
             .await,
         )?;
@@ -245,15 +241,13 @@ async fn subscribe(sns: &Client, spec: &ResourceSpec) -> Result<Observed, Reconc
     let topic = props::str(spec, "topic_arn")?;
     let protocol = props::str(spec, "protocol")?;
     let endpoint = props::str(spec, "endpoint")?;
-    let out = transient("sns:Subscribe", || async {
+    let out = call("sns:Subscribe", Policy::TRANSIENT, || {
         sns.subscribe()
             .topic_arn(topic)
             .protocol(protocol)
             .endpoint(endpoint)
             .return_subscription_arn(true)
             .send()
-            .await
-            .map_err(|e| api_error("sns:Subscribe", e))
     })
     .await?;
     // Observe through the listing so the id is the one `read` will see
@@ -277,15 +271,11 @@ async fn unsubscribe(sns: &Client, current: &Observed) -> Result<(), ReconcileEr
         return Ok(());
     }
     gone(
-        transient("sns:Unsubscribe", || async {
-            sns.unsubscribe()
-                .subscription_arn(&current.id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("sns:Unsubscribe", e))
+        call("sns:Unsubscribe", Policy::TRANSIENT, || {
+            sns.unsubscribe().subscription_arn(&current.id).send()
         })
-        .await,
+        .await
+        .map(|_| ()),
     )
 }
 

@@ -11,8 +11,8 @@
 //! create returns the same topic. Delete: DeleteTopic (a missing topic
 //! succeeds); it also removes the topic's subscriptions, pending ones too.
 
-use crate::errors::{api_error, found, gone};
-use crate::retry::transient;
+use crate::errors::{found, gone};
+use crate::retry::{call, Policy};
 use crate::sns::topic_tags;
 use crate::tags::{check_owned, Tags};
 use crate::Aws;
@@ -76,12 +76,8 @@ async fn read_arn(
     indexed: Option<Tags>,
 ) -> Result<ReadOutcome, ReconcileError> {
     let exists = found(
-        transient("sns:GetTopicAttributes", || async {
-            sns.get_topic_attributes()
-                .topic_arn(arn)
-                .send()
-                .await
-                .map_err(|e| api_error("sns:GetTopicAttributes", e))
+        call("sns:GetTopicAttributes", Policy::TRANSIENT, || {
+            sns.get_topic_attributes().topic_arn(arn).send()
         })
         .await,
     )?;
@@ -106,13 +102,11 @@ async fn create_topic(sns: &Client, spec: &ResourceSpec) -> Result<Observed, Rec
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ReconcileError::Invalid(format!("{}: tag: {e}", spec.address)))?;
     // Idempotent by name: a retry (SDK or a re-run) gets the same topic.
-    let out = transient("sns:CreateTopic", || async {
+    let out = call("sns:CreateTopic", Policy::TRANSIENT, || {
         sns.create_topic()
             .name(&spec.name)
             .set_tags(Some(tags.clone()))
             .send()
-            .await
-            .map_err(|e| api_error("sns:CreateTopic", e))
     })
     .await?;
     let arn = out
@@ -209,15 +203,11 @@ impl Reconciler for SnsTopicReconciler {
     ) -> Result<(), ReconcileError> {
         let sns = self.aws.sns(self.aws.region_of(spec));
         gone(
-            transient("sns:DeleteTopic", || async {
-                sns.delete_topic()
-                    .topic_arn(&current.id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("sns:DeleteTopic", e))
+            call("sns:DeleteTopic", Policy::TRANSIENT, || {
+                sns.delete_topic().topic_arn(&current.id).send()
             })
-            .await,
+            .await
+            .map(|_| ()),
         )
     }
 }
