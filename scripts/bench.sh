@@ -119,10 +119,19 @@ print(ticks / os.sysconf("SC_CLK_TCK"))
 PY
 }
 
+# The state's serial (0 before the first write): each write bumps it once, so a phase's
+# state writes are the difference (group commit joins the records of concurrent tasks).
+serial() {
+  python3 -c 'import json,sys
+try: print(json.load(open(sys.argv[1]))["serial"])
+except Exception: print(0)' "$1"
+}
+
 # phase LABEL PARALLELISM ENV CMD... : runs drctl, appends one TSV row.
 phase() {
   local label=$1 par=$2 env=$3; shift 3
-  local before after cpu0 cpu1
+  local before after cpu0 cpu1 serial0 serial1
+  serial0=$(serial "$work/$env.state.json")
   before=$(settle)
   cpu0=$(emulator_cpu)
   if ! /usr/bin/time -f "%e %M %U %S" -o "$work/time" \
@@ -134,6 +143,7 @@ phase() {
     exit 1
   fi
   cpu1=$(emulator_cpu)
+  serial1=$(serial "$work/$env.state.json")
   after=$(settle)
   local resources
   resources=$(python3 -c 'import json,sys
@@ -152,9 +162,9 @@ for line in sys.stdin:
 svc = " ".join(f"{k} {v}" for k, v in sorted(by.items(), key=lambda kv: -kv[1]))
 print(reads, muts, svc or "-", sep="\t")' >"$work/calls"
   read -r wall rss user sys <"$work/time"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$par" "$wall" "$((rss / 1024))" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$par" "$wall" "$((rss / 1024))" \
     "$(python3 -c "print(f'{$user + $sys:.2f}')")" "$resources" "$(cat "$work/calls")" \
-    "$(python3 -c "print(f'{$cpu1 - $cpu0:.2f}')")" >>"$results"
+    "$(python3 -c "print(f'{$cpu1 - $cpu0:.2f}')")" "$((serial1 - serial0))" >>"$results"
   echo "  $label (-parallelism=$par): ${wall}s" >&2
 }
 
@@ -226,14 +236,14 @@ print(f"drctl benchmark: dev (both regions) on the LocalStack harness"
       f"{'' if latency == '0' else f', every call answered {latency} ms later'}; "
       f"{os.cpu_count()} cores, {cpu}; binary {sys.argv[3]}")
 print()
-print("| phase | wall s | wall s -p1 | -p1 / default | read calls | mutating calls | calls by service | peak RSS MB | drctl CPU s | emulator CPU s | emulator CPU s -p1 |")
-print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+print("| phase | wall s | wall s -p1 | -p1 / default | read calls | mutating calls | calls by service | peak RSS MB | drctl CPU s | emulator CPU s | emulator CPU s -p1 | state writes | state writes -p1 |")
+print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
 phases = ["plan, nothing exists", "apply", "no-change plan", "no-change apply", "destroy"]
 phases += sorted({r[0] for r in rows if " ms per call" in r[0]}, key=lambda p: not p.startswith("apply"))
 for phase in phases:
     d, s = by[(phase, "10")], by[(phase, "1")]
     ratio = float(s[2]) / max(float(d[2]), 0.01)
-    print(f"| {phase} | {d[2]} | {s[2]} | {ratio:.1f}x | {d[6]} | {d[7]} | {d[8]} | {d[3]} | {d[4]} | {d[9]} | {s[9]} |")
+    print(f"| {phase} | {d[2]} | {s[2]} | {ratio:.1f}x | {d[6]} | {d[7]} | {d[8]} | {d[3]} | {d[4]} | {d[9]} | {s[9]} | {d[10]} | {s[10]} |")
 apply, plan = by[("apply", "10")], by[("no-change plan", "10")]
 resources = int(plan[5]) or 1
 print()
@@ -242,7 +252,9 @@ print(f"no-change plan: {int(plan[6]) / resources:.2f} read calls per resource (
 print(f"apply at -parallelism=10 vs 1: {float(by[('apply', '1')][2]) / float(apply[2]):.1f}x faster "
       f"(the emulator's own CPU: {apply[9]} s of the {apply[2]} s at 10, {by[('apply', '1')][9]} s of "
       f"{by[('apply', '1')][2]} s at 1: one Python process answering one call at a time bounds the "
-      f"default's wall time from below)")
+      f"default's wall time from below, so no parallelism can beat "
+      f"{float(by[('apply', '1')][2]) / max(float(apply[9]), 0.01):.1f}x here; state writes "
+      f"{apply[10]} at 10, {by[('apply', '1')][10]} at 1)")
 for phase in phases:
     if phase.startswith("apply, "):
         d, s = by[(phase, "10")], by[(phase, "1")]
