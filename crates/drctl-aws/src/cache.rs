@@ -97,7 +97,7 @@ impl ReadCache {
             let mut entries = self
                 .entries
                 .lock()
-                .map_err(|_| ReconcileError::Invalid("read cache poisoned".into()))?;
+                .map_err(|_| ReconcileError::Internal("read cache poisoned".into()))?;
             let entry = entries
                 .entry(key.clone())
                 .or_insert_with(|| (generation, Slot::default()));
@@ -115,7 +115,7 @@ impl ReadCache {
         value
             .downcast_ref::<T>()
             .cloned()
-            .ok_or_else(|| ReconcileError::Invalid(format!("read cache key {key} has two types")))
+            .ok_or_else(|| ReconcileError::Internal(format!("read cache key {key} has two types")))
     }
 }
 
@@ -182,7 +182,7 @@ mod tests {
         let cache = ReadCache::default();
         let failed: Result<u32, _> = cache
             .get_or_fetch("k".into(), || async {
-                Err(ReconcileError::Invalid("boom".into()))
+                Err(ReconcileError::Internal("boom".into()))
             })
             .await;
         assert!(failed.is_err());

@@ -313,7 +313,7 @@ impl Aws {
             })?;
         out.account()
             .map(str::to_string)
-            .ok_or_else(|| ReconcileError::Invalid("GetCallerIdentity returned no account".into()))
+            .ok_or_else(|| ReconcileError::Internal("GetCallerIdentity returned no account".into()))
     }
 
     /// The SDK's text for these is a page of nested debug output.
@@ -323,7 +323,7 @@ impl Aws {
             Some(e) => format!("the endpoint {e} (from --endpoint or AWS_ENDPOINT_URL)"),
             None => "AWS STS".into(),
         };
-        let invalid = ReconcileError::Invalid;
+        let invalid = ReconcileError::Internal;
         if text.contains("loading credentials") || text.contains("no credentials found") {
             return invalid(
                 "no usable AWS credentials: set AWS_PROFILE (SSO profiles work), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is available; for LocalStack pass --endpoint URL with any test keys".into(),

@@ -91,7 +91,7 @@ where
     let mut denied = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (region, r) = joined.map_err(|e| {
-            ReconcileError::Invalid(format!("internal error: the orphan scan failed: {e}"))
+            ReconcileError::Internal(format!("internal error: the orphan scan failed: {e}"))
         })?;
         match r {
             Ok(items) => out.items.extend(items),
@@ -169,7 +169,6 @@ async fn drop_deleted_nats(
 mod tests {
     use super::*;
     use crate::tag_index::fetch;
-
     use aws_sdk_resourcegroupstagging::operation::get_resources::{
         GetResourcesError, GetResourcesOutput,
     };

@@ -5,10 +5,17 @@ use drctl_core::reconcile::ReconcileError;
 use serde_json::{json, Value};
 
 fn missing(spec: &ResourceSpec, field: &str, want: &str) -> ReconcileError {
-    ReconcileError::Invalid(format!(
-        "{}: property '{field}' must be {want}",
-        spec.address
-    ))
+    config(spec, field, format!("property '{field}' must be {want}"))
+}
+
+/// The spec's `field` is wrong: `message` (naming the field in the user's
+/// terms) is shown after the address.
+pub fn config(spec: &ResourceSpec, field: &str, message: impl Into<String>) -> ReconcileError {
+    ReconcileError::Config {
+        address: spec.address.to_string(),
+        field: field.to_string(),
+        message: message.into(),
+    }
 }
 
 pub fn str<'a>(spec: &'a ResourceSpec, field: &str) -> Result<&'a str, ReconcileError> {

@@ -80,6 +80,28 @@ pub fn whole_set(current: &Observed, writes: &TagWrites) -> Tags {
 }
 
 /// The keys of a [`drctl_core::diff::TagWrites::delete`], as SDK lists want them.
+/// A kind's tag writes as its service's two calls: `tag` with the spec cut
+/// to the tags to set (when there are any), then `untag` with the keys to
+/// remove (when there are any); each is usually one [`tag_call!`].
+pub(crate) async fn write_with<T, U>(
+    spec: &ResourceSpec,
+    writes: &TagWrites,
+    tag: impl FnOnce(ResourceSpec) -> T,
+    untag: impl FnOnce(Vec<String>) -> U,
+) -> Result<(), drctl_core::reconcile::ReconcileError>
+where
+    T: std::future::Future<Output = Result<(), drctl_core::reconcile::ReconcileError>>,
+    U: std::future::Future<Output = Result<(), drctl_core::reconcile::ReconcileError>>,
+{
+    if !writes.set.is_empty() {
+        tag(only(spec, &writes.set)).await?;
+    }
+    if !writes.delete.is_empty() {
+        untag(keys(writes)).await?;
+    }
+    Ok(())
+}
+
 pub fn keys(writes: &TagWrites) -> Vec<String> {
     writes.delete.iter().cloned().collect()
 }

@@ -845,5 +845,5 @@ pub fn has_unknowns(spec: &ResourceSpec) -> bool {
 }
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> ReconcileError {
-    ReconcileError::Invalid("internal error: a worker panicked".into())
+    ReconcileError::Internal("internal error: a worker panicked".into())
 }

@@ -109,10 +109,27 @@ pub enum ReconcileError {
         /// The timeout that ran out, in seconds (a named constant in the AWS crate).
         secs: u64,
     },
-    /// The spec or the cloud's answer is not what the reconciler can work
-    /// with (a missing prop, an unexpected shape); the message says which.
+    /// The resolved spec of `address` is wrong at `field` (a missing or
+    /// mistyped property, a value AWS cannot take). Produced by reconcilers
+    /// (`drctl_aws::props::config`); the user fixes the plan file or
+    /// blueprint. Shown as `<address>: <message>`.
+    #[error("{address}: {message}")]
+    Config {
+        /// The resource's address in the stack.
+        address: String,
+        /// The property at fault (`az_index`, `primary.domain`).
+        field: String,
+        /// What is wrong, in the user's terms, naming the field.
+        message: String,
+    },
+    /// Not the user's spec and not an AWS error answer: an expectation drctl
+    /// holds about itself or about AWS's answers broke (an answer without
+    /// the id it must carry, a worker that panicked, an operation the kind
+    /// does not support), or the run's environment is unusable
+    /// (credentials, endpoint). The message says what happened and, where
+    /// the user can act, what to do.
     #[error("{0}")]
-    Invalid(String),
+    Internal(String),
     /// The stack has a kind the registry has no reconciler for (a wiring
     /// bug, caught by the planner before any call).
     #[error("no reconciler registered for kind '{0}'")]
@@ -294,7 +311,7 @@ pub trait Reconciler: Send + Sync {
         _current: &Observed,
         _writes: &TagWrites,
     ) -> Result<(), ReconcileError> {
-        Err(ReconcileError::Invalid(format!(
+        Err(ReconcileError::Internal(format!(
             "{}: kind {} cannot be tagged",
             spec.address,
             self.kind()

@@ -166,7 +166,7 @@ async fn finish_adopted(
         return Ok(found);
     }
     if let Some(c) = changes.iter().find(|c| c.replace_reason.is_some()) {
-        return Err(ReconcileError::Invalid(format!(
+        return Err(ReconcileError::Internal(format!(
             "{}: {} made by a create whose answer was lost differs in {}, which cannot change in place; run apply again to replace it",
             spec.address, found.id, c.field
         )));

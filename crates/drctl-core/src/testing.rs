@@ -459,7 +459,7 @@ impl Reconciler for FakeReconciler {
         writes: &crate::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
         if !self.taggable {
-            return Err(ReconcileError::Invalid("not taggable".into()));
+            return Err(ReconcileError::Internal("not taggable".into()));
         }
         let (ix, d, h, lost) = self.cloud.begin("tag", &spec.address)?;
         {
@@ -467,7 +467,7 @@ impl Reconciler for FakeReconciler {
             let r = i
                 .resources
                 .get_mut(&current.id)
-                .ok_or_else(|| ReconcileError::Invalid(format!("{} vanished", current.id)))?;
+                .ok_or_else(|| ReconcileError::Internal(format!("{} vanished", current.id)))?;
             r.tags.extend(writes.set.clone());
             r.tags.retain(|k, _| !writes.delete.contains(k));
         }
@@ -583,7 +583,7 @@ impl Reconciler for FakeReconciler {
             }
             if let Some(id) = i.tokens.get(token).cloned().filter(|_| self.kind != NAMED) {
                 let r = i.resources.get(&id).cloned().ok_or_else(|| {
-                    ReconcileError::Invalid("token for a deleted resource".into())
+                    ReconcileError::Internal("token for a deleted resource".into())
                 })?;
                 (id, r)
             } else {
@@ -631,7 +631,7 @@ impl Reconciler for FakeReconciler {
             let r = i
                 .resources
                 .get_mut(&current.id)
-                .ok_or_else(|| ReconcileError::Invalid(format!("{} vanished", current.id)))?;
+                .ok_or_else(|| ReconcileError::Internal(format!("{} vanished", current.id)))?;
             for c in changes {
                 if let Some(v) = &c.after {
                     r.props.insert(c.field.clone(), v.clone());

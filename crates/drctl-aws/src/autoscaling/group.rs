@@ -87,7 +87,7 @@ fn observe(spec: &ResourceSpec, g: &AutoScalingGroup) -> Observed {
 
 fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
     i32::try_from(props::i64(spec, field)?).map_err(|_| {
-        ReconcileError::Invalid(format!("{}: '{field}' is out of range", spec.address))
+        ReconcileError::Internal(format!("{}: '{field}' is out of range", spec.address))
     })
 }
 

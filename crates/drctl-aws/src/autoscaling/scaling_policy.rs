@@ -120,7 +120,7 @@ pub(crate) async fn put_policy(
         .first()
         .and_then(|p| p.policy_arn().map(str::to_string))
         .ok_or_else(|| {
-            ReconcileError::Invalid(format!(
+            ReconcileError::Internal(format!(
                 "{}: PutScalingPolicy returned no ARN and policy {} is not visible",
                 spec.address, spec.name
             ))

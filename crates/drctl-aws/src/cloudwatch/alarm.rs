@@ -96,7 +96,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// The alarm in the props' shape: dimensions as an object, actions sorted.
 fn observe(a: &MetricAlarm) -> Result<Observed, ReconcileError> {
     let name = a.alarm_name().ok_or_else(|| {
-        ReconcileError::Invalid("DescribeAlarms returned an alarm without a name".into())
+        ReconcileError::Internal("DescribeAlarms returned an alarm without a name".into())
     })?;
     let dimensions: Map<String, Value> = a
         .dimensions()
@@ -122,30 +122,28 @@ fn observe(a: &MetricAlarm) -> Result<Observed, ReconcileError> {
 }
 
 fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
-    i32::try_from(props::i64(spec, field)?).map_err(|_| {
-        ReconcileError::Invalid(format!(
-            "{}: property '{field}' is out of range",
-            spec.address
-        ))
-    })
+    i32::try_from(props::i64(spec, field)?)
+        .map_err(|_| props::config(spec, field, format!("property '{field}' is out of range")))
 }
 
 fn dimensions(spec: &ResourceSpec) -> Result<Vec<Dimension>, ReconcileError> {
     let m = props::value(spec, "dimensions")?
         .as_object()
         .ok_or_else(|| {
-            ReconcileError::Invalid(format!(
-                "{}: property 'dimensions' must be an object",
-                spec.address
-            ))
+            props::config(
+                spec,
+                "dimensions",
+                "property 'dimensions' must be an object",
+            )
         })?;
     m.iter()
         .map(|(k, v)| {
             let v = v.as_str().ok_or_else(|| {
-                ReconcileError::Invalid(format!(
-                    "{}: dimension '{k}' must be a string",
-                    spec.address
-                ))
+                props::config(
+                    spec,
+                    "dimensions",
+                    format!("dimension '{k}' must be a string"),
+                )
             })?;
             Ok(Dimension::builder().name(k).value(v).build())
         })
@@ -200,7 +198,7 @@ async fn read(
             let o = observe(a)?;
             let arn = a
                 .alarm_arn()
-                .ok_or_else(|| ReconcileError::Invalid(format!("alarm {} has no ARN", o.id)))?;
+                .ok_or_else(|| ReconcileError::Internal(format!("alarm {} has no ARN", o.id)))?;
             let tags = tags_or(aws, region, &cx.env, arn, || tags_of(cw, arn)).await?;
             let id = o.id.clone();
             Ok(check_owned(cx, spec, &id, &tags, || o))

@@ -36,7 +36,7 @@ pub(crate) const REPLICA_ACTIVE: Wait = Wait::secs(60 * 60, 10);
 pub(crate) const REPLICA_DELETED: Wait = Wait::secs(60 * 60, 10);
 
 pub(crate) fn build_error(what: &str, e: BuildError) -> ReconcileError {
-    ReconcileError::Invalid(format!("{what}: {e}"))
+    ReconcileError::Internal(format!("{what}: {e}"))
 }
 
 /// The spec's tags as DynamoDB tags.

@@ -109,7 +109,7 @@ async fn read_replica(
         .and_then(|t| t.table_arn().map(str::to_string))
         .or_else(|| replica_arn(&table, source_region, &rg.replica_region))
         .ok_or_else(|| {
-            ReconcileError::Invalid(format!("DescribeTable {table_name}: no TableArn"))
+            ReconcileError::Internal(format!("DescribeTable {table_name}: no TableArn"))
         })?;
     let tags = owner_tags(aws, &cx.env, &rg.replica_region, &arn).await?;
     let untagged = !tags.contains_key(TAG_ENV);
@@ -180,7 +180,7 @@ async fn create_replica(rg: &Regions, spec: &ResourceSpec) -> Result<Observed, R
         .table_description()
         .and_then(|t| replica_arn(t, source_region, &rg.replica_region))
         .ok_or_else(|| {
-            ReconcileError::Invalid(format!("UpdateTable {table_name} returned no TableArn"))
+            ReconcileError::Internal(format!("UpdateTable {table_name} returned no TableArn"))
         })?;
     Ok(Observed {
         id: arn.clone(),
@@ -320,10 +320,11 @@ impl DynamodbReplicaReconciler {
             .get("source_region")
             .and_then(Value::as_str)
             .ok_or_else(|| {
-                ReconcileError::Invalid(format!(
-                    "{}: property 'source_region' must be a string",
-                    spec.address
-                ))
+                props::config(
+                    spec,
+                    "source_region",
+                    "property 'source_region' must be a string",
+                )
             })?;
         Ok(Regions {
             source: self.aws.dynamodb(source_region),
@@ -445,7 +446,6 @@ impl Reconciler for DynamodbReplicaReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
     use aws_sdk_dynamodb::operation::tag_resource::TagResourceOutput;
     use aws_sdk_dynamodb::operation::update_continuous_backups::UpdateContinuousBackupsOutput;

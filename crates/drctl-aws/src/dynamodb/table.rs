@@ -113,9 +113,8 @@ fn observed_props(t: &TableDescription, pitr: bool) -> drctl_core::model::Props 
 fn billing_mode(spec: &ResourceSpec) -> Result<BillingMode, ReconcileError> {
     match props::str(spec, "billing_mode")? {
         "PAY_PER_REQUEST" => Ok(BillingMode::PayPerRequest),
-        other => Err(ReconcileError::Invalid(format!(
-            "{}: billing_mode {other} is not supported (PAY_PER_REQUEST only: provisioned tables need capacity settings drctl does not manage)",
-            spec.address
+        other => Err(props::config(spec, "billing_mode", format!(
+            "billing_mode {other} is not supported (PAY_PER_REQUEST only: provisioned tables need capacity settings drctl does not manage)"
         ))),
     }
 }
@@ -143,7 +142,7 @@ async fn read_table(
     };
     let arn = t
         .table_arn()
-        .ok_or_else(|| ReconcileError::Invalid(format!("DescribeTable {name}: no TableArn")))?;
+        .ok_or_else(|| ReconcileError::Internal(format!("DescribeTable {name}: no TableArn")))?;
     let tags = owner_tags(aws, &cx.env, region, arn).await?;
     match check_owned(cx, spec, name, &tags, Observed::default) {
         ReadOutcome::Found(_) => {
@@ -198,7 +197,7 @@ async fn create_table(
         .set_tags(Some(ddb_tags(spec)?));
     let out = call("dynamodb:CreateTable", Policy::ONCE, || req.clone().send()).await?;
     let t = out.table_description.ok_or_else(|| {
-        ReconcileError::Invalid(format!("CreateTable {} returned no table", spec.name))
+        ReconcileError::Internal(format!("CreateTable {} returned no table", spec.name))
     })?;
     let active = t.table_status() == Some(&TableStatus::Active);
     let created = Observed {
@@ -451,7 +450,6 @@ impl Reconciler for DynamodbTableReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use aws_sdk_dynamodb::operation::delete_table::DeleteTableOutput;
     use aws_sdk_dynamodb::operation::describe_table::{DescribeTableError, DescribeTableOutput};
     use aws_sdk_dynamodb::operation::update_continuous_backups::UpdateContinuousBackupsOutput;

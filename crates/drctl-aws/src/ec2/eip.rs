@@ -13,7 +13,6 @@
 
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned};
 use crate::ec2::EIP_RELEASE;
-
 use crate::retry::{call, delete_when_unblocked, Policy, Wait};
 use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
@@ -96,7 +95,7 @@ impl Reconciler for EipReconciler {
             .tag_specifications(ec2_tag_spec(ResourceType::ElasticIp, spec));
         let observed = |id: Option<&str>, ip: Option<&str>| {
             let id = id.ok_or_else(|| {
-                ReconcileError::Invalid("AllocateAddress returned no allocation id".into())
+                ReconcileError::Internal("AllocateAddress returned no allocation id".into())
             })?;
             Ok(Observed {
                 id: id.to_string(),
@@ -132,7 +131,7 @@ impl Reconciler for EipReconciler {
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
         // The only prop forces replacement, so the engine never asks this.
-        Err(ReconcileError::Invalid(format!(
+        Err(ReconcileError::Internal(format!(
             "{}: an Elastic IP cannot be updated in place",
             spec.address
         )))

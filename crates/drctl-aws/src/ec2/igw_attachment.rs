@@ -16,7 +16,6 @@
 
 use crate::ec2::lookup::with_id;
 use crate::ec2::INTERNET_GATEWAY_DETACH;
-
 use crate::retry::{call, delete_when_unblocked, Policy, Wait};
 use crate::tags::from_ec2;
 use crate::{props, Aws};
@@ -45,7 +44,7 @@ fn parse_id(id: &str) -> Result<(&str, &str), ReconcileError> {
     id.split_once(':')
         .filter(|(i, v)| !i.is_empty() && !v.is_empty())
         .ok_or_else(|| {
-            ReconcileError::Invalid(format!(
+            ReconcileError::Internal(format!(
                 "'{id}' is not an internet gateway attachment id (igw-…:vpc-…)"
             ))
         })
@@ -157,7 +156,7 @@ impl Reconciler for IgwAttachmentReconciler {
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
         // Both props force replacement, so the engine never asks this.
-        Err(ReconcileError::Invalid(format!(
+        Err(ReconcileError::Internal(format!(
             "{}: an internet gateway attachment cannot be updated in place",
             spec.address
         )))

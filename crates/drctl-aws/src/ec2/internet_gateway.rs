@@ -10,7 +10,6 @@
 
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned};
 use crate::ec2::INTERNET_GATEWAY_DELETE;
-
 use crate::retry::{call, delete_when_unblocked, Policy};
 use crate::tags::ec2_tag_spec;
 use crate::Aws;
@@ -96,7 +95,7 @@ impl Reconciler for InternetGatewayReconciler {
                 })
                 .await?;
                 out.internet_gateway().map(observe).ok_or_else(|| {
-                    ReconcileError::Invalid("CreateInternetGateway returned no gateway".into())
+                    ReconcileError::Internal("CreateInternetGateway returned no gateway".into())
                 })
             },
             |igw| Ok(observe(&igw)),

@@ -108,7 +108,7 @@ pub async fn resolve_image(ec2: &Client, image: &str) -> Result<String, Reconcil
             );
             Ok(id)
         }
-        None => Err(ReconcileError::Invalid(
+        None => Err(ReconcileError::Internal(
             "no Amazon Linux 2023 (or any amazon-owned x86_64) image found for 'al2023-latest'"
                 .into(),
         )),
@@ -181,10 +181,10 @@ pub(crate) async fn create_template(
     })
     .await?;
     let lt = out.launch_template().ok_or_else(|| {
-        ReconcileError::Invalid("ec2:CreateLaunchTemplate returned no template".into())
+        ReconcileError::Internal("ec2:CreateLaunchTemplate returned no template".into())
     })?;
     let id = lt.launch_template_id().ok_or_else(|| {
-        ReconcileError::Invalid("ec2:CreateLaunchTemplate returned no template id".into())
+        ReconcileError::Internal("ec2:CreateLaunchTemplate returned no template id".into())
     })?;
     Ok(Observed {
         id: id.to_string(),
@@ -206,7 +206,7 @@ pub(crate) async fn new_version(
     let ami = resolve_image(ec2, props::str(spec, "image")?).await?;
     // The tags too: a [tags] change alone makes a version with other data.
     let props = serde_json::to_string(&(&spec.props, &spec.tags))
-        .map_err(|e| ReconcileError::Invalid(format!("{}: {e}", spec.address)))?;
+        .map_err(|e| ReconcileError::Internal(format!("{}: {e}", spec.address)))?;
     let req = ec2
         .create_launch_template_version()
         .launch_template_id(id)
@@ -222,7 +222,7 @@ pub(crate) async fn new_version(
         .launch_template_version()
         .and_then(|v| v.version_number())
         .ok_or_else(|| {
-            ReconcileError::Invalid("ec2:CreateLaunchTemplateVersion returned no version".into())
+            ReconcileError::Internal("ec2:CreateLaunchTemplateVersion returned no version".into())
         })?;
     call("ec2:ModifyLaunchTemplate", Policy::TRANSIENT, || {
         ec2.modify_launch_template()
@@ -302,7 +302,7 @@ fn observe(
     let user_data = match data.and_then(|d| d.user_data()) {
         Some(b64) => {
             let bytes = aws_smithy_types::base64::decode(b64).map_err(|e| {
-                ReconcileError::Invalid(format!(
+                ReconcileError::Internal(format!(
                     "{}: launch template user data is not base64: {e}",
                     spec.address
                 ))
@@ -312,7 +312,7 @@ fn observe(
         None => None,
     };
     let version = lt.default_version_number().ok_or_else(|| {
-        ReconcileError::Invalid(format!(
+        ReconcileError::Internal(format!(
             "{}: launch template {id} has no default version",
             spec.address
         ))

@@ -95,6 +95,39 @@ pub(crate) const NAT_AVAILABLE: Wait = Wait::secs(600, 5);
 /// figure; terraform-provider-aws allows 30).
 pub(crate) const NAT_DELETED: Wait = Wait::secs(600, 5);
 
+/// `wait_ready` of a VPC or subnet: nothing when its create answer said
+/// it is available already, else one describe by id (`Invalid*.NotFound`
+/// just after the create counts as "not yet") until `available` holds, for
+/// at most `wait`; the timeout names the `noun`, id and address.
+pub(crate) async fn wait_available<T: lookup::Ec2Resource>(
+    aws: &crate::Aws,
+    spec: &drctl_core::model::ResourceSpec,
+    created: drctl_core::model::Observed,
+    noun: &str,
+    wait: Wait,
+    available: fn(&T) -> bool,
+) -> Result<drctl_core::model::Observed, ReconcileError> {
+    if aws.take_ready_at_create(&created.id) {
+        return Ok(created);
+    }
+    let ec2 = aws.ec2(aws.region_of(spec));
+    let what = format!(
+        "{noun} {} ({}) to become available",
+        created.id, spec.address
+    );
+    crate::retry::wait_for(&what, wait, || async {
+        let ids = Some(vec![created.id.clone()]);
+        let found = crate::errors::found(T::describe(ec2.clone(), ids, None).await)?;
+        Ok(found
+            .unwrap_or_default()
+            .first()
+            .filter(|r| available(r))
+            .map(|_| ()))
+    })
+    .await?;
+    Ok(created)
+}
+
 pub(crate) fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
@@ -103,7 +136,6 @@ pub(crate) fn filter(name: &str, value: &str) -> Filter {
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::props;
-
     use aws_sdk_ec2::Client;
     use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode};
     use drctl_core::model::Address;

@@ -99,7 +99,7 @@ async fn create_nat(
     .await?;
     out.nat_gateway()
         .cloned()
-        .ok_or_else(|| ReconcileError::Invalid("CreateNatGateway returned no NAT gateway".into()))
+        .ok_or_else(|| ReconcileError::Internal("CreateNatGateway returned no NAT gateway".into()))
 }
 
 /// Polls until the NAT is `available`; a `failed` NAT is an error that
@@ -118,7 +118,7 @@ async fn wait_available(
         match n.state() {
             Some(NatGatewayState::Available) => Ok(Some(n)),
             Some(NatGatewayState::Pending) | None => Ok(None),
-            Some(s) => Err(ReconcileError::Invalid(format!(
+            Some(s) => Err(ReconcileError::Internal(format!(
                 "NAT gateway {id} is {} instead of becoming available: {} {}",
                 s.as_str(),
                 n.failure_code().unwrap_or(""),
@@ -293,7 +293,7 @@ impl Reconciler for NatGatewayReconciler {
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
         // Every prop forces replacement, so the engine never asks this.
-        Err(ReconcileError::Invalid(format!(
+        Err(ReconcileError::Internal(format!(
             "{}: a NAT gateway cannot be updated in place ({})",
             spec.address,
             changes

@@ -140,7 +140,7 @@ fn target_of(route: &Value) -> Result<(&'static str, &str), ReconcileError> {
             return Ok((key, id));
         }
     }
-    Err(ReconcileError::Invalid(format!(
+    Err(ReconcileError::Internal(format!(
         "route {route} needs a gateway_id or a nat_gateway_id"
     )))
 }
@@ -167,7 +167,7 @@ async fn create_table(
     out.route_table()
         .and_then(|t| t.route_table_id())
         .map(str::to_string)
-        .ok_or_else(|| ReconcileError::Invalid("CreateRouteTable returned no route table".into()))
+        .ok_or_else(|| ReconcileError::Internal("CreateRouteTable returned no route table".into()))
 }
 
 async fn apply_route(

@@ -180,7 +180,7 @@ impl Reconciler for RouteTableAssociationReconciler {
         })
         .await?;
         let id = out.association_id().ok_or_else(|| {
-            ReconcileError::Invalid("AssociateRouteTable returned no association id".into())
+            ReconcileError::Internal("AssociateRouteTable returned no association id".into())
         })?;
         Ok(observed(id, table, subnet))
     }
@@ -209,7 +209,7 @@ impl Reconciler for RouteTableAssociationReconciler {
         )
         .await?;
         let id = out.new_association_id().ok_or_else(|| {
-            ReconcileError::Invalid("ReplaceRouteTableAssociation returned no new id".into())
+            ReconcileError::Internal("ReplaceRouteTableAssociation returned no new id".into())
         })?;
         Ok(observed(id, table, subnet))
     }

@@ -131,7 +131,7 @@ fn rule_changes(want: &[Value], have: &[Value]) -> (Vec<Value>, Vec<Value>) {
 
 /// The EC2 permission for one rule of the props.
 fn permission(r: &Value) -> Result<IpPermission, ReconcileError> {
-    let bad = |why: &str| ReconcileError::Invalid(format!("ingress rule {r}: {why}"));
+    let bad = |why: &str| ReconcileError::Internal(format!("ingress rule {r}: {why}"));
     let proto = r
         .get("protocol")
         .and_then(Value::as_str)
@@ -347,7 +347,7 @@ impl Reconciler for SecurityGroupReconciler {
                         })
                         .await?;
                         out.group_id().map(str::to_string).ok_or_else(|| {
-                            ReconcileError::Invalid(
+                            ReconcileError::Internal(
                                 "CreateSecurityGroup returned no group id".into(),
                             )
                         })

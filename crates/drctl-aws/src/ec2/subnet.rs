@@ -16,8 +16,7 @@
 use crate::ec2::filter;
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned, Owned};
 use crate::ec2::{eni_blockers, SUBNET_AVAILABLE, SUBNET_DELETE};
-use crate::errors::found;
-use crate::retry::{call, delete_when_unblocked_or_name, wait_for, Policy, Wait};
+use crate::retry::{call, delete_when_unblocked_or_name, Policy, Wait};
 use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -77,7 +76,7 @@ impl SubnetReconciler {
     async fn observe(&self, region: &str, subnet: &Subnet) -> Result<Observed, ReconcileError> {
         let id = subnet.subnet_id().unwrap_or_default();
         let az = subnet.availability_zone().ok_or_else(|| {
-            ReconcileError::Invalid(format!("DescribeSubnets returned {id} without a zone"))
+            ReconcileError::Internal(format!("DescribeSubnets returned {id} without a zone"))
         })?;
         let zones = self.zones(region).await?;
         // A zone outside the list (null) differs from any index: replacement.
@@ -191,11 +190,14 @@ impl Reconciler for SubnetReconciler {
             .ok()
             .and_then(|i| zones.get(i))
             .ok_or_else(|| {
-                ReconcileError::Invalid(format!(
-                    "{}: az_index {index} but {region} has {} available zone(s)",
-                    spec.address,
-                    zones.len()
-                ))
+                props::config(
+                    spec,
+                    "az_index",
+                    format!(
+                        "az_index {index} but {region} has {} available zone(s)",
+                        zones.len()
+                    ),
+                )
             })?;
         // CreateSubnet takes no client token: an unanswered attempt is
         // followed by the ownership-tag lookup, which is why the tags go in
@@ -224,7 +226,7 @@ impl Reconciler for SubnetReconciler {
                         })
                         .await?;
                         out.subnet().and_then(id_and_ready).ok_or_else(|| {
-                            ReconcileError::Invalid("CreateSubnet returned no subnet id".into())
+                            ReconcileError::Internal("CreateSubnet returned no subnet id".into())
                         })
                     },
                     |s| Ok(id_and_ready(&s).unwrap_or_default()),
@@ -252,28 +254,16 @@ impl Reconciler for SubnetReconciler {
         spec: &ResourceSpec,
         created: Observed,
     ) -> Result<Observed, ReconcileError> {
-        if self.aws.take_ready_at_create(&created.id) {
-            return Ok(created);
-        }
-        let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let what = format!(
-            "subnet {} ({}) to become available",
-            created.id, spec.address
-        );
-        wait_for(&what, SUBNET_AVAILABLE, || async {
-            let out = found(
-                call("ec2:DescribeSubnets", Policy::ONCE, || {
-                    ec2.describe_subnets().subnet_ids(&created.id).send()
-                })
-                .await,
-            )?;
-            Ok(out
-                .and_then(|o| o.subnets().first().cloned())
-                .filter(|s| s.state() == Some(&SubnetState::Available))
-                .map(|_| ()))
-        })
-        .await?;
-        Ok(created)
+        let available = |s: &Subnet| s.state() == Some(&SubnetState::Available);
+        crate::ec2::wait_available(
+            &self.aws,
+            spec,
+            created,
+            "subnet",
+            SUBNET_AVAILABLE,
+            available,
+        )
+        .await
     }
 
     async fn update(

@@ -6,8 +6,7 @@
 
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned, Owned};
 use crate::ec2::{VPC_AVAILABLE, VPC_DELETE};
-use crate::errors::found;
-use crate::retry::{call, delete_when_unblocked, wait_for, Policy};
+use crate::retry::{call, delete_when_unblocked, Policy};
 use crate::tags::ec2_tag_spec;
 use crate::{props, Aws};
 use async_trait::async_trait;
@@ -167,7 +166,7 @@ impl Reconciler for VpcReconciler {
                 .await?;
                 out.vpc()
                     .and_then(id_and_ready)
-                    .ok_or_else(|| ReconcileError::Invalid("CreateVpc returned no VPC".into()))
+                    .ok_or_else(|| ReconcileError::Internal("CreateVpc returned no VPC".into()))
             },
             |vpc| Ok(id_and_ready(&vpc).unwrap_or_default()),
         )
@@ -190,25 +189,8 @@ impl Reconciler for VpcReconciler {
         spec: &ResourceSpec,
         created: Observed,
     ) -> Result<Observed, ReconcileError> {
-        if self.aws.take_ready_at_create(&created.id) {
-            return Ok(created);
-        }
-        let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let what = format!("VPC {} ({}) to become available", created.id, spec.address);
-        wait_for(&what, VPC_AVAILABLE, || async {
-            let out = found(
-                call("ec2:DescribeVpcs", Policy::ONCE, || {
-                    ec2.describe_vpcs().vpc_ids(&created.id).send()
-                })
-                .await,
-            )?;
-            Ok(out
-                .and_then(|o| o.vpcs().first().cloned())
-                .filter(|v| v.state() == Some(&VpcState::Available))
-                .map(|_| ()))
-        })
-        .await?;
-        Ok(created)
+        let available = |v: &Vpc| v.state() == Some(&VpcState::Available);
+        crate::ec2::wait_available(&self.aws, spec, created, "VPC", VPC_AVAILABLE, available).await
     }
 
     async fn update(

@@ -12,10 +12,9 @@
 //! Caveats: while its load balancer does not exist yet the listener cannot
 //! exist either, so an unknown `load_balancer_arn` reads as not found.
 
-use crate::elbv2::{elbv2_tags, elbv2_tags_of};
+use crate::elbv2::elbv2_tags;
 use crate::errors::{found, gone};
 use crate::retry::{call, Policy};
-use crate::tags::{ambiguous, check_owned, with_tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, Listener, ProtocolEnum};
@@ -68,7 +67,7 @@ fn forward_target(l: &Listener) -> Option<&str> {
 
 fn observe(spec: &ResourceSpec, l: &Listener) -> Result<Observed, ReconcileError> {
     let arn = l.listener_arn().ok_or_else(|| {
-        ReconcileError::Invalid(format!("{}: listener without an ARN", spec.address))
+        ReconcileError::Internal(format!("{}: listener without an ARN", spec.address))
     })?;
     Ok(Observed {
         id: arn.to_string(),
@@ -91,7 +90,7 @@ fn forward(spec: &ResourceSpec) -> Result<Action, ReconcileError> {
 
 fn port(spec: &ResourceSpec) -> Result<i32, ReconcileError> {
     i32::try_from(props::i64(spec, "port")?)
-        .map_err(|_| ReconcileError::Invalid(format!("{}: 'port' is out of range", spec.address)))
+        .map_err(|_| props::config(spec, "port", "'port' is out of range"))
 }
 
 #[async_trait]
@@ -142,22 +141,15 @@ impl Reconciler for ListenerReconciler {
             // No load balancer yet: no listener either.
             (None, None) => return Ok(ReadOutcome::NotFound),
         };
-        match listeners.as_slice() {
-            [] => Ok(ReadOutcome::NotFound),
-            [l] => {
-                let arn = l.listener_arn().unwrap_or_default();
-                let tags = elbv2_tags_of(&self.aws, cx, spec, arn).await?;
-                match check_owned(cx, spec, arn, &tags, Observed::default) {
-                    ReadOutcome::Found(_) => {
-                        Ok(ReadOutcome::Found(with_tags(observe(spec, l)?, &tags)))
-                    }
-                    other => Ok(other),
-                }
-            }
-            many => Err(ambiguous(spec, many, |l| {
-                l.listener_arn().map(str::to_string)
-            })),
-        }
+        crate::elbv2::read_one(
+            &self.aws,
+            cx,
+            spec,
+            listeners,
+            |x| x.listener_arn(),
+            |x| observe(spec, x),
+        )
+        .await
     }
 
     async fn create(
@@ -178,7 +170,7 @@ impl Reconciler for ListenerReconciler {
             .set_tags(Some(elbv2_tags(spec)));
         let out = call("elbv2:CreateListener", Policy::ONCE, || req.clone().send()).await?;
         let l = out.listeners().first().ok_or_else(|| {
-            ReconcileError::Invalid("elbv2:CreateListener returned no listener".into())
+            ReconcileError::Internal("elbv2:CreateListener returned no listener".into())
         })?;
         let mut o = observe(spec, l)?;
         o.props = spec.props.clone();

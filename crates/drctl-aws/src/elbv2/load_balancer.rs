@@ -16,12 +16,11 @@
 //! security groups busy until it is gone, so delete waits for that too.
 //! The elbv2 tag helpers used by the target group and listener live here.
 
-use crate::elbv2::{arn_suffix, elbv2_tags, elbv2_tags_of};
+use crate::elbv2::{arn_suffix, elbv2_tags};
 use crate::elbv2::{LOAD_BALANCER_ACTIVE, LOAD_BALANCER_DELETED};
 use crate::errors::{found, gone};
 use crate::props::list_like_desired;
 use crate::retry::{call, wait_for, Policy, Wait};
-use crate::tags::{ambiguous, check_owned, with_tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
@@ -64,7 +63,7 @@ async fn describe(
 
 fn observe(spec: &ResourceSpec, lb: &LoadBalancer) -> Result<Observed, ReconcileError> {
     let arn = lb.load_balancer_arn().ok_or_else(|| {
-        ReconcileError::Invalid(format!("{}: load balancer without an ARN", spec.address))
+        ReconcileError::Internal(format!("{}: load balancer without an ARN", spec.address))
     })?;
     let subnets: Vec<String> = lb
         .availability_zones()
@@ -113,7 +112,7 @@ async fn wait_active(
             .next();
         match lb.as_ref().and_then(|l| l.state()).and_then(|s| s.code()) {
             Some(LoadBalancerStateEnum::Active) => Ok(lb),
-            Some(LoadBalancerStateEnum::Failed) => Err(ReconcileError::Invalid(format!(
+            Some(LoadBalancerStateEnum::Failed) => Err(ReconcileError::Internal(format!(
                 "load balancer {} ({}) failed to provision: {}",
                 spec.name,
                 spec.address,
@@ -145,7 +144,7 @@ async fn create_with(elb: &Client, spec: &ResourceSpec) -> Result<Observed, Reco
     })
     .await?;
     let lb = out.load_balancers().first().ok_or_else(|| {
-        ReconcileError::Invalid("elbv2:CreateLoadBalancer returned no load balancer".into())
+        ReconcileError::Internal("elbv2:CreateLoadBalancer returned no load balancer".into())
     })?;
     let mut o = observe(spec, lb)?;
     o.props = spec.props.clone();
@@ -218,22 +217,15 @@ impl Reconciler for LoadBalancerReconciler {
     ) -> Result<ReadOutcome, ReconcileError> {
         let elb = self.aws.elbv2(self.aws.region_of(spec));
         let lbs = describe(&elb, known_id, &spec.name).await?;
-        match lbs.as_slice() {
-            [] => Ok(ReadOutcome::NotFound),
-            [lb] => {
-                let arn = lb.load_balancer_arn().unwrap_or_default();
-                let tags = elbv2_tags_of(&self.aws, cx, spec, arn).await?;
-                match check_owned(cx, spec, arn, &tags, Observed::default) {
-                    ReadOutcome::Found(_) => {
-                        Ok(ReadOutcome::Found(with_tags(observe(spec, lb)?, &tags)))
-                    }
-                    other => Ok(other),
-                }
-            }
-            many => Err(ambiguous(spec, many, |l| {
-                l.load_balancer_arn().map(str::to_string)
-            })),
-        }
+        crate::elbv2::read_one(
+            &self.aws,
+            cx,
+            spec,
+            lbs,
+            |x| x.load_balancer_arn(),
+            |x| observe(spec, x),
+        )
+        .await
     }
 
     async fn create(
@@ -300,7 +292,7 @@ impl Reconciler for LoadBalancerReconciler {
                     .await?;
                 }
                 other => {
-                    return Err(ReconcileError::Invalid(format!(
+                    return Err(ReconcileError::Internal(format!(
                         "{}: '{other}' cannot be updated in place",
                         spec.address
                     )))

@@ -96,3 +96,34 @@ pub(crate) async fn describe_tags(elb: &Client, arn: &str) -> Result<Tags, Recon
         .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
         .collect())
 }
+
+/// `read` of an ELBv2 kind from its describe answer: none, one (drctl's,
+/// or a clash, by its tags: [`elbv2_tags_of`]), or several (ambiguous, an
+/// error naming all). `arn` is the kind's ARN accessor, `observe` its view.
+pub(crate) async fn read_one<T>(
+    aws: &Aws,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    found: Vec<T>,
+    arn: impl Fn(&T) -> Option<&str>,
+    observe: impl Fn(&T) -> Result<drctl_core::model::Observed, ReconcileError>,
+) -> Result<drctl_core::model::ReadOutcome, ReconcileError> {
+    use drctl_core::model::{Observed, ReadOutcome};
+    match found.as_slice() {
+        [] => Ok(ReadOutcome::NotFound),
+        [one] => {
+            let id = arn(one).unwrap_or_default();
+            let tags = elbv2_tags_of(aws, cx, spec, id).await?;
+            match crate::tags::check_owned(cx, spec, id, &tags, Observed::default) {
+                ReadOutcome::Found(_) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                    observe(one)?,
+                    &tags,
+                ))),
+                other => Ok(other),
+            }
+        }
+        many => Err(crate::tags::ambiguous(spec, many, |x| {
+            arn(x).map(str::to_string)
+        })),
+    }
+}

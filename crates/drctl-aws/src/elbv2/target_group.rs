@@ -17,10 +17,9 @@
 //! and delete waits for the error to clear.
 
 use crate::elbv2::TARGET_GROUP_DELETE;
-use crate::elbv2::{arn_suffix, elbv2_tags, elbv2_tags_of};
+use crate::elbv2::{arn_suffix, elbv2_tags};
 use crate::errors::found;
 use crate::retry::{call, delete_when_unblocked, Policy};
-use crate::tags::{ambiguous, check_owned, with_tags};
 use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetGroup, TargetTypeEnum};
@@ -68,7 +67,7 @@ fn attrs(arn: &str, name: Option<&str>) -> drctl_core::model::Props {
 
 fn observe(spec: &ResourceSpec, tg: &TargetGroup) -> Result<Observed, ReconcileError> {
     let arn = tg.target_group_arn().ok_or_else(|| {
-        ReconcileError::Invalid(format!("{}: target group without an ARN", spec.address))
+        ReconcileError::Internal(format!("{}: target group without an ARN", spec.address))
     })?;
     Ok(Observed {
         id: arn.to_string(),
@@ -91,7 +90,7 @@ fn observe(spec: &ResourceSpec, tg: &TargetGroup) -> Result<Observed, ReconcileE
 
 fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
     i32::try_from(props::i64(spec, field)?).map_err(|_| {
-        ReconcileError::Invalid(format!("{}: '{field}' is out of range", spec.address))
+        ReconcileError::Internal(format!("{}: '{field}' is out of range", spec.address))
     })
 }
 
@@ -144,22 +143,15 @@ impl Reconciler for TargetGroupReconciler {
     ) -> Result<ReadOutcome, ReconcileError> {
         let elb = self.aws.elbv2(self.aws.region_of(spec));
         let tgs = describe(&elb, known_id, &spec.name).await?;
-        match tgs.as_slice() {
-            [] => Ok(ReadOutcome::NotFound),
-            [tg] => {
-                let arn = tg.target_group_arn().unwrap_or_default();
-                let tags = elbv2_tags_of(&self.aws, cx, spec, arn).await?;
-                match check_owned(cx, spec, arn, &tags, Observed::default) {
-                    ReadOutcome::Found(_) => {
-                        Ok(ReadOutcome::Found(with_tags(observe(spec, tg)?, &tags)))
-                    }
-                    other => Ok(other),
-                }
-            }
-            many => Err(ambiguous(spec, many, |t| {
-                t.target_group_arn().map(str::to_string)
-            })),
-        }
+        crate::elbv2::read_one(
+            &self.aws,
+            cx,
+            spec,
+            tgs,
+            |x| x.target_group_arn(),
+            |x| observe(spec, x),
+        )
+        .await
     }
 
     async fn create(
@@ -198,10 +190,10 @@ impl Reconciler for TargetGroupReconciler {
         })
         .await?;
         let tg = out.target_groups().first().ok_or_else(|| {
-            ReconcileError::Invalid("elbv2:CreateTargetGroup returned no target group".into())
+            ReconcileError::Internal("elbv2:CreateTargetGroup returned no target group".into())
         })?;
         let arn = tg.target_group_arn().ok_or_else(|| {
-            ReconcileError::Invalid("elbv2:CreateTargetGroup returned no ARN".into())
+            ReconcileError::Internal("elbv2:CreateTargetGroup returned no ARN".into())
         })?;
         Ok(Observed {
             id: arn.to_string(),

@@ -48,7 +48,7 @@ fn iam_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {
                 .key(k)
                 .value(v)
                 .build()
-                .map_err(|e| ReconcileError::Invalid(format!("{}: tag {k}: {e}", spec.address)))
+                .map_err(|e| ReconcileError::Internal(format!("{}: tag {k}: {e}", spec.address)))
         })
         .collect()
 }
@@ -165,26 +165,22 @@ impl Reconciler for InstanceProfileReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        use crate::tags::{keys, only};
-        let add = only(spec, &writes.set);
-        let iam = self.aws.iam(self.aws.region_of(spec));
-        if !writes.set.is_empty() {
-            crate::tag_call!(
-                "iam:TagInstanceProfile",
-                iam.tag_instance_profile()
-                    .instance_profile_name(&current.id)
-                    .set_tags(Some(iam_tags(&add)?))
-            )?;
-        }
-        if !writes.delete.is_empty() {
-            crate::tag_call!(
-                "iam:UntagInstanceProfile",
-                iam.untag_instance_profile()
-                    .instance_profile_name(&current.id)
-                    .set_tag_keys(Some(keys(writes)))
-            )?;
-        }
-        Ok(())
+        let iam = &self.aws.iam(self.aws.region_of(spec));
+        let name = &current.id;
+        crate::tags::write_with(
+            spec,
+            writes,
+            |add| async move {
+                let tags = iam_tags(&add)?;
+                let req = iam.tag_instance_profile().instance_profile_name(name);
+                crate::tag_call!("iam:TagInstanceProfile", req.set_tags(Some(tags)))
+            },
+            |keys| async move {
+                let req = iam.untag_instance_profile().instance_profile_name(name);
+                crate::tag_call!("iam:UntagInstanceProfile", req.set_tag_keys(Some(keys)))
+            },
+        )
+        .await
     }
 
     async fn read(
@@ -230,7 +226,7 @@ impl Reconciler for InstanceProfileReconciler {
         })
         .await?;
         let p = out.instance_profile().ok_or_else(|| {
-            ReconcileError::Invalid("iam:CreateInstanceProfile returned no profile".into())
+            ReconcileError::Internal("iam:CreateInstanceProfile returned no profile".into())
         })?;
         add_role(&iam, p.instance_profile_name(), role).await?;
         Ok(Observed {

@@ -64,7 +64,7 @@ pub fn parse_policy(doc: &str) -> Result<Value, ReconcileError> {
     }
     let decoded = percent_decode(doc);
     serde_json::from_str(&decoded).map_err(|e| {
-        ReconcileError::Invalid(format!("IAM returned a policy that is not JSON: {e}"))
+        ReconcileError::Internal(format!("IAM returned a policy that is not JSON: {e}"))
     })
 }
 
@@ -182,7 +182,7 @@ fn iam_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {
                 .key(k)
                 .value(v)
                 .build()
-                .map_err(|e| ReconcileError::Invalid(format!("{}: tag {k}: {e}", spec.address)))
+                .map_err(|e| ReconcileError::Internal(format!("{}: tag {k}: {e}", spec.address)))
         })
         .collect()
 }
@@ -431,26 +431,22 @@ impl Reconciler for IamRoleReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        use crate::tags::{keys, only};
-        let add = only(spec, &writes.set);
-        let iam = self.aws.iam(self.aws.region_of(spec));
-        if !writes.set.is_empty() {
-            crate::tag_call!(
-                "iam:TagRole",
-                iam.tag_role()
-                    .role_name(&current.id)
-                    .set_tags(Some(iam_tags(&add)?))
-            )?;
-        }
-        if !writes.delete.is_empty() {
-            crate::tag_call!(
-                "iam:UntagRole",
-                iam.untag_role()
-                    .role_name(&current.id)
-                    .set_tag_keys(Some(keys(writes)))
-            )?;
-        }
-        Ok(())
+        let iam = &self.aws.iam(self.aws.region_of(spec));
+        let name = &current.id;
+        crate::tags::write_with(
+            spec,
+            writes,
+            |add| async move {
+                let tags = iam_tags(&add)?;
+                let req = iam.tag_role().role_name(name).set_tags(Some(tags));
+                crate::tag_call!("iam:TagRole", req)
+            },
+            |keys| async move {
+                let req = iam.untag_role().role_name(name).set_tag_keys(Some(keys));
+                crate::tag_call!("iam:UntagRole", req)
+            },
+        )
+        .await
     }
 
     async fn read(
@@ -494,7 +490,7 @@ impl Reconciler for IamRoleReconciler {
         let out = call("iam:CreateRole", Policy::ONCE, || req.clone().send()).await?;
         let role = out
             .role()
-            .ok_or_else(|| ReconcileError::Invalid("iam:CreateRole returned no role".into()))?;
+            .ok_or_else(|| ReconcileError::Internal("iam:CreateRole returned no role".into()))?;
         put_policies(&iam, spec, role.role_name(), &[], &[]).await?;
         Ok(Observed {
             id: role.role_name().to_string(),

@@ -147,7 +147,16 @@ fn scrub(e: ReconcileError, secret: &str) -> ReconcileError {
             code,
             message: clean(message),
         },
-        ReconcileError::Invalid(m) => ReconcileError::Invalid(clean(m)),
+        ReconcileError::Internal(m) => ReconcileError::Internal(clean(m)),
+        ReconcileError::Config {
+            address,
+            field,
+            message,
+        } => ReconcileError::Config {
+            address,
+            field,
+            message: clean(message),
+        },
         other => other,
     }
 }
@@ -162,7 +171,7 @@ async fn master_password(
     })
     .await?;
     let bad = || {
-        ReconcileError::Invalid(format!(
+        ReconcileError::Internal(format!(
             "secret {secret_arn} must hold JSON {{\"password\": \"...\"}}"
         ))
     };
@@ -185,16 +194,18 @@ async fn create_db(
 ) -> Result<Observed, ReconcileError> {
     let password = master_password(sm, props::str(spec, "password_secret_arn")?).await?;
     let storage = i32::try_from(props::i64(spec, "allocated_storage")?).map_err(|_| {
-        ReconcileError::Invalid(format!(
-            "{}: allocated_storage is out of range",
-            spec.address
-        ))
+        props::config(
+            spec,
+            "allocated_storage",
+            "allocated_storage is out of range",
+        )
     })?;
     let retention = i32::try_from(props::i64(spec, "backup_retention_period")?).map_err(|_| {
-        ReconcileError::Invalid(format!(
-            "{}: backup_retention_period is out of range",
-            spec.address
-        ))
+        props::config(
+            spec,
+            "backup_retention_period",
+            "backup_retention_period is out of range",
+        )
     })?;
     // CreateDBInstance has no client token: the identifier is the key, and
     // the tags in this call make a half-created instance ours.
@@ -219,7 +230,7 @@ async fn create_db(
         .await
         .map_err(|e| scrub(e, &password))?;
     let db = out.db_instance.ok_or_else(|| {
-        ReconcileError::Invalid(format!(
+        ReconcileError::Internal(format!(
             "CreateDBInstance {} returned no instance",
             spec.name
         ))
@@ -266,7 +277,7 @@ async fn modify_db(
     }
     if changed("backup_retention_period") {
         let days = i32::try_from(props::i64(spec, "backup_retention_period")?).map_err(|_| {
-            ReconcileError::Invalid("backup_retention_period is out of range".into())
+            ReconcileError::Internal("backup_retention_period is out of range".into())
         })?;
         req = req.backup_retention_period(days);
         any = true;
@@ -289,7 +300,7 @@ async fn modify_db(
     }
     if changed("allocated_storage") {
         let gb = i32::try_from(props::i64(spec, "allocated_storage")?)
-            .map_err(|_| ReconcileError::Invalid("allocated_storage is out of range".into()))?;
+            .map_err(|_| ReconcileError::Internal("allocated_storage is out of range".into()))?;
         req = req.allocated_storage(gb);
         any = true;
     }
@@ -320,7 +331,7 @@ async fn delete_db(
     if flag(spec, "deletion_protection")
         || current.props.get("deletion_protection") == Some(&Value::Bool(true))
     {
-        return Err(ReconcileError::Invalid(format!(
+        return Err(ReconcileError::Internal(format!(
             "DB instance {id} ({}) has deletion protection on, so it cannot be deleted. To delete it: set db_deletion_protection = false in the environment plan, run apply (this turns the protection off), then destroy again",
             spec.address
         )));
@@ -503,7 +514,6 @@ impl Reconciler for DbInstanceReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput;
     use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
     use aws_sdk_rds::operation::describe_db_instances::{

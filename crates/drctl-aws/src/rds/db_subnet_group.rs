@@ -86,9 +86,9 @@ async fn read_group(
     let Some(g) = describe(rds, name).await? else {
         return Ok(ReadOutcome::NotFound);
     };
-    let arn = g
-        .db_subnet_group_arn()
-        .ok_or_else(|| ReconcileError::Invalid(format!("DescribeDBSubnetGroups {name}: no ARN")))?;
+    let arn = g.db_subnet_group_arn().ok_or_else(|| {
+        ReconcileError::Internal(format!("DescribeDBSubnetGroups {name}: no ARN"))
+    })?;
     let region = aws.region_of(spec);
     let tags = tags_or(aws, region, &cx.env, arn, || tags_of(rds, arn)).await?;
     Ok(check_owned(cx, spec, name, &tags, || observed(&g, spec)))
@@ -108,7 +108,7 @@ async fn create_group(rds: &Client, spec: &ResourceSpec) -> Result<Observed, Rec
     })
     .await?;
     let g = out.db_subnet_group.ok_or_else(|| {
-        ReconcileError::Invalid(format!(
+        ReconcileError::Internal(format!(
             "CreateDBSubnetGroup {} returned no group",
             spec.name
         ))

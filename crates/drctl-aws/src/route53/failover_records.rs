@@ -88,12 +88,7 @@ fn side_props<'a>(
     spec.props
         .get(side)
         .and_then(Value::as_object)
-        .ok_or_else(|| {
-            ReconcileError::Invalid(format!(
-                "{}: property '{side}' must be an object",
-                spec.address
-            ))
-        })
+        .ok_or_else(|| props::config(spec, side, format!("property '{side}' must be an object")))
 }
 
 fn side_str<'a>(
@@ -103,10 +98,11 @@ fn side_str<'a>(
     field: &str,
 ) -> Result<&'a str, ReconcileError> {
     m.get(field).and_then(Value::as_str).ok_or_else(|| {
-        ReconcileError::Invalid(format!(
-            "{}: property '{side}.{field}' must be a string",
-            spec.address
-        ))
+        props::config(
+            spec,
+            &format!("{side}.{field}"),
+            format!("property '{side}.{field}' must be a string"),
+        )
     })
 }
 
@@ -120,7 +116,7 @@ fn desired_record(
 ) -> Result<ResourceRecordSet, ReconcileError> {
     let m = side_props(spec, side)?;
     let invalid = |e: aws_smithy_types::error::operation::BuildError| {
-        ReconcileError::Invalid(format!("{}: {side}: {e}", spec.address))
+        ReconcileError::Internal(format!("{}: {side}: {e}", spec.address))
     };
     let alias = AliasTarget::builder()
         .hosted_zone_id(side_str(spec, m, side, "alb_zone_id")?)
@@ -269,14 +265,14 @@ impl Records<'_> {
                     .action(action.clone())
                     .resource_record_set(r)
                     .build()
-                    .map_err(|e| ReconcileError::Invalid(format!("record change: {e}")))
+                    .map_err(|e| ReconcileError::Internal(format!("record change: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let batch = ChangeBatch::builder()
             .comment(comment)
             .set_changes(Some(changes))
             .build()
-            .map_err(|e| ReconcileError::Invalid(format!("record batch: {e}")))?;
+            .map_err(|e| ReconcileError::Internal(format!("record batch: {e}")))?;
         let out = call(
             "route53:ChangeResourceRecordSets",
             Policy::THROTTLING.holding(self.aws, "route53"),
@@ -292,14 +288,14 @@ impl Records<'_> {
         out.change_info()
             .map(|c| c.id().to_string())
             .ok_or_else(|| {
-                ReconcileError::Invalid("ChangeResourceRecordSets returned no change".into())
+                ReconcileError::Internal("ChangeResourceRecordSets returned no change".into())
             })
     }
 
     /// UPSERTs both records in one batch and waits until Route53 serves them.
     async fn upsert(&self, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
         let (zone, domain) = location(spec, None).ok_or_else(|| {
-            ReconcileError::Invalid(format!(
+            ReconcileError::Internal(format!(
                 "{}: hosted_zone_id and domain_name must be strings",
                 spec.address
             ))
@@ -335,7 +331,7 @@ impl Records<'_> {
             .split_once('/')
             .map(|(z, d)| (z.to_string(), norm_dns(d)))
             .ok_or_else(|| {
-                ReconcileError::Invalid(format!("'{id}' is not a zone_id/domain record id"))
+                ReconcileError::Internal(format!("'{id}' is not a zone_id/domain record id"))
             })?;
         // A DELETE must name the records' exact current values; if they
         // changed between the read and the call (InvalidChangeBatch "not

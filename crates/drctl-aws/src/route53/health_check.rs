@@ -66,12 +66,8 @@ struct Checks<'a> {
 }
 
 fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
-    i32::try_from(props::i64(spec, field)?).map_err(|_| {
-        ReconcileError::Invalid(format!(
-            "{}: property '{field}' is out of range",
-            spec.address
-        ))
-    })
+    i32::try_from(props::i64(spec, field)?)
+        .map_err(|_| props::config(spec, field, format!("property '{field}' is out of range")))
 }
 
 /// `inverted` is optional in the spec (states and plans from before it default to false).
@@ -93,7 +89,7 @@ fn config(spec: &ResourceSpec) -> Result<HealthCheckConfig, ReconcileError> {
         .failure_threshold(int(spec, "failure_threshold")?)
         .inverted(inverted(spec))
         .build()
-        .map_err(|e| ReconcileError::Invalid(format!("{}: {e}", spec.address)))
+        .map_err(|e| ReconcileError::Internal(format!("{}: {e}", spec.address)))
 }
 
 /// `region_of_target` is not a Route53 setting (checks are global and probe
@@ -101,7 +97,7 @@ fn config(spec: &ResourceSpec) -> Result<HealthCheckConfig, ReconcileError> {
 /// the plan and outputs, so it is echoed from the spec.
 fn observe(hc: &HealthCheck, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
     let c = hc.health_check_config().ok_or_else(|| {
-        ReconcileError::Invalid(format!("health check {} has no configuration", hc.id()))
+        ReconcileError::Internal(format!("health check {} has no configuration", hc.id()))
     })?;
     let fqdn = c
         .fully_qualified_domain_name()
@@ -267,7 +263,7 @@ impl Checks<'_> {
                 })
                 .await?;
                 out.health_check().cloned().ok_or_else(|| {
-                    ReconcileError::Invalid("CreateHealthCheck returned no health check".into())
+                    ReconcileError::Internal("CreateHealthCheck returned no health check".into())
                 })
             })
             .await;
@@ -332,7 +328,7 @@ impl Checks<'_> {
         )
         .await?;
         out.health_check().cloned().ok_or_else(|| {
-            ReconcileError::Invalid("UpdateHealthCheck returned no health check".into())
+            ReconcileError::Internal("UpdateHealthCheck returned no health check".into())
         })
     }
 
@@ -381,24 +377,14 @@ impl Reconciler for HealthCheckReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        let r53 = self.aws.route53(self.aws.global_region());
-        let id = crate::route53::strip_zone_prefix(&current.id).to_string();
-        let add = crate::route53::r53_tags(&crate::tags::only(spec, &writes.set));
-        let remove = crate::tags::keys(writes);
-        call(
-            "route53:ChangeTagsForResource",
-            Policy::route53(&self.aws),
-            || {
-                r53.change_tags_for_resource()
-                    .resource_type(TagResourceType::Healthcheck)
-                    .resource_id(&id)
-                    .set_add_tags((!add.is_empty()).then(|| add.clone()))
-                    .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
-                    .send()
-            },
+        crate::route53::write_tags(
+            &self.aws,
+            TagResourceType::Healthcheck,
+            &current.id,
+            spec,
+            writes,
         )
         .await
-        .map(|_| ())
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {

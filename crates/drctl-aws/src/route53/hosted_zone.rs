@@ -75,7 +75,7 @@ pub async fn check_existing(aws: &Aws, zone_id: &str, domain: &str) -> Result<()
     };
     let id = strip_zone_prefix(zone_id);
     let Some(zone) = zones.get(id).await? else {
-        return Err(ReconcileError::Invalid(format!(
+        return Err(ReconcileError::Internal(format!(
             "hosted_zone_id = \"{zone_id}\": no such hosted zone in this account (check the id with `aws route53 list-hosted-zones`, or set create_hosted_zone = true instead)"
         )));
     };
@@ -85,7 +85,7 @@ pub async fn check_existing(aws: &Aws, zone_id: &str, domain: &str) -> Result<()
         .unwrap_or_default();
     let domain = norm_dns(domain);
     if !in_zone(&domain, &name) {
-        return Err(ReconcileError::Invalid(format!(
+        return Err(ReconcileError::Internal(format!(
             "domain_name = \"{domain}\" is not inside hosted zone {id} ({name}): use {name} or a name ending in .{name}, or the id of the zone that holds {domain}"
         )));
     }
@@ -162,7 +162,7 @@ impl Zones<'_> {
     fn observe(out: &GetHostedZoneOutput) -> Result<Observed, ReconcileError> {
         let zone = out
             .hosted_zone()
-            .ok_or_else(|| ReconcileError::Invalid("GetHostedZone returned no zone".into()))?;
+            .ok_or_else(|| ReconcileError::Internal("GetHostedZone returned no zone".into()))?;
         Ok(observe_zone(
             zone,
             out.delegation_set()
@@ -339,7 +339,7 @@ impl Zones<'_> {
             Ok(Made::Found(out)) => Self::observe(&out)?,
             Ok(Made::Created(out)) => {
                 let zone = out.hosted_zone().ok_or_else(|| {
-                    ReconcileError::Invalid("CreateHostedZone returned no zone".into())
+                    ReconcileError::Internal("CreateHostedZone returned no zone".into())
                 })?;
                 observe_zone(
                     zone,
@@ -496,24 +496,14 @@ impl Reconciler for HostedZoneReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        let r53 = self.aws.route53(self.aws.global_region());
-        let id = crate::route53::strip_zone_prefix(&current.id).to_string();
-        let add = crate::route53::r53_tags(&crate::tags::only(spec, &writes.set));
-        let remove = crate::tags::keys(writes);
-        call(
-            "route53:ChangeTagsForResource",
-            Policy::route53(&self.aws),
-            || {
-                r53.change_tags_for_resource()
-                    .resource_type(TagResourceType::Hostedzone)
-                    .resource_id(&id)
-                    .set_add_tags((!add.is_empty()).then(|| add.clone()))
-                    .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
-                    .send()
-            },
+        crate::route53::write_tags(
+            &self.aws,
+            TagResourceType::Hostedzone,
+            &current.id,
+            spec,
+            writes,
         )
         .await
-        .map(|_| ())
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
@@ -616,9 +606,8 @@ pub(crate) mod tests {
     use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
     use aws_sdk_route53::operation::list_tags_for_resource::ListTagsForResourceOutput;
     use aws_sdk_route53::types::{ChangeInfo, DelegationSet, ResourceTagSet};
-    use aws_smithy_mocks::{mock, Rule, RuleMode};
-
     use aws_sdk_route53::types::{ChangeStatus, ResourceRecordSet, Tag};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
     use drctl_core::model::TAG_ADDRESS;
     use std::collections::BTreeMap;
 

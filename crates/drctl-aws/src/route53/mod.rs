@@ -16,7 +16,6 @@ use aws_sdk_route53::types::{ChangeStatus, ResourceRecordSet, RrType, Tag, TagRe
 use aws_sdk_route53::Client;
 use drctl_core::model::{ResourceSpec, TAG_ADDRESS, TAG_ENV};
 use drctl_core::reconcile::{ErrorClass, ReconcileError};
-
 use std::time::Duration;
 
 /// A submitted change is INSYNC within 60 s (Route 53 API Reference,
@@ -122,6 +121,36 @@ pub(crate) async fn add_tags(
                 .resource_type(kind.clone())
                 .resource_id(id)
                 .set_add_tags(Some(tags.clone()))
+                .send()
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The tag writes of a zone or health check (`id`, with or without the
+/// `/hostedzone/` prefix): one ChangeTagsForResource, Route53 adds and
+/// removes in one call.
+pub(crate) async fn write_tags(
+    aws: &Aws,
+    kind: TagResourceType,
+    id: &str,
+    spec: &ResourceSpec,
+    writes: &drctl_core::diff::TagWrites,
+) -> Result<(), ReconcileError> {
+    let r53 = aws.route53(aws.global_region());
+    let id = strip_zone_prefix(id);
+    let add = r53_tags(&crate::tags::only(spec, &writes.set));
+    let remove = crate::tags::keys(writes);
+    call(
+        "route53:ChangeTagsForResource",
+        Policy::route53(aws),
+        || {
+            r53.change_tags_for_resource()
+                .resource_type(kind.clone())
+                .resource_id(id)
+                .set_add_tags((!add.is_empty()).then(|| add.clone()))
+                .set_remove_tag_keys((!remove.is_empty()).then(|| remove.clone()))
                 .send()
         },
     )
@@ -248,7 +277,6 @@ pub(crate) fn one_attempt() -> aws_sdk_route53::config::Builder {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
-
     use aws_smithy_mocks::{Rule, RuleMode};
 
     /// A Route53 client answering from `rules`, in order.

@@ -58,7 +58,7 @@ const PUBLIC_ACCESS_FIELDS: [&str; 4] = [
 ];
 
 fn build_error(what: &str, e: BuildError) -> ReconcileError {
-    ReconcileError::Invalid(format!("{what}: {e}"))
+    ReconcileError::Internal(format!("{what}: {e}"))
 }
 
 fn s3_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {
@@ -414,7 +414,7 @@ async fn empty_bucket(s3: &Client, name: &str) -> Result<usize, ReconcileError> 
             })
             .await?;
             if let Some(e) = out.errors().first() {
-                return Err(ReconcileError::Invalid(format!(
+                return Err(ReconcileError::Internal(format!(
                     "could not delete {} object version(s) of bucket {name}, e.g. {} ({}): {} {}",
                     out.errors().len(),
                     e.key().unwrap_or("?"),
@@ -535,7 +535,6 @@ impl Reconciler for BucketReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use aws_sdk_s3::operation::create_bucket::CreateBucketOutput;
     use aws_sdk_s3::operation::delete_bucket::DeleteBucketOutput;
     use aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput;

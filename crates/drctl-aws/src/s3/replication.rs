@@ -47,16 +47,17 @@ impl BucketReplicationReconciler {
 const RULE_PROBLEMS: &str = "rule_problems";
 
 fn build_error(what: &str, e: aws_smithy_types::error::operation::BuildError) -> ReconcileError {
-    ReconcileError::Invalid(format!("{what}: {e}"))
+    ReconcileError::Internal(format!("{what}: {e}"))
 }
 
 /// The configuration drctl puts.
 fn configuration(spec: &ResourceSpec) -> Result<ReplicationConfiguration, ReconcileError> {
     let minutes = i32::try_from(props::i64(spec, "replication_time_minutes")?).map_err(|_| {
-        ReconcileError::Invalid(format!(
-            "{}: replication_time_minutes is out of range",
-            spec.address
-        ))
+        props::config(
+            spec,
+            "replication_time_minutes",
+            "replication_time_minutes is out of range",
+        )
     })?;
     let time = ReplicationTimeValue::builder().minutes(minutes).build();
     let destination = Destination::builder()
@@ -295,7 +296,6 @@ impl Reconciler for BucketReplicationReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use aws_sdk_s3::operation::put_bucket_replication::PutBucketReplicationOutput;
     use aws_smithy_mocks::{mock, Rule, RuleMode};
     use drctl_core::model::Address;

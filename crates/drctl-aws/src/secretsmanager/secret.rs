@@ -86,7 +86,7 @@ fn force_delete(spec: &ResourceSpec) -> bool {
 
 fn observed(spec: &ResourceSpec, d: &DescribeSecretOutput) -> Result<Observed, ReconcileError> {
     let arn = d.arn().ok_or_else(|| {
-        ReconcileError::Invalid(format!("DescribeSecret of {} returned no ARN", spec.name))
+        ReconcileError::Internal(format!("DescribeSecret of {} returned no ARN", spec.name))
     })?;
     let name = d.name().unwrap_or(&spec.name);
     Ok(Observed {
@@ -164,7 +164,7 @@ async fn create_secret(
     match created {
         Ok(out) => {
             let arn = out.arn().ok_or_else(|| {
-                ReconcileError::Invalid(format!("CreateSecret of {} returned no ARN", spec.name))
+                ReconcileError::Internal(format!("CreateSecret of {} returned no ARN", spec.name))
             })?;
             Ok(Observed {
                 id: arn.to_string(),
@@ -238,26 +238,24 @@ impl Reconciler for SecretReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        use crate::tags::{keys, only};
-        let add = only(spec, &writes.set);
-        let sm = self.aws.secretsmanager(self.aws.region_of(spec));
-        if !writes.set.is_empty() {
-            crate::tag_call!(
-                "secretsmanager:TagResource",
-                sm.tag_resource()
-                    .secret_id(&current.id)
-                    .set_tags(Some(sm_tags(&add)))
-            )?;
-        }
-        if !writes.delete.is_empty() {
-            crate::tag_call!(
-                "secretsmanager:UntagResource",
-                sm.untag_resource()
-                    .secret_id(&current.id)
-                    .set_tag_keys(Some(keys(writes)))
-            )?;
-        }
-        Ok(())
+        let sm = &self.aws.secretsmanager(self.aws.region_of(spec));
+        let id = &current.id;
+        crate::tags::write_with(
+            spec,
+            writes,
+            |add| async move {
+                let req = sm
+                    .tag_resource()
+                    .secret_id(id)
+                    .set_tags(Some(sm_tags(&add)));
+                crate::tag_call!("secretsmanager:TagResource", req)
+            },
+            |keys| async move {
+                let req = sm.untag_resource().secret_id(id).set_tag_keys(Some(keys));
+                crate::tag_call!("secretsmanager:UntagResource", req)
+            },
+        )
+        .await
     }
 
     async fn read(
@@ -322,7 +320,6 @@ impl Reconciler for SecretReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use aws_sdk_secretsmanager::operation::create_secret::{CreateSecretError, CreateSecretOutput};
     use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretOutput;
     use aws_sdk_secretsmanager::operation::restore_secret::RestoreSecretOutput;

@@ -94,13 +94,17 @@ async fn read_arn(
     Ok(check_owned(cx, spec, arn, &tags, || observed(arn)))
 }
 
-async fn create_topic(sns: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
-    let tags = spec
-        .tags
+/// The spec's tags in SNS's shape.
+fn sns_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ReconcileError> {
+    spec.tags
         .iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ReconcileError::Invalid(format!("{}: tag: {e}", spec.address)))?;
+        .map_err(|e| ReconcileError::Internal(format!("{}: tag: {e}", spec.address)))
+}
+
+async fn create_topic(sns: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
+    let tags = sns_tags(spec)?;
     // Idempotent by name: a retry (SDK or a re-run) gets the same topic.
     let out = call("sns:CreateTopic", Policy::TRANSIENT, || {
         sns.create_topic()
@@ -111,7 +115,7 @@ async fn create_topic(sns: &Client, spec: &ResourceSpec) -> Result<Observed, Rec
     .await?;
     let arn = out
         .topic_arn()
-        .ok_or_else(|| ReconcileError::Invalid("CreateTopic returned no ARN".into()))?;
+        .ok_or_else(|| ReconcileError::Internal("CreateTopic returned no ARN".into()))?;
     Ok(observed(arn))
 }
 
@@ -132,32 +136,25 @@ impl Reconciler for SnsTopicReconciler {
         current: &Observed,
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
-        use crate::tags::{keys, only};
-        let add = only(spec, &writes.set);
-        let sns = self.aws.sns(self.aws.region_of(spec));
-        if !writes.set.is_empty() {
-            let tags = add
-                .tags
-                .iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ReconcileError::Invalid(format!("{}: tag: {e}", spec.address)))?;
-            crate::tag_call!(
-                "sns:TagResource",
-                sns.tag_resource()
-                    .resource_arn(&current.id)
-                    .set_tags(Some(tags))
-            )?;
-        }
-        if !writes.delete.is_empty() {
-            crate::tag_call!(
-                "sns:UntagResource",
-                sns.untag_resource()
-                    .resource_arn(&current.id)
-                    .set_tag_keys(Some(keys(writes)))
-            )?;
-        }
-        Ok(())
+        let sns = &self.aws.sns(self.aws.region_of(spec));
+        let arn = &current.id;
+        crate::tags::write_with(
+            spec,
+            writes,
+            |add| async move {
+                let tags = sns_tags(&add)?;
+                let req = sns.tag_resource().resource_arn(arn).set_tags(Some(tags));
+                crate::tag_call!("sns:TagResource", req)
+            },
+            |keys| async move {
+                let req = sns
+                    .untag_resource()
+                    .resource_arn(arn)
+                    .set_tag_keys(Some(keys));
+                crate::tag_call!("sns:UntagResource", req)
+            },
+        )
+        .await
     }
 
     async fn read(
