@@ -23,7 +23,9 @@ use crate::graph::StackGraph;
 use crate::journal::Journal;
 use crate::model::{Address, Observed, ResourceSpec};
 use crate::ordering::{destroy_waits, DestroyRule};
-use crate::plan::{has_unknowns, resolve_spec, Action, DeposedChange, Plan, ResourceChange};
+use crate::plan::{
+    has_unknowns, resolve_spec, Action, Counts, DeposedChange, Plan, ResourceChange,
+};
 use crate::protection;
 use crate::reconcile::{is_alternate_name, Ctx, Registry};
 use crate::recover::{self, RESOURCE_RETRY};
@@ -58,11 +60,40 @@ pub struct ApplyReport {
     pub done: Vec<(Address, Action)>,
     pub failed: Vec<(Address, Action, String)>,
     pub skipped: Vec<(Address, Action, String)>,
+    /// The `done` deletes (under their node address, `ADDR (deposed KEY)`)
+    /// of deposed objects that a create-before-destroy replacement made in
+    /// this same run: the second half of that replacement, not a destroy of
+    /// their own.
+    pub replaced_deposed: BTreeSet<Address>,
 }
 
 impl ApplyReport {
     pub fn success(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty()
+    }
+
+    /// What was done, counted as [`Plan::counts`] counts what was planned,
+    /// so a summary of a complete apply repeats the plan's figures: a
+    /// replacement is one add and one destroy, and the delete of the
+    /// deposed object a create-before-destroy replacement left in this run
+    /// is that destroy, not another (a new user saw `2 destroyed` after a
+    /// plan of `1 to destroy`). A deposed object left by an earlier run is
+    /// a destroy of its own.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for (address, action) in &self.done {
+            match action {
+                Action::Create => c.add += 1,
+                Action::Update => c.change += 1,
+                Action::Replace => {
+                    c.add += 1;
+                    c.destroy += 1
+                }
+                Action::Delete if !self.replaced_deposed.contains(address) => c.destroy += 1,
+                Action::Delete | Action::NoOp => {}
+            }
+        }
+        c
     }
 }
 
@@ -330,9 +361,15 @@ impl Executor<'_> {
             let gone = self
                 .delete_deposed_after_build(plan, graph, &built_all, &built_ok, run)
                 .await;
+            let earlier: BTreeSet<Address> = plan.deposed.iter().map(|d| d.node()).collect();
             for (node, r) in gone {
                 match r {
-                    NodeResult::Done(()) => report.done.push((node, Action::Delete)),
+                    NodeResult::Done(()) => {
+                        if !earlier.contains(&node) {
+                            report.replaced_deposed.insert(node.clone());
+                        }
+                        report.done.push((node, Action::Delete))
+                    }
                     NodeResult::Failed(e) => report.failed.push((node, Action::Delete, e)),
                     NodeResult::Skipped(why) => report.skipped.push((node, Action::Delete, why)),
                 }

@@ -133,6 +133,10 @@ async fn replacement_creates_moves_dependents_then_deletes_the_deposed_object() 
     );
     let (_, report) = w.apply(checked_records("b")).await;
     assert!(report.success(), "{report:?}");
+    // The summary repeats the plan's figures: the deposed delete is the
+    // replacement's destroy, not a second one.
+    assert_eq!(report.counts(), plan.counts());
+    assert_eq!((plan.counts().add, plan.counts().destroy), (1, 1));
     assert_eq!(
         mutations(&w),
         vec![
@@ -247,6 +251,7 @@ async fn destroy_deletes_deposed_objects_too() {
     assert_eq!(plan.deposed.len(), 1);
     assert_eq!(plan.counts().destroy, 3);
     assert!(report.success(), "{report:?}");
+    assert_eq!(report.counts(), plan.counts());
     assert!(w.cloud.resources().is_empty(), "{:?}", w.cloud.resources());
     let state = w.store().state;
     assert!(state.resources.is_empty() && state.deposed.is_empty());
@@ -282,6 +287,7 @@ async fn an_upstream_replacement_cascades_in_one_apply_old_objects_last() {
     assert!(action("r1/vpc").create_before_destroy);
     let (_, report) = w.apply(network("b")).await;
     assert!(report.success(), "{report:?}");
+    assert_eq!(report.counts(), plan.counts());
     assert_eq!(
         mutations(&w),
         vec![

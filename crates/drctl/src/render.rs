@@ -625,21 +625,7 @@ pub fn plan_json(plan: &Plan) -> Value {
 /// The closing summary of an apply or destroy.
 pub fn report_text(report: &ApplyReport, style: &Style, destroy: bool) -> String {
     let mut out = String::new();
-    let count = |a: Action| report.done.iter().filter(|(_, x)| *x == a).count();
-    let replaced = count(Action::Replace);
-    // A create-before-destroy replacement reports its deposed object's
-    // delete as a Delete of the same address: the Replace already counts it.
-    let deleted = report
-        .done
-        .iter()
-        .filter(|(a, x)| {
-            *x == Action::Delete
-                && !report
-                    .done
-                    .iter()
-                    .any(|(b, y)| b == a && *y == Action::Replace)
-        })
-        .count();
+    let c = report.counts();
     // Work an interrupt left unstarted is one line (interrupted_text), not
     // an error per resource.
     let interrupted = was_interrupted(report);
@@ -663,57 +649,13 @@ pub fn report_text(report: &ApplyReport, style: &Style, destroy: bool) -> String
         style.red("incomplete.")
     };
     if destroy {
-        let _ = writeln!(out, "\nDestroy {verb} Resources: {} destroyed.", deleted);
+        let _ = writeln!(out, "\nDestroy {verb} Resources: {} destroyed.", c.destroy);
     } else {
         let _ = writeln!(
             out,
             "\nApply {verb} Resources: {} added, {} changed, {} destroyed.",
-            count(Action::Create) + replaced,
-            count(Action::Update),
-            deleted + replaced
+            c.add, c.change, c.destroy
         );
     }
     out
-}
-
-#[cfg(test)]
-mod report_tests {
-    use super::*;
-    use drctl_core::model::Address;
-
-    fn report(done: &[(&str, Action)]) -> ApplyReport {
-        ApplyReport {
-            done: done.iter().map(|(a, x)| (Address::new(*a), *x)).collect(),
-            failed: vec![],
-            skipped: vec![],
-        }
-    }
-
-    /// A create-before-destroy `-replace` of a health check: the replace and
-    /// its deposed object's delete are one destroy, as the plan counted it
-    /// (a new user saw "2 destroyed" after a plan of "1 to destroy").
-    #[test]
-    fn a_deposed_delete_counts_with_its_replacement() {
-        let r = report(&[
-            ("global/route53/health-check-primary", Action::Replace),
-            ("global/route53/failover-records", Action::Update),
-            ("global/route53/health-check-primary", Action::Delete),
-        ]);
-        let text = report_text(&r, &Style { color: false }, false);
-        assert!(
-            text.contains("Resources: 1 added, 1 changed, 1 destroyed."),
-            "{text}"
-        );
-    }
-
-    /// A deposed object left by an earlier run is a destroy of its own.
-    #[test]
-    fn a_deposed_delete_alone_counts_once() {
-        let r = report(&[("global/route53/health-check-primary", Action::Delete)]);
-        let text = report_text(&r, &Style { color: false }, false);
-        assert!(
-            text.contains("Resources: 0 added, 0 changed, 1 destroyed."),
-            "{text}"
-        );
-    }
 }

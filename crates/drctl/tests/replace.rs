@@ -206,6 +206,30 @@ async fn record_check(aws: &drctl_aws::Aws, zone: &str, set: &str) -> Option<Str
         .and_then(|r| r.health_check_id().map(str::to_string))
 }
 
+/// The apply's summary repeats the plan's figures (`Plan: 1 to add, 1 to
+/// change, 1 to destroy.` then `Resources: 1 added, 1 changed, 1
+/// destroyed.`): a create-before-destroy replacement's deposed delete is
+/// its destroy, not a second one (a new user saw `2 destroyed`).
+fn assert_same_figures(plan: &str, apply: &str) {
+    let figures = |text: &str, prefix: &str| -> Vec<u32> {
+        let line = text
+            .lines()
+            .find(|l| l.contains(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{}", tail(text)));
+        line.split(|c: char| !c.is_ascii_digit())
+            .filter(|w| !w.is_empty())
+            .map(|w| w.parse().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        figures(plan, "Plan: "),
+        figures(apply, "Resources: "),
+        "plan and apply summaries differ:\n{}\n---\n{}",
+        tail(plan),
+        tail(apply)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn health_check_and_secondary_vpc_replacements_apply_end_to_end() {
     let env = Env::new("repl");
@@ -223,7 +247,8 @@ async fn health_check_and_secondary_vpc_replacements_apply_end_to_end() {
         plan.contains("create replacement and then destroy"),
         "{plan}"
     );
-    env.ok(&["apply", "--auto-approve", &format!("-replace={hc}")]);
+    let out = env.ok(&["apply", "--auto-approve", &format!("-replace={hc}")]);
+    assert_same_figures(&plan, &out);
     let new_check = env.id(hc);
     assert_ne!(new_check, old_check);
     assert_eq!(
@@ -283,6 +308,7 @@ async fn health_check_and_secondary_vpc_replacements_apply_end_to_end() {
     }
     let out = env.ok(&["apply", "--auto-approve"]);
     assert!(out.contains("Apply complete!"), "{}", tail(&out));
+    assert_same_figures(&plan, &out);
     // The DB subnet group and the DB are known by their names, which a
     // replacement keeps: they are checked through their VPC below.
     let named = ["database/subnet-group", "database/db"];
