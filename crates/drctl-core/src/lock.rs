@@ -194,7 +194,9 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".into())
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether process `pid` of this host is running (Linux `/proc`; a
+/// zombie counts as gone).
+pub(crate) fn process_alive(pid: u32) -> bool {
     // A zombie (killed, not yet reaped by its parent) is gone too.
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat

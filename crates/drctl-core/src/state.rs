@@ -508,12 +508,68 @@ pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io
     if let Ok(d) = fs::File::open(&dir) {
         let _ = d.sync_all();
     }
+    remove_dead_writers_temp_files(&dir, &file_name);
     Ok(())
+}
+
+/// Removes the temp files that writers killed between writing and renaming
+/// left beside `file_name` (`.NAME.tmp.PID`, found after `kill -9` runs).
+/// Only those of processes no longer running: a live writer's file is its
+/// own. Best effort: a file that cannot be listed or removed stays.
+fn remove_dead_writers_temp_files(dir: &Path, file_name: &str) {
+    let prefix = format!(".{file_name}.tmp.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !crate::lock::process_alive(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `kill -9` between the temp write and the rename leaves
+    /// `.NAME.tmp.PID`; the next write removes those of dead processes and
+    /// keeps a live one's (a trial found five left after 25 kills).
+    #[test]
+    fn a_write_removes_temp_files_of_dead_writers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.state.json");
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        dead.wait().unwrap();
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let dead_tmp = dir.path().join(format!(".dev.state.json.tmp.{dead_pid}"));
+        let live_tmp = dir
+            .path()
+            .join(format!(".dev.state.json.tmp.{}", live.id()));
+        let other = dir.path().join(".other.json.tmp.1");
+        for f in [&dead_tmp, &live_tmp, &other] {
+            fs::write(f, b"{").unwrap();
+        }
+        write_atomically(&path, b"{}", true).unwrap();
+        let _ = live.kill();
+        let _ = live.wait();
+        assert!(!dead_tmp.exists(), "a dead writer's temp file is removed");
+        assert!(live_tmp.exists(), "a live writer's temp file is kept");
+        assert!(other.exists(), "another file's temp file is not touched");
+        assert_eq!(fs::read(&path).unwrap(), b"{}");
+    }
 
     fn store_in(dir: &Path) -> StateStore {
         StateStore::open(&dir.join("dev.state.json"), "dev").unwrap()
