@@ -244,3 +244,42 @@ fn a_tags_change_is_an_in_place_update_shown_key_by_key() {
         &format!("-target={VPC}")
     ]));
 }
+
+/// `state list` prints each address once, as `terraform state list`: a
+/// resource whose delete a killed run left pending says so after its id, and
+/// a create in flight has a line of its own (a trial counted 84 lines for 75
+/// addresses after a killed destroy).
+#[test]
+fn state_list_prints_each_address_once_with_its_pending_operation() {
+    use drctl_core::model::Address;
+    use drctl_core::state::{Operation, PendingOp};
+    let g = Given::new();
+    let path = g.dir.path().join("cfg/dev.json");
+    let mut store = StateStore::open(&path, "dev").unwrap();
+    let pending = |operation, name: &str, kind: &str| PendingOp {
+        operation,
+        kind: kind.into(),
+        region: Some("us-east-1".into()),
+        name: name.into(),
+        token: "tok".into(),
+        started_at: "2026-11-30T10:26:36Z".into(),
+    };
+    store.state.pending.insert(
+        Address::new(VPC),
+        pending(Operation::Delete, "trading-vpc-dev", "ec2:vpc"),
+    );
+    store.state.pending.insert(
+        Address::new(SUBNET),
+        pending(Operation::Create, "subnet", "ec2:subnet"),
+    );
+    store.save().unwrap();
+    assert_eq!(
+        g.run(&["state", "list", "--env", "dev"]),
+        format!(
+            "exit 0\n--- stdout\n\
+             {SUBNET}\tec2:subnet\t(pending Create since 2026-11-30T10:26:36Z)\n\
+             {VPC}\tec2:vpc\tvpc-0123456789abcdef0\t(pending Delete since 2026-11-30T10:26:36Z)\n\
+             --- stderr\n"
+        )
+    );
+}
