@@ -10,15 +10,15 @@
 //! stack's slice end to end against real ALBs, target groups and the DB.
 
 use aws_sdk_route53::types::{ResourceRecordSetFailover, RrType, TagResourceType};
-use drctl_core::apply::{Event, Executor};
+use drctl_core::apply::Event;
+use drctl_core::engine::Engine;
 use drctl_core::graph::StackGraph;
 use drctl_core::model::{Address, ResourceSpec};
-use drctl_core::plan::{Action, Planner};
+use drctl_core::plan::Action;
 use drctl_core::reconcile::Ctx;
 use drctl_testkit::{dev_stack, slice, unique_env, Run, ACCOUNT};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 const PRIMARY: &str = "us-east-1";
@@ -413,25 +413,17 @@ async fn drift_and_repair(run: &Run, alarm: &str) {
 async fn destroy_in_order(run: &Run) -> Vec<Event> {
     let graph = StackGraph::build(run.specs.clone()).unwrap();
     let cx = Ctx::new(run.env.clone());
-    let plan = Planner {
-        registry: &run.registry,
-        cx: &cx,
-        parallelism: 10,
-    }
-    .plan_destroy(&graph, &run.store().state)
-    .await
-    .unwrap();
+    let plan = Engine::new(run.registry.clone(), cx.clone())
+        .parallelism(10)
+        .plan_destroy(&graph, &run.store().state)
+        .await
+        .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let exec = Executor {
-        registry: &run.registry,
-        cx,
-        parallelism: 10,
-        rules: drctl_stack::kinds::DESTROY_RULES,
-        stop: Arc::new(AtomicBool::new(false)),
-        events: Some(tx),
-    };
-    let report = exec
-        .apply(&plan, &graph, Arc::new(Mutex::new(run.store())))
+    let engine = Engine::new(run.registry.clone(), cx)
+        .parallelism(10)
+        .destroy_rules(drctl_stack::kinds::DESTROY_RULES);
+    let report = engine
+        .apply_reporting(&plan, &graph, Arc::new(Mutex::new(run.store())), tx)
         .await;
     assert!(report.success(), "destroy failed: {report:#?}");
     let mut events = vec![];

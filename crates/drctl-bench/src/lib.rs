@@ -16,12 +16,11 @@
 
 use anyhow::{anyhow, Context, Result};
 use async_trait::async_trait;
-use drctl_core::apply::Executor;
 use drctl_core::diff::FieldChange;
+use drctl_core::engine::Engine;
 use drctl_core::graph::StackGraph;
 use drctl_core::model::{as_reference, Address, Observed, ReadOutcome, ResourceSpec};
 use drctl_core::ordering::{destroy_waits, Doomed};
-use drctl_core::plan::Planner;
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler, Registry};
 use drctl_core::schedule::{critical_path, ExpectedDuration};
 use drctl_core::state::StateStore;
@@ -31,7 +30,6 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -269,28 +267,19 @@ impl World {
     pub async fn run(&self, destroy: bool, parallelism: usize) -> Result<Figures> {
         let store = self.store()?;
         let cx = Ctx::new(self.env.clone());
-        let planner = Planner {
-            registry: &self.registry,
-            cx: &cx,
-            parallelism,
-        };
+        let engine = Engine::new(self.registry.clone(), cx.clone()).parallelism(parallelism);
         let plan = if destroy {
-            planner.plan_destroy(&self.graph, &store.state).await?
+            engine.plan_destroy(&self.graph, &store.state).await?
         } else {
-            planner.plan(&self.graph, &store.state, true).await?
+            engine.plan(&self.graph, &store.state, true).await?
         };
         let serial = store.state.serial;
         let store = Arc::new(Mutex::new(store));
-        let exec = Executor {
-            registry: &self.registry,
-            cx,
-            parallelism,
-            rules: DESTROY_RULES,
-            stop: Arc::new(AtomicBool::new(false)),
-            events: None,
-        };
+        let engine = Engine::new(self.registry.clone(), cx)
+            .parallelism(parallelism)
+            .destroy_rules(DESTROY_RULES);
         let started = tokio::time::Instant::now();
-        let report = exec.apply(&plan, &self.graph, store.clone()).await;
+        let report = engine.apply(&plan, &self.graph, store.clone()).await;
         let makespan = started.elapsed().as_secs();
         if !report.success() {
             return Err(anyhow!(

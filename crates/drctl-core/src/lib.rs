@@ -1,6 +1,8 @@
 //! drctl's engine, with no AWS dependency.
 //!
 //! Module map:
+//! - [`engine`]: the one entry point (`Engine`: plan, plan_destroy, apply)
+//!   the CLI, benchmarks and tests drive everything through.
 //! - [`model`]: addresses, resource specs, references between resources,
 //!   ownership tags, what a read returns.
 //! - [`graph`]: the desired stack as one DAG (both regions), cycle errors, DOT.
@@ -31,6 +33,7 @@ pub mod backend;
 pub mod deposed;
 pub mod diff;
 pub mod drill;
+pub mod engine;
 pub mod graph;
 pub mod import;
 mod journal;

@@ -81,6 +81,18 @@ pub enum StateError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The state records another AWS account than the credentials are for:
+    /// its resources' names (which contain the account id) and ids mean
+    /// nothing there. Nothing is read from or written to the cloud.
+    #[error("the state {} belongs to account {recorded}, but the credentials are for account {actual}", .path.display())]
+    WrongAccount {
+        /// The state's location.
+        path: PathBuf,
+        /// The account the state records (12 digits).
+        recorded: String,
+        /// The account of the credentials in use (STS GetCallerIdentity).
+        actual: String,
+    },
     #[error("refusing to write {path}: it would contain a secret value")]
     /// The serialized state contains a registered secret ([`crate::secrets`]):
     /// nothing was written (a reconciler bug, caught before the disk).
@@ -333,6 +345,27 @@ impl StateStore {
         self.exists
     }
 
+    /// Binds the state to the AWS account `account`: a new state records it
+    /// (written with the next [`save`](Self::save)); a state that records
+    /// it already is left as it is.
+    ///
+    /// # Errors
+    /// [`StateError::WrongAccount`] when the state records another account;
+    /// the state is unchanged.
+    pub fn bind_account(&mut self, account: &str) -> Result<(), StateError> {
+        match &self.state.account {
+            Some(recorded) if recorded != account => Err(StateError::WrongAccount {
+                path: self.path.clone(),
+                recorded: recorded.clone(),
+                actual: account.to_string(),
+            }),
+            _ => {
+                self.state.account = Some(account.to_string());
+                Ok(())
+            }
+        }
+    }
+
     /// Bumps the serial and writes the state (atomically; conditionally on
     /// the version last read, where the backend has versions). On error
     /// nothing changes in memory.
@@ -573,6 +606,23 @@ mod tests {
 
     fn store_in(dir: &Path) -> StateStore {
         StateStore::open(&dir.join("dev.state.json"), "dev").unwrap()
+    }
+
+    #[test]
+    fn a_state_is_bound_to_one_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store_in(dir.path());
+        s.bind_account("111111111111").unwrap();
+        assert_eq!(s.state.account.as_deref(), Some("111111111111"));
+        s.bind_account("111111111111").unwrap();
+        let e = s.bind_account("222222222222").unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "belongs to account 111111111111, but the credentials are for account 222222222222"
+            ),
+            "{e}"
+        );
+        assert_eq!(s.state.account.as_deref(), Some("111111111111"));
     }
 
     #[test]

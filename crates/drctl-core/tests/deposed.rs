@@ -4,16 +4,16 @@
 //! `HealthCheckInUse` / `ResourceInUse`) and a second object with a taken
 //! name of a `fake-cbd` kind, so a wrong order fails here as on AWS.
 
-use drctl_core::apply::{ApplyReport, Executor};
+use drctl_core::apply::ApplyReport;
+use drctl_core::engine::Engine;
 use drctl_core::graph::StackGraph;
 use drctl_core::model::{reference, Address, ResourceSpec};
-use drctl_core::plan::{Action, Plan, Planner};
+use drctl_core::plan::{Action, Plan};
 use drctl_core::reconcile::{Ctx, Registry};
 use drctl_core::state::StateStore;
 use drctl_core::testing::{registry, spec, spec_of, FakeCloud, CONTAINED};
 use serde_json::json;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 const ENV: &str = "test";
@@ -40,17 +40,13 @@ impl World {
     fn store(&self) -> StateStore {
         StateStore::open(&self.state_path, ENV).unwrap()
     }
-    fn planner<'a>(&'a self, cx: &'a Ctx) -> Planner<'a> {
-        Planner {
-            registry: &self.registry,
-            cx,
-            parallelism: 4,
-        }
+    fn engine(&self, cx: &Ctx) -> Engine<'static> {
+        Engine::new(self.registry.clone(), cx.clone()).parallelism(4)
     }
     async fn plan(&self, specs: Vec<ResourceSpec>) -> Plan {
         let graph = StackGraph::build(specs).unwrap();
         let cx = Ctx::new(ENV);
-        self.planner(&cx)
+        self.engine(&cx)
             .plan(&graph, &self.store().state, true)
             .await
             .unwrap()
@@ -60,25 +56,20 @@ impl World {
         let cx = Ctx::new(ENV);
         let store = self.store();
         let plan = if destroy {
-            self.planner(&cx)
+            self.engine(&cx)
                 .plan_destroy(&graph, &store.state)
                 .await
                 .unwrap()
         } else {
-            self.planner(&cx)
+            self.engine(&cx)
                 .plan(&graph, &store.state, true)
                 .await
                 .unwrap()
         };
-        let exec = Executor {
-            registry: &self.registry,
-            cx,
-            parallelism: 4,
-            rules: &[],
-            stop: Arc::new(AtomicBool::new(false)),
-            events: None,
-        };
-        let report = exec.apply(&plan, &graph, Arc::new(Mutex::new(store))).await;
+        let engine = Engine::new(self.registry.clone(), cx).parallelism(4);
+        let report = engine
+            .apply(&plan, &graph, Arc::new(Mutex::new(store)))
+            .await;
         (plan, report)
     }
     async fn apply(&self, specs: Vec<ResourceSpec>) -> (Plan, ApplyReport) {
@@ -393,7 +384,7 @@ async fn a_subnet_staying_in_its_vpc_is_replaced_destroy_first() {
     let graph = StackGraph::build(stack("10.0.1.0/24")).unwrap();
     let cx = Ctx::new(ENV);
     let plan = w
-        .planner(&cx)
+        .engine(&cx)
         .plan_with(&graph, &w.store().state, &options)
         .await
         .unwrap();
@@ -406,15 +397,8 @@ async fn a_subnet_staying_in_its_vpc_is_replaced_destroy_first() {
             .unwrap()
             .create_before_destroy
     );
-    let exec = Executor {
-        registry: &w.registry,
-        cx,
-        parallelism: 4,
-        rules: &[],
-        stop: Arc::new(AtomicBool::new(false)),
-        events: None,
-    };
-    let report = exec
+    let engine = Engine::new(w.registry.clone(), cx).parallelism(4);
+    let report = engine
         .apply(&plan, &graph, Arc::new(Mutex::new(w.store())))
         .await;
     assert!(report.success(), "{report:?}");

@@ -1,11 +1,12 @@
 //! Engine scenarios over the fake cloud: given a stack, run plan/apply/destroy,
 //! expect calls and state.
 
-use drctl_core::apply::{ApplyReport, Executor};
+use drctl_core::apply::ApplyReport;
+use drctl_core::engine::Engine;
 use drctl_core::graph::StackGraph;
 use drctl_core::model::{reference, Address, ResourceSpec};
 use drctl_core::ordering::DestroyRule;
-use drctl_core::plan::{Action, Plan, Planner};
+use drctl_core::plan::{Action, Plan};
 use drctl_core::reconcile::{Ctx, Registry};
 use drctl_core::state::StateStore;
 use drctl_core::testing::{registry, spec, spec_of, FakeCloud};
@@ -57,12 +58,8 @@ impl World {
     async fn plan(&self, specs: Vec<ResourceSpec>) -> Plan {
         let graph = StackGraph::build(specs).unwrap();
         let cx = Ctx::new(ENV);
-        let planner = Planner {
-            registry: &self.registry,
-            cx: &cx,
-            parallelism: 4,
-        };
-        planner
+        let engine = Engine::new(self.registry.clone(), cx.clone()).parallelism(4);
+        engine
             .plan(&graph, &self.store().state, true)
             .await
             .unwrap()
@@ -76,25 +73,18 @@ impl World {
         let graph = StackGraph::build(specs).unwrap();
         let cx = Ctx::new(ENV);
         let store = self.store();
-        let planner = Planner {
-            registry: &self.registry,
-            cx: &cx,
-            parallelism: 4,
-        };
+        let engine = Engine::new(self.registry.clone(), cx.clone()).parallelism(4);
         let plan = if destroy {
-            planner.plan_destroy(&graph, &store.state).await.unwrap()
+            engine.plan_destroy(&graph, &store.state).await.unwrap()
         } else {
-            planner.plan(&graph, &store.state, true).await.unwrap()
+            engine.plan(&graph, &store.state, true).await.unwrap()
         };
-        let exec = Executor {
-            registry: &self.registry,
-            cx,
-            parallelism: 4,
-            rules,
-            stop: Arc::new(AtomicBool::new(false)),
-            events: None,
-        };
-        let report = exec.apply(&plan, &graph, Arc::new(Mutex::new(store))).await;
+        let engine = Engine::new(self.registry.clone(), cx)
+            .parallelism(4)
+            .destroy_rules(rules);
+        let report = engine
+            .apply(&plan, &graph, Arc::new(Mutex::new(store)))
+            .await;
         (plan, report)
     }
     async fn apply(&self, specs: Vec<ResourceSpec>) -> (Plan, ApplyReport) {
@@ -327,12 +317,8 @@ async fn a_same_named_foreign_resource_is_a_clash_not_adopted() {
     w.cloud.insert_foreign("fake", "global-role");
     let graph = StackGraph::build(small_stack()).unwrap();
     let cx = Ctx::new(ENV);
-    let planner = Planner {
-        registry: &w.registry,
-        cx: &cx,
-        parallelism: 2,
-    };
-    let err = planner
+    let engine = Engine::new(w.registry.clone(), cx.clone()).parallelism(2);
+    let err = engine
         .plan(&graph, &w.store().state, true)
         .await
         .unwrap_err();
@@ -350,27 +336,20 @@ async fn interrupted_apply_finishes_in_flight_work_and_records_it() {
     let graph = StackGraph::build(small_stack()).unwrap();
     let cx = Ctx::new(ENV);
     let store = w.store();
-    let planner = Planner {
-        registry: &w.registry,
-        cx: &cx,
-        parallelism: 4,
-    };
-    let plan = planner.plan(&graph, &store.state, true).await.unwrap();
+    let engine = Engine::new(w.registry.clone(), cx.clone()).parallelism(4);
+    let plan = engine.plan(&graph, &store.state, true).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let exec = Executor {
-        registry: &w.registry,
-        cx: cx.clone(),
-        parallelism: 4,
-        rules: &[],
-        stop: stop.clone(),
-        events: None,
-    };
+    let engine = Engine::new(w.registry.clone(), cx.clone())
+        .parallelism(4)
+        .stop_flag(stop.clone());
     let s2 = stop.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(20)).await;
         s2.store(true, std::sync::atomic::Ordering::SeqCst);
     });
-    let report = exec.apply(&plan, &graph, Arc::new(Mutex::new(store))).await;
+    let report = engine
+        .apply(&plan, &graph, Arc::new(Mutex::new(store)))
+        .await;
     assert!(!report.skipped.is_empty());
     let state = w.store().state;
     // Whatever was created is in the state; nothing is pending.
@@ -425,26 +404,16 @@ async fn executor_starts_the_longest_chain_first() {
     for destroy in [false, true] {
         let store = w.store();
         let cx = Ctx::new(ENV);
-        let planner = Planner {
-            registry: &w.registry,
-            cx: &cx,
-            parallelism: 1,
-        };
+        let engine = Engine::new(w.registry.clone(), cx.clone()).parallelism(1);
         let plan = if destroy {
-            planner.plan_destroy(&graph, &store.state).await.unwrap()
+            engine.plan_destroy(&graph, &store.state).await.unwrap()
         } else {
-            planner.plan(&graph, &store.state, true).await.unwrap()
+            engine.plan(&graph, &store.state, true).await.unwrap()
         };
         w.cloud.reset_calls();
-        let exec = Executor {
-            registry: &w.registry,
-            cx,
-            parallelism: 1,
-            rules: &[],
-            stop: Arc::new(AtomicBool::new(false)),
-            events: None,
-        };
-        let report = exec.apply(&plan, &graph, Arc::new(Mutex::new(store))).await;
+        let report = engine
+            .apply(&plan, &graph, Arc::new(Mutex::new(store)))
+            .await;
         assert!(report.success(), "{report:?}");
         let order: Vec<String> = w
             .cloud
@@ -524,12 +493,8 @@ async fn tags_are_desired_state_drift_and_plan_changes_are_tag_writes_only() {
     // -refresh=false sees it too: the state records the applied tags.
     let graph = StackGraph::build(changed()).unwrap();
     let cx = Ctx::new(ENV);
-    let planner = Planner {
-        registry: &w.registry,
-        cx: &cx,
-        parallelism: 4,
-    };
-    let offline = planner.plan(&graph, &w.store().state, false).await.unwrap();
+    let engine = Engine::new(w.registry.clone(), cx.clone()).parallelism(4);
+    let offline = engine.plan(&graph, &w.store().state, false).await.unwrap();
     assert_eq!(
         offline.change(&Address::new("r1/bucket")).unwrap().action,
         Action::Update
@@ -555,12 +520,8 @@ async fn a_resource_without_ownership_tags_is_never_retagged() {
     });
     let graph = StackGraph::build(stack()).unwrap();
     let cx = Ctx::new(ENV);
-    let planner = Planner {
-        registry: &w.registry,
-        cx: &cx,
-        parallelism: 4,
-    };
-    let err = planner.plan(&graph, &w.store().state, true).await;
+    let engine = Engine::new(w.registry.clone(), cx.clone()).parallelism(4);
+    let err = engine.plan(&graph, &w.store().state, true).await;
     assert!(err.is_err(), "a clash, not a re-tag: {err:?}");
     w.cloud.reset_calls();
     assert_eq!(w.cloud.mutating_calls(), vec![]);

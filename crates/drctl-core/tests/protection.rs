@@ -1,15 +1,15 @@
 //! Deletion protection over the fake cloud: a plan that would delete or
 //! replace a protected resource is refused whole, before any mutating call.
 
-use drctl_core::apply::{ApplyReport, Executor};
+use drctl_core::apply::ApplyReport;
+use drctl_core::engine::Engine;
 use drctl_core::graph::StackGraph;
 use drctl_core::model::{reference, Address, ResourceSpec};
-use drctl_core::plan::{Action, Plan, PlanError, Planner};
+use drctl_core::plan::{Action, Plan, PlanError};
 use drctl_core::reconcile::{Ctx, Registry};
 use drctl_core::state::StateStore;
 use drctl_core::testing::{registry, spec, spec_of, FakeCloud};
 use serde_json::json;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 const ENV: &str = "test";
@@ -44,29 +44,19 @@ impl World {
     async fn plan(&self, specs: Vec<ResourceSpec>, destroy: bool) -> Result<Plan, PlanError> {
         let graph = StackGraph::build(specs).unwrap();
         let cx = Ctx::new(ENV);
-        let planner = Planner {
-            registry: &self.registry,
-            cx: &cx,
-            parallelism: 4,
-        };
+        let engine = Engine::new(self.registry.clone(), cx.clone()).parallelism(4);
         let state = self.store().state;
         if destroy {
-            planner.plan_destroy(&graph, &state).await
+            engine.plan_destroy(&graph, &state).await
         } else {
-            planner.plan(&graph, &state, true).await
+            engine.plan(&graph, &state, true).await
         }
     }
     async fn execute(&self, specs: Vec<ResourceSpec>, plan: &Plan) -> ApplyReport {
         let graph = StackGraph::build(specs).unwrap();
-        let exec = Executor {
-            registry: &self.registry,
-            cx: Ctx::new(ENV),
-            parallelism: 4,
-            rules: &[],
-            stop: Arc::new(AtomicBool::new(false)),
-            events: None,
-        };
-        exec.apply(plan, &graph, Arc::new(Mutex::new(self.store())))
+        let engine = Engine::new(self.registry.clone(), Ctx::new(ENV)).parallelism(4);
+        engine
+            .apply(plan, &graph, Arc::new(Mutex::new(self.store())))
             .await
     }
     async fn apply(&self, specs: Vec<ResourceSpec>, destroy: bool) -> ApplyReport {

@@ -3,17 +3,17 @@
 //! within a budget, and what a call whose answer was lost made is found and
 //! adopted, never made twice. Over the fake cloud, on a paused clock.
 
-use drctl_core::apply::{ApplyReport, Executor};
+use drctl_core::apply::ApplyReport;
+use drctl_core::engine::Engine;
 use drctl_core::graph::StackGraph;
 use drctl_core::model::ResourceSpec;
-use drctl_core::plan::{Plan, Planner};
+use drctl_core::plan::Plan;
 use drctl_core::reconcile::{Ctx, Registry};
 use drctl_core::recover::RESOURCE_RETRY;
 use drctl_core::state::{Operation, StateStore};
 use drctl_core::testing::{registry, spec_of, FakeCloud, LATE_TAGGED, NAMED};
 use serde_json::json;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 const ENV: &str = "test";
@@ -51,29 +51,19 @@ impl World {
     async fn plan(&self, specs: &[ResourceSpec], destroy: bool) -> Plan {
         let graph = StackGraph::build(specs.to_vec()).unwrap();
         let cx = Ctx::new(ENV);
-        let planner = Planner {
-            registry: &self.registry,
-            cx: &cx,
-            parallelism: 4,
-        };
+        let engine = Engine::new(self.registry.clone(), cx.clone()).parallelism(4);
         let state = self.store().state;
         if destroy {
-            planner.plan_destroy(&graph, &state).await.unwrap()
+            engine.plan_destroy(&graph, &state).await.unwrap()
         } else {
-            planner.plan(&graph, &state, true).await.unwrap()
+            engine.plan(&graph, &state, true).await.unwrap()
         }
     }
     async fn run(&self, specs: &[ResourceSpec], plan: &Plan) -> ApplyReport {
         let graph = StackGraph::build(specs.to_vec()).unwrap();
-        let exec = Executor {
-            registry: &self.registry,
-            cx: Ctx::new(ENV),
-            parallelism: 4,
-            rules: &[],
-            stop: Arc::new(AtomicBool::new(false)),
-            events: None,
-        };
-        exec.apply(plan, &graph, Arc::new(Mutex::new(self.store())))
+        let engine = Engine::new(self.registry.clone(), Ctx::new(ENV)).parallelism(4);
+        engine
+            .apply(plan, &graph, Arc::new(Mutex::new(self.store())))
             .await
     }
     async fn apply(&self, specs: &[ResourceSpec], destroy: bool) -> ApplyReport {

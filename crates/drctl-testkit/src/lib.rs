@@ -9,17 +9,17 @@
 //!   through the real engine and reconcilers.
 
 use drctl_aws::Aws;
-use drctl_core::apply::{ApplyReport, Executor};
+use drctl_core::apply::ApplyReport;
+use drctl_core::engine::Engine;
 use drctl_core::graph::StackGraph;
 use drctl_core::model::ResourceSpec;
-use drctl_core::plan::{Plan, PlanError, Planner};
+use drctl_core::plan::{Plan, PlanError};
 use drctl_core::reconcile::{Ctx, Registry};
 use drctl_core::state::StateStore;
 use drctl_stack::{blueprint, envplan, kinds};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The account id LocalStack reports.
@@ -159,8 +159,12 @@ impl Run {
         }
     }
 
-    fn cx(&self) -> Ctx {
-        Ctx::new(self.env.clone())
+    /// The engine as the CLI configures it: this run's registry and env,
+    /// parallelism 10, the stack's destroy rules.
+    pub fn engine(&self) -> Engine<'static> {
+        Engine::new(self.registry.clone(), Ctx::new(self.env.clone()))
+            .parallelism(10)
+            .destroy_rules(kinds::DESTROY_RULES)
     }
 
     pub fn store(&self) -> StateStore {
@@ -171,27 +175,13 @@ impl Run {
         // Each plan is a new run: the test changed things out of band.
         self.aws.forget_reads();
         let graph = StackGraph::build(self.specs.clone()).expect("graph");
-        let cx = self.cx();
-        Planner {
-            registry: &self.registry,
-            cx: &cx,
-            parallelism: 10,
-        }
-        .plan(&graph, &self.store().state, true)
-        .await
+        self.engine().plan(&graph, &self.store().state, true).await
     }
 
     async fn execute(&self, plan: &Plan) -> ApplyReport {
         let graph = StackGraph::build(self.specs.clone()).expect("graph");
-        let exec = Executor {
-            registry: &self.registry,
-            cx: self.cx(),
-            parallelism: 10,
-            rules: kinds::DESTROY_RULES,
-            stop: Arc::new(AtomicBool::new(false)),
-            events: None,
-        };
-        exec.apply(plan, &graph, Arc::new(Mutex::new(self.store())))
+        self.engine()
+            .apply(plan, &graph, Arc::new(Mutex::new(self.store())))
             .await
     }
 
@@ -224,15 +214,11 @@ impl Run {
     pub async fn destroy(&self) -> Plan {
         self.aws.forget_reads();
         let graph = StackGraph::build(self.specs.clone()).expect("graph");
-        let cx = self.cx();
-        let plan = Planner {
-            registry: &self.registry,
-            cx: &cx,
-            parallelism: 10,
-        }
-        .plan_destroy(&graph, &self.store().state)
-        .await
-        .unwrap_or_else(|e| panic!("destroy plan failed: {e}"));
+        let plan = self
+            .engine()
+            .plan_destroy(&graph, &self.store().state)
+            .await
+            .unwrap_or_else(|e| panic!("destroy plan failed: {e}"));
         let report = self.execute(&plan).await;
         assert!(report.success(), "destroy failed: {report:#?}");
         plan

@@ -9,13 +9,14 @@ use crate::render::{self, Style};
 use crate::{backends, outputs, savedplan};
 use anyhow::{anyhow, bail, Context, Result};
 use drctl_aws::Aws;
-use drctl_core::apply::{ApplyReport, Executor};
+use drctl_core::apply::ApplyReport;
 use drctl_core::backend::{HeldLock, StateBackend};
+use drctl_core::engine::Engine;
 use drctl_core::graph::StackGraph;
 use drctl_core::lock::{self, Liveness};
 use drctl_core::model::Address;
-use drctl_core::plan::{Plan, PlanError, PlanOptions, Planner};
-use drctl_core::reconcile::{Ctx, Registry};
+use drctl_core::plan::{Plan, PlanError, PlanOptions};
+use drctl_core::reconcile::Ctx;
 use drctl_core::refresh::RefreshOnly;
 use drctl_core::state::StateStore;
 use drctl_stack::envplan::{self, EnvPlan};
@@ -139,12 +140,11 @@ pub(crate) struct Session {
     pub(crate) env_plan: EnvPlan,
     pub(crate) store: StateStore,
     pub(crate) aws: Aws,
-    pub(crate) registry: Registry,
+    /// The reconcilers, the env's context, `--parallelism`, the destroy
+    /// rules and the stop flag the first Ctrl-C raises during an apply.
+    pub(crate) engine: Engine<'static>,
     pub(crate) graph: StackGraph,
-    pub(crate) cx: Ctx,
     backend: backends::Opened,
-    /// Raised by the first Ctrl-C during an apply.
-    stop: Arc<AtomicBool>,
     executing: Arc<AtomicBool>,
     in_flight: Arc<AtomicUsize>,
     /// Set by a command with its own Ctrl-C handling (drill): the session's
@@ -158,6 +158,32 @@ pub(crate) struct Session {
 pub(crate) struct LockGuard {
     lock: Arc<dyn HeldLock>,
     signals: tokio::task::JoinHandle<()>,
+}
+
+impl LockGuard {
+    /// What a task that may end the process at once needs: the exit goes
+    /// through the lock, so no exit path strands it.
+    pub(crate) fn exit_handle(&self) -> ExitReleasing {
+        ExitReleasing(self.lock.clone())
+    }
+}
+
+/// Ends the process at once (a second Ctrl-C, SIGTERM) with the state lock
+/// released first: `std::process::exit` runs no destructor, so without it
+/// the next run would find the lock held.
+#[derive(Clone)]
+pub(crate) struct ExitReleasing(Arc<dyn HeldLock>);
+
+impl ExitReleasing {
+    /// Releases the lock (a remote lease: one DELETE), clears the live view,
+    /// prints `message` on stderr and exits with `code`.
+    pub(crate) async fn exit(&self, code: i32, message: &str) -> ! {
+        let lock = self.0.clone();
+        let _ = tokio::task::spawn_blocking(move || lock.release()).await;
+        crate::render::clear_live();
+        crate::errln!("{message}");
+        std::process::exit(code)
+    }
 }
 
 impl Drop for LockGuard {
@@ -187,39 +213,31 @@ pub(crate) async fn open_session(
     let in_flight = Arc::new(AtomicUsize::new(0));
     let interrupts_delegated = Arc::new(AtomicBool::new(false));
     let signals = watch_signals(
-        lock.clone(),
+        ExitReleasing(lock.clone()),
         stop.clone(),
         executing.clone(),
         in_flight.clone(),
         interrupts_delegated.clone(),
         hint(g, &format!("plan --env {env}")),
     );
-    let store = StateStore::open_in(backend.backend.clone(), env)?;
-    let path = store.path().to_path_buf();
+    let mut store = StateStore::open_in(backend.backend.clone(), env)?;
     let account = match (&store.state.account, need_account) {
         (Some(a), false) => a.clone(),
         _ => aws.account_id().await?,
     };
-    if let Some(known) = &store.state.account {
-        if known != &account {
-            bail!(
-                "the state {} belongs to account {known}, but the credentials are for account {account}",
-                path.display()
-            );
-        }
-    }
+    store.bind_account(&account)?;
     let graph = StackGraph::build(blueprint::build(&env_plan, Some(&account)))?;
-    let mut store = store;
-    store.state.account = Some(account);
+    let engine = Engine::new(drctl_aws::registry(&aws), Ctx::new(env))
+        .parallelism(g.parallelism as usize)
+        .destroy_rules(kinds::DESTROY_RULES)
+        .stop_flag(stop);
     Ok(Session {
-        registry: drctl_aws::registry(&aws),
-        cx: Ctx::new(env),
+        engine,
         env_plan,
         store,
         aws,
         graph,
         backend,
-        stop,
         executing,
         in_flight,
         interrupts_delegated,
@@ -266,18 +284,9 @@ impl Session {
             }
         };
         let progress = refresh.then(|| progress::ReadProgress::start(total));
-        let counted;
-        let registry = match &progress {
-            Some(p) => {
-                counted = p.counting(&self.registry);
-                &counted
-            }
-            None => &self.registry,
-        };
-        let planner = Planner {
-            registry,
-            cx: &self.cx,
-            parallelism: g.parallelism as usize,
+        let engine = match &progress {
+            Some(p) => p.counting(&self.engine),
+            None => self.engine.clone(),
         };
         let options = PlanOptions {
             refresh,
@@ -285,9 +294,9 @@ impl Session {
             replace: scope.replace.iter().map(Address::new).collect(),
         };
         let result = if destroy {
-            planner.plan_destroy(&self.graph, &self.store.state).await
+            engine.plan_destroy(&self.graph, &self.store.state).await
         } else {
-            planner
+            engine
                 .plan_with(&self.graph, &self.store.state, &options)
                 .await
         };
@@ -304,7 +313,7 @@ impl Session {
                 "-target is in effect: this plan covers {} of the {} resources. Run `{}` to see the whole picture.",
                 plan.changes.len(),
                 self.graph.len(),
-                hint(g, &format!("plan --env {}", self.cx.env))
+                hint(g, &format!("plan --env {}", self.engine.cx().env))
             ));
         }
         if let Some(d) = &self.store.state.drill {
@@ -313,7 +322,7 @@ impl Session {
                 d.id,
                 d.method.as_str(),
                 d.started_at,
-                hint(g, &format!("drill --abort --env {}", self.cx.env))
+                hint(g, &format!("drill --abort --env {}", self.engine.cx().env))
             ));
         }
         // Orphans need a look at the whole cloud: without refresh, or with
@@ -337,7 +346,7 @@ impl Session {
             .map_err(|e| {
                 anyhow!(
                     "{}: {e}",
-                    envplan::plan_path(&g.plans_dir, &self.cx.env).display()
+                    envplan::plan_path(&g.plans_dir, &self.engine.cx().env).display()
                 )
             })?;
         }
@@ -351,7 +360,7 @@ impl Session {
                 let importable = |address: &Address| {
                     self.graph
                         .get(address)
-                        .and_then(|spec| self.registry.get(&spec.kind).ok())
+                        .and_then(|spec| self.engine.registry().get(&spec.kind).ok())
                         .is_some_and(|r| r.importable())
                 };
                 // Another env's resource is never imported (import refuses it).
@@ -367,7 +376,10 @@ impl Session {
                     for (address, id, _) in &import {
                         msg.push_str(&format!(
                             "\n  {}",
-                            hint(g, &format!("import --env {} {address} {id}", self.cx.env))
+                            hint(
+                                g,
+                                &format!("import --env {} {address} {id}", self.engine.cx().env)
+                            )
                         ));
                     }
                     msg.push_str("\nor delete or rename it and run the plan again.");
@@ -407,7 +419,7 @@ impl Session {
             // Route53 (global) is listed in us-east-1.
             self.aws.global_region(),
         ];
-        let scan = drctl_aws::orphans::scan(&self.aws, &self.cx.env, &regions)
+        let scan = drctl_aws::orphans::scan(&self.aws, &self.engine.cx().env, &regions)
             .await
             .context("cannot list the resources tagged with this env (orphan check)")?;
         plan.orphans = drctl_core::orphans::find_orphans(&scan.items, &self.store.state, plan);
@@ -416,28 +428,15 @@ impl Session {
     }
 
     /// Runs the plan with progress output and Ctrl-C handling; saves state.
-    async fn execute(
-        self,
-        g: &Global,
-        plan: &Plan,
-        json: bool,
-    ) -> Result<(ApplyReport, StateStore)> {
+    async fn execute(self, plan: &Plan, json: bool) -> Result<(ApplyReport, StateStore)> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = progress::spawn_counted(rx, Mode::choose(json), self.in_flight.clone());
         self.executing.store(true, Ordering::SeqCst);
-        let stop = self.stop.clone();
         let store = Arc::new(Mutex::new(self.store));
-        let report = {
-            let exec = Executor {
-                registry: &self.registry,
-                cx: self.cx.clone(),
-                parallelism: g.parallelism as usize,
-                rules: kinds::DESTROY_RULES,
-                stop,
-                events: Some(tx),
-            };
-            exec.apply(plan, &self.graph, store.clone()).await
-        };
+        let report = self
+            .engine
+            .apply_reporting(plan, &self.graph, store.clone(), tx)
+            .await;
         let _ = printer.await;
         let store = Arc::try_unwrap(store)
             .map_err(|_| anyhow!("internal error: state still shared after apply"))?
@@ -467,7 +466,7 @@ fn write_call_log(aws: &Aws, backend: &backends::Opened) {
 /// an apply, or SIGTERM (a cancelled CI job) releases the state lock and
 /// exits at once: the pending records keep the state consistent.
 fn watch_signals(
-    lock: Arc<dyn HeldLock>,
+    exit: ExitReleasing,
     stop: Arc<AtomicBool>,
     executing: Arc<AtomicBool>,
     in_flight: Arc<AtomicUsize>,
@@ -522,13 +521,13 @@ fn watch_signals(
                 }
                 _ = terminated => 143,
             };
-            let lock = lock.clone();
-            let _ = tokio::task::spawn_blocking(move || lock.release()).await;
-            crate::render::clear_live();
-            crate::errln!(
-                "Exiting now (state lock released). Run `{plan_hint}` to see where things stand."
-            );
-            std::process::exit(code);
+            exit.exit(
+                code,
+                &format!(
+                    "Exiting now (state lock released). Run `{plan_hint}` to see where things stand."
+                ),
+            )
+            .await;
         }
     })
 }
@@ -762,7 +761,7 @@ async fn apply_cmd(g: &Global, a: &ApplyArgs, style: Style) -> Result<ExitCode> 
         crate::outln!("Apply cancelled.");
         return Ok(ExitCode::from(1));
     }
-    let (report, store) = session.execute(g, &plan, a.json).await?;
+    let (report, store) = session.execute(&plan, a.json).await?;
     if !a.json {
         crate::outp!("{}", render::report_text(&report, &style, plan.destroy));
         // Re-running the same targets finishes them (not -replace: that
@@ -829,7 +828,7 @@ async fn destroy_cmd(g: &Global, a: &DestroyArgs, style: Style) -> Result<ExitCo
             return Ok(ExitCode::from(1));
         }
     }
-    let (report, _) = session.execute(g, &plan, a.json).await?;
+    let (report, _) = session.execute(&plan, a.json).await?;
     if !a.json {
         crate::outp!("{}", render::report_text(&report, &style, true));
         if let Some(line) = render::interrupted_text(
@@ -1109,7 +1108,7 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
             hint(g, &format!("graph --env {env}"))
         )
     })?;
-    let reconciler = session.registry.get(&spec.kind)?.clone();
+    let reconciler = session.engine.registry().get(&spec.kind)?.clone();
     let id = reconciler.import_id(&a.id);
     // Re-importing the recorded id puts back ownership tags removed by hand;
     // any other id would replace the record, which needs `state rm` first.
@@ -1127,7 +1126,7 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
         );
     }
     let resolved = resolve_spec(&spec, &|dep, attr| session.store.state.attr(dep, attr));
-    let cx = session.cx.clone();
+    let cx = session.engine.cx().clone();
     let form = drctl_stack::kinds::import_id(&spec.kind)
         .map(|i| i.form)
         .unwrap_or("its physical id");

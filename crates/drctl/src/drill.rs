@@ -8,7 +8,7 @@ use crate::render::Style;
 use anyhow::{anyhow, Context, Result};
 use drctl_aws::drill::{AwsDrill, Topology};
 use drctl_core::drill::{self, DrillError, DrillOptions, Event, Method};
-use drctl_core::plan::{Action, Planner};
+use drctl_core::plan::Action;
 use drctl_stack::envplan::Dns;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,9 +33,8 @@ pub async fn drill_cmd(g: &Global, a: &DrillArgs, style: Style) -> Result<ExitCo
         env_plan,
         mut store,
         aws,
-        registry,
+        engine,
         graph,
-        cx,
         _lock,
         interrupts_delegated,
         ..
@@ -65,19 +64,13 @@ pub async fn drill_cmd(g: &Global, a: &DrillArgs, style: Style) -> Result<ExitCo
     // Plans read the state as it was before the drill (the drill changes no
     // resource entry, only its journal).
     let snapshot = store.state.clone();
-    let parallelism = g.parallelism as usize;
-    let (registry, cx, graph, aws_for_plan) = (&registry, &cx, &graph, aws.clone());
+    let (engine, graph, aws_for_plan) = (&engine, &graph, aws.clone());
     let probe = drill::plan_probe(move || {
         let snapshot = snapshot.clone();
         let aws = aws_for_plan.clone();
         async move {
             aws.forget_reads();
-            let planner = Planner {
-                registry,
-                cx,
-                parallelism,
-            };
-            let plan = planner
+            let plan = engine
                 .plan(graph, &snapshot, true)
                 .await
                 .map_err(|e| DrillError::Cloud(format!("planning: {e}")))?;
@@ -130,13 +123,17 @@ pub async fn drill_cmd(g: &Global, a: &DrillArgs, style: Style) -> Result<ExitCo
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = {
             let stop = stop.clone();
+            let exit = _lock.exit_handle();
             tokio::spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
                     stop.store(true, Ordering::SeqCst);
                     crate::errln!("\nInterrupt received: failing back and deleting the canaries. A second Ctrl-C exits at once; then run `drctl drill --abort`.");
                     if tokio::signal::ctrl_c().await.is_ok() {
-                        crate::render::clear_live();
-                        std::process::exit(130);
+                        exit.exit(
+                            130,
+                            "Exiting now (state lock released). Run `drctl drill --abort` to undo the drill.",
+                        )
+                        .await;
                     }
                 }
             })

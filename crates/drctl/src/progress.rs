@@ -3,9 +3,9 @@
 //! "still ..." line every 10 s), JSON lines with `--json`.
 
 use drctl_core::apply::Event;
+use drctl_core::engine::Engine;
 use drctl_core::model::Address;
 use drctl_core::plan::Action;
-use drctl_core::reconcile::Registry;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -205,10 +205,10 @@ impl ReadProgress {
         }
     }
 
-    /// `registry` with every read the planner finishes counted into this
+    /// `engine` with every read the planner finishes counted into this
     /// progress.
-    pub fn counting(&self, registry: &Registry) -> Registry {
-        registry.counting_reads(self.done.clone())
+    pub fn counting<'a>(&self, engine: &Engine<'a>) -> Engine<'a> {
+        engine.counting_reads(self.done.clone())
     }
 
     /// Stops and clears the progress line (waits for it to be cleared).

@@ -4,16 +4,15 @@
 //! the `*_with_orphans` cases add the three kinds of orphan.
 
 use drctl::render::{self, Style};
-use drctl_core::apply::Executor;
+use drctl_core::engine::Engine;
 use drctl_core::graph::StackGraph;
 use drctl_core::model::{reference, Address, ResourceSpec};
 use drctl_core::orphans::{Orphan, OrphanReason};
-use drctl_core::plan::{Plan, Planner};
+use drctl_core::plan::Plan;
 use drctl_core::reconcile::Ctx;
 use drctl_core::state::StateStore;
 use drctl_core::testing::{registry, spec, FakeCloud};
 use serde_json::json;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 fn stack() -> Vec<ResourceSpec> {
@@ -39,21 +38,9 @@ async fn sample_plan() -> (Plan, Vec<ResourceSpec>) {
     // First apply everything.
     let graph = StackGraph::build(stack()).unwrap();
     let store = StateStore::open(&path, "snap").unwrap();
-    let planner = Planner {
-        registry: &reg,
-        cx: &cx,
-        parallelism: 1,
-    };
-    let plan = planner.plan(&graph, &store.state, true).await.unwrap();
-    let exec = Executor {
-        registry: &reg,
-        cx: cx.clone(),
-        parallelism: 1,
-        rules: &[],
-        stop: Arc::new(AtomicBool::new(false)),
-        events: None,
-    };
-    assert!(exec
+    let engine = Engine::new(reg.clone(), cx.clone()).parallelism(1);
+    let plan = engine.plan(&graph, &store.state, true).await.unwrap();
+    assert!(engine
         .apply(&plan, &graph, Arc::new(Mutex::new(store)))
         .await
         .success());
@@ -65,7 +52,7 @@ async fn sample_plan() -> (Plan, Vec<ResourceSpec>) {
     next.push(spec("us-east-1/dynamodb/table", &[]));
     let graph = StackGraph::build(next.clone()).unwrap();
     let store = StateStore::open(&path, "snap").unwrap();
-    let mut plan = planner.plan(&graph, &store.state, true).await.unwrap();
+    let mut plan = engine.plan(&graph, &store.state, true).await.unwrap();
     plan.lineage = "LINEAGE".into();
     (plan, next)
 }
@@ -214,25 +201,13 @@ async fn partly_drifted_plan() -> Plan {
     let cloud = FakeCloud::new();
     let reg = registry(&cloud);
     let cx = Ctx::new("snap");
-    let planner = Planner {
-        registry: &reg,
-        cx: &cx,
-        parallelism: 1,
-    };
+    let engine = Engine::new(reg.clone(), cx.clone()).parallelism(1);
     let mut specs = stack();
     specs[2].props.insert("max_size".into(), json!(6));
     let graph = StackGraph::build(specs.clone()).unwrap();
     let store = StateStore::open(&path, "snap").unwrap();
-    let plan = planner.plan(&graph, &store.state, true).await.unwrap();
-    let exec = Executor {
-        registry: &reg,
-        cx: cx.clone(),
-        parallelism: 1,
-        rules: &[],
-        stop: Arc::new(AtomicBool::new(false)),
-        events: None,
-    };
-    assert!(exec
+    let plan = engine.plan(&graph, &store.state, true).await.unwrap();
+    assert!(engine
         .apply(&plan, &graph, Arc::new(Mutex::new(store)))
         .await
         .success());
@@ -240,7 +215,7 @@ async fn partly_drifted_plan() -> Plan {
     specs[2].props.insert("max_size".into(), json!(2));
     let graph = StackGraph::build(specs).unwrap();
     let store = StateStore::open(&path, "snap").unwrap();
-    planner.plan(&graph, &store.state, true).await.unwrap()
+    engine.plan(&graph, &store.state, true).await.unwrap()
 }
 
 /// Removes ANSI colour sequences.
@@ -335,33 +310,21 @@ async fn text_json_and_markdown_agree_on_deposed_objects() {
     cloud.check_in_use(true);
     let reg = registry(&cloud);
     let cx = Ctx::new("snap");
-    let planner = Planner {
-        registry: &reg,
-        cx: &cx,
-        parallelism: 1,
-    };
+    let engine = Engine::new(reg.clone(), cx.clone()).parallelism(1);
     let run = |zone: &'static str| {
         let (reg, cx, path) = (&reg, &cx, &path);
         async move {
             let graph = StackGraph::build(checked_records(zone)).unwrap();
             let store = StateStore::open(path, "snap").unwrap();
-            let plan = Planner {
-                registry: reg,
-                cx,
-                parallelism: 1,
-            }
-            .plan(&graph, &store.state, true)
-            .await
-            .unwrap();
-            let exec = Executor {
-                registry: reg,
-                cx: cx.clone(),
-                parallelism: 1,
-                rules: &[],
-                stop: Arc::new(AtomicBool::new(false)),
-                events: None,
-            };
-            exec.apply(&plan, &graph, Arc::new(Mutex::new(store))).await
+            let plan = Engine::new(reg.clone(), cx.clone())
+                .parallelism(1)
+                .plan(&graph, &store.state, true)
+                .await
+                .unwrap();
+            let engine = Engine::new(reg.clone(), cx.clone()).parallelism(1);
+            engine
+                .apply(&plan, &graph, Arc::new(Mutex::new(store)))
+                .await
         }
     };
     assert!(run("a").await.success());
@@ -376,7 +339,7 @@ async fn text_json_and_markdown_agree_on_deposed_objects() {
     cloud.clear_faults();
     let graph = StackGraph::build(checked_records("c")).unwrap();
     let state = StateStore::open(&path, "snap").unwrap().state;
-    let plan = planner.plan(&graph, &state, true).await.unwrap();
+    let plan = engine.plan(&graph, &state, true).await.unwrap();
     assert_eq!(plan.deposed.len(), 1, "{plan:?}");
     let key = plan.deposed[0].key.clone();
     let old_id = plan.deposed[0].prior.as_ref().unwrap().id.clone();
