@@ -4,16 +4,16 @@
 //! call as pending. It fails if a task could send a call before its record
 //! is durable (e.g. a write that returned before its group's fsync).
 
-use drctl_core::apply::{ApplyReport, Executor};
+use drctl_core::apply::ApplyReport;
+use drctl_core::engine::Engine;
 use drctl_core::graph::StackGraph;
 use drctl_core::model::{Address, ResourceSpec};
-use drctl_core::plan::{Plan, Planner};
+use drctl_core::plan::Plan;
 use drctl_core::reconcile::{Ctx, Registry};
 use drctl_core::state::{parse_state, Operation, StateStore};
 use drctl_core::testing::{registry, spec, FakeCloud};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,25 +81,15 @@ impl World {
         let store = StateStore::open(&self.path, ENV).unwrap();
         let serial_before = store.state.serial;
         let cx = Ctx::new(ENV);
-        let planner = Planner {
-            registry: &self.registry,
-            cx: &cx,
-            parallelism: 16,
-        };
+        let engine = Engine::new(self.registry.clone(), cx).parallelism(16);
         let plan = if destroy {
-            planner.plan_destroy(&graph, &store.state).await.unwrap()
+            engine.plan_destroy(&graph, &store.state).await.unwrap()
         } else {
-            planner.plan(&graph, &store.state, true).await.unwrap()
+            engine.plan(&graph, &store.state, true).await.unwrap()
         };
-        let exec = Executor {
-            registry: &self.registry,
-            cx,
-            parallelism: 16,
-            rules: &[],
-            stop: Arc::new(AtomicBool::new(false)),
-            events: None,
-        };
-        let report = exec.apply(&plan, &graph, Arc::new(Mutex::new(store))).await;
+        let report = engine
+            .apply(&plan, &graph, Arc::new(Mutex::new(store)))
+            .await;
         let serial = StateStore::open(&self.path, ENV).unwrap().state.serial;
         (plan, report, serial - serial_before)
     }
