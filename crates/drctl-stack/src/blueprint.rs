@@ -23,6 +23,75 @@ pub enum Role {
     Secondary,
 }
 
+impl Role {
+    /// `primary` or `secondary`, as outputs and health-check addresses spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Secondary => "secondary",
+        }
+    }
+
+    /// The plan's region for this role.
+    pub fn region(self, plan: &EnvPlan) -> &str {
+        match self {
+            Role::Primary => &plan.primary_region,
+            Role::Secondary => &plan.secondary_region,
+        }
+    }
+}
+
+/// One value `drctl output` shows for a region: its key and the resource
+/// attribute it is read from (in the state).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    /// The key, as `drctl output <region>.<key>` takes it (`vpc_id`).
+    pub key: &'static str,
+    /// The resource it is read from.
+    pub address: Address,
+    /// `id` (the physical id), `name`, or one of the attributes the module
+    /// documentation lists for the kind.
+    pub attr: &'static str,
+}
+
+/// The outputs of the `role` region (the template's Outputs), in the order
+/// `drctl output` lists them. Every address is one this blueprint builds
+/// (a unit test holds it), so renaming a resource cannot silently empty an
+/// output.
+pub fn region_outputs(plan: &EnvPlan, role: Role) -> Vec<Output> {
+    let region = role.region(plan);
+    let at = |path: &str| address(Some(region), path);
+    let (bucket, table, table_arn) = match role {
+        Role::Primary => ("storage/data-bucket", "dynamodb/sessions-table", "arn"),
+        // A replica's id is the replica table's ARN.
+        Role::Secondary => ("storage/replica-bucket", "dynamodb/sessions-replica", "id"),
+    };
+    let out = |key, address, attr| Output { key, address, attr };
+    vec![
+        out("vpc_id", at("network/vpc"), "id"),
+        out("alb_arn", at("compute/alb"), "id"),
+        out("alb_dns_name", at("compute/alb"), "dns_name"),
+        out("target_group_arn", at("compute/tg"), "id"),
+        out("asg_name", at("compute/asg"), "name"),
+        out("db_endpoint", at("database/db"), "endpoint"),
+        out("table_name", at(table), "name"),
+        out("table_arn", at(table), table_arn),
+        out("bucket_name", at(bucket), "name"),
+        out(
+            "health_check_id",
+            address(None, &format!("route53/health-check-{}", role.as_str())),
+            "id",
+        ),
+        out("sns_topic_arn", at("monitoring/alerts-topic"), "id"),
+    ]
+}
+
+/// The hosted zone drctl creates with `create_hosted_zone = true`: where
+/// the `hosted_zone_id` output is read from then.
+pub fn zone_address() -> Address {
+    address(None, "route53/zone")
+}
+
 /// The AWS account id the names need; `None` (no credentials, e.g. `drctl
 /// graph`) shows a placeholder.
 pub fn build(plan: &EnvPlan, account: Option<&str>) -> Vec<ResourceSpec> {
@@ -205,10 +274,22 @@ impl Builder<'_> {
         }
     }
 
-    /// Network, security groups, compute, database and monitoring of one region.
+    /// One region of STACK.md: network, security groups, compute, database
+    /// and monitoring, in that order (each section a function below).
     fn region_stack(&mut self, role: Role, iam: &Iam) -> Alb {
         let region = self.region(role).to_string();
         let r = Some(region.as_str());
+        let net = self.network(r, role);
+        let sgs = self.security_groups(r, &net);
+        let (alb, tg) = self.compute(r, role, iam, &net, &sgs);
+        let db = self.database(r, &net, &sgs);
+        self.monitoring(r, &alb, &tg, &db);
+        Alb { region, alb }
+    }
+
+    /// VPC, four subnets, internet gateway and its attachment, NAT gateway
+    /// with its EIP, two route tables and their associations (15 resources).
+    fn network(&mut self, r: Option<&str>, role: Role) -> Network {
         let cidr = match role {
             Role::Primary => self.plan.primary_vpc_cidr,
             Role::Secondary => self.plan.secondary_vpc_cidr,
@@ -302,14 +383,27 @@ impl Builder<'_> {
             }
         }
 
-        // Security groups: exactly the rules of STACK.md section 2.
+        Network {
+            vpc,
+            public,
+            private,
+            attachment,
+            nat,
+            private_rt,
+        }
+    }
+
+    /// The ALB, instance and database groups (STACK.md section 2).
+    fn security_groups(&mut self, r: Option<&str>, net: &Network) -> SecurityGroups {
+        let vpc = &net.vpc;
+        // Exactly the rules of STACK.md section 2.
         let alb_sg = self.add(
             r,
             "security/alb-sg",
             SECURITY_GROUP,
             self.name("alb-sg"),
             json!({
-                "vpc_id": id(&vpc),
+                "vpc_id": id(vpc),
                 "description": "Trading ALB: HTTP and HTTPS from the internet",
                 "ingress": [
                     {"protocol": "tcp", "from_port": 80, "to_port": 80, "cidr": "0.0.0.0/0"},
@@ -319,17 +413,42 @@ impl Builder<'_> {
             &[],
         );
         let ec2_sg = self.add(r, "security/ec2-sg", SECURITY_GROUP, self.name("ec2-sg"), json!({
-            "vpc_id": id(&vpc),
+            "vpc_id": id(vpc),
             "description": "Trading instances: HTTP from the ALB only",
             "ingress": [{"protocol": "tcp", "from_port": 80, "to_port": 80, "source_security_group_id": id(&alb_sg)}],
         }), &[]);
         let rds_sg = self.add(r, "security/rds-sg", SECURITY_GROUP, self.name("rds-sg"), json!({
-            "vpc_id": id(&vpc),
+            "vpc_id": id(vpc),
             "description": "Trading database: MySQL from the instances only",
             "ingress": [{"protocol": "tcp", "from_port": 3306, "to_port": 3306, "source_security_group_id": id(&ec2_sg)}],
         }), &[]);
 
-        // Compute.
+        SecurityGroups {
+            alb: alb_sg,
+            ec2: ec2_sg,
+            rds: rds_sg,
+        }
+    }
+
+    /// ALB, target group, listener, launch template, Auto Scaling group and
+    /// its scaling policy; returns the ALB and the target group.
+    fn compute(
+        &mut self,
+        r: Option<&str>,
+        role: Role,
+        iam: &Iam,
+        net: &Network,
+        sgs: &SecurityGroups,
+    ) -> (Address, Address) {
+        let Network {
+            vpc,
+            public,
+            private,
+            attachment,
+            nat,
+            private_rt,
+        } = net;
+        let (alb_sg, ec2_sg) = (&sgs.alb, &sgs.ec2);
         let alb = self.add(
             r,
             "compute/alb",
@@ -337,11 +456,11 @@ impl Builder<'_> {
             self.name("alb"),
             json!({
                 "scheme": "internet-facing", "type": "application", "ip_address_type": "ipv4",
-                "vpc_id": id(&vpc),
+                "vpc_id": id(vpc),
                 "subnet_ids": [id(&public[0]), id(&public[1])],
-                "security_group_ids": [id(&alb_sg)],
+                "security_group_ids": [id(alb_sg)],
             }),
-            &[&attachment],
+            &[attachment],
         );
         let tg = self.add(
             r,
@@ -349,7 +468,7 @@ impl Builder<'_> {
             TARGET_GROUP,
             self.name("tg"),
             json!({
-                "vpc_id": id(&vpc), "protocol": "HTTP", "port": 80, "target_type": "instance",
+                "vpc_id": id(vpc), "protocol": "HTTP", "port": 80, "target_type": "instance",
                 "health_check_path": self.plan.health_check_path, "health_check_protocol": "HTTP",
                 "health_check_interval_seconds": 30, "health_check_timeout_seconds": 5,
                 "healthy_threshold_count": 2, "unhealthy_threshold_count": 3, "matcher": "200",
@@ -372,7 +491,7 @@ impl Builder<'_> {
                 "instance_type": instance_type,
                 "image": self.plan.image_id.clone().unwrap_or_else(|| "al2023-latest".into()),
                 "instance_profile_name": attr(&iam.profile, "name"),
-                "security_group_ids": [id(&ec2_sg)],
+                "security_group_ids": [id(ec2_sg)],
                 "user_data": user_data(&self.plan.health_check_path),
             }),
             &[],
@@ -383,13 +502,19 @@ impl Builder<'_> {
             "subnet_ids": [id(&private[0]), id(&private[1])],
             "target_group_arns": [id(&tg)],
             "health_check_type": "ELB", "health_check_grace_period": 300,
-        }), &[&nat, &private_rt]);
+        }), &[nat, private_rt]);
         self.add(r, "compute/cpu-policy", SCALING_POLICY, self.name("cpu-policy"), json!({
             "auto_scaling_group_name": attr(&asg, "name"), "policy_type": "TargetTrackingScaling",
             "predefined_metric": "ASGAverageCPUUtilization", "target_value": 70.0,
         }), &[]);
 
-        // Database.
+        (alb, tg)
+    }
+
+    /// The DB password's secret, the DB subnet group and the DB instance;
+    /// returns the DB.
+    fn database(&mut self, r: Option<&str>, net: &Network, sgs: &SecurityGroups) -> Address {
+        let (vpc, private, rds_sg) = (&net.vpc, &net.private, &sgs.rds);
         let secret = self.add(
             r,
             "database/password-secret",
@@ -408,24 +533,26 @@ impl Builder<'_> {
             self.name("db-subnet-group"),
             json!({
                 "description": "Trading database: private subnets",
-                "vpc_id": id(&vpc),
+                "vpc_id": id(vpc),
                 "subnet_ids": [id(&private[0]), id(&private[1])],
             }),
             &[],
         );
-        let db = self.add(r, "database/db", DB_INSTANCE, self.name("db"), json!({
+        self.add(r, "database/db", DB_INSTANCE, self.name("db"), json!({
             "engine": "mysql", "engine_version": self.plan.db_engine_version,
             "instance_class": self.plan.db_instance_class, "allocated_storage": self.plan.db_allocated_storage,
             "multi_az": true, "storage_encrypted": true, "backup_retention_period": 7,
             "publicly_accessible": false, "master_username": "admin",
             "password_secret_arn": id(&secret),
             "db_subnet_group_name": attr(&subnet_group, "name"),
-            "vpc_security_group_ids": [id(&rds_sg)],
+            "vpc_security_group_ids": [id(rds_sg)],
             "deletion_protection": self.plan.db_deletion_protection,
             "skip_final_snapshot": self.plan.db_skip_final_snapshot,
-        }), &[]);
+        }), &[])
+    }
 
-        // Monitoring.
+    /// The alert topic, its email subscription and three alarms.
+    fn monitoring(&mut self, r: Option<&str>, alb: &Address, tg: &Address, db: &Address) {
         let topic = self.add(
             r,
             "monitoring/alerts-topic",
@@ -446,7 +573,7 @@ impl Builder<'_> {
         );
         self.add(r, "monitoring/alb-unhealthy-alarm", ALARM, self.name("alb-unhealthy"), json!({
             "namespace": "AWS/ApplicationELB", "metric_name": "UnHealthyHostCount", "statistic": "Maximum",
-            "dimensions": {"LoadBalancer": attr(&alb, "arn_suffix"), "TargetGroup": attr(&tg, "arn_suffix")},
+            "dimensions": {"LoadBalancer": attr(alb, "arn_suffix"), "TargetGroup": attr(tg, "arn_suffix")},
             "comparison_operator": "GreaterThanOrEqualToThreshold", "threshold": 1.0,
             "period": 60, "evaluation_periods": 2, "treat_missing_data": "notBreaching",
             "alarm_actions": [id(&topic)],
@@ -458,7 +585,7 @@ impl Builder<'_> {
             self.name("rds-cpu"),
             json!({
                 "namespace": "AWS/RDS", "metric_name": "CPUUtilization", "statistic": "Average",
-                "dimensions": {"DBInstanceIdentifier": attr(&db, "name")},
+                "dimensions": {"DBInstanceIdentifier": attr(db, "name")},
                 "comparison_operator": "GreaterThanThreshold", "threshold": 80.0,
                 "period": 300, "evaluation_periods": 2, "treat_missing_data": "missing",
                 "alarm_actions": [id(&topic)],
@@ -472,7 +599,6 @@ impl Builder<'_> {
             "period": 300, "evaluation_periods": 1, "treat_missing_data": "notBreaching",
             "alarm_actions": [id(&topic)],
         }), &[]);
-        Alb { region, alb }
     }
 
     fn storage(&mut self, iam: &Iam) {
@@ -577,6 +703,23 @@ struct Iam {
 struct Alb {
     region: String,
     alb: Address,
+}
+
+/// What the later sections of a region attach to.
+struct Network {
+    vpc: Address,
+    public: Vec<Address>,
+    private: Vec<Address>,
+    attachment: Address,
+    nat: Address,
+    private_rt: Address,
+}
+
+/// The region's three security groups.
+struct SecurityGroups {
+    alb: Address,
+    ec2: Address,
+    rds: Address,
 }
 
 /// Boots an instance that answers the health path with 200 (no secret in it).

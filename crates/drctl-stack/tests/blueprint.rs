@@ -207,3 +207,35 @@ async fn destroy_order_honours_every_rule_and_dependency() {
     assert!(pos("global/iam/ec2-profile") < pos("global/iam/ec2-role"));
     assert!(pos("us-east-1/storage/replication") < pos("us-west-2/storage/replica-bucket"));
 }
+
+#[test]
+fn every_output_is_read_from_a_resource_the_blueprint_builds() {
+    let prod = envplan::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plans"),
+        "prod-dr",
+    )
+    .unwrap();
+    for plan in [dev(), prod] {
+        let graph = StackGraph::build(blueprint::build(&plan, Some("123456789012"))).unwrap();
+        for role in [blueprint::Role::Primary, blueprint::Role::Secondary] {
+            let outputs = blueprint::region_outputs(&plan, role);
+            assert_eq!(outputs.len(), 11);
+            for o in outputs {
+                assert!(
+                    graph.get(&o.address).is_some(),
+                    "{}: output {} reads {}, which the blueprint does not build",
+                    plan.env,
+                    o.key,
+                    o.address
+                );
+            }
+        }
+        let zone = graph.get(&blueprint::zone_address());
+        assert_eq!(
+            zone.is_some(),
+            plan.dns == envplan::Dns::CreateZone,
+            "{}: the zone output's address",
+            plan.env
+        );
+    }
+}

@@ -1,14 +1,15 @@
-//! The stack's outputs (like the template's Outputs), read from the state.
+//! The stack's outputs (like the template's Outputs), read from the state
+//! at the addresses the blueprint exports ([`blueprint::region_outputs`]).
 
 use drctl_core::model::Address;
 use drctl_core::state::State;
+use drctl_stack::blueprint::{self, Role};
 use drctl_stack::envplan::EnvPlan;
 use serde_json::{json, Map, Value};
 
 /// `{region: {output: value}}` plus a `global` section.
 pub fn collect(state: &State, plan: &EnvPlan) -> Value {
-    let get = |addr: String, attr: &str| -> Value {
-        let a = Address::new(addr);
+    let get = |a: Address, attr: &str| -> Value {
         match state.resources.get(&a) {
             None => Value::Null,
             Some(r) if attr == "id" => json!(r.id),
@@ -17,45 +18,20 @@ pub fn collect(state: &State, plan: &EnvPlan) -> Value {
         }
     };
     let mut regions = Map::new();
-    for (role, region) in [
-        ("primary", &plan.primary_region),
-        ("secondary", &plan.secondary_region),
-    ] {
-        let r = |p: &str| format!("{region}/{p}");
-        let (bucket, table) = if role == "primary" {
-            ("storage/data-bucket", "dynamodb/sessions-table")
-        } else {
-            ("storage/replica-bucket", "dynamodb/sessions-replica")
-        };
-        let table_arn = if role == "primary" {
-            get(r(table), "arn")
-        } else {
-            get(r(table), "id")
-        };
-        regions.insert(
-            region.clone(),
-            json!({
-                "role": role,
-                "vpc_id": get(r("network/vpc"), "id"),
-                "alb_arn": get(r("compute/alb"), "id"),
-                "alb_dns_name": get(r("compute/alb"), "dns_name"),
-                "target_group_arn": get(r("compute/tg"), "id"),
-                "asg_name": get(r("compute/asg"), "name"),
-                "db_endpoint": get(r("database/db"), "endpoint"),
-                "table_name": get(r(table), "name"),
-                "table_arn": table_arn,
-                "bucket_name": get(r(bucket), "name"),
-                "health_check_id": get(format!("global/route53/health-check-{role}"), "id"),
-                "sns_topic_arn": get(r("monitoring/alerts-topic"), "id"),
-            }),
-        );
+    for role in [Role::Primary, Role::Secondary] {
+        let mut values = Map::new();
+        values.insert("role".into(), json!(role.as_str()));
+        for o in blueprint::region_outputs(plan, role) {
+            values.insert(o.key.into(), get(o.address, o.attr));
+        }
+        regions.insert(role.region(plan).to_string(), Value::Object(values));
     }
     json!({
         "env": plan.env,
         "domain_name": plan.domain_name,
         "hosted_zone_id": match &plan.dns {
             drctl_stack::envplan::Dns::ExistingZone(z) => json!(z),
-            drctl_stack::envplan::Dns::CreateZone => get("global/route53/zone".into(), "id"),
+            drctl_stack::envplan::Dns::CreateZone => get(blueprint::zone_address(), "id"),
         },
         "regions": regions,
     })
