@@ -431,9 +431,145 @@ pub fn load(dir: &Path, env: &str) -> Result<EnvPlan, PlanFileError> {
     parse(&file, &text, env)
 }
 
-/// Validates the text of a plan file whose name gives `env`.
+/// The value each plan key takes when the file leaves it out, as README's
+/// table "The plan file" spells it (a test checks the README against this
+/// table). Keys without an entry are required, or default to another key
+/// (`secondary_instance_type`), or to nothing (`image_id`, `[tags]`); the
+/// drill targets' defaults live in [`drctl_core::drill::Targets::default`].
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("primary_region", "us-east-1"),
+    ("secondary_region", "us-west-2"),
+    ("primary_vpc_cidr", "10.0.0.0/16"),
+    ("secondary_vpc_cidr", "10.1.0.0/16"),
+    ("instance_type", "t3.large"),
+    ("db_instance_class", "db.r6g.large"),
+    ("db_engine_version", "8.0.35"),
+    ("db_allocated_storage", "20"),
+    ("min_size", "2"),
+    ("max_size", "6"),
+    ("desired_capacity", "2"),
+    ("health_check_path", "/health"),
+    ("db_deletion_protection", "false"),
+    ("db_skip_final_snapshot", "false"),
+    ("secret_force_delete", "false"),
+];
+
+/// The default of `key` from [`DEFAULTS`].
+fn default_of(key: &str) -> &'static str {
+    DEFAULTS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
+        .expect("a key of DEFAULTS")
+}
+
+/// The default of a whole-number key from [`DEFAULTS`].
+fn default_int(key: &str) -> i64 {
+    default_of(key).parse().expect("a whole number in DEFAULTS")
+}
+
+/// The default of a true/false key from [`DEFAULTS`].
+fn default_bool(key: &str) -> bool {
+    default_of(key) == "true"
+}
+
+/// Validates the text of a plan file whose name gives `env`: TOML syntax,
+/// then unknown keys and types, then one validator per group of keys (in
+/// file order of the README's table). Every problem is reported at once.
 pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileError> {
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let doc = toml_doc(file, text)?;
+    let mut problems = Vec::new();
+    // Unknown keys and wrong types first: the rules below need the values.
+    let tag_spans = TagSpans::read(text);
+    let raw = raw_plan(text, doc, &tag_spans, &mut reporter(text, &mut problems));
+    if !problems.is_empty() {
+        return Err(PlanFileError::sorted(file, problems));
+    }
+    let mut report = reporter(text, &mut problems);
+    let bad: &mut Report = &mut report;
+    check_env(env, &raw, bad);
+    let (primary_region, secondary_region) = regions(&raw, bad);
+    let (primary_vpc_cidr, secondary_vpc_cidr) = vpc_cidrs(&raw, bad);
+    let types = machine_types(&raw, bad);
+    let size = sizes(&raw, bad);
+    let (domain_name, dns) = dns(&raw, bad);
+    let (health_check_path, alert_email, image_id) = endpoints(&raw, bad);
+    let tags = tag_rules(&raw, &tag_spans, bad);
+    let drill_targets = drill_targets(&raw, bad);
+    let usage = parse_usage(
+        raw.usage.as_ref(),
+        text,
+        [primary_region.as_str(), secondary_region.as_str()],
+        bad,
+    );
+    let state = crate::statecfg::check(&raw.state, env, REGION_PATTERN, bad);
+    drop(report);
+
+    if !problems.is_empty() {
+        return Err(PlanFileError::sorted(file, problems));
+    }
+    use sha2::{Digest, Sha256};
+    let content_hash = hex::encode(Sha256::digest(text.as_bytes()));
+    Ok(EnvPlan {
+        env: env.to_string(),
+        primary_region,
+        secondary_region,
+        primary_vpc_cidr: primary_vpc_cidr.expect("validated"),
+        secondary_vpc_cidr: secondary_vpc_cidr.expect("validated"),
+        instance_type: types.instance_type,
+        secondary_instance_type: types.secondary_instance_type,
+        db_instance_class: types.db_instance_class,
+        db_engine_version: types.db_engine_version,
+        db_allocated_storage: size.storage as i32,
+        db_deletion_protection: raw
+            .db_deletion_protection
+            .unwrap_or_else(|| default_bool("db_deletion_protection")),
+        db_skip_final_snapshot: raw
+            .db_skip_final_snapshot
+            .unwrap_or_else(|| default_bool("db_skip_final_snapshot")),
+        min_size: size.min as i32,
+        max_size: size.max as i32,
+        desired_capacity: size.desired as i32,
+        dns,
+        domain_name: domain_name.trim_end_matches('.').to_string(),
+        health_check_path,
+        alert_email,
+        secret_force_delete: raw
+            .secret_force_delete
+            .unwrap_or_else(|| default_bool("secret_force_delete")),
+        image_id,
+        tags,
+        drill_targets,
+        usage,
+        state,
+        content_hash,
+    })
+}
+
+/// 1-based line of byte `offset` in `text`.
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// A [`Report`] that records each problem into `problems`, with its line.
+fn reporter<'a>(
+    text: &'a str,
+    problems: &'a mut Vec<Problem>,
+) -> impl FnMut(&str, Option<std::ops::Range<usize>>, String) + 'a {
+    move |key: &str, span: Option<std::ops::Range<usize>>, message: String| {
+        problems.push(Problem {
+            key: key.into(),
+            line: span.map(|s| line_at(text, s.start)),
+            message,
+        })
+    }
+}
+
+/// The file as a TOML table, each key with its position.
+///
+/// # Errors
+/// A syntax error, as one problem naming the key on that line.
+fn toml_doc(file: &Path, text: &str) -> Result<Doc, PlanFileError> {
     let table: toml::Table = toml::from_str(text).map_err(|e| PlanFileError {
         file: file.into(),
         problems: vec![Problem {
@@ -441,7 +577,7 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
                 .span()
                 .and_then(|s| key_on_line(text, s.start))
                 .unwrap_or_else(|| "(TOML syntax)".into()),
-            line: e.span().map(|s| line_of(s.start)),
+            line: e.span().map(|s| line_at(text, s.start)),
             message: format!(
                 "{}; this file is not valid TOML (https://toml.io)",
                 e.message().trim().trim_end_matches('.').replace('\n', "; ")
@@ -452,7 +588,7 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
     // values fail on some nested tables, spanned keys never do).
     let key_spans: BTreeMap<Spanned<String>, serde::de::IgnoredAny> =
         toml::from_str(text).unwrap_or_default();
-    let doc: Doc = table
+    Ok(table
         .into_iter()
         .map(|(k, v)| {
             let span = key_spans
@@ -461,18 +597,12 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
                 .map_or(0..0, |s| s.span());
             (Spanned::new(span.clone(), k), Spanned::new(span, v))
         })
-        .collect();
-    let mut problems = Vec::new();
-    let mut bad = |key: &str, span: Option<std::ops::Range<usize>>, message: String| {
-        problems.push(Problem {
-            key: key.into(),
-            line: span.map(|s| line_of(s.start)),
-            message,
-        })
-    };
-    // Unknown keys and wrong types first: the rules below need the values.
-    let tag_spans = TagSpans::read(text);
-    let mut raw = typed(doc, &tag_spans, &mut bad);
+        .collect())
+}
+
+/// Every key typed ([`typed`]) and `[state]` read with its spans.
+fn raw_plan(text: &str, doc: Doc, tag_spans: &TagSpans, bad: &mut Report) -> RawPlan {
+    let mut raw = typed(doc, tag_spans, bad);
     #[derive(serde::Deserialize)]
     struct StateOnly {
         state: Option<Spanned<crate::statecfg::RawState>>,
@@ -488,19 +618,27 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
             ),
         ),
     }
-    if !problems.is_empty() {
-        return Err(PlanFileError::sorted(file, problems));
-    }
-    let mut bad = |key: &str, span: Option<std::ops::Range<usize>>, message: String| {
-        problems.push(Problem {
-            key: key.into(),
-            line: span.map(|s| line_of(s.start)),
-            message,
-        })
-    };
-    let re = |p: &str| Regex::new(p).expect("built-in pattern");
+    raw
+}
 
-    // env: the file name, or the same value spelt out.
+fn re(p: &str) -> Regex {
+    Regex::new(p).expect("built-in pattern")
+}
+
+/// A string key's value, trimmed, or `default`.
+fn string(v: &Option<Spanned<String>>, default: &str) -> String {
+    v.as_ref()
+        .map(|s| s.get_ref().trim().to_string())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// Where a key's value is, when the file sets it.
+fn span<T>(v: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
+    v.as_ref().map(|s| s.span())
+}
+
+/// `env`: the file name, or the same value spelt out.
+fn check_env(env: &str, raw: &RawPlan, bad: &mut Report) {
     if !re(ENV_PATTERN).is_match(env) {
         bad("env", None, format!("the env name '{env}' (from the file name) must match {ENV_PATTERN}: 3–20 lowercase letters, digits and hyphens, not starting or ending with a hyphen"));
     }
@@ -516,16 +654,12 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
             );
         }
     }
+}
 
-    let string = |v: &Option<Spanned<String>>, default: &str| {
-        v.as_ref()
-            .map(|s| s.get_ref().trim().to_string())
-            .unwrap_or_else(|| default.to_string())
-    };
-    let span = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.span());
-
-    let primary_region = string(&raw.primary_region, "us-east-1");
-    let secondary_region = string(&raw.secondary_region, "us-west-2");
+/// `primary_region`, `secondary_region`: region names, different.
+fn regions(raw: &RawPlan, bad: &mut Report) -> (String, String) {
+    let primary_region = string(&raw.primary_region, default_of("primary_region"));
+    let secondary_region = string(&raw.secondary_region, default_of("secondary_region"));
     for (key, v, raw_v) in [
         ("primary_region", &primary_region, &raw.primary_region),
         ("secondary_region", &secondary_region, &raw.secondary_region),
@@ -545,9 +679,14 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
             format!("must differ from primary_region (both are {primary_region})"),
         );
     }
+    (primary_region, secondary_region)
+}
 
-    let cidr = |key: &str, v: &Option<Spanned<String>>, default: &str, bad: &mut Report| {
-        let s = string(v, default);
+/// `primary_vpc_cidr`, `secondary_vpc_cidr`: IPv4, /22 or larger, no host
+/// bits, not overlapping; `None` for one that is wrong (reported).
+fn vpc_cidrs(raw: &RawPlan, bad: &mut Report) -> (Option<Ipv4Net>, Option<Ipv4Net>) {
+    let cidr = |key: &str, v: &Option<Spanned<String>>, bad: &mut Report| {
+        let s = string(v, default_of(key));
         match s.parse::<Ipv4Net>() {
             Ok(net) if net.prefix_len() > 22 => {
                 bad(key, span(v), format!("{s} is too small: four /24 subnets are carved from it, so use a prefix of /22 or shorter (like /16)"));
@@ -572,19 +711,9 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
             }
         }
     };
-    let primary_vpc_cidr = cidr(
-        "primary_vpc_cidr",
-        &raw.primary_vpc_cidr,
-        "10.0.0.0/16",
-        &mut bad,
-    );
-    let secondary_vpc_cidr = cidr(
-        "secondary_vpc_cidr",
-        &raw.secondary_vpc_cidr,
-        "10.1.0.0/16",
-        &mut bad,
-    );
-    if let (Some(a), Some(b)) = (primary_vpc_cidr, secondary_vpc_cidr) {
+    let primary = cidr("primary_vpc_cidr", &raw.primary_vpc_cidr, bad);
+    let secondary = cidr("secondary_vpc_cidr", &raw.secondary_vpc_cidr, bad);
+    if let (Some(a), Some(b)) = (primary, secondary) {
         if a.contains(&b.network()) || b.contains(&a.network()) {
             bad(
                 "secondary_vpc_cidr",
@@ -593,7 +722,20 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
             );
         }
     }
+    (primary, secondary)
+}
 
+/// The instance and DB types the plan names (none may be empty).
+struct MachineTypes {
+    instance_type: String,
+    secondary_instance_type: String,
+    db_instance_class: String,
+    db_engine_version: String,
+}
+
+/// `instance_type`, `secondary_instance_type`, `db_instance_class`,
+/// `db_engine_version`: not empty.
+fn machine_types(raw: &RawPlan, bad: &mut Report) -> MachineTypes {
     let non_empty = |key: &str, v: &Option<Spanned<String>>, default: &str, bad: &mut Report| {
         let s = string(v, default);
         if s.is_empty() {
@@ -601,75 +743,109 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         }
         s
     };
-    let instance_type = non_empty("instance_type", &raw.instance_type, "t3.large", &mut bad);
+    let instance_type = non_empty(
+        "instance_type",
+        &raw.instance_type,
+        default_of("instance_type"),
+        bad,
+    );
     let secondary_instance_type = match &raw.secondary_instance_type {
         Some(_) => non_empty(
             "secondary_instance_type",
             &raw.secondary_instance_type,
             "",
-            &mut bad,
+            bad,
         ),
         None => instance_type.clone(),
     };
     let db_instance_class = non_empty(
         "db_instance_class",
         &raw.db_instance_class,
-        "db.r6g.large",
-        &mut bad,
+        default_of("db_instance_class"),
+        bad,
     );
     let db_engine_version = non_empty(
         "db_engine_version",
         &raw.db_engine_version,
-        "8.0.35",
-        &mut bad,
+        default_of("db_engine_version"),
+        bad,
     );
+    MachineTypes {
+        instance_type,
+        secondary_instance_type,
+        db_instance_class,
+        db_engine_version,
+    }
+}
 
-    let int = |v: &Option<Spanned<i64>>, default: i64| {
-        v.as_ref().map(|s| *s.get_ref()).unwrap_or(default)
+/// The group's instance counts and the DB's storage, GiB.
+struct Sizes {
+    min: i64,
+    max: i64,
+    desired: i64,
+    storage: i64,
+}
+
+/// `min_size`, `max_size`, `desired_capacity` (min ≥ 1, min ≤ desired ≤
+/// max ≤ 1000) and `db_allocated_storage` (20–65536 GiB).
+fn sizes(raw: &RawPlan, bad: &mut Report) -> Sizes {
+    let int = |key: &str, v: &Option<Spanned<i64>>| {
+        v.as_ref()
+            .map(|s| *s.get_ref())
+            .unwrap_or_else(|| default_int(key))
     };
-    let ispan = |v: &Option<Spanned<i64>>| v.as_ref().map(|s| s.span());
     let (min, max, desired) = (
-        int(&raw.min_size, 2),
-        int(&raw.max_size, 6),
-        int(&raw.desired_capacity, 2),
+        int("min_size", &raw.min_size),
+        int("max_size", &raw.max_size),
+        int("desired_capacity", &raw.desired_capacity),
     );
     if min < 1 {
         bad(
             "min_size",
-            ispan(&raw.min_size),
+            span(&raw.min_size),
             format!("must be at least 1 (got {min})"),
         );
     }
     if max < min {
         bad(
             "max_size",
-            ispan(&raw.max_size),
+            span(&raw.max_size),
             format!("must be at least min_size {min} (got {max})"),
         );
     }
     if desired < min || desired > max {
         bad(
             "desired_capacity",
-            ispan(&raw.desired_capacity),
+            span(&raw.desired_capacity),
             format!("must be between min_size {min} and max_size {max} (got {desired})"),
         );
     }
     if max > 1000 {
         bad(
             "max_size",
-            ispan(&raw.max_size),
+            span(&raw.max_size),
             format!("must be at most 1000 (got {max})"),
         );
     }
-    let storage = int(&raw.db_allocated_storage, 20);
+    let storage = int("db_allocated_storage", &raw.db_allocated_storage);
     if !(20..=65536).contains(&storage) {
         bad(
             "db_allocated_storage",
-            ispan(&raw.db_allocated_storage),
+            span(&raw.db_allocated_storage),
             format!("must be 20–65536 GiB for MySQL (got {storage})"),
         );
     }
+    Sizes {
+        min,
+        max,
+        desired,
+        storage,
+    }
+}
 
+/// `domain_name` (required) and `hosted_zone_id` or `create_hosted_zone =
+/// true` (exactly one).
+fn dns(raw: &RawPlan, bad: &mut Report) -> (String, Dns) {
     let domain_name = string(&raw.domain_name, "");
     if domain_name.is_empty() {
         bad(
@@ -716,7 +892,13 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         }
     };
 
-    let health_check_path = string(&raw.health_check_path, "/health");
+    (domain_name, dns)
+}
+
+/// `health_check_path` (starts with `/`), `alert_email` (required, an
+/// address) and `image_id` (an AMI id, optional).
+fn endpoints(raw: &RawPlan, bad: &mut Report) -> (String, String, Option<String>) {
+    let health_check_path = string(&raw.health_check_path, default_of("health_check_path"));
     if !health_check_path.starts_with('/') {
         bad(
             "health_check_path",
@@ -754,6 +936,12 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
             );
         }
     }
+    (health_check_path, alert_email, image_id)
+}
+
+/// `[tags]`: no reserved keys, AWS's lengths, and few enough for the
+/// tightest per-resource limit over the kinds this plan makes.
+fn tag_rules(raw: &RawPlan, tag_spans: &TagSpans, bad: &mut Report) -> BTreeMap<String, String> {
     let tags = raw
         .tags
         .as_ref()
@@ -810,6 +998,12 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
         }
     }
 
+    tags
+}
+
+/// `rto_target`, `rpo_target_dynamodb`, `rpo_target_s3`: durations like
+/// `5m` ([`parse_target`]); the design document's targets by default.
+fn drill_targets(raw: &RawPlan, bad: &mut Report) -> drctl_core::drill::Targets {
     let defaults = drctl_core::drill::Targets::default();
     let mut target = |key: &str, v: &Option<Spanned<String>>, default: Duration| match v {
         None => default,
@@ -821,7 +1015,7 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
             }
         },
     };
-    let drill_targets = drctl_core::drill::Targets {
+    drctl_core::drill::Targets {
         rto: target("rto_target", &raw.rto_target, defaults.rto),
         rpo_dynamodb: target(
             "rpo_target_dynamodb",
@@ -829,48 +1023,7 @@ pub fn parse(file: &Path, text: &str, env: &str) -> Result<EnvPlan, PlanFileErro
             defaults.rpo_dynamodb,
         ),
         rpo_s3: target("rpo_target_s3", &raw.rpo_target_s3, defaults.rpo_s3),
-    };
-    let usage = parse_usage(
-        raw.usage.as_ref(),
-        text,
-        [primary_region.as_str(), secondary_region.as_str()],
-        &mut bad,
-    );
-    let state = crate::statecfg::check(&raw.state, env, REGION_PATTERN, &mut bad);
-
-    if !problems.is_empty() {
-        return Err(PlanFileError::sorted(file, problems));
     }
-    use sha2::{Digest, Sha256};
-    let content_hash = hex::encode(Sha256::digest(text.as_bytes()));
-    Ok(EnvPlan {
-        env: env.to_string(),
-        primary_region,
-        secondary_region,
-        primary_vpc_cidr: primary_vpc_cidr.expect("validated"),
-        secondary_vpc_cidr: secondary_vpc_cidr.expect("validated"),
-        instance_type,
-        secondary_instance_type,
-        db_instance_class,
-        db_engine_version,
-        db_allocated_storage: storage as i32,
-        db_deletion_protection: raw.db_deletion_protection.unwrap_or(false),
-        db_skip_final_snapshot: raw.db_skip_final_snapshot.unwrap_or(false),
-        min_size: min as i32,
-        max_size: max as i32,
-        desired_capacity: desired as i32,
-        dns,
-        domain_name: domain_name.trim_end_matches('.').to_string(),
-        health_check_path,
-        alert_email,
-        secret_force_delete: raw.secret_force_delete.unwrap_or(false),
-        image_id,
-        tags,
-        drill_targets,
-        usage,
-        state,
-        content_hash,
-    })
 }
 
 /// A recovery objective: a whole number with a unit, `500ms`, `30s`, `5m`, `1h`.

@@ -386,3 +386,49 @@ fn readme_lists_the_import_id_of_every_importable_kind() {
         assert!(readme.contains(&row), "README lacks the row {row}");
     }
 }
+
+/// README's table "The plan file" shows the defaults the code uses: every
+/// entry of `envplan::DEFAULTS` is in a row of that table with the same
+/// value, and every drill target's README default parses to
+/// `Targets::default()`.
+#[test]
+fn readme_plan_table_shows_the_defaults_the_code_uses() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let table = readme
+        .split("## The plan file")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a section \"The plan file\"");
+    let clean = |s: &str| s.trim().trim_matches('`').trim_matches('"').to_string();
+    let mut shown = std::collections::BTreeMap::new();
+    for row in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let keys: Vec<String> = cells[1].split(", ").map(clean).collect();
+        let values: Vec<String> = cells[2].split(", ").map(clean).collect();
+        if keys.len() == values.len() {
+            shown.extend(keys.into_iter().zip(values));
+        }
+    }
+    for (key, default) in envplan::DEFAULTS {
+        assert_eq!(
+            shown.get(*key).map(String::as_str),
+            Some(*default),
+            "README's plan table and envplan::DEFAULTS disagree on {key}"
+        );
+    }
+    // The drill targets: a plan that sets them to README's defaults plans
+    // what a plan that leaves them out does.
+    let with = format!(
+        "{GOOD}rto_target = \"{}\"\nrpo_target_dynamodb = \"{}\"\nrpo_target_s3 = \"{}\"\n",
+        shown["rto_target"], shown["rpo_target_dynamodb"], shown["rpo_target_s3"]
+    );
+    let parse = |t: &str| {
+        envplan::parse(Path::new("plans/x.toml"), t, "dev")
+            .unwrap()
+            .drill_targets
+    };
+    assert_eq!(parse(&with), parse(GOOD));
+    assert_eq!(parse(GOOD), drctl_core::drill::Targets::default());
+}
