@@ -39,17 +39,26 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// Progress, for the renderer.
+/// Progress, for the renderer: what happens to one resource during an
+/// apply, in the order it happens (sent on [`Executor::events`]).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// A resource's change started (its write-ahead record is on disk).
     Started {
+        /// The resource, or a deposed object's node (`ADDR (deposed KEY)`).
         address: Address,
+        /// What is being done to it.
         action: Action,
     },
+    /// A resource's change finished, or failed.
     Finished {
+        /// The resource, or a deposed object's node.
         address: Address,
+        /// What was done to it.
         action: Action,
+        /// Wall-clock time from start to finish.
         elapsed: Duration,
+        /// `None` on success; else the error as the summary shows it.
         error: Option<String>,
     },
 }
@@ -57,8 +66,11 @@ pub enum Event {
 /// The outcome of one apply or destroy.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
+    /// What finished and is recorded in the state, in finishing order.
     pub done: Vec<(Address, Action)>,
+    /// What failed, with the error; the state records what it had started.
     pub failed: Vec<(Address, Action, String)>,
+    /// What never started (a dependency failed, or a stop was requested), with why.
     pub skipped: Vec<(Address, Action, String)>,
     /// The `done` deletes (under their node address, `ADDR (deposed KEY)`)
     /// of deposed objects that a create-before-destroy replacement made in
@@ -68,6 +80,7 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
+    /// Whether everything planned was done: nothing failed, nothing skipped.
     pub fn success(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty()
     }
@@ -97,12 +110,22 @@ impl ApplyReport {
     }
 }
 
+/// Applies a plan: write-ahead records, a parallel walk of the graph
+/// (creates in dependency order, deletes in reverse and by the destroy
+/// rules), failure isolation, a stop flag. Built by
+/// [`crate::engine::Engine`]; callers use that.
 pub struct Executor<'a> {
+    /// The reconcilers by kind.
     pub registry: &'a Registry,
+    /// The env and what every call needs to know.
     pub cx: Ctx,
+    /// Most changes in flight at once (0 counts as 1).
     pub parallelism: usize,
+    /// Destroy-order rules on top of the dependencies (data, per kind pair).
     pub rules: &'a [DestroyRule],
+    /// Once set, nothing new starts; calls in flight finish and are recorded.
     pub stop: Arc<AtomicBool>,
+    /// Where progress [`Event`]s go; `None`: nowhere.
     pub events: Option<UnboundedSender<Event>>,
 }
 

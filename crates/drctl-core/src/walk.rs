@@ -12,9 +12,12 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// How one node of a walk ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodeResult<T, E = String> {
+    /// Its work succeeded, with its result.
     Done(T),
+    /// Its work failed, with the error; the nodes waiting on it are skipped.
     Failed(E),
     /// Not started: a node it waits on failed or was skipped, or a stop was
     /// requested.
