@@ -204,6 +204,19 @@ where
                 message,
             }
         }
+        SdkError::DispatchFailure(d) if !d.as_connector_error().is_some_and(transient) => {
+            ReconcileError::Api {
+                operation: operation.into(),
+                class: Fatal,
+                code: "Client".into(),
+                message: format!(
+                    "the request could not be sent: {}. This is not a network failure, so it was not retried; check the id or value given",
+                    d.as_connector_error()
+                        .map(|c| root_cause(c))
+                        .unwrap_or_else(|| "no cause given".into())
+                ),
+            }
+        }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ReconcileError::Api {
                 operation: operation.into(),
@@ -219,6 +232,25 @@ where
             message: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
         },
     }
+}
+
+/// Whether a request that got no answer may get one when sent again: the
+/// SDK's own rule (a timeout, an I/O error, or a kind the connector marked
+/// transient). Anything else (the endpoint could not be resolved from the
+/// input, e.g. a bucket named `arn:aws:s3:::x`; a request the client
+/// refused) fails the same way every time.
+fn transient(e: &aws_smithy_runtime_api::client::result::ConnectorError) -> bool {
+    e.is_timeout() || e.is_io() || e.as_other().is_some()
+}
+
+/// The innermost message of an error's source chain: what went wrong,
+/// without the SDK's layers around it.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
 }
 
 /// `Ok(None)` for a not-found error, the value otherwise.
@@ -285,5 +317,44 @@ mod tests {
         for (code, msg, class) in cases {
             assert_eq!(classify(code, msg), class, "{code}: {msg}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_cannot_be_sent_is_fatal_at_once_with_its_cause() {
+        // A bucket "name" that is an ARN: S3's endpoint rules fail on it
+        // before anything is sent (issue 14, finding A).
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "a", "b", None, None, "test",
+            ))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .build();
+        let s3 = aws_sdk_s3::Client::from_conf(conf);
+        let err = s3
+            .head_bucket()
+            .bucket("arn:aws:s3:::trading-data")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
+        let e = api_error("s3:HeadBucket", err);
+        assert_eq!(e.class(), Fatal, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("s3:HeadBucket: Client: the request could not be sent: "),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Interceptor") && !text.contains("dispatch failure"),
+            "{text}"
+        );
+
+        let io = aws_smithy_runtime_api::client::result::ConnectorError::io("refused".into());
+        let timeout =
+            aws_smithy_runtime_api::client::result::ConnectorError::timeout("slow".into());
+        let user = aws_smithy_runtime_api::client::result::ConnectorError::user("bad".into());
+        assert!(transient(&io) && transient(&timeout) && !transient(&user));
     }
 }

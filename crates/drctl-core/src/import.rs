@@ -23,7 +23,7 @@ use thiserror::Error;
 /// wrong and what to do; nothing was changed in the cloud.
 #[derive(Debug, Error)]
 pub enum ImportError {
-    #[error("drctl import cannot adopt {kind} resources: the kind carries no tags, so drctl could not mark it as this env's. Delete {id} (or leave it) and let apply create {address}.")]
+    #[error("drctl import does not take {kind} resources ({id}): AWS cannot tag the kind, so there is nothing to mark, and none is needed: the plan finds {address} through what it attaches to (once that is this env's) and the next apply records it. Nothing was imported.")]
     /// The kind carries no tags, so ownership could not be marked.
     NotImportable {
         /// The address the user asked to import into.

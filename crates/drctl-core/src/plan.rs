@@ -174,6 +174,11 @@ pub struct Counts {
     pub change: usize,
     /// Objects deleted: deletes, replacements, and deposed objects still in the cloud.
     pub destroy: usize,
+    /// Resources found in the cloud and recorded in the state (Terraform's
+    /// "to import"); one that also changes counts to change as well.
+    pub import: usize,
+    /// State entries dropped for objects already gone (Terraform's "to forget").
+    pub forget: usize,
 }
 
 impl Plan {
@@ -192,8 +197,10 @@ impl Plan {
                 Action::Delete => c.destroy += 1,
                 Action::NoOp => {}
             }
+            c.import += usize::from(ch.adopt);
         }
         c.destroy += self.deposed.iter().filter(|d| d.prior.is_some()).count();
+        c.forget = self.forget.len() + self.deposed.iter().filter(|d| d.prior.is_none()).count();
         c
     }
 
@@ -559,7 +566,18 @@ impl Planner<'_> {
             let observed = match seen.get(address) {
                 Some(ReadOutcome::Found(o)) => Some(o),
                 Some(ReadOutcome::Clash { id, detail }) => {
-                    clashes.push((address.clone(), id.clone(), detail.clone()));
+                    // A kind AWS cannot tag is this env's through what it
+                    // attaches to: when that clashed too, importing it makes
+                    // this one ours, so only that one is reported (kinds
+                    // that cannot be tagged never clash on their own).
+                    let through_parent = !self.registry.get(&spec.kind).is_ok_and(|r| r.taggable())
+                        && spec
+                            .dependencies()
+                            .iter()
+                            .any(|d| clashes.iter().any(|(a, _, _)| a == d));
+                    if !through_parent {
+                        clashes.push((address.clone(), id.clone(), detail.clone()));
+                    }
                     None
                 }
                 _ => None,

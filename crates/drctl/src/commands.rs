@@ -1068,8 +1068,14 @@ async fn state_rm(g: &Global, env: &str, addresses: &[String]) -> Result<ExitCod
         ),
     };
     let mut removed = Vec::new();
+    // Kinds AWS cannot tag are found again through what they attach to.
+    let registry = drctl_aws::registry(&aws);
+    let mut untagged = Vec::new();
     for a in &wanted {
         if let Some(r) = store.state.resources.remove(a) {
+            if !registry.get(&r.kind).is_ok_and(|k| k.taggable()) {
+                untagged.push(a.to_string());
+            }
             removed.push(format!("{a} ({} {})", r.kind, r.id));
         } else if let Some(p) = store.state.pending.remove(a) {
             removed.push(format!("{a} ({}, pending {:?})", p.kind, p.operation));
@@ -1079,9 +1085,19 @@ async fn state_rm(g: &Global, env: &str, addresses: &[String]) -> Result<ExitCod
     for r in &removed {
         crate::outln!("Removed {r} from the state.");
     }
-    crate::outln!(
-        "The resources are left in the cloud, untouched. They still carry the ownership tags drctl:env={env} and drctl:address, so the next plan finds them and records them again; to stop managing one, remove those tags (or delete it).\nThe state before this change is kept at {backup}."
-    );
+    if untagged.len() < removed.len() {
+        crate::outln!(
+            "The resources are left in the cloud, untouched. They still carry the ownership tags drctl:env={env} and drctl:address, so the next plan finds them and records them again; to stop managing one, remove those tags (or delete it)."
+        );
+    }
+    if !untagged.is_empty() {
+        crate::outln!(
+            "{} cannot carry tags (AWS cannot tag the kind): the next plan finds it through what it attaches to and `{}` records it again; to stop managing it, delete it.",
+            untagged.join(", "),
+            hint(g, &format!("apply --env {env}"))
+        );
+    }
+    crate::outln!("The state before this change is kept at {backup}.");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1109,30 +1125,59 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
         )
     })?;
     let reconciler = session.engine.registry().get(&spec.kind)?.clone();
-    let id = reconciler.import_id(&a.id);
+    if !reconciler.importable() {
+        bail!(
+            "cannot import {address}: AWS cannot tag a {}, so drctl import does not take one, and none is needed: the plan finds it through what it attaches to (once that is this env's) and shows it as found and to be recorded in the state. Run `{}` to see it, then `{}` to record it.",
+            spec.kind,
+            hint(g, &format!("plan --env {env}")),
+            hint(g, &format!("apply --env {env}"))
+        );
+    }
+    // The form the kind takes, or its ARN (checked against the address).
+    let given = drctl_stack::import_ids::import_id(
+        &spec.kind,
+        address.as_str(),
+        spec.region.as_deref(),
+        session.store.state.account.as_deref(),
+        &a.id,
+    )
+    .map_err(|e| anyhow!("cannot import {address}: {e}"))?;
+    let id = reconciler.import_id(&given);
     // Re-importing the recorded id puts back ownership tags removed by hand;
     // any other id would replace the record, which needs `state rm` first.
-    if let Some(r) = session
-        .store
-        .state
-        .resources
-        .get(&address)
-        .filter(|r| r.id != id)
-    {
+    let recorded = session.store.state.resources.get(&address);
+    if let Some(r) = recorded.filter(|r| r.id != id) {
         bail!(
             "{address} is already in the state as {}; to import another resource there, first run `{}`",
             r.id,
             hint(g, &format!("state rm --env {env} {address}"))
         );
     }
+    let already = recorded.is_some();
     let resolved = resolve_spec(&spec, &|dep, attr| session.store.state.attr(dep, attr));
     let cx = session.engine.cx().clone();
     let form = drctl_stack::kinds::import_id(&spec.kind)
         .map(|i| i.form)
         .unwrap_or("its physical id");
-    let done = drctl_core::import::import(&*reconciler, &cx, &resolved, &a.id, form)
+    let done = drctl_core::import::import(&*reconciler, &cx, &resolved, &given, form)
         .await
         .map_err(|e| anyhow!("cannot import {address}: {e}"))?;
+    if already {
+        // The record stands as it is (the state file is not rewritten).
+        let tagged: Vec<String> = done.tagged.set.keys().cloned().collect();
+        if tagged.is_empty() {
+            crate::outln!(
+                "{address} is already managed as {id}: nothing to do (the state is unchanged)."
+            );
+        } else {
+            crate::outln!(
+                "{address} is already managed as {id}; it had lost tags, put back now: {}. The state is unchanged.",
+                tagged.join(", ")
+            );
+        }
+        session.write_call_log();
+        return Ok(ExitCode::SUCCESS);
+    }
     let observed = done.observed;
     // What the state records as applied: the props found, the tags as the
     // plan compares them (a hand-added tag then shows as a change).

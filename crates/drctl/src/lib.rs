@@ -97,7 +97,15 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
 }
 
 pub fn main() -> ExitCode {
-    let cli = cli::Cli::parse_from(cli::terraform_spellings(std::env::args_os()));
+    let cli = match cli::Cli::try_parse_from(cli::terraform_spellings(std::env::args_os())) {
+        Ok(cli) => cli,
+        // Usage errors exit 1, as Terraform's do: 2 means "changes present"
+        // to `plan -detailed-exitcode`. Help and version exit 0.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.exit_code() == 0 { 0 } else { 1 });
+        }
+    };
     let color = !cli.global.no_color
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stdout().is_terminal();

@@ -71,10 +71,8 @@ pub fn summary(plan: &Plan, full_text: &str) -> String {
     let drift = plan.changes.iter().filter(|c| c.drift).count();
     let _ = writeln!(
         out,
-        "**{} to add, {} to change, {} to destroy**{}\n",
-        c.add,
-        c.change,
-        c.destroy,
+        "**{}**{}\n",
+        crate::render::counts_text(&c),
         if drift > 0 {
             format!(" — {drift} changed outside of drctl")
         } else {

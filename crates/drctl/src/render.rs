@@ -339,15 +339,31 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
     for w in &plan.warnings {
         let _ = writeln!(out, "Warning: {w}");
     }
-    let c = plan.counts();
     let _ = writeln!(
         out,
-        "{} {} to add, {} to change, {} to destroy.",
+        "{} {}.",
         style.bold("Plan:"),
-        c.add,
-        c.change,
-        c.destroy
+        counts_text(&plan.counts())
     );
+    out
+}
+
+/// The summary's figures as Terraform words them: `1 to import, ` first
+/// and `, 1 to forget` last, each only when not zero, so that every plan
+/// with changes (`-detailed-exitcode` 2) has a figure that is not zero.
+pub fn counts_text(c: &drctl_core::plan::Counts) -> String {
+    let mut out = String::new();
+    if c.import > 0 {
+        let _ = write!(out, "{} to import, ", c.import);
+    }
+    let _ = write!(
+        out,
+        "{} to add, {} to change, {} to destroy",
+        c.add, c.change, c.destroy
+    );
+    if c.forget > 0 {
+        let _ = write!(out, ", {} to forget", c.forget);
+    }
     out
 }
 
@@ -618,7 +634,7 @@ pub fn plan_json(plan: &Plan) -> Value {
         "forget": plan.forget,
         "warnings": plan.warnings,
         "orphans": plan.orphans.iter().map(orphan_json).collect::<Vec<_>>(),
-        "summary": {"add": c.add, "change": c.change, "destroy": c.destroy, "has_changes": plan.has_changes()},
+        "summary": {"add": c.add, "change": c.change, "destroy": c.destroy, "import": c.import, "forget": c.forget, "has_changes": plan.has_changes()},
     })
 }
 
@@ -658,4 +674,32 @@ pub fn report_text(report: &ApplyReport, style: &Style, destroy: bool) -> String
         );
     }
     out
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    /// Every plan with changes has a figure that is not zero: one that only
+    /// records found resources or forgets gone ones says so (Terraform's
+    /// "to import", "to forget"), so `-detailed-exitcode` 2 never sits
+    /// beside "0 to add, 0 to change, 0 to destroy".
+    #[test]
+    fn the_summary_counts_imports_and_forgets() {
+        use drctl_core::plan::Counts;
+        let c = |import, forget| Counts {
+            import,
+            forget,
+            ..Counts::default()
+        };
+        assert_eq!(counts_text(&c(0, 0)), "0 to add, 0 to change, 0 to destroy");
+        assert_eq!(
+            counts_text(&c(1, 0)),
+            "1 to import, 0 to add, 0 to change, 0 to destroy"
+        );
+        assert_eq!(
+            counts_text(&c(0, 2)),
+            "0 to add, 0 to change, 0 to destroy, 2 to forget"
+        );
+    }
 }

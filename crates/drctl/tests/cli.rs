@@ -239,3 +239,30 @@ fn cost_refuses_a_bad_price_table_file_with_its_name() {
         "{err}"
     );
 }
+
+/// Usage errors exit 1 as Terraform's do (2 is `plan -detailed-exitcode`'s
+/// "changes present", so CI must not read a typo as changes); help and
+/// `--version` exit 0.
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    for args in [
+        &["plna", "--env", "dev"][..],
+        &["plan", "--env", "dev", "--no-such-flag"],
+        &["plan"],
+        &["import", "--env", "dev", "us-east-1/network/vpc"],
+        &[],
+    ] {
+        let o = drctl(&repo(), args);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "drctl {args:?}:\n{out}\n{err}");
+        assert!(
+            err.contains("Usage:") || err.contains("usage:"),
+            "{args:?}: {err}"
+        );
+    }
+    for args in [&["--help"][..], &["plan", "--help"], &["--version"]] {
+        let o = drctl(&repo(), args);
+        assert_eq!(o.status.code(), Some(0), "drctl {args:?}");
+        assert!(!o.stdout.is_empty(), "{args:?}");
+    }
+}

@@ -375,7 +375,7 @@ async fn text_json_and_markdown_agree_on_deposed_objects() {
     assert_eq!(hc["actions"], json!(["create", "delete"]));
     assert_eq!(
         doc["summary"],
-        json!({"add": 1, "change": 1, "destroy": 2, "has_changes": true})
+        json!({"add": 1, "change": 1, "destroy": 2, "import": 0, "forget": 0, "has_changes": true})
     );
     // Markdown: the counts, the warning (both deletions) and the rows.
     assert!(
