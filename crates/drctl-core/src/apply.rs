@@ -21,13 +21,13 @@
 use crate::deposed::{create_name, doomed_of, Deletion};
 use crate::graph::StackGraph;
 use crate::journal::Journal;
-use crate::model::{Address, Observed, ResourceSpec};
+use crate::model::{Address, Observed, Props, ResourceSpec};
 use crate::ordering::{destroy_waits, DestroyRule};
 use crate::plan::{
     has_unknowns, resolve_spec, Action, Counts, DeposedChange, Plan, ResourceChange,
 };
 use crate::protection;
-use crate::reconcile::{is_alternate_name, Ctx, Registry};
+use crate::reconcile::{is_alternate_name, Ctx, Reconciler, Registry};
 use crate::recover::{self, RESOURCE_RETRY};
 use crate::schedule::remaining_chain;
 use crate::state::{Operation, PendingOp, ResourceState, StateStore};
@@ -217,10 +217,37 @@ impl Executor<'_> {
         report
     }
 
+    /// The three phases in order (deletions, then creates and updates, then
+    /// the deposed objects), after the checks that refuse a plan as a whole.
     async fn apply_with(&self, plan: &Plan, graph: &StackGraph, run: &Arc<Run>) -> ApplyReport {
         let mut report = ApplyReport::default();
-        // The planner refuses these; a plan from elsewhere (a saved file)
-        // is checked again against what it saw, before anything is touched.
+        if self.refuse_protected(plan, &mut report) {
+            return report;
+        }
+        if let Err(e) = forget(plan, run).await {
+            report
+                .failed
+                .push((Address::new("state"), Action::Delete, e));
+            return report;
+        }
+        let by_address: BTreeMap<&Address, &ResourceChange> =
+            plan.changes.iter().map(|c| (&c.address, c)).collect();
+        let failed_deletes = self.delete_phase(plan, run, &by_address, &mut report).await;
+        let (built_all, built_ok) = self
+            .build_phase(graph, run, &by_address, &failed_deletes, &mut report)
+            .await;
+        if !plan.destroy {
+            self.deposed_phase(plan, graph, run, &built_all, &built_ok, &mut report)
+                .await;
+        }
+        report
+    }
+
+    /// The planner refuses these; a plan from elsewhere (a saved file) is
+    /// checked again against what it saw, before anything is touched: each
+    /// delete or replace of a protected resource fails (and is reported),
+    /// and then nothing runs. `true` when any did.
+    fn refuse_protected(&self, plan: &Plan, report: &mut ApplyReport) -> bool {
         let blocked = plan.changes.iter().filter_map(|c| {
             let p = self.registry.get(&c.kind).ok()?.deletion_protection();
             protection::check(c, None, p, &self.cx.env)
@@ -230,33 +257,20 @@ impl Executor<'_> {
                 .failed
                 .push((b.address.clone(), b.action, b.to_string()));
         }
-        if !report.failed.is_empty() {
-            return report;
-        }
-        if !plan.forget.is_empty() {
-            let forgotten = run
-                .journal
-                .write(|s| {
-                    for a in &plan.forget {
-                        s.state.resources.remove(a);
-                        s.state.pending.remove(a);
-                    }
-                    Ok(())
-                })
-                .await;
-            if let Err(e) = forgotten {
-                report
-                    .failed
-                    .push((Address::new("state"), Action::Delete, e));
-                return report;
-            }
-        }
-        let by_address: BTreeMap<&Address, &ResourceChange> =
-            plan.changes.iter().map(|c| (&c.address, c)).collect();
+        !report.failed.is_empty()
+    }
 
-        // Phase 1: deletions (removed resources, the old half of
-        // destroy-before-create replacements, and for destroy the deposed
-        // objects too).
+    /// Phase 1: deletions (removed resources, the old half of
+    /// destroy-before-create replacements, and for destroy the deposed
+    /// objects too), dependents first and by the destroy rules. Returns the
+    /// addresses whose deletion failed or never started.
+    async fn delete_phase(
+        &self,
+        plan: &Plan,
+        run: &Arc<Run>,
+        by_address: &BTreeMap<&Address, &ResourceChange>,
+        report: &mut ApplyReport,
+    ) -> BTreeSet<Address> {
         let mut deletions: BTreeMap<Address, Deletion<'_>> = plan
             .changes
             .iter()
@@ -321,8 +335,20 @@ impl Executor<'_> {
                 }
             }
         }
+        failed_deletes
+    }
 
-        // Phase 2: everything in the desired stack, dependencies first.
+    /// Phase 2: everything in the desired stack, dependencies first; a
+    /// replacement whose deletion failed is not built. Returns the nodes
+    /// walked and those that succeeded.
+    async fn build_phase(
+        &self,
+        graph: &StackGraph,
+        run: &Arc<Run>,
+        by_address: &BTreeMap<&Address, &ResourceChange>,
+        failed_deletes: &BTreeSet<Address>,
+        report: &mut ApplyReport,
+    ) -> (BTreeSet<Address>, BTreeSet<Address>) {
         let waits: BTreeMap<Address, BTreeSet<Address>> = graph
             .in_order()
             .filter(|s| {
@@ -378,31 +404,97 @@ impl Executor<'_> {
                 NodeResult::Skipped(why) => report.skipped.push((address, action, why)),
             }
         }
+        (built_all, built_ok)
+    }
 
-        // Phase 3: deposed objects whose dependents have moved.
-        if !plan.destroy {
-            let gone = self
-                .delete_deposed_after_build(plan, graph, &built_all, &built_ok, run)
-                .await;
-            let earlier: BTreeSet<Address> = plan.deposed.iter().map(|d| d.node()).collect();
-            for (node, r) in gone {
-                match r {
-                    NodeResult::Done(()) => {
-                        if !earlier.contains(&node) {
-                            report.replaced_deposed.insert(node.clone());
-                        }
-                        report.done.push((node, Action::Delete))
+    /// Phase 3: deposed objects whose dependents have moved; a delete of
+    /// one this run's replacement made is that replacement's second half
+    /// ([`ApplyReport::replaced_deposed`]).
+    async fn deposed_phase(
+        &self,
+        plan: &Plan,
+        graph: &StackGraph,
+        run: &Arc<Run>,
+        built_all: &BTreeSet<Address>,
+        built_ok: &BTreeSet<Address>,
+        report: &mut ApplyReport,
+    ) {
+        let gone = self
+            .delete_deposed_after_build(plan, graph, built_all, built_ok, run)
+            .await;
+        let earlier: BTreeSet<Address> = plan.deposed.iter().map(|d| d.node()).collect();
+        for (node, r) in gone {
+            match r {
+                NodeResult::Done(()) => {
+                    if !earlier.contains(&node) {
+                        report.replaced_deposed.insert(node.clone());
                     }
-                    NodeResult::Failed(e) => report.failed.push((node, Action::Delete, e)),
-                    NodeResult::Skipped(why) => report.skipped.push((node, Action::Delete, why)),
+                    report.done.push((node, Action::Delete))
                 }
+                NodeResult::Failed(e) => report.failed.push((node, Action::Delete, e)),
+                NodeResult::Skipped(why) => report.skipped.push((node, Action::Delete, why)),
             }
         }
-        report
     }
 }
 
+/// Removes the plan's forgotten addresses (`state rm`-like records of
+/// resources that are gone) from the state, in one durable write.
+async fn forget(plan: &Plan, run: &Run) -> Result<(), String> {
+    if plan.forget.is_empty() {
+        return Ok(());
+    }
+    run.journal
+        .write(|s| {
+            for a in &plan.forget {
+                s.state.resources.remove(a);
+                s.state.pending.remove(a);
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// What a resource's state record is made of: the spec as resolved and
+/// what the cloud answered. Inserted by [`Run::record`].
+type RecordFn<'a> = dyn Fn(&Observed, &ResourceSpec, &mut StateStore) + Sync + 'a;
+
 impl Run {
+    /// Write-ahead: records `operation` on `address` as pending, and waits
+    /// until that record is on disk, before the call it announces is sent;
+    /// returns the idempotency token to send (the pending one's, if a
+    /// call was already started). An update or a delete first closes an
+    /// interrupted create that the refresh found ([`finish_pending_create`]).
+    async fn write_ahead(
+        &self,
+        address: &Address,
+        operation: Operation,
+        kind: &str,
+        region: &Option<String>,
+        name: &str,
+    ) -> Result<String, String> {
+        self.journal
+            .write(|s| {
+                let token = s.state.token_for(address);
+                if operation != Operation::Create {
+                    finish_pending_create(s, address);
+                }
+                s.state.pending.insert(
+                    address.clone(),
+                    PendingOp {
+                        operation,
+                        kind: kind.to_string(),
+                        region: region.clone(),
+                        name: name.to_string(),
+                        token: token.clone(),
+                        started_at: now(),
+                    },
+                );
+                Ok(token)
+            })
+            .await
+    }
+
     async fn delete_one(&self, change: &ResourceChange) -> Result<(), String> {
         let address = &change.address;
         let reconciler = self.registry.get(&change.kind).map_err(|e| e.to_string())?;
@@ -415,24 +507,14 @@ impl Run {
             address: address.clone(),
             action: Action::Delete,
         });
-        self.journal
-            .write(|s| {
-                let token = s.state.token_for(address);
-                finish_pending_create(s, address);
-                s.state.pending.insert(
-                    address.clone(),
-                    PendingOp {
-                        operation: Operation::Delete,
-                        kind: change.kind.clone(),
-                        region: change.region.clone(),
-                        name: change.name.clone(),
-                        token,
-                        started_at: now(),
-                    },
-                );
-                Ok(())
-            })
-            .await?;
+        self.write_ahead(
+            address,
+            Operation::Delete,
+            &change.kind,
+            &change.region,
+            &change.name,
+        )
+        .await?;
         let result = recover::delete(
             reconciler.as_ref(),
             &self.cx,
@@ -463,21 +545,27 @@ impl Run {
         result
     }
 
-    async fn build_one(&self, change: &ResourceChange, spec: &ResourceSpec) -> Result<(), String> {
-        let address = &change.address;
-        let reconciler = self.registry.get(&spec.kind).map_err(|e| e.to_string())?;
-        let resolved = self.journal.read(|s| {
+    /// `spec` with its references filled in from the state; an object made
+    /// by a create-before-destroy replacement keeps its alternate name.
+    fn resolve(&self, address: &Address, spec: &ResourceSpec) -> Result<ResourceSpec, String> {
+        self.journal.read(|s| {
             let mut r = resolve_spec(spec, &|dep, attr| s.state.attr(dep, attr));
-            // An object made by a create-before-destroy replacement keeps
-            // its alternate name.
             if let Some(rec) = s.state.resources.get(address) {
                 if is_alternate_name(&spec.name, &rec.name) {
                     r.name = rec.name.clone();
                 }
             }
             Ok(r)
-        })?;
-        // A taggable kind\'s state records its desired tags with its props.
+        })
+    }
+
+    /// Creates, updates or replaces one resource (a no-op only brings its
+    /// state record in step with the cloud).
+    async fn build_one(&self, change: &ResourceChange, spec: &ResourceSpec) -> Result<(), String> {
+        let address = &change.address;
+        let reconciler = self.registry.get(&spec.kind).map_err(|e| e.to_string())?;
+        let resolved = self.resolve(address, spec)?;
+        // A taggable kind's state records its desired tags with its props.
         let applied_of = |r: &ResourceSpec| {
             if reconciler.taggable() {
                 crate::diff::applied_with_tags(&r.props, &r.tags)
@@ -506,26 +594,9 @@ impl Run {
         if action == Action::NoOp || (action == Action::Update && change.prior.is_none()) {
             // Nothing to call; keep the state's record in step with the cloud.
             if let Some(o) = &change.prior {
-                let stale = self.journal.read(|s| {
-                    Ok(s.state.pending.contains_key(address)
-                        || s.state.resources.get(address).is_none_or(|r| {
-                            r.id != o.id || r.attrs != o.attrs || r.applied != applied_of(&resolved)
-                        }))
-                })?;
-                if stale {
-                    self.journal
-                        .write(|s| {
-                            // An interrupted create whose resource was found: adopted.
-                            if let Some(p) = s.state.pending.remove(address) {
-                                if p.operation == Operation::Create {
-                                    *s.state.generations.entry(address.clone()).or_insert(0) += 1;
-                                }
-                            }
-                            record(o, &resolved, s);
-                            Ok(())
-                        })
-                        .await?;
-                }
+                let applied = applied_of(&resolved);
+                self.keep_in_step(address, o, &applied, &|s| record(o, &resolved, s))
+                    .await?;
             }
             return Ok(());
         }
@@ -551,49 +622,12 @@ impl Run {
                         reconciler.name_is_unique(),
                     ))
                 })?;
-                self.create_one(change, &named, &record).await
+                self.create_one(reconciler.as_ref(), change, &named, &record)
+                    .await
             }
             _ => {
-                let prior = change.prior.clone().unwrap_or_default();
-                self.journal
-                    .write(|s| {
-                        let token = s.state.token_for(address);
-                        finish_pending_create(s, address);
-                        s.state.pending.insert(
-                            address.clone(),
-                            PendingOp {
-                                operation: Operation::Update,
-                                kind: spec.kind.clone(),
-                                region: spec.region.clone(),
-                                name: spec.name.clone(),
-                                token,
-                                started_at: now(),
-                            },
-                        );
-                        Ok(())
-                    })
-                    .await?;
-                match recover::update(
-                    reconciler.as_ref(),
-                    &self.cx,
-                    &resolved,
-                    &prior,
-                    RESOURCE_RETRY,
-                    &self.stop,
-                )
-                .await
-                {
-                    Ok(o) => {
-                        self.journal
-                            .write(|s| {
-                                record(&o, &resolved, s);
-                                s.state.pending.remove(address);
-                                Ok(())
-                            })
-                            .await
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
+                self.update_one(reconciler.as_ref(), change, spec, &resolved, &record)
+                    .await
             }
         };
         self.emit(Event::Finished {
@@ -605,35 +639,113 @@ impl Run {
         result
     }
 
-    async fn create_one(
+    /// A no-op's bookkeeping: when the state's record differs from the
+    /// cloud's object `o` (or a call was left pending), records it again;
+    /// an interrupted create whose resource was found is adopted.
+    async fn keep_in_step(
         &self,
+        address: &Address,
+        o: &Observed,
+        applied: &Props,
+        record: &(dyn Fn(&mut StateStore) + Sync),
+    ) -> Result<(), String> {
+        let stale = self.journal.read(|s| {
+            Ok(s.state.pending.contains_key(address)
+                || s.state
+                    .resources
+                    .get(address)
+                    .is_none_or(|r| r.id != o.id || r.attrs != o.attrs || &r.applied != applied))
+        })?;
+        if !stale {
+            return Ok(());
+        }
+        self.journal
+            .write(|s| {
+                if let Some(p) = s.state.pending.remove(address) {
+                    if p.operation == Operation::Create {
+                        *s.state.generations.entry(address.clone()).or_insert(0) += 1;
+                    }
+                }
+                record(s);
+                Ok(())
+            })
+            .await
+    }
+
+    /// Updates one resource in place, write-ahead (the pending record names
+    /// `spec`'s kind, region and name; the call gets `resolved`).
+    async fn update_one(
+        &self,
+        reconciler: &dyn Reconciler,
         change: &ResourceChange,
+        spec: &ResourceSpec,
         resolved: &ResourceSpec,
-        record: &(dyn Fn(&Observed, &ResourceSpec, &mut StateStore) + Sync),
+        record: &RecordFn<'_>,
     ) -> Result<(), String> {
         let address = &change.address;
-        let reconciler = self
-            .registry
-            .get(&resolved.kind)
-            .map_err(|e| e.to_string())?;
+        let prior = change.prior.clone().unwrap_or_default();
+        self.write_ahead(
+            address,
+            Operation::Update,
+            &spec.kind,
+            &spec.region,
+            &spec.name,
+        )
+        .await?;
+        let updated = recover::update(
+            reconciler,
+            &self.cx,
+            resolved,
+            &prior,
+            RESOURCE_RETRY,
+            &self.stop,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        self.write_result(address, &updated, resolved, record, Operation::Update)
+            .await
+    }
+
+    /// Records what a create or update returned and closes its pending
+    /// record, in one durable write; a create also counts a generation of
+    /// `address` (its next create sends a new token).
+    async fn write_result(
+        &self,
+        address: &Address,
+        o: &Observed,
+        resolved: &ResourceSpec,
+        record: &RecordFn<'_>,
+        operation: Operation,
+    ) -> Result<(), String> {
+        self.journal
+            .write(|s| {
+                record(o, resolved, s);
+                s.state.pending.remove(address);
+                if operation == Operation::Create {
+                    *s.state.generations.entry(address.clone()).or_insert(0) += 1;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn create_one(
+        &self,
+        reconciler: &dyn Reconciler,
+        change: &ResourceChange,
+        resolved: &ResourceSpec,
+        record: &RecordFn<'_>,
+    ) -> Result<(), String> {
+        let address = &change.address;
         // Write-ahead: the token is on disk before the call.
         let token = self
-            .journal
-            .write(|s| {
-                let token = s.state.token_for(address);
-                s.state.pending.insert(
-                    address.clone(),
-                    PendingOp {
-                        operation: Operation::Create,
-                        kind: resolved.kind.clone(),
-                        region: resolved.region.clone(),
-                        name: resolved.name.clone(),
-                        token: token.clone(),
-                        started_at: now(),
-                    },
-                );
-                Ok(token)
-            })
+            .write_ahead(
+                address,
+                Operation::Create,
+                &resolved.kind,
+                &resolved.region,
+                &resolved.name,
+            )
             .await?;
         // Look-ups after an unknown outcome must not take a deposed object
         // (same ownership tags) for the one just made.
@@ -644,7 +756,7 @@ impl Run {
             })
         })?;
         let created = recover::create(
-            reconciler.as_ref(),
+            reconciler,
             &cx,
             resolved,
             &token,
@@ -653,13 +765,7 @@ impl Run {
         )
         .await
         .map_err(|e| e.to_string())?;
-        self.journal
-            .write(|s| {
-                record(&created, resolved, s);
-                s.state.pending.remove(address);
-                *s.state.generations.entry(address.clone()).or_insert(0) += 1;
-                Ok(())
-            })
+        self.write_result(address, &created, resolved, record, Operation::Create)
             .await?;
         let ready = reconciler
             .wait_ready(&self.cx, resolved, created.clone())
