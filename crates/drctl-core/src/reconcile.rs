@@ -34,18 +34,19 @@ use thiserror::Error;
 pub enum ErrorClass {
     /// A transient failure (5xx, transport error, resource busy). Produced by
     /// `drctl_aws::errors::classify`/`api_error`; consumed by the AWS retry
-    /// helpers (`retry::transient`) and by `recover` (the call may have taken
+    /// helper (`drctl_aws::retry::call` under a `Policy` that lists it:
+    /// `TRANSIENT`, `PROPAGATION`) and by `recover` (the call may have taken
     /// effect, so the resource is looked for before a second create).
     Retryable,
     /// AWS asked to slow down (Throttling, RequestLimitExceeded, ...).
-    /// Produced by `classify`; consumed like `Retryable`, and retried alone by
-    /// `after_create`-style helpers that must not repeat a call that may have
-    /// gone through.
+    /// Produced by `classify`; consumed like `Retryable`, and retried without
+    /// it by the policies for calls that must not be repeated once they may
+    /// have gone through (`Policy::AFTER_CREATE`, `Policy::THROTTLING`).
     Throttled,
     /// The resource (or one the call names) does not exist, or not yet.
     /// Produced by `classify`; consumed by `errors::found`/`gone` (a read
-    /// answers "absent", a delete counts as done) and by the after-create
-    /// propagation retries.
+    /// answers "absent", a delete counts as done) and by the retries of a
+    /// call on a fresh resource (`Policy::AFTER_CREATE`, `Policy::PROPAGATION`).
     NotFound,
     /// A create found the name or token taken. Produced by `classify`;
     /// consumed by `recover` (adopt our own resource after a lost answer) and
@@ -120,6 +121,50 @@ pub enum ReconcileError {
         /// The property at fault (`az_index`, `primary.domain`).
         field: String,
         /// What is wrong, in the user's terms, naming the field.
+        message: String,
+    },
+    /// AWS refuses to delete the resource while its deletion protection is
+    /// on. Produced by a reconciler's `delete` when the protection is on
+    /// (the plan-time refusal of [`crate::protection`] is the usual guard;
+    /// this is the last one, at the call); consumed by the executor, which
+    /// reports it and retries nothing. The user turns the protection off as
+    /// `how_to_disable` says.
+    #[error("{what} ({address}) has deletion protection on, so it cannot be deleted. To delete it: {how_to_disable}")]
+    DeletionProtected {
+        /// The resource's address in the stack.
+        address: String,
+        /// The resource in AWS's words (`DB instance trading-db-dev`).
+        what: String,
+        /// What the user does to turn the protection off, one sentence.
+        how_to_disable: String,
+    },
+    /// AWS took the create, but the resource ended in a failed state (a NAT
+    /// gateway `failed`, a load balancer `failed`): AWS's reason says what to
+    /// fix (a VPC without an internet gateway, no free addresses in a
+    /// subnet, a quota). Produced by the reconcilers' ready waits; consumed
+    /// by the executor, which reports it (not retried: waiting longer
+    /// cannot change a failed state).
+    #[error("{what} is {state} instead of becoming available: {reason}")]
+    Failed {
+        /// The resource in AWS's words, with its id or address
+        /// (`NAT gateway nat-0a1b…`).
+        what: String,
+        /// The state AWS reports (`failed`).
+        state: String,
+        /// AWS's failure code and message, as they came.
+        reason: String,
+    },
+    /// A setting of the environment plan file is wrong in a way only the
+    /// cloud can tell (a `hosted_zone_id` that does not exist, a
+    /// `domain_name` outside that zone). Produced by the checks drctl makes
+    /// before planning (`drctl_aws::route53::hosted_zone::check_existing`);
+    /// consumed by the CLI, which puts the plan file's path before the
+    /// message. The message names the key, its value and what to do.
+    #[error("{message}")]
+    PlanSetting {
+        /// The plan file's key (`hosted_zone_id`).
+        key: String,
+        /// What is wrong and what to do, naming the key.
         message: String,
     },
     /// Not the user's spec and not an AWS error answer: an expectation drctl

@@ -86,9 +86,8 @@ fn observe(spec: &ResourceSpec, g: &AutoScalingGroup) -> Observed {
 }
 
 fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
-    i32::try_from(props::i64(spec, field)?).map_err(|_| {
-        ReconcileError::Internal(format!("{}: '{field}' is out of range", spec.address))
-    })
+    i32::try_from(props::i64(spec, field)?)
+        .map_err(|_| props::config(spec, field, format!("property '{field}' is out of range")))
 }
 
 fn launch_template(spec: &ResourceSpec) -> Result<LaunchTemplateSpecification, ReconcileError> {

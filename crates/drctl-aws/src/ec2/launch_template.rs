@@ -65,10 +65,12 @@ impl LaunchTemplateReconciler {
     }
 }
 
-/// The AMI `image` stands for: itself, or for `al2023-latest` the newest
-/// matching Amazon image (ties broken by name, then id, so the choice is
-/// stable).
-pub async fn resolve_image(ec2: &Client, image: &str) -> Result<String, ReconcileError> {
+/// The AMI `spec`'s `image` stands for: itself, or for `al2023-latest` the
+/// newest matching Amazon image (ties broken by name, then id, so the choice
+/// is stable). None to be found is the `image` property's fault: the plan's
+/// `image_id` names one instead.
+pub async fn resolve_image(ec2: &Client, spec: &ResourceSpec) -> Result<String, ReconcileError> {
+    let image = props::str(spec, "image")?;
     if image != AL2023_LATEST {
         return Ok(image.to_string());
     }
@@ -108,9 +110,10 @@ pub async fn resolve_image(ec2: &Client, image: &str) -> Result<String, Reconcil
             );
             Ok(id)
         }
-        None => Err(ReconcileError::Internal(
-            "no Amazon Linux 2023 (or any amazon-owned x86_64) image found for 'al2023-latest'"
-                .into(),
+        None => Err(props::config(
+            spec,
+            "image",
+            "no Amazon Linux 2023 (or any amazon-owned x86_64) image found for 'al2023-latest' in this region: set image_id = \"ami-…\" in the environment plan",
         )),
     }
 }
@@ -162,7 +165,7 @@ pub(crate) async fn create_template(
     spec: &ResourceSpec,
     token: &str,
 ) -> Result<Observed, ReconcileError> {
-    let ami = resolve_image(ec2, props::str(spec, "image")?).await?;
+    let ami = resolve_image(ec2, spec).await?;
     let mut tags = ec2_tags(spec);
     tags.extend(image_tags(spec, &ami)?);
     let req = ec2
@@ -203,7 +206,7 @@ pub(crate) async fn new_version(
     id: &str,
     base: &str,
 ) -> Result<i64, ReconcileError> {
-    let ami = resolve_image(ec2, props::str(spec, "image")?).await?;
+    let ami = resolve_image(ec2, spec).await?;
     // The tags too: a [tags] change alone makes a version with other data.
     let props = serde_json::to_string(&(&spec.props, &spec.tags))
         .map_err(|e| ReconcileError::Internal(format!("{}: {e}", spec.address)))?;
@@ -691,9 +694,12 @@ mod tests {
                     .build()
             });
         let ec2 = client(&[&al2023]);
-        assert_eq!(resolve_image(&ec2, AL2023_LATEST).await.unwrap(), "ami-new");
         assert_eq!(
-            resolve_image(&ec2, "ami-pinned").await.unwrap(),
+            resolve_image(&ec2, &spec(AL2023_LATEST)).await.unwrap(),
+            "ami-new"
+        );
+        assert_eq!(
+            resolve_image(&ec2, &spec("ami-pinned")).await.unwrap(),
             "ami-pinned"
         );
 
@@ -711,7 +717,23 @@ mod tests {
                     .build()
             });
         let ec2 = client(&[&none, &any]);
-        assert_eq!(resolve_image(&ec2, AL2023_LATEST).await.unwrap(), "ami-x");
+        assert_eq!(
+            resolve_image(&ec2, &spec(AL2023_LATEST)).await.unwrap(),
+            "ami-x"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_image_for_al2023_latest_is_the_image_property_s_fault() {
+        let none =
+            mock!(Client::describe_images).then_output(|| DescribeImagesOutput::builder().build());
+        let ec2 = client(&[&none]);
+        let err = resolve_image(&ec2, &spec(AL2023_LATEST)).await.unwrap_err();
+        assert!(
+            matches!(&err, ReconcileError::Config { field, .. } if field == "image"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("set image_id"), "{err}");
     }
 
     #[test]

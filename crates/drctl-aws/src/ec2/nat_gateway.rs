@@ -118,12 +118,15 @@ async fn wait_available(
         match n.state() {
             Some(NatGatewayState::Available) => Ok(Some(n)),
             Some(NatGatewayState::Pending) | None => Ok(None),
-            Some(s) => Err(ReconcileError::Internal(format!(
-                "NAT gateway {id} is {} instead of becoming available: {} {}",
-                s.as_str(),
-                n.failure_code().unwrap_or(""),
-                n.failure_message().unwrap_or("")
-            ))),
+            Some(s) => Err(ReconcileError::Failed {
+                what: format!("NAT gateway {id}"),
+                state: s.as_str().to_string(),
+                reason: format!(
+                    "{} {}",
+                    n.failure_code().unwrap_or(""),
+                    n.failure_message().unwrap_or("")
+                ),
+            }),
         }
     })
     .await
@@ -432,7 +435,14 @@ pub(crate) mod tests {
         let err = wait_available(&ec2, "nat-1", "NAT", NAT_AVAILABLE)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("no Internet gateway"), "{err}");
+        assert!(
+            matches!(&err, ReconcileError::Failed { state, .. } if state == "failed"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "NAT gateway nat-1 is failed instead of becoming available: Gateway.NotAttached Network vpc-1 has no Internet gateway attached"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -133,16 +133,21 @@ fn route_ops(want: &[Value], have: &[Value]) -> Vec<RouteOp> {
     ops
 }
 
-/// `(target key, target id)` of a desired route.
-fn target_of(route: &Value) -> Result<(&'static str, &str), ReconcileError> {
+/// `(target key, target id)` of a desired route of `spec`.
+fn target_of<'a>(
+    spec: &ResourceSpec,
+    route: &'a Value,
+) -> Result<(&'static str, &'a str), ReconcileError> {
     for key in ["gateway_id", "nat_gateway_id"] {
         if let Some(id) = route.get(key).and_then(Value::as_str) {
             return Ok((key, id));
         }
     }
-    Err(ReconcileError::Internal(format!(
-        "route {route} needs a gateway_id or a nat_gateway_id"
-    )))
+    Err(props::config(
+        spec,
+        "routes",
+        format!("route {route} needs a gateway_id or a nat_gateway_id"),
+    ))
 }
 
 async fn create_table(
@@ -172,6 +177,7 @@ async fn create_table(
 
 async fn apply_route(
     ec2: &aws_sdk_ec2::Client,
+    spec: &ResourceSpec,
     table: &str,
     op: &RouteOp,
 ) -> Result<(), ReconcileError> {
@@ -188,7 +194,7 @@ async fn apply_route(
             gone(r)
         }
         RouteOp::Create(route) => {
-            let (key, id) = target_of(route)?;
+            let (key, id) = target_of(spec, route)?;
             let req = ec2
                 .create_route()
                 .route_table_id(table)
@@ -205,7 +211,7 @@ async fn apply_route(
             .map(|_| ())
         }
         RouteOp::Replace(route) => {
-            let (key, id) = target_of(route)?;
+            let (key, id) = target_of(spec, route)?;
             let req = ec2
                 .replace_route()
                 .route_table_id(table)
@@ -293,7 +299,7 @@ impl Reconciler for RouteTableReconciler {
         )
         .await?;
         for op in route_ops(&routes_of(&spec.props), &[]) {
-            apply_route(&ec2, &id, &op).await?;
+            apply_route(&ec2, spec, &id, &op).await?;
         }
         Ok(Observed {
             id,
@@ -313,7 +319,7 @@ impl Reconciler for RouteTableReconciler {
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
         for op in route_ops(&routes_of(&spec.props), &routes_of(&current.props)) {
             tracing::debug!(table = %current.id, ?op, "route");
-            apply_route(&ec2, &current.id, &op).await?;
+            apply_route(&ec2, spec, &current.id, &op).await?;
         }
         Ok(current.updated_to(spec))
     }
@@ -347,6 +353,18 @@ mod tests {
     use aws_smithy_mocks::{mock, RuleMode};
 
     const TOKEN: &str = "fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn a_route_without_a_target_is_the_routes_property_s_fault() {
+        let route = json!({"destination_cidr_block": "0.0.0.0/0"});
+        let s = spec("ec2:route-table", json!({"routes": [route.clone()]}));
+        let err = target_of(&s, &route).unwrap_err();
+        assert!(
+            matches!(&err, ReconcileError::Config { field, .. } if field == "routes"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("needs a gateway_id"), "{err}");
+    }
 
     #[tokio::test]
     async fn create_sends_the_token_and_the_tags() {

@@ -129,9 +129,10 @@ fn rule_changes(want: &[Value], have: &[Value]) -> (Vec<Value>, Vec<Value>) {
     (extra, missing)
 }
 
-/// The EC2 permission for one rule of the props.
-fn permission(r: &Value) -> Result<IpPermission, ReconcileError> {
-    let bad = |why: &str| ReconcileError::Internal(format!("ingress rule {r}: {why}"));
+/// The EC2 permission for one rule of the props; `Err` says what is wrong
+/// with the rule.
+fn permission(r: &Value) -> Result<IpPermission, String> {
+    let bad = |why: &str| format!("ingress rule {r}: {why}");
     let proto = r
         .get("protocol")
         .and_then(Value::as_str)
@@ -177,9 +178,12 @@ fn observe(sg: &SecurityGroup) -> Observed {
 }
 
 impl SecurityGroupReconciler {
+    /// Adds `rules`, taken from `spec`'s `ingress` (a rule drctl cannot
+    /// send is that property's fault).
     async fn authorize(
         &self,
         ec2: &aws_sdk_ec2::Client,
+        spec: &ResourceSpec,
         group: &str,
         rules: &[Value],
     ) -> Result<(), ReconcileError> {
@@ -189,7 +193,8 @@ impl SecurityGroupReconciler {
         let perms = rules
             .iter()
             .map(permission)
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| props::config(spec, "ingress", why))?;
         let req = ec2
             .authorize_security_group_ingress()
             .group_id(group)
@@ -218,10 +223,13 @@ impl SecurityGroupReconciler {
         if rules.is_empty() {
             return Ok(());
         }
+        // The rules were read from AWS: one drctl cannot send back is its
+        // own misreading.
         let perms = rules
             .iter()
             .map(permission)
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| ReconcileError::Internal(format!("{group}: {why}")))?;
         let r = call("ec2:RevokeSecurityGroupIngress", Policy::ONCE, || {
             ec2.revoke_security_group_ingress()
                 .group_id(group)
@@ -356,7 +364,8 @@ impl Reconciler for SecurityGroupReconciler {
                 )
             })
             .await?;
-        self.authorize(&ec2, &id, &ingress_of(&spec.props)).await?;
+        self.authorize(&ec2, spec, &id, &ingress_of(&spec.props))
+            .await?;
         Ok(Observed {
             id,
             props: spec.props.clone(),
@@ -379,7 +388,7 @@ impl Reconciler for SecurityGroupReconciler {
         );
         tracing::debug!(group = %current.id, ?extra, ?missing, "ingress");
         self.revoke(&ec2, &current.id, &extra).await?;
-        self.authorize(&ec2, &current.id, &missing).await?;
+        self.authorize(&ec2, spec, &current.id, &missing).await?;
         Ok(current.updated_to(spec))
     }
 
@@ -411,6 +420,28 @@ impl Reconciler for SecurityGroupReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_ingress_rule_drctl_cannot_send_is_the_ingress_property_s_fault() {
+        use crate::ec2::testing::{mock_ec2, spec};
+        let ec2 = mock_ec2(aws_smithy_mocks::RuleMode::MatchAny, &[]);
+        let rule = json!({"protocol": "tcp", "from_port": 443, "to_port": 443});
+        let spec = spec("ec2:security-group", json!({"ingress": [rule.clone()]}));
+        let err = SecurityGroupReconciler::new(&crate::testing::test_aws())
+            .authorize(&ec2, &spec, "sg-1", &[rule])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ReconcileError::Config { field, .. } if field == "ingress"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("us-east-1/network/x: ingress rule"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("needs a cidr"), "{err}");
+    }
 
     fn perm(from: i32, to: i32) -> aws_sdk_ec2::types::builders::IpPermissionBuilder {
         IpPermission::builder()

@@ -112,15 +112,16 @@ async fn wait_active(
             .next();
         match lb.as_ref().and_then(|l| l.state()).and_then(|s| s.code()) {
             Some(LoadBalancerStateEnum::Active) => Ok(lb),
-            Some(LoadBalancerStateEnum::Failed) => Err(ReconcileError::Internal(format!(
-                "load balancer {} ({}) failed to provision: {}",
-                spec.name,
-                spec.address,
-                lb.as_ref()
+            Some(LoadBalancerStateEnum::Failed) => Err(ReconcileError::Failed {
+                what: format!("load balancer {} ({})", spec.name, spec.address),
+                state: "failed".into(),
+                reason: lb
+                    .as_ref()
                     .and_then(|l| l.state())
                     .and_then(|s| s.reason())
                     .unwrap_or("no reason given")
-            ))),
+                    .into(),
+            }),
             _ => Ok(None),
         }
     })

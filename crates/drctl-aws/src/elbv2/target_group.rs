@@ -89,9 +89,8 @@ fn observe(spec: &ResourceSpec, tg: &TargetGroup) -> Result<Observed, ReconcileE
 }
 
 fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
-    i32::try_from(props::i64(spec, field)?).map_err(|_| {
-        ReconcileError::Internal(format!("{}: '{field}' is out of range", spec.address))
-    })
+    i32::try_from(props::i64(spec, field)?)
+        .map_err(|_| props::config(spec, field, format!("property '{field}' is out of range")))
 }
 
 #[async_trait]

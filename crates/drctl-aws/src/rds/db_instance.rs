@@ -164,6 +164,7 @@ fn scrub(e: ReconcileError, secret: &str) -> ReconcileError {
 /// The master password from the secret; registered before it is returned.
 async fn master_password(
     sm: &aws_sdk_secretsmanager::Client,
+    spec: &ResourceSpec,
     secret_arn: &str,
 ) -> Result<String, ReconcileError> {
     let out = call("secretsmanager:GetSecretValue", Policy::TRANSIENT, || {
@@ -171,9 +172,11 @@ async fn master_password(
     })
     .await?;
     let bad = || {
-        ReconcileError::Internal(format!(
-            "secret {secret_arn} must hold JSON {{\"password\": \"...\"}}"
-        ))
+        props::config(
+            spec,
+            "password_secret_arn",
+            format!("secret {secret_arn} must hold JSON {{\"password\": \"...\"}} (drctl wrote it so; restore that value with `aws secretsmanager put-secret-value`)"),
+        )
     };
     let text = out.secret_string().ok_or_else(bad)?;
     // Errors of the parse are not passed on: they could quote the value.
@@ -192,7 +195,7 @@ async fn create_db(
     sm: &aws_sdk_secretsmanager::Client,
     spec: &ResourceSpec,
 ) -> Result<Observed, ReconcileError> {
-    let password = master_password(sm, props::str(spec, "password_secret_arn")?).await?;
+    let password = master_password(sm, spec, props::str(spec, "password_secret_arn")?).await?;
     let storage = i32::try_from(props::i64(spec, "allocated_storage")?).map_err(|_| {
         props::config(
             spec,
@@ -277,7 +280,11 @@ async fn modify_db(
     }
     if changed("backup_retention_period") {
         let days = i32::try_from(props::i64(spec, "backup_retention_period")?).map_err(|_| {
-            ReconcileError::Internal("backup_retention_period is out of range".into())
+            props::config(
+                spec,
+                "backup_retention_period",
+                "backup_retention_period is out of range",
+            )
         })?;
         req = req.backup_retention_period(days);
         any = true;
@@ -299,8 +306,13 @@ async fn modify_db(
         any = true;
     }
     if changed("allocated_storage") {
-        let gb = i32::try_from(props::i64(spec, "allocated_storage")?)
-            .map_err(|_| ReconcileError::Internal("allocated_storage is out of range".into()))?;
+        let gb = i32::try_from(props::i64(spec, "allocated_storage")?).map_err(|_| {
+            props::config(
+                spec,
+                "allocated_storage",
+                "allocated_storage is out of range",
+            )
+        })?;
         req = req.allocated_storage(gb);
         any = true;
     }
@@ -331,10 +343,11 @@ async fn delete_db(
     if flag(spec, "deletion_protection")
         || current.props.get("deletion_protection") == Some(&Value::Bool(true))
     {
-        return Err(ReconcileError::Internal(format!(
-            "DB instance {id} ({}) has deletion protection on, so it cannot be deleted. To delete it: set db_deletion_protection = false in the environment plan, run apply (this turns the protection off), then destroy again",
-            spec.address
-        )));
+        return Err(ReconcileError::DeletionProtected {
+            address: spec.address.to_string(),
+            what: format!("DB instance {id}"),
+            how_to_disable: "set db_deletion_protection = false in the environment plan, run apply (this turns the protection off), then destroy again".into(),
+        });
     }
     let Some(db) = describe(rds, id).await? else {
         return Ok(());
@@ -625,6 +638,23 @@ mod tests {
         assert!(!format!("{o:?}").contains(PASSWORD));
     }
 
+    #[tokio::test]
+    async fn a_secret_without_a_password_is_the_password_secret_arn_s_fault() {
+        let secret = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_output(|| {
+            GetSecretValueOutput::builder()
+                .secret_string("not json")
+                .build()
+        });
+        let rds = rds_client(&[]);
+        let sm = sm_client(&[&secret]);
+        let err = create_db(&rds, &sm, &spec(false, true)).await.unwrap_err();
+        assert!(
+            matches!(&err, ReconcileError::Config { field, .. } if field == "password_secret_arn"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("put-secret-value"), "{err}");
+    }
+
     #[test]
     fn errors_are_scrubbed_of_the_password() {
         let e = ReconcileError::Api {
@@ -681,10 +711,12 @@ mod tests {
             props: s.props.clone(),
             attrs: Default::default(),
         };
-        let msg = delete_db(&rds, &s, &current, 1)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = delete_db(&rds, &s, &current, 1).await.unwrap_err();
+        assert!(
+            matches!(&err, ReconcileError::DeletionProtected { address, .. } if address == &s.address.to_string()),
+            "{err:?}"
+        );
+        let msg = err.to_string();
         assert!(msg.contains("trading-db-t"), "{msg}");
         assert!(msg.contains("deletion protection"), "{msg}");
         assert!(msg.contains("db_deletion_protection = false"), "{msg}");

@@ -295,10 +295,11 @@ impl Records<'_> {
     /// UPSERTs both records in one batch and waits until Route53 serves them.
     async fn upsert(&self, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
         let (zone, domain) = location(spec, None).ok_or_else(|| {
-            ReconcileError::Internal(format!(
-                "{}: hosted_zone_id and domain_name must be strings",
-                spec.address
-            ))
+            props::config(
+                spec,
+                "hosted_zone_id",
+                "properties 'hosted_zone_id' and 'domain_name' must be strings",
+            )
         })?;
         let records = SIDES
             .iter()

@@ -75,9 +75,10 @@ pub async fn check_existing(aws: &Aws, zone_id: &str, domain: &str) -> Result<()
     };
     let id = strip_zone_prefix(zone_id);
     let Some(zone) = zones.get(id).await? else {
-        return Err(ReconcileError::Internal(format!(
-            "hosted_zone_id = \"{zone_id}\": no such hosted zone in this account (check the id with `aws route53 list-hosted-zones`, or set create_hosted_zone = true instead)"
-        )));
+        return Err(ReconcileError::PlanSetting {
+            key: "hosted_zone_id".into(),
+            message: format!("hosted_zone_id = \"{zone_id}\": no such hosted zone in this account (check the id with `aws route53 list-hosted-zones`, or set create_hosted_zone = true instead)"),
+        });
     };
     let name = zone
         .hosted_zone()
@@ -85,9 +86,10 @@ pub async fn check_existing(aws: &Aws, zone_id: &str, domain: &str) -> Result<()
         .unwrap_or_default();
     let domain = norm_dns(domain);
     if !in_zone(&domain, &name) {
-        return Err(ReconcileError::Internal(format!(
-            "domain_name = \"{domain}\" is not inside hosted zone {id} ({name}): use {name} or a name ending in .{name}, or the id of the zone that holds {domain}"
-        )));
+        return Err(ReconcileError::PlanSetting {
+            key: "domain_name".into(),
+            message: format!("domain_name = \"{domain}\" is not inside hosted zone {id} ({name}): use {name} or a name ending in .{name}, or the id of the zone that holds {domain}"),
+        });
     }
     Ok(())
 }

@@ -414,14 +414,20 @@ async fn empty_bucket(s3: &Client, name: &str) -> Result<usize, ReconcileError> 
             })
             .await?;
             if let Some(e) = out.errors().first() {
-                return Err(ReconcileError::Internal(format!(
-                    "could not delete {} object version(s) of bucket {name}, e.g. {} ({}): {} {}",
-                    out.errors().len(),
-                    e.key().unwrap_or("?"),
-                    e.version_id().unwrap_or("no version"),
-                    e.code().unwrap_or(""),
-                    e.message().unwrap_or("")
-                )));
+                // AWS's per-object refusal (AccessDenied, an object lock):
+                // an error answer inside a 200, reported as one.
+                return Err(ReconcileError::Api {
+                    operation: "s3:DeleteObjects".into(),
+                    class: drctl_core::reconcile::ErrorClass::Fatal,
+                    code: e.code().unwrap_or("Unknown").into(),
+                    message: format!(
+                        "could not delete {} object version(s) of bucket {name}, e.g. {} ({}): {}",
+                        out.errors().len(),
+                        e.key().unwrap_or("?"),
+                        e.version_id().unwrap_or("no version"),
+                        e.message().unwrap_or("")
+                    ),
+                });
             }
             deleted += batch.len();
         }
@@ -716,6 +722,36 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(create.num_calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_object_aws_refuses_to_delete_is_an_api_error_with_its_code() {
+        let list = mock!(Client::list_object_versions).then_output(|| {
+            ListObjectVersionsOutput::builder()
+                .versions(ObjectVersion::builder().key("k").version_id("v").build())
+                .build()
+        });
+        let delete_objects = mock!(Client::delete_objects).then_output(|| {
+            DeleteObjectsOutput::builder()
+                .errors(
+                    aws_sdk_s3::types::Error::builder()
+                        .key("k")
+                        .version_id("v")
+                        .code("AccessDenied")
+                        .message("Access Denied")
+                        .build(),
+                )
+                .build()
+        });
+        let s3 = client(&[&list, &delete_objects]);
+        let err = delete_bucket(&s3, &spec("us-west-2"), "b")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ReconcileError::Api { code, operation, .. } if code == "AccessDenied" && operation == "s3:DeleteObjects"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("of bucket b, e.g. k (v)"), "{err}");
     }
 
     #[tokio::test(start_paused = true)]
