@@ -14,7 +14,8 @@ use drctl_core::reconcile::ReconcileError;
 
 /// A force-deleted group is gone once its instances have terminated
 /// (minutes): 15 min (drctl's figure; terraform-provider-aws
-/// `aws_autoscaling_group` allows 10 to delete), polled every 5 s.
+/// `aws_autoscaling_group` allows 10 to delete:
+/// internal/service/autoscaling/group.go, `Timeouts`), polled every 5 s.
 pub(crate) const GROUP_DELETED: Wait = Wait::secs(900, 5);
 
 pub(crate) fn asg_tags(g: &AutoScalingGroup) -> Tags {

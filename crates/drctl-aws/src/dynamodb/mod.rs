@@ -20,14 +20,18 @@ use drctl_core::reconcile::ReconcileError;
 
 /// A table turns ACTIVE after a create or update within minutes (longer
 /// with many GSIs): 20 min (drctl's figure; terraform-provider-aws
-/// `aws_dynamodb_table` allows 30 to create), polled every 5 s.
+/// `aws_dynamodb_table` allows 30 to create: `createTableTimeout` in
+/// internal/service/dynamodb/wait.go), polled every 5 s.
 pub(crate) const TABLE_ACTIVE: Wait = Wait::secs(20 * 60, 5);
 /// A deleted table leaves DescribeTable within minutes: 20 min (drctl's
-/// figure; terraform-provider-aws allows 10).
+/// figure; terraform-provider-aws allows 10: `deleteTableTimeout` in
+/// internal/service/dynamodb/wait.go).
 pub(crate) const TABLE_DELETED: Wait = Wait::secs(20 * 60, 5);
 /// Before DeleteTable, its replicas must be gone and the table ACTIVE
 /// (AWS refuses otherwise); removing a replica can take long: 60 min
-/// (terraform-provider-aws `aws_dynamodb_table` update default).
+/// (terraform-provider-aws `aws_dynamodb_table` update default,
+/// `updateTableTimeoutTotal` in internal/service/dynamodb/wait.go; its
+/// replica waits take the larger of that and `replicaUpdateTimeout`, 30).
 pub(crate) const REPLICAS_GONE: Wait = Wait::secs(60 * 60, 5);
 /// Creating a replica copies the table: it can take long; 60 min, as
 /// [`REPLICAS_GONE`], polled every 10 s.

@@ -69,30 +69,38 @@ pub(crate) const VPC_DELETE: Wait = Wait::secs(600, 5);
 /// A new subnet turns `available` within seconds; as [`VPC_AVAILABLE`].
 pub(crate) const SUBNET_AVAILABLE: Wait = Wait::secs(300, 2);
 /// DeleteSubnet waits for ENIs (ALB, NAT, instances) to leave: 20 min, the
-/// default delete timeout of terraform-provider-aws `aws_subnet`.
+/// default delete timeout of terraform-provider-aws `aws_subnet`
+/// (internal/service/ec2/vpc_subnet.go, `Timeouts`).
 pub(crate) const SUBNET_DELETE: Wait = Wait::secs(1200, 5);
 /// DeleteSecurityGroup waits for ENIs using the group: 20 min, as
-/// [`SUBNET_DELETE`] (terraform-provider-aws `aws_security_group` allows 15).
+/// [`SUBNET_DELETE`] (terraform-provider-aws `aws_security_group` allows 15:
+/// internal/service/ec2/vpc_security_group.go, `Timeouts`).
 pub(crate) const SECURITY_GROUP_DELETE: Wait = Wait::secs(1200, 5);
 /// DeleteRouteTable waits while subnet associations are being removed:
-/// 5 min (terraform-provider-aws `aws_route_table` delete default).
+/// 5 min (terraform-provider-aws `aws_route_table` delete default:
+/// internal/service/ec2/vpc_route_table.go, `Timeouts`).
 pub(crate) const ROUTE_TABLE_DELETE: Wait = Wait::secs(300, 5);
 /// DeleteInternetGateway waits while it is still attached (the attachment
 /// is deleted first, its detach may still run): 10 min (drctl's figure;
-/// terraform-provider-aws `aws_internet_gateway` allows 20).
+/// terraform-provider-aws `aws_internet_gateway` allows 20:
+/// internal/service/ec2/vpc_internet_gateway.go, `Timeouts`).
 pub(crate) const INTERNET_GATEWAY_DELETE: Wait = Wait::secs(600, 5);
 /// DetachInternetGateway waits while public addresses are mapped (NAT
 /// gateway, Elastic IPs, load balancer going away): 15 min (drctl's figure;
-/// terraform-provider-aws `aws_internet_gateway_attachment` allows 20).
+/// terraform-provider-aws `aws_internet_gateway_attachment` allows 20:
+/// internal/service/ec2/vpc_internet_gateway_attachment.go, `Timeouts`).
 pub(crate) const INTERNET_GATEWAY_DETACH: Wait = Wait::secs(900, 5);
 /// ReleaseAddress waits while a NAT gateway being deleted still holds the
-/// address: 5 min (terraform-provider-aws `aws_eip` delete default is 3).
+/// address: 5 min (terraform-provider-aws `aws_eip` delete default is 3:
+/// internal/service/ec2/ec2_eip.go, `Timeouts`).
 pub(crate) const EIP_RELEASE: Wait = Wait::secs(300, 5);
 /// A NAT gateway takes 1-5 min to become `available`: 10 min, the
-/// terraform-provider-aws `aws_nat_gateway` create default.
+/// terraform-provider-aws `aws_nat_gateway` create default
+/// (internal/service/ec2/vpc_nat_gateway.go, `Timeouts`).
 pub(crate) const NAT_AVAILABLE: Wait = Wait::secs(600, 5);
 /// A deleted NAT gateway reaches `deleted` within minutes: 10 min (drctl's
-/// figure; terraform-provider-aws allows 30).
+/// figure; terraform-provider-aws allows 30: the delete default in
+/// internal/service/ec2/vpc_nat_gateway.go, `Timeouts`).
 pub(crate) const NAT_DELETED: Wait = Wait::secs(600, 5);
 
 /// `wait_ready` of a VPC or subnet: nothing when its create answer said

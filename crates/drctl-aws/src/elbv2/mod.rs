@@ -16,10 +16,12 @@ use drctl_core::model::ResourceSpec;
 use drctl_core::reconcile::{Ctx, ReconcileError};
 
 /// An ALB takes a few minutes to turn `active`: 15 min (drctl's figure;
-/// terraform-provider-aws `aws_lb` allows 10 to create), polled every 5 s.
+/// terraform-provider-aws `aws_lb` allows 10 to create:
+/// internal/service/elbv2/load_balancer.go, `Timeouts`), polled every 5 s.
 pub(crate) const LOAD_BALANCER_ACTIVE: Wait = Wait::secs(900, 5);
 /// A deleted ALB leaves DescribeLoadBalancers within minutes (its ENIs
-/// later): 10 min, the terraform-provider-aws `aws_lb` delete default.
+/// later): 10 min, the terraform-provider-aws `aws_lb` delete default
+/// (internal/service/elbv2/load_balancer.go, `Timeouts`).
 pub(crate) const LOAD_BALANCER_DELETED: Wait = Wait::secs(600, 5);
 /// DeleteTargetGroup answers ResourceInUse while a listener or an Auto
 /// Scaling group still uses it: 5 min (drctl's figure), every 5 s.

@@ -15,7 +15,8 @@ use crate::retry::Wait;
 
 /// Multi-AZ instances take tens of minutes to create, modify or delete:
 /// 90 min (drctl's figure; terraform-provider-aws `aws_db_instance` allows
-/// 40 to create, 80 to update, 60 to delete), polled every 15 s.
+/// 40 to create, 80 to update, 60 to delete:
+/// internal/service/rds/instance.go, `Timeouts`), polled every 15 s.
 pub(crate) const DB_INSTANCE_READY: Wait = Wait::secs(90 * 60, 15);
 /// A deleted instance leaves DescribeDBInstances: as [`DB_INSTANCE_READY`].
 pub(crate) const DB_INSTANCE_DELETED: Wait = Wait::secs(90 * 60, 15);
