@@ -34,3 +34,46 @@ pub(crate) fn spec(
         depends_on: vec![],
     }
 }
+
+/// Every spec of `kind` in the blueprints of the repository's
+/// `plans/dev.toml` and `plans/prod-dr.toml`, resolved as the executor would
+/// resolve it: each reference becomes the string `<address>.<attr>`
+/// (every attribute the blueprint refers to is a string: an id, ARN or name).
+pub(crate) fn blueprint_specs(kind: &str) -> Vec<ResourceSpec> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plans");
+    let mut out = Vec::new();
+    for env in ["dev", "prod-dr"] {
+        let plan = drctl_stack::envplan::load(&dir, env)
+            .unwrap_or_else(|e| panic!("plans/{env}.toml: {e}"));
+        for mut spec in drctl_stack::blueprint::build(&plan, Some("123456789012")) {
+            if spec.kind != kind {
+                continue;
+            }
+            let lookup = |a: &drctl_core::model::Address, attr: &str| {
+                Some(serde_json::Value::String(format!("{a}.{attr}")))
+            };
+            let resolved =
+                drctl_core::model::resolve(&serde_json::Value::Object(spec.props), &lookup);
+            spec.props = props::from_json(resolved);
+            out.push(spec);
+        }
+    }
+    assert!(
+        !out.is_empty(),
+        "no spec of kind {kind} in either blueprint"
+    );
+    out
+}
+
+/// Asserts that every blueprint spec of `kind` deserializes into `P` (the
+/// kind's typed props): the test each kind's module runs so that a key the
+/// blueprint writes and the reconciler does not read (or the reverse) fails
+/// here. Returns the typed props, for further assertions.
+pub(crate) fn assert_blueprint_props<P: serde::de::DeserializeOwned>(kind: &str) -> Vec<P> {
+    blueprint_specs(kind)
+        .iter()
+        .map(|spec| {
+            props::typed::<P>(spec).unwrap_or_else(|e| panic!("{} ({kind}): {e}", spec.address))
+        })
+        .collect()
+}

@@ -1,8 +1,6 @@
 //! `ec2:vpc` — the VPC of one region.
 //!
 //! Found by id, else by ownership tags (EC2 VPC names are not unique).
-//! Props: `cidr_block` (replace), `enable_dns_support`,
-//! `enable_dns_hostnames` (both updated in place).
 
 use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned, Owned};
 use crate::ec2::{VPC_AVAILABLE, VPC_DELETE};
@@ -14,7 +12,22 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcState};
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+
+/// What `ec2:vpc` compares: the blueprint's props and what a read reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpcProps {
+    /// The primary IPv4 block, e.g. `10.0.0.0/16` (the plan's `*_vpc_cidr`). Replaces.
+    pub cidr_block: String,
+    /// Whether the Amazon-provided DNS server answers in the VPC. In place.
+    pub enable_dns_support: bool,
+    /// Whether instances get public DNS hostnames. In place.
+    pub enable_dns_hostnames: bool,
+}
+
+/// Fields whose change replaces the VPC, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[("cidr_block", "a VPC's primary CIDR block cannot change")];
 
 /// A created VPC's id, and whether it is `available` already (then
 /// `wait_ready` makes no call).
@@ -60,26 +73,21 @@ impl VpcReconciler {
         let flag = |v: Option<&AttributeBooleanValue>| v.and_then(|b| b.value()).unwrap_or(false);
         Ok(Observed {
             id: id.to_string(),
-            props: props::from_json(json!({
-                "cidr_block": vpc.cidr_block(),
-                "enable_dns_support": flag(support.enable_dns_support()),
-                "enable_dns_hostnames": flag(hostnames.enable_dns_hostnames()),
-            })),
+            props: props::to_props(&VpcProps {
+                cidr_block: vpc.cidr_block().unwrap_or_default().to_string(),
+                enable_dns_support: flag(support.enable_dns_support()),
+                enable_dns_hostnames: flag(hostnames.enable_dns_hostnames()),
+            }),
             attrs: Default::default(),
         })
     }
 
-    async fn set_dns(
-        &self,
-        region: &str,
-        id: &str,
-        spec: &ResourceSpec,
-    ) -> Result<(), ReconcileError> {
+    async fn set_dns(&self, region: &str, id: &str, p: &VpcProps) -> Result<(), ReconcileError> {
         let ec2 = self.aws.ec2(region);
         // One attribute per call: the API refuses both at once.
         for (support, value) in [
-            (true, props::bool(spec, "enable_dns_support")?),
-            (false, props::bool(spec, "enable_dns_hostnames")?),
+            (true, p.enable_dns_support),
+            (false, p.enable_dns_hostnames),
         ] {
             let v = AttributeBooleanValue::builder().value(value).build();
             let req = ec2.modify_vpc_attribute().vpc_id(id);
@@ -118,7 +126,7 @@ impl Reconciler for VpcReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[("cidr_block", "a VPC's primary CIDR block cannot change")]
+        REPLACE_ON
     }
 
     async fn read(
@@ -143,13 +151,14 @@ impl Reconciler for VpcReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
+        let p: VpcProps = props::typed(spec)?;
         let region = self.aws.region_of(spec);
         let ec2 = self.aws.ec2(region);
         // CreateVpc takes no client token: an unanswered attempt is followed
         // by the ownership-tag lookup, which is why the tags go in this call.
         let req = ec2
             .create_vpc()
-            .cidr_block(props::str(spec, "cidr_block")?)
+            .cidr_block(&p.cidr_block)
             .tag_specifications(ec2_tag_spec(ResourceType::Vpc, spec));
         let id = create_unless_found::<Vpc, _, _, _>(
             &self.aws,
@@ -175,7 +184,7 @@ impl Reconciler for VpcReconciler {
         if ready {
             self.aws.note_ready_at_create(&id);
         }
-        self.set_dns(region, &id, spec).await?;
+        self.set_dns(region, &id, &p).await?;
         Ok(Observed {
             id,
             props: spec.props.clone(),
@@ -200,7 +209,8 @@ impl Reconciler for VpcReconciler {
         current: &Observed,
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
-        self.set_dns(self.aws.region_of(spec), &current.id, spec)
+        let p: VpcProps = props::typed(spec)?;
+        self.set_dns(self.aws.region_of(spec), &current.id, &p)
             .await?;
         Ok(current.updated_to(spec))
     }
@@ -223,5 +233,24 @@ impl Reconciler for VpcReconciler {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<VpcProps>(drctl_stack::kinds::VPC);
+        assert!(all
+            .iter()
+            .all(|p| p.enable_dns_support && p.enable_dns_hostnames));
+        for (field, _) in REPLACE_ON {
+            assert!(
+                serde_json::to_value(&all[0]).unwrap().get(field).is_some(),
+                "{field}"
+            );
+        }
     }
 }
