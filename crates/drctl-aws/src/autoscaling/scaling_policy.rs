@@ -9,10 +9,8 @@
 //! (the group is drctl's and the policy has drctl's deterministic name);
 //! a group of another env (or none) makes it a clash.
 //!
-//! Props: `auto_scaling_group_name` (replace: a policy belongs to one
-//! group), `policy_type`, `predefined_metric`, `target_value` (a float, as
-//! the blueprint writes it). PutScalingPolicy is an upsert, so create and
-//! update are the same call. Attrs: `arn`, `name`.
+//! Props: [`ScalingPolicyProps`]. PutScalingPolicy is an upsert, so create
+//! and update are the same call. Attrs: `arn`, `name`.
 //!
 //! Caveats: while its group does not exist the policy cannot either, so an
 //! unknown group name reads as not found. The emulator creates no alarms
@@ -31,7 +29,30 @@ use aws_sdk_autoscaling::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `autoscaling:scaling-policy` compares; all but the group change in
+/// place (PutScalingPolicy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingPolicyProps {
+    /// The Auto Scaling group's name. Replaces: a policy belongs to one group.
+    pub auto_scaling_group_name: String,
+    /// `TargetTrackingScaling`. In place.
+    pub policy_type: String,
+    /// The predefined metric tracked, `ASGAverageCPUUtilization`. In place.
+    pub predefined_metric: String,
+    /// The metric's target, in the metric's unit (percent CPU); a float, as
+    /// the blueprint writes it (`70.0`). In place.
+    pub target_value: f64,
+}
+
+/// Fields whose change replaces the policy, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[(
+    "auto_scaling_group_name",
+    "a scaling policy cannot move to another Auto Scaling group",
+)];
 
 pub struct ScalingPolicyReconciler {
     pub aws: Aws,
@@ -69,6 +90,7 @@ async fn describe(
 fn observe(spec: &ResourceSpec, p: &ScalingPolicy) -> Observed {
     let tt = p.target_tracking_configuration();
     let arn = p.policy_arn().unwrap_or_default();
+    // Not `ScalingPolicyProps`: a field AWS does not report is null, not a default.
     Observed {
         id: arn.to_string(),
         props: props::from_json(json!({
@@ -92,18 +114,19 @@ pub(crate) async fn put_policy(
     asg: &Client,
     spec: &ResourceSpec,
 ) -> Result<String, ReconcileError> {
+    let p: ScalingPolicyProps = props::typed(spec)?;
     let metric = PredefinedMetricSpecification::builder()
-        .predefined_metric_type(MetricType::from(props::str(spec, "predefined_metric")?))
+        .predefined_metric_type(MetricType::from(p.predefined_metric.as_str()))
         .build();
     let config = TargetTrackingConfiguration::builder()
         .predefined_metric_specification(metric)
-        .target_value(props::f64(spec, "target_value")?)
+        .target_value(p.target_value)
         .build();
     let req = asg
         .put_scaling_policy()
-        .auto_scaling_group_name(props::str(spec, "auto_scaling_group_name")?)
+        .auto_scaling_group_name(&p.auto_scaling_group_name)
         .policy_name(&spec.name)
-        .policy_type(props::str(spec, "policy_type")?)
+        .policy_type(&p.policy_type)
         .target_tracking_configuration(config);
     let out = call("autoscaling:PutScalingPolicy", Policy::TRANSIENT, || {
         req.clone().send()
@@ -114,8 +137,7 @@ pub(crate) async fn put_policy(
     }
     // AWS always answers with the ARN (and the harness emulator, see
     // tests/harness/README.md); read it back if an answer ever lacks it.
-    let group = props::str(spec, "auto_scaling_group_name")?;
-    describe(asg, group, &spec.name)
+    describe(asg, &p.auto_scaling_group_name, &spec.name)
         .await?
         .first()
         .and_then(|p| p.policy_arn().map(str::to_string))
@@ -134,10 +156,7 @@ impl Reconciler for ScalingPolicyReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[(
-            "auto_scaling_group_name",
-            "a scaling policy cannot move to another Auto Scaling group",
-        )]
+        REPLACE_ON
     }
 
     async fn read(
@@ -252,6 +271,22 @@ mod tests {
     use super::*;
     use aws_sdk_autoscaling::operation::put_scaling_policy::PutScalingPolicyOutput;
     use aws_smithy_mocks::mock;
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<ScalingPolicyProps>(
+            drctl_stack::kinds::SCALING_POLICY,
+        );
+        assert!(all.iter().all(|p| p.target_value == 70.0
+            && p.predefined_metric == "ASGAverageCPUUtilization"
+            && p.auto_scaling_group_name.ends_with("compute/asg.name")));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
+        // The float stays a float on the way back (the diff compares 70.0).
+        assert_eq!(props::to_props(&all[0])["target_value"], json!(70.0));
+    }
 
     fn spec() -> ResourceSpec {
         ResourceSpec {

@@ -1,8 +1,7 @@
 //! `ec2:eip` — the Elastic IP of the region's NAT gateway.
 //!
 //! Found by allocation id, else by ownership tags (an EIP's name is only a
-//! `Name` tag). Props: `domain` (`vpc`; forces replacement). Attrs:
-//! `public_ip`. Physical id: the allocation id.
+//! `Name` tag). Props: [`EipProps`]. Attrs: `public_ip`. Physical id: the allocation id.
 //!
 //! Caveats: AllocateAddress takes no client token; the tags go in the call
 //! (TagSpecifications) so that a crash is recovered by the tag lookup.
@@ -21,7 +20,19 @@ use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `ec2:eip` compares: the blueprint's props and what a read reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EipProps {
+    /// `vpc` (AllocateAddress `Domain`; EC2-Classic's `standard` is gone). Replaces.
+    pub domain: String,
+}
+
+/// Fields whose change replaces the address, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[("domain", "an Elastic IP's domain cannot change")];
 
 pub struct EipReconciler {
     pub aws: Aws,
@@ -36,10 +47,10 @@ impl EipReconciler {
 fn observe(a: &Address) -> Observed {
     Observed {
         id: a.allocation_id().unwrap_or_default().to_string(),
-        props: props::from_json(json!({
+        props: props::to_props(&EipProps {
             // EC2-Classic is gone: an address without a domain is a VPC one.
-            "domain": a.domain().map_or("vpc", |d| d.as_str()),
-        })),
+            domain: a.domain().map_or("vpc", |d| d.as_str()).to_string(),
+        }),
         attrs: props::from_json(json!({ "public_ip": a.public_ip() })),
     }
 }
@@ -65,7 +76,7 @@ impl Reconciler for EipReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[("domain", "an Elastic IP's domain cannot change")]
+        REPLACE_ON
     }
 
     async fn read(
@@ -85,13 +96,14 @@ impl Reconciler for EipReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
+        let p: EipProps = props::typed(spec)?;
         // No client token: an unanswered attempt is followed by the
         // ownership-tag lookup, which is why the tags go in this call.
         let req = self
             .aws
             .ec2(self.aws.region_of(spec))
             .allocate_address()
-            .domain(DomainType::from(props::str(spec, "domain")?))
+            .domain(DomainType::from(p.domain.as_str()))
             .tag_specifications(ec2_tag_spec(ResourceType::ElasticIp, spec));
         let observed = |id: Option<&str>, ip: Option<&str>| {
             let id = id.ok_or_else(|| {
@@ -184,6 +196,19 @@ mod tests {
                 ErrorMetadata::builder().code(code).message(message).build(),
             )
         }
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<EipProps>(drctl_stack::kinds::EIP);
+        assert!(all.iter().all(|p| p.domain == "vpc"));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
+        // A read without a domain reports the blueprint's value.
+        let o = observe(&Address::builder().allocation_id("eipalloc-1").build());
+        assert_eq!(o.props, props::to_props(&all[0]));
     }
 
     #[tokio::test(start_paused = true)]

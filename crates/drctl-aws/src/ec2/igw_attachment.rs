@@ -5,8 +5,7 @@
 //! the props); found when its `Attachments` contain the VPC. Ownership: the
 //! gateway carries this env's `drctl:env` tag (its address tag is the
 //! gateway's own address, so only the env is checked); an attachment of a
-//! gateway that is not ours is a clash. Props: `internet_gateway_id`,
-//! `vpc_id` (both force replacement: detach, attach again).
+//! gateway that is not ours is a clash. Props: [`IgwAttachmentProps`].
 //!
 //! Delete: DetachInternetGateway. AWS refuses it with `DependencyViolation`
 //! "has some mapped public address(es)" while a NAT gateway, EIP or ALB
@@ -24,7 +23,26 @@ use aws_sdk_ec2::types::AttachmentStatus;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+
+/// What `ec2:igw-attachment` compares: which gateway is attached to which VPC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgwAttachmentProps {
+    /// The gateway's id (`igw-…`). Replaces: detach, attach again.
+    pub internet_gateway_id: String,
+    /// The VPC's id (`vpc-…`). Replaces: detach, attach again.
+    pub vpc_id: String,
+}
+
+/// Fields whose change replaces the attachment, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    (
+        "internet_gateway_id",
+        "another gateway: detach this one, attach that one",
+    ),
+    ("vpc_id", "another VPC: detach the gateway, attach it there"),
+];
 
 pub struct IgwAttachmentReconciler {
     pub aws: Aws,
@@ -53,7 +71,10 @@ fn parse_id(id: &str) -> Result<(&str, &str), ReconcileError> {
 fn observed(igw: &str, vpc: &str) -> Observed {
     Observed {
         id: physical_id(igw, vpc),
-        props: props::from_json(json!({"internet_gateway_id": igw, "vpc_id": vpc})),
+        props: props::to_props(&IgwAttachmentProps {
+            internet_gateway_id: igw.to_string(),
+            vpc_id: vpc.to_string(),
+        }),
         attrs: Default::default(),
     }
 }
@@ -72,13 +93,7 @@ impl Reconciler for IgwAttachmentReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            (
-                "internet_gateway_id",
-                "another gateway: detach this one, attach that one",
-            ),
-            ("vpc_id", "another VPC: detach the gateway, attach it there"),
-        ]
+        REPLACE_ON
     }
 
     async fn read(
@@ -131,21 +146,20 @@ impl Reconciler for IgwAttachmentReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
-        let igw = props::str(spec, "internet_gateway_id")?;
-        let vpc = props::str(spec, "vpc_id")?;
+        let p: IgwAttachmentProps = props::typed(spec)?;
         let req = self
             .aws
             .ec2(self.aws.region_of(spec))
             .attach_internet_gateway()
-            .internet_gateway_id(igw)
-            .vpc_id(vpc);
+            .internet_gateway_id(&p.internet_gateway_id)
+            .vpc_id(&p.vpc_id);
         // No token: the read found no attachment. Resource.AlreadyAssociated
         // (the gateway is attached elsewhere) is shown as the error it is.
         call("ec2:AttachInternetGateway", Policy::AFTER_CREATE, || {
             req.clone().send()
         })
         .await?;
-        Ok(observed(igw, vpc))
+        Ok(observed(&p.internet_gateway_id, &p.vpc_id))
     }
 
     async fn update(
@@ -267,6 +281,28 @@ mod tests {
         detach(&ec2, "igw-1", "vpc-1", "igw", INTERNET_GATEWAY_DETACH)
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<IgwAttachmentProps>(
+            drctl_stack::kinds::IGW_ATTACHMENT,
+        );
+        assert!(all
+            .iter()
+            .all(|p| p.internet_gateway_id.ends_with("network/igw.id")
+                && p.vpc_id.ends_with("network/vpc.id")));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
+        // What a read reports has the props' shape.
+        assert_eq!(
+            observed("igw-1", "vpc-2").props,
+            props::from_json(
+                serde_json::json!({"internet_gateway_id": "igw-1", "vpc_id": "vpc-2"})
+            )
+        );
     }
 
     #[test]

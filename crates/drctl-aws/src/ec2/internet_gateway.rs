@@ -2,7 +2,7 @@
 //! attachment to the VPC is the separate kind `ec2:igw-attachment`).
 //!
 //! Found by id, else by ownership tags (only a `Name` tag, not unique).
-//! Props: none (`{}`). Attrs: none beyond `id`.
+//! Props: [`InternetGatewayProps`]. Attrs: none beyond `id`.
 //!
 //! Caveats: AWS refuses DeleteInternetGateway while it is attached
 //! (`DependencyViolation`); the attachment is deleted first (destroy rules),
@@ -12,12 +12,22 @@ use crate::ec2::lookup::{create_unless_found, one_attempt, read_owned};
 use crate::ec2::INTERNET_GATEWAY_DELETE;
 use crate::retry::{call, delete_when_unblocked, Policy};
 use crate::tags::ec2_tag_spec;
-use crate::Aws;
+use crate::{props, Aws};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
+
+/// What `ec2:internet-gateway` compares: nothing (`{}`); a gateway has no
+/// settings, only tags, and its VPC is the attachment's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternetGatewayProps {}
+
+/// Nothing replaces a gateway (it has no props).
+const REPLACE_ON: &[(&str, &str)] = &[];
 
 pub struct InternetGatewayReconciler {
     pub aws: Aws,
@@ -32,7 +42,7 @@ impl InternetGatewayReconciler {
 fn observe(igw: &InternetGateway) -> Observed {
     Observed {
         id: igw.internet_gateway_id().unwrap_or_default().to_string(),
-        props: Default::default(),
+        props: props::to_props(&InternetGatewayProps {}),
         attrs: Default::default(),
     }
 }
@@ -57,6 +67,10 @@ impl Reconciler for InternetGatewayReconciler {
         crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
     }
 
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        REPLACE_ON
+    }
+
     async fn read(
         &self,
         cx: &Ctx,
@@ -74,6 +88,7 @@ impl Reconciler for InternetGatewayReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
+        let InternetGatewayProps {} = props::typed(spec)?;
         // No client token: an unanswered attempt is followed by the
         // ownership-tag lookup, which is why the tags go in this call.
         let req = self
@@ -106,11 +121,12 @@ impl Reconciler for InternetGatewayReconciler {
     async fn update(
         &self,
         _cx: &Ctx,
-        _spec: &ResourceSpec,
+        spec: &ResourceSpec,
         current: &Observed,
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
-        // No props: nothing can differ.
+        // No props: nothing can differ (the call refuses a misspelt one).
+        let InternetGatewayProps {} = props::typed(spec)?;
         Ok(current.clone())
     }
 
@@ -133,5 +149,28 @@ impl Reconciler for InternetGatewayReconciler {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<InternetGatewayProps>(
+            drctl_stack::kinds::INTERNET_GATEWAY,
+        );
+        // One gateway per region of each plan.
+        assert!(all.len() >= 3, "{}", all.len());
+        assert!(REPLACE_ON.is_empty());
+        // A key the gateway does not have is refused.
+        let s = crate::testing::spec(
+            "us-east-1/network/igw",
+            drctl_stack::kinds::INTERNET_GATEWAY,
+            "igw",
+            serde_json::json!({"vpc_id": "vpc-1"}),
+        );
+        assert!(props::typed::<InternetGatewayProps>(&s).is_err());
     }
 }

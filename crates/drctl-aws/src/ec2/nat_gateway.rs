@@ -4,9 +4,7 @@
 //! here: the emulator ignores tag filters on DescribeNatGateways (it returns
 //! every NAT), and NAT gateways have no unique name. NATs in state
 //! `deleted`, `deleting` or `failed` are ignored (AWS lists deleted ones for
-//! an hour). Props: `subnet_id`, `allocation_id` (the EIP),
-//! `connectivity_type`; all force replacement (nothing about a NAT changes in
-//! place). Attrs: `public_ip`.
+//! an hour). Props: [`NatGatewayProps`]. Attrs: `public_ip`.
 //!
 //! Create passes the idempotency token as `ClientToken` (AWS dedupes, the
 //! emulator does not: the unit tests prove it is sent), then `wait_ready`
@@ -26,7 +24,34 @@ use aws_sdk_ec2::types::{ConnectivityType, Filter, NatGateway, NatGatewayState, 
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `ec2:nat-gateway` compares; every field replaces (nothing about a
+/// NAT changes in place).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatGatewayProps {
+    /// The public subnet it sits in (`subnet-…`). Replaces.
+    pub subnet_id: String,
+    /// The Elastic IP's allocation id (`eipalloc-…`). Replaces.
+    pub allocation_id: String,
+    /// `public` or `private` (CreateNatGateway `ConnectivityType`). Replaces.
+    pub connectivity_type: String,
+}
+
+/// Fields whose change replaces the NAT, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("subnet_id", "a NAT gateway cannot move to another subnet"),
+    (
+        "allocation_id",
+        "a NAT gateway's primary Elastic IP cannot change",
+    ),
+    (
+        "connectivity_type",
+        "a NAT gateway's connectivity type cannot change",
+    ),
+];
 
 pub struct NatGatewayReconciler {
     pub aws: Aws,
@@ -81,14 +106,12 @@ async fn create_nat(
     spec: &ResourceSpec,
     token: &str,
 ) -> Result<NatGateway, ReconcileError> {
+    let p: NatGatewayProps = props::typed(spec)?;
     let req = ec2
         .create_nat_gateway()
-        .subnet_id(props::str(spec, "subnet_id")?)
-        .allocation_id(props::str(spec, "allocation_id")?)
-        .connectivity_type(ConnectivityType::from(props::str(
-            spec,
-            "connectivity_type",
-        )?))
+        .subnet_id(&p.subnet_id)
+        .allocation_id(&p.allocation_id)
+        .connectivity_type(ConnectivityType::from(p.connectivity_type.as_str()))
         // AWS returns the first NAT for a repeated token instead of a second.
         .client_token(token)
         .tag_specifications(ec2_tag_spec(ResourceType::Natgateway, spec));
@@ -180,6 +203,8 @@ fn observe(n: &NatGateway, spec: &ResourceSpec) -> Observed {
             .cloned()
             .unwrap_or(json!("public")),
     };
+    // Not `NatGatewayProps`: an address AWS has not reported yet is null,
+    // and `connectivity_type` may echo the (possibly unresolved) desired value.
     Observed {
         id: n.nat_gateway_id().unwrap_or_default().to_string(),
         props: props::from_json(json!({
@@ -214,17 +239,7 @@ impl Reconciler for NatGatewayReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("subnet_id", "a NAT gateway cannot move to another subnet"),
-            (
-                "allocation_id",
-                "a NAT gateway's primary Elastic IP cannot change",
-            ),
-            (
-                "connectivity_type",
-                "a NAT gateway's connectivity type cannot change",
-            ),
-        ]
+        REPLACE_ON
     }
 
     async fn read(
@@ -345,6 +360,20 @@ pub(crate) mod tests {
     }
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<NatGatewayProps>(
+            drctl_stack::kinds::NAT_GATEWAY,
+        );
+        assert!(all.iter().all(|p| p.connectivity_type == "public"
+            && p.subnet_id.ends_with("network/public-subnet-1.id")
+            && p.allocation_id.ends_with("network/nat-eip.id")));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
+    }
 
     #[tokio::test]
     async fn create_sends_the_token_and_the_tags() {

@@ -1,9 +1,7 @@
 //! `ec2:route-table` — the public and the private route table of a region.
 //!
 //! Found by id, else by ownership tags (only a `Name` tag, not unique).
-//! Props: `vpc_id` (forces replacement) and `routes`, a list of
-//! `{destination_cidr_block, gateway_id | nat_gateway_id}`. Observed routes
-//! leave out the VPC's `local` route, keep only IPv4 CIDR destinations and
+//! Props: [`RouteTableProps`]. Observed routes leave out the VPC's `local` route, keep only IPv4 CIDR destinations and
 //! are sorted by destination (the desired list is sorted the same way in
 //! `diff`). Update adds, replaces and deletes routes one by one
 //! (CreateRoute / ReplaceRoute / DeleteRoute), so a route deleted or
@@ -26,8 +24,37 @@ use aws_sdk_ec2::types::{ResourceType, Route, RouteTable};
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+/// What `ec2:route-table` compares: the blueprint's props (a read adds the
+/// key of any other target a route has, see `route_json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTableProps {
+    /// The VPC's id (`vpc-…`). Replaces.
+    pub vpc_id: String,
+    /// The routes besides the VPC's `local` one; in place, route by route.
+    pub routes: Vec<RouteProps>,
+}
+
+/// One route of [`RouteTableProps::routes`]: a destination and one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteProps {
+    /// The IPv4 destination, e.g. `0.0.0.0/0`; a table has one route per destination.
+    pub destination_cidr_block: String,
+    /// The internet gateway it goes to (`igw-…`), for the public table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_id: Option<String>,
+    /// The NAT gateway it goes to (`nat-…`), for the private table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_gateway_id: Option<String>,
+}
+
+/// Fields whose change replaces the table, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[("vpc_id", "a route table cannot move to another VPC")];
 
 pub struct RouteTableReconciler {
     pub aws: Aws,
@@ -96,6 +123,7 @@ fn sorted(routes: &[Value]) -> Vec<Value> {
 
 fn observe(rt: &RouteTable) -> Observed {
     let routes: Vec<Value> = rt.routes().iter().filter_map(route_json).collect();
+    // Not `RouteTableProps`: a route to another target keeps its own key.
     Observed {
         id: rt.route_table_id().unwrap_or_default().to_string(),
         props: props::from_json(json!({
@@ -153,11 +181,12 @@ fn target_of<'a>(
 async fn create_table(
     ec2: &aws_sdk_ec2::Client,
     spec: &ResourceSpec,
+    vpc_id: &str,
     token: &str,
 ) -> Result<String, ReconcileError> {
     let req = ec2
         .create_route_table()
-        .vpc_id(props::str(spec, "vpc_id")?)
+        .vpc_id(vpc_id)
         // AWS returns the first table for a repeated token (the emulator
         // ignores it: `create_unless_found` looks before a repeat).
         .client_token(token)
@@ -230,12 +259,21 @@ async fn apply_route(
     }
 }
 
+/// The observed routes of `props`, as `read` reported them.
 fn routes_of(props: &drctl_core::model::Props) -> Vec<Value> {
     props
         .get("routes")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
+}
+
+/// The desired routes in the observed routes' shape, to compare with them.
+fn desired_routes(p: &RouteTableProps) -> Vec<Value> {
+    p.routes
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap_or_default())
+        .collect()
 }
 
 #[async_trait]
@@ -259,7 +297,7 @@ impl Reconciler for RouteTableReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[("vpc_id", "a route table cannot move to another VPC")]
+        REPLACE_ON
     }
 
     /// Routes are compared in the canonical order on both sides.
@@ -288,17 +326,18 @@ impl Reconciler for RouteTableReconciler {
         spec: &ResourceSpec,
         token: &str,
     ) -> Result<Observed, ReconcileError> {
+        let p: RouteTableProps = props::typed(spec)?;
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
         let id = create_unless_found::<RouteTable, _, _, _>(
             &self.aws,
             cx,
             spec,
             "ec2:CreateRouteTable",
-            || create_table(&ec2, spec, token),
+            || create_table(&ec2, spec, &p.vpc_id, token),
             |t| Ok(t.route_table_id().unwrap_or_default().to_string()),
         )
         .await?;
-        for op in route_ops(&routes_of(&spec.props), &[]) {
+        for op in route_ops(&desired_routes(&p), &[]) {
             apply_route(&ec2, spec, &id, &op).await?;
         }
         Ok(Observed {
@@ -316,8 +355,9 @@ impl Reconciler for RouteTableReconciler {
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
         // Only the routes change in place (vpc_id replaces).
+        let p: RouteTableProps = props::typed(spec)?;
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        for op in route_ops(&routes_of(&spec.props), &routes_of(&current.props)) {
+        for op in route_ops(&desired_routes(&p), &routes_of(&current.props)) {
             tracing::debug!(table = %current.id, ?op, "route");
             apply_route(&ec2, spec, &current.id, &op).await?;
         }
@@ -355,6 +395,36 @@ mod tests {
     const TOKEN: &str = "fedcba9876543210fedcba9876543210";
 
     #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<RouteTableProps>(
+            drctl_stack::kinds::ROUTE_TABLE,
+        );
+        // Every route has exactly one target, the shape `route_json` reads back.
+        for p in &all {
+            for r in &p.routes {
+                assert_eq!(r.destination_cidr_block, "0.0.0.0/0");
+                assert!(
+                    r.gateway_id.is_some() != r.nat_gateway_id.is_some(),
+                    "{r:?}"
+                );
+            }
+        }
+        assert!(all.iter().any(|p| p.routes[0].nat_gateway_id.is_some()));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
+        // The desired routes compare equal to what a read of them reports.
+        let r = &all[0].routes[0];
+        let route = Route::builder()
+            .destination_cidr_block(&r.destination_cidr_block)
+            .set_gateway_id(r.gateway_id.clone())
+            .set_nat_gateway_id(r.nat_gateway_id.clone())
+            .build();
+        assert_eq!(desired_routes(&all[0]), vec![route_json(&route).unwrap()]);
+    }
+
+    #[test]
     fn a_route_without_a_target_is_the_routes_property_s_fault() {
         let route = json!({"destination_cidr_block": "0.0.0.0/0"});
         let s = spec("ec2:route-table", json!({"routes": [route.clone()]}));
@@ -386,7 +456,11 @@ mod tests {
             drctl_stack::kinds::ROUTE_TABLE,
             json!({"vpc_id": "vpc-1", "routes": []}),
         );
-        assert_eq!(create_table(&ec2, &s, TOKEN).await.unwrap(), "rtb-1");
+        let p: RouteTableProps = props::typed(&s).unwrap();
+        assert_eq!(
+            create_table(&ec2, &s, &p.vpc_id, TOKEN).await.unwrap(),
+            "rtb-1"
+        );
         assert_eq!(create.num_calls(), 1);
     }
 

@@ -8,8 +8,7 @@
 //! Ownership: the route table holding the association carries this env's
 //! `drctl:env` tag (its address tag is the table's own address, so only the
 //! env is checked); a subnet associated with a table that is not ours is a
-//! clash. Props: `route_table_id` (in place: ReplaceRouteTableAssociation,
-//! which gives the association a new id) and `subnet_id` (replacement).
+//! clash. Props: [`RouteTableAssociationProps`].
 //!
 //! Caveats: association and disassociation take effect at once, so there is
 //! nothing to wait for.
@@ -26,7 +25,24 @@ use aws_sdk_ec2::types::{
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+
+/// What `ec2:route-table-association` compares: which table a subnet uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTableAssociationProps {
+    /// The route table's id (`rtb-…`). In place: ReplaceRouteTableAssociation,
+    /// which gives the association a new id.
+    pub route_table_id: String,
+    /// The subnet's id (`subnet-…`). Replaces.
+    pub subnet_id: String,
+}
+
+/// Fields whose change replaces the association, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[(
+    "subnet_id",
+    "an association belongs to one subnet: disassociate, associate the new one",
+)];
 
 pub struct RouteTableAssociationReconciler {
     pub aws: Aws,
@@ -41,10 +57,10 @@ impl RouteTableAssociationReconciler {
 fn observed(id: &str, route_table_id: &str, subnet_id: &str) -> Observed {
     Observed {
         id: id.to_string(),
-        props: props::from_json(json!({
-            "route_table_id": route_table_id,
-            "subnet_id": subnet_id,
-        })),
+        props: props::to_props(&RouteTableAssociationProps {
+            route_table_id: route_table_id.to_string(),
+            subnet_id: subnet_id.to_string(),
+        }),
         attrs: Default::default(),
     }
 }
@@ -68,10 +84,7 @@ impl Reconciler for RouteTableAssociationReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[(
-            "subnet_id",
-            "an association belongs to one subnet: disassociate, associate the new one",
-        )]
+        REPLACE_ON
     }
 
     async fn read(
@@ -164,8 +177,8 @@ impl Reconciler for RouteTableAssociationReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
-        let table = props::str(spec, "route_table_id")?;
-        let subnet = props::str(spec, "subnet_id")?;
+        let p: RouteTableAssociationProps = props::typed(spec)?;
+        let (table, subnet) = (p.route_table_id.as_str(), p.subnet_id.as_str());
         // No token: a subnet has one association, so a retried call answers
         // Resource.AlreadyAssociated and the next read finds it.
         let req = self
@@ -193,8 +206,8 @@ impl Reconciler for RouteTableAssociationReconciler {
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
         // Only route_table_id changes in place (subnet_id replaces).
-        let table = props::str(spec, "route_table_id")?;
-        let subnet = props::str(spec, "subnet_id")?;
+        let p: RouteTableAssociationProps = props::typed(spec)?;
+        let (table, subnet) = (p.route_table_id.as_str(), p.subnet_id.as_str());
         let req = self
             .aws
             .ec2(self.aws.region_of(spec))
@@ -232,5 +245,33 @@ impl Reconciler for RouteTableAssociationReconciler {
             .await
             .map(|_| ()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<RouteTableAssociationProps>(
+            drctl_stack::kinds::ROUTE_TABLE_ASSOCIATION,
+        );
+        // Public subnets use the public table, private ones the private table.
+        assert!(all.iter().all(|p| {
+            let public = p.subnet_id.contains("/public-subnet-");
+            p.route_table_id
+                .contains(if public { "/public-rt" } else { "/private-rt" })
+        }));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
+        assert_eq!(
+            observed("rtbassoc-1", "rtb-1", "subnet-1").props,
+            props::from_json(
+                serde_json::json!({"route_table_id": "rtb-1", "subnet_id": "subnet-1"})
+            )
+        );
     }
 }

@@ -1,12 +1,7 @@
 //! `ec2:subnet` — one of the four subnets of a region.
 //!
 //! Found by id, else by ownership tags (a subnet's name is only a `Name`
-//! tag, not unique). Props: `vpc_id`, `cidr_block`, `az_index` (all three
-//! force replacement: a subnet cannot move) and `map_public_ip_on_launch`
-//! (in place). `az_index` N means the region's N-th availability zone:
-//! DescribeAvailabilityZones, state `available`, standard zones only, sorted
-//! by name; the observed value is the index of the subnet's zone in that
-//! list. Attrs: `availability_zone`.
+//! tag, not unique). Props: [`SubnetProps`]. Attrs: `availability_zone`.
 //!
 //! Caveats: delete waits out `DependencyViolation` (the network interfaces
 //! of an ALB, NAT or instances go away asynchronously) and the timeout names
@@ -24,7 +19,34 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet, SubnetStat
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// What `ec2:subnet` compares: the blueprint's props and what a read reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetProps {
+    /// The VPC's id (`vpc-…`). Replaces: a subnet cannot move.
+    pub vpc_id: String,
+    /// The subnet's IPv4 block inside the VPC's, e.g. `10.0.1.0/24`. Replaces.
+    pub cidr_block: String,
+    /// N means the region's N-th availability zone (from 0): DescribeAvailabilityZones,
+    /// state `available`, standard zones only, sorted by name; the observed value is the
+    /// index of the subnet's zone in that list. Replaces.
+    pub az_index: u32,
+    /// Whether instances launched in it get a public IPv4 address. In place.
+    pub map_public_ip_on_launch: bool,
+}
+
+/// Fields whose change replaces the subnet, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("cidr_block", "a subnet's CIDR block cannot change"),
+    (
+        "az_index",
+        "a subnet cannot move to another availability zone",
+    ),
+    ("vpc_id", "a subnet cannot move to another VPC"),
+];
 
 pub struct SubnetReconciler {
     pub aws: Aws,
@@ -84,6 +106,7 @@ impl SubnetReconciler {
             .iter()
             .position(|z| z == az)
             .map_or(Value::Null, |i| json!(i));
+        // Not `SubnetProps`: `az_index` is null for a zone outside the list.
         Ok(Observed {
             id: id.to_string(),
             props: props::from_json(json!({
@@ -151,14 +174,7 @@ impl Reconciler for SubnetReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("cidr_block", "a subnet's CIDR block cannot change"),
-            (
-                "az_index",
-                "a subnet cannot move to another availability zone",
-            ),
-            ("vpc_id", "a subnet cannot move to another VPC"),
-        ]
+        REPLACE_ON
     }
 
     async fn read(
@@ -183,8 +199,9 @@ impl Reconciler for SubnetReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
+        let p: SubnetProps = props::typed(spec)?;
         let region = self.aws.region_of(spec);
-        let index = props::i64(spec, "az_index")?;
+        let index = p.az_index;
         let zones = self.zones(region).await?;
         let az = usize::try_from(index)
             .ok()
@@ -206,8 +223,8 @@ impl Reconciler for SubnetReconciler {
             .aws
             .ec2(region)
             .create_subnet()
-            .vpc_id(props::str(spec, "vpc_id")?)
-            .cidr_block(props::str(spec, "cidr_block")?)
+            .vpc_id(&p.vpc_id)
+            .cidr_block(&p.cidr_block)
             .availability_zone(az)
             .tag_specifications(ec2_tag_spec(ResourceType::Subnet, spec));
         let id = Policy::AFTER_CREATE
@@ -238,7 +255,7 @@ impl Reconciler for SubnetReconciler {
             self.aws.note_ready_at_create(&id);
         }
         // CreateSubnet cannot set it; false is the default, so no call then.
-        if props::bool(spec, "map_public_ip_on_launch")? {
+        if p.map_public_ip_on_launch {
             self.set_map_public_ip(region, &id, true).await?;
         }
         Ok(Observed {
@@ -274,9 +291,13 @@ impl Reconciler for SubnetReconciler {
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
         // Only map_public_ip_on_launch can change in place.
-        let value = props::bool(spec, "map_public_ip_on_launch")?;
-        self.set_map_public_ip(self.aws.region_of(spec), &current.id, value)
-            .await?;
+        let p: SubnetProps = props::typed(spec)?;
+        self.set_map_public_ip(
+            self.aws.region_of(spec),
+            &current.id,
+            p.map_public_ip_on_launch,
+        )
+        .await?;
         Ok(current.updated_to(spec))
     }
 
@@ -317,6 +338,20 @@ async fn delete_subnet(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<SubnetProps>(drctl_stack::kinds::SUBNET);
+        // Two public and two private subnets per region, in zones 0 and 1.
+        assert!(all
+            .iter()
+            .all(|p| p.az_index < 2 && !p.map_public_ip_on_launch));
+        assert!(all.iter().any(|p| p.az_index == 1));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
+    }
+
     #[test]
     fn only_an_available_create_answer_skips_the_wait() {
         let made = |state| Subnet::builder().subnet_id("subnet-1").state(state).build();

@@ -4,10 +4,7 @@
 //! among the load balancer's listeners (`load_balancer_arn`) by `port`;
 //! several on the port are an error. Ownership: DescribeTags.
 //!
-//! Props: `load_balancer_arn` (replace: a listener belongs to one load
-//! balancer), `protocol`, `port`, `target_group_arn` (the default forward
-//! action) — changed in place with ModifyListener.
-//! Attrs: `arn`.
+//! Props: [`ListenerProps`]. Attrs: `arn`.
 //!
 //! Caveats: while its load balancer does not exist yet the listener cannot
 //! exist either, so an unknown `load_balancer_arn` reads as not found.
@@ -22,7 +19,29 @@ use aws_sdk_elasticloadbalancingv2::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `elbv2:listener` compares; all but the load balancer change in place
+/// with ModifyListener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerProps {
+    /// The load balancer's ARN. Replaces: a listener belongs to one load balancer.
+    pub load_balancer_arn: String,
+    /// `HTTP` (the listener's protocol). In place.
+    pub protocol: String,
+    /// Port it listens on (1-65535); also how a read finds it. In place.
+    pub port: i32,
+    /// The target group's ARN, of the default forward action. In place.
+    pub target_group_arn: String,
+}
+
+/// Fields whose change replaces the listener, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[(
+    "load_balancer_arn",
+    "a listener cannot move to another load balancer",
+)];
 
 pub struct ListenerReconciler {
     pub aws: Aws,
@@ -69,6 +88,7 @@ fn observe(spec: &ResourceSpec, l: &Listener) -> Result<Observed, ReconcileError
     let arn = l.listener_arn().ok_or_else(|| {
         ReconcileError::Internal(format!("{}: listener without an ARN", spec.address))
     })?;
+    // Not `ListenerProps`: a field AWS does not report is null, not a default.
     Ok(Observed {
         id: arn.to_string(),
         props: props::from_json(json!({
@@ -81,13 +101,14 @@ fn observe(spec: &ResourceSpec, l: &Listener) -> Result<Observed, ReconcileError
     })
 }
 
-fn forward(spec: &ResourceSpec) -> Result<Action, ReconcileError> {
-    Ok(Action::builder()
+fn forward(p: &ListenerProps) -> Action {
+    Action::builder()
         .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(props::str(spec, "target_group_arn")?)
-        .build())
+        .target_group_arn(&p.target_group_arn)
+        .build()
 }
 
+/// The port alone, for a read (which may see an unresolved spec).
 fn port(spec: &ResourceSpec) -> Result<i32, ReconcileError> {
     i32::try_from(props::i64(spec, "port")?)
         .map_err(|_| props::config(spec, "port", "'port' is out of range"))
@@ -114,10 +135,7 @@ impl Reconciler for ListenerReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[(
-            "load_balancer_arn",
-            "a listener cannot move to another load balancer",
-        )]
+        REPLACE_ON
     }
 
     async fn read(
@@ -158,15 +176,16 @@ impl Reconciler for ListenerReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
+        let p: ListenerProps = props::typed(spec)?;
         let elb = self.aws.elbv2(self.aws.region_of(spec));
         // No token in this API; a crashed create is found again by load
         // balancer and port, and AWS refuses a second listener on the port.
         let req = elb
             .create_listener()
-            .load_balancer_arn(props::str(spec, "load_balancer_arn")?)
-            .protocol(ProtocolEnum::from(props::str(spec, "protocol")?))
-            .port(port(spec)?)
-            .default_actions(forward(spec)?)
+            .load_balancer_arn(&p.load_balancer_arn)
+            .protocol(ProtocolEnum::from(p.protocol.as_str()))
+            .port(p.port)
+            .default_actions(forward(&p))
             .set_tags(Some(elbv2_tags(spec)));
         let out = call("elbv2:CreateListener", Policy::ONCE, || req.clone().send()).await?;
         let l = out.listeners().first().ok_or_else(|| {
@@ -184,13 +203,14 @@ impl Reconciler for ListenerReconciler {
         current: &Observed,
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let p: ListenerProps = props::typed(spec)?;
         let elb = self.aws.elbv2(self.aws.region_of(spec));
         let req = elb
             .modify_listener()
             .listener_arn(&current.id)
-            .protocol(ProtocolEnum::from(props::str(spec, "protocol")?))
-            .port(port(spec)?)
-            .default_actions(forward(spec)?);
+            .protocol(ProtocolEnum::from(p.protocol.as_str()))
+            .port(p.port)
+            .default_actions(forward(&p));
         call("elbv2:ModifyListener", Policy::TRANSIENT, || {
             req.clone().send()
         })
@@ -219,6 +239,29 @@ impl Reconciler for ListenerReconciler {
 mod tests {
     use super::*;
     use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupTuple};
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all =
+            crate::testing::assert_blueprint_props::<ListenerProps>(drctl_stack::kinds::LISTENER);
+        assert!(all.iter().all(|p| p.port == 80
+            && p.protocol == "HTTP"
+            && p.target_group_arn.ends_with("compute/tg.id")));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
+        // What a read reports for the blueprint's listener has the same shape.
+        let l = Listener::builder()
+            .listener_arn("arn:l")
+            .load_balancer_arn(&all[0].load_balancer_arn)
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .default_actions(forward(&all[0]))
+            .build();
+        let s = &crate::testing::blueprint_specs(drctl_stack::kinds::LISTENER)[0];
+        assert_eq!(observe(s, &l).unwrap().props, props::to_props(&all[0]));
+    }
 
     #[test]
     fn the_target_group_is_read_from_either_form_of_forward_action() {

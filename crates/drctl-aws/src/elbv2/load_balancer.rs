@@ -6,9 +6,7 @@
 //! emulator lets two ALBs share a name, so several matches are an error.
 //! Ownership: DescribeTags.
 //!
-//! Props: `scheme`, `type` (replace), `ip_address_type` (SetIpAddressType),
-//! `subnet_ids` (SetSubnets), `security_group_ids` (SetSecurityGroups).
-//! Attrs: `arn`, `dns_name`, `canonical_hosted_zone_id`, `arn_suffix`
+//! Props: [`LoadBalancerProps`]. Attrs: `arn`, `dns_name`, `canonical_hosted_zone_id`, `arn_suffix`
 //! (`app/<name>/<id>`, the CloudWatch `LoadBalancer` dimension), `name`.
 //!
 //! Caveats: an ALB is `provisioning` for minutes; `wait_ready` waits for
@@ -31,7 +29,37 @@ use aws_sdk_elasticloadbalancingv2::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `elbv2:load-balancer` compares: the blueprint's props and what a read reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancerProps {
+    /// `internet-facing` or `internal`. Replaces.
+    pub scheme: String,
+    /// `application` (an ALB). Replaces.
+    pub r#type: String,
+    /// `ipv4` or `dualstack`. In place (SetIpAddressType).
+    pub ip_address_type: String,
+    /// The VPC's id (`vpc-…`), the one its subnets are in; not sent (AWS
+    /// takes it from the subnets). Replaces.
+    pub vpc_id: String,
+    /// The public subnets' ids, one per zone, at least two. In place (SetSubnets).
+    pub subnet_ids: Vec<String>,
+    /// The ALB security group's id(s). In place (SetSecurityGroups).
+    pub security_group_ids: Vec<String>,
+}
+
+/// Fields whose change replaces the load balancer, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("scheme", "a load balancer's scheme cannot change"),
+    ("type", "a load balancer's type cannot change"),
+    (
+        "vpc_id",
+        "a load balancer cannot move to another VPC (SetSubnets takes subnets of its own VPC only)",
+    ),
+];
 
 pub struct LoadBalancerReconciler {
     pub aws: Aws,
@@ -70,6 +98,7 @@ fn observe(spec: &ResourceSpec, lb: &LoadBalancer) -> Result<Observed, Reconcile
         .iter()
         .filter_map(|z| z.subnet_id().map(str::to_string))
         .collect();
+    // Not `LoadBalancerProps`: a field AWS does not report is null, not a default.
     Ok(Observed {
         id: arn.to_string(),
         props: props::from_json(json!({
@@ -129,16 +158,17 @@ async fn wait_active(
 }
 
 async fn create_with(elb: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
+    let p: LoadBalancerProps = props::typed(spec)?;
     // No token in this API: the unique name and the tags in this call
     // make a crashed create recoverable by lookup.
     let req = elb
         .create_load_balancer()
         .name(&spec.name)
-        .set_subnets(Some(props::strings(spec, "subnet_ids")?))
-        .set_security_groups(Some(props::strings(spec, "security_group_ids")?))
-        .scheme(LoadBalancerSchemeEnum::from(props::str(spec, "scheme")?))
-        .r#type(LoadBalancerTypeEnum::from(props::str(spec, "type")?))
-        .ip_address_type(IpAddressType::from(props::str(spec, "ip_address_type")?))
+        .set_subnets(Some(p.subnet_ids))
+        .set_security_groups(Some(p.security_group_ids))
+        .scheme(LoadBalancerSchemeEnum::from(p.scheme.as_str()))
+        .r#type(LoadBalancerTypeEnum::from(p.r#type.as_str()))
+        .ip_address_type(IpAddressType::from(p.ip_address_type.as_str()))
         .set_tags(Some(elbv2_tags(spec)));
     let out = call("elbv2:CreateLoadBalancer", Policy::ONCE, || {
         req.clone().send()
@@ -200,14 +230,7 @@ impl Reconciler for LoadBalancerReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("scheme", "a load balancer's scheme cannot change"),
-            ("type", "a load balancer's type cannot change"),
-            (
-                "vpc_id",
-                "a load balancer cannot move to another VPC (SetSubnets takes subnets of its own VPC only)",
-            ),
-        ]
+        REPLACE_ON
     }
 
     async fn read(
@@ -258,12 +281,13 @@ impl Reconciler for LoadBalancerReconciler {
         current: &Observed,
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let p: LoadBalancerProps = props::typed(spec)?;
         let elb = self.aws.elbv2(self.aws.region_of(spec));
         let arn = current.id.as_str();
         for c in changes {
             match c.field.as_str() {
                 "subnet_ids" => {
-                    let subnets = props::strings(spec, "subnet_ids")?;
+                    let subnets = &p.subnet_ids;
                     call("elbv2:SetSubnets", Policy::TRANSIENT, || {
                         elb.set_subnets()
                             .load_balancer_arn(arn)
@@ -273,7 +297,7 @@ impl Reconciler for LoadBalancerReconciler {
                     .await?;
                 }
                 "security_group_ids" => {
-                    let groups = props::strings(spec, "security_group_ids")?;
+                    let groups = &p.security_group_ids;
                     call("elbv2:SetSecurityGroups", Policy::TRANSIENT, || {
                         elb.set_security_groups()
                             .load_balancer_arn(arn)
@@ -283,7 +307,7 @@ impl Reconciler for LoadBalancerReconciler {
                     .await?;
                 }
                 "ip_address_type" => {
-                    let t = IpAddressType::from(props::str(spec, "ip_address_type")?);
+                    let t = IpAddressType::from(p.ip_address_type.as_str());
                     call("elbv2:SetIpAddressType", Policy::TRANSIENT, || {
                         elb.set_ip_address_type()
                             .load_balancer_arn(arn)
@@ -355,7 +379,7 @@ pub(crate) mod tests {
             name: "trading-alb-dev".into(),
             props: props::from_json(json!({
                 "scheme": "internet-facing", "type": "application", "ip_address_type": "ipv4",
-                "subnet_ids": ["subnet-b", "subnet-a"], "security_group_ids": ["sg-1"],
+                "vpc_id": "vpc-1", "subnet_ids": ["subnet-b", "subnet-a"], "security_group_ids": ["sg-1"],
             })),
             tags: [("drctl:env".to_string(), "dev".to_string())].into(),
             depends_on: vec![],
@@ -384,6 +408,20 @@ pub(crate) mod tests {
             )
             .security_groups("sg-1")
             .build()
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<LoadBalancerProps>(
+            drctl_stack::kinds::LOAD_BALANCER,
+        );
+        assert!(all.iter().all(|p| p.scheme == "internet-facing"
+            && p.r#type == "application"
+            && p.subnet_ids.len() == 2));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

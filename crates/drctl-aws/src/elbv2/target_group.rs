@@ -4,12 +4,7 @@
 //! `TargetGroupNotFound` when absent); several matches are an error.
 //! Ownership: DescribeTags.
 //!
-//! Props: `vpc_id`, `protocol`, `port`, `target_type` (replace); the health
-//! check (`health_check_path`, `health_check_protocol`,
-//! `health_check_interval_seconds`, `health_check_timeout_seconds`,
-//! `healthy_threshold_count`, `unhealthy_threshold_count`, `matcher`) is
-//! changed in place with ModifyTargetGroup.
-//! Attrs: `arn`, `arn_suffix` (`targetgroup/<name>/<id>`, the CloudWatch
+//! Props: [`TargetGroupProps`]. Attrs: `arn`, `arn_suffix` (`targetgroup/<name>/<id>`, the CloudWatch
 //! `TargetGroup` dimension), `name`.
 //!
 //! Caveats: AWS refuses to delete a group a listener or an Auto Scaling
@@ -27,7 +22,45 @@ use aws_sdk_elasticloadbalancingv2::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `elbv2:target-group` compares. The health check fields change in
+/// place with ModifyTargetGroup (one call sets them all).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetGroupProps {
+    /// The VPC's id (`vpc-…`). Replaces.
+    pub vpc_id: String,
+    /// Traffic protocol to the targets, `HTTP`. Replaces.
+    pub protocol: String,
+    /// Port the targets listen on (1-65535). Replaces.
+    pub port: i32,
+    /// `instance` (targets are the Auto Scaling group's instances). Replaces.
+    pub target_type: String,
+    /// Path the health check requests, e.g. `/health`. In place.
+    pub health_check_path: String,
+    /// Protocol of the health check, `HTTP`. In place.
+    pub health_check_protocol: String,
+    /// Seconds between health checks (5-300). In place.
+    pub health_check_interval_seconds: i32,
+    /// Seconds without an answer that fail a check (2-120). In place.
+    pub health_check_timeout_seconds: i32,
+    /// Consecutive passed checks that make a target healthy (2-10). In place.
+    pub healthy_threshold_count: i32,
+    /// Consecutive failed checks that make a target unhealthy (2-10). In place.
+    pub unhealthy_threshold_count: i32,
+    /// HTTP codes that count as healthy, e.g. `200` or `200-299`. In place.
+    pub matcher: String,
+}
+
+/// Fields whose change replaces the target group, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("vpc_id", "a target group cannot move to another VPC"),
+    ("protocol", "a target group's protocol cannot change"),
+    ("port", "a target group's port cannot change"),
+    ("target_type", "a target group's target type cannot change"),
+];
 
 pub struct TargetGroupReconciler {
     pub aws: Aws,
@@ -69,6 +102,7 @@ fn observe(spec: &ResourceSpec, tg: &TargetGroup) -> Result<Observed, ReconcileE
     let arn = tg.target_group_arn().ok_or_else(|| {
         ReconcileError::Internal(format!("{}: target group without an ARN", spec.address))
     })?;
+    // Not `TargetGroupProps`: a field AWS does not report is null, not a default.
     Ok(Observed {
         id: arn.to_string(),
         props: props::from_json(json!({
@@ -86,11 +120,6 @@ fn observe(spec: &ResourceSpec, tg: &TargetGroup) -> Result<Observed, ReconcileE
         })),
         attrs: attrs(arn, tg.target_group_name()),
     })
-}
-
-fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
-    i32::try_from(props::i64(spec, field)?)
-        .map_err(|_| props::config(spec, field, format!("property '{field}' is out of range")))
 }
 
 #[async_trait]
@@ -126,12 +155,7 @@ impl Reconciler for TargetGroupReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("vpc_id", "a target group cannot move to another VPC"),
-            ("protocol", "a target group's protocol cannot change"),
-            ("port", "a target group's port cannot change"),
-            ("target_type", "a target group's target type cannot change"),
-        ]
+        REPLACE_ON
     }
 
     async fn read(
@@ -159,30 +183,24 @@ impl Reconciler for TargetGroupReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
+        let p: TargetGroupProps = props::typed(spec)?;
         let elb = self.aws.elbv2(self.aws.region_of(spec));
         // No token in this API: the unique name and the tags in this call
         // make a crashed create recoverable by lookup.
         let req = elb
             .create_target_group()
             .name(&spec.name)
-            .vpc_id(props::str(spec, "vpc_id")?)
-            .protocol(ProtocolEnum::from(props::str(spec, "protocol")?))
-            .port(int(spec, "port")?)
-            .target_type(TargetTypeEnum::from(props::str(spec, "target_type")?))
-            .health_check_path(props::str(spec, "health_check_path")?)
-            .health_check_protocol(ProtocolEnum::from(props::str(
-                spec,
-                "health_check_protocol",
-            )?))
-            .health_check_interval_seconds(int(spec, "health_check_interval_seconds")?)
-            .health_check_timeout_seconds(int(spec, "health_check_timeout_seconds")?)
-            .healthy_threshold_count(int(spec, "healthy_threshold_count")?)
-            .unhealthy_threshold_count(int(spec, "unhealthy_threshold_count")?)
-            .matcher(
-                Matcher::builder()
-                    .http_code(props::str(spec, "matcher")?)
-                    .build(),
-            )
+            .vpc_id(&p.vpc_id)
+            .protocol(ProtocolEnum::from(p.protocol.as_str()))
+            .port(p.port)
+            .target_type(TargetTypeEnum::from(p.target_type.as_str()))
+            .health_check_path(&p.health_check_path)
+            .health_check_protocol(ProtocolEnum::from(p.health_check_protocol.as_str()))
+            .health_check_interval_seconds(p.health_check_interval_seconds)
+            .health_check_timeout_seconds(p.health_check_timeout_seconds)
+            .healthy_threshold_count(p.healthy_threshold_count)
+            .unhealthy_threshold_count(p.unhealthy_threshold_count)
+            .matcher(Matcher::builder().http_code(&p.matcher).build())
             .set_tags(Some(elbv2_tags(spec)));
         let out = call("elbv2:CreateTargetGroup", Policy::ONCE, || {
             req.clone().send()
@@ -208,26 +226,20 @@ impl Reconciler for TargetGroupReconciler {
         current: &Observed,
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let p: TargetGroupProps = props::typed(spec)?;
         let elb = self.aws.elbv2(self.aws.region_of(spec));
         // Only health check fields reach here (the rest replace); setting
         // them all at once is one call either way.
         let req = elb
             .modify_target_group()
             .target_group_arn(&current.id)
-            .health_check_path(props::str(spec, "health_check_path")?)
-            .health_check_protocol(ProtocolEnum::from(props::str(
-                spec,
-                "health_check_protocol",
-            )?))
-            .health_check_interval_seconds(int(spec, "health_check_interval_seconds")?)
-            .health_check_timeout_seconds(int(spec, "health_check_timeout_seconds")?)
-            .healthy_threshold_count(int(spec, "healthy_threshold_count")?)
-            .unhealthy_threshold_count(int(spec, "unhealthy_threshold_count")?)
-            .matcher(
-                Matcher::builder()
-                    .http_code(props::str(spec, "matcher")?)
-                    .build(),
-            );
+            .health_check_path(&p.health_check_path)
+            .health_check_protocol(ProtocolEnum::from(p.health_check_protocol.as_str()))
+            .health_check_interval_seconds(p.health_check_interval_seconds)
+            .health_check_timeout_seconds(p.health_check_timeout_seconds)
+            .healthy_threshold_count(p.healthy_threshold_count)
+            .unhealthy_threshold_count(p.unhealthy_threshold_count)
+            .matcher(Matcher::builder().http_code(&p.matcher).build());
         call("elbv2:ModifyTargetGroup", Policy::TRANSIENT, || {
             req.clone().send()
         })
@@ -260,6 +272,28 @@ impl Reconciler for TargetGroupReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<TargetGroupProps>(
+            drctl_stack::kinds::TARGET_GROUP,
+        );
+        assert!(all.iter().all(|p| p.port == 80
+            && p.health_check_interval_seconds > p.health_check_timeout_seconds
+            && p.matcher == "200"));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
+        // A port beyond i32 names the field.
+        let mut s = crate::testing::blueprint_specs(drctl_stack::kinds::TARGET_GROUP).remove(0);
+        s.props.insert("port".into(), json!(1_i64 << 40));
+        let e = props::typed::<TargetGroupProps>(&s).unwrap_err();
+        assert!(
+            matches!(&e, ReconcileError::Config { field, .. } if field == "port"),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn the_arn_suffix_is_the_cloudwatch_dimension() {
