@@ -5,12 +5,8 @@
 //! group's tags, set in CreateAutoScalingGroup with PropagateAtLaunch so
 //! that instances carry them too.
 //!
-//! Props: `launch_template_id`, `launch_template_version`, `min_size`,
-//! `max_size`, `desired_capacity`, `subnet_ids` (VPCZoneIdentifier),
-//! `health_check_type`, `health_check_grace_period` (UpdateAutoScalingGroup)
-//! and `target_group_arns` (Attach/DetachLoadBalancerTargetGroups), all in
-//! place. Lists are reported in the plan's order when they hold the same
-//! items, sorted otherwise. Attrs: `name`, `arn`.
+//! Props: [`AutoscalingGroupProps`]. Lists are reported in the plan's order
+//! when they hold the same items, sorted otherwise. Attrs: `name`, `arn`.
 //!
 //! `desired_capacity` is set at create and whenever the plan changes it;
 //! in between the target-tracking policy moves it, so a value within the
@@ -36,7 +32,38 @@ use aws_sdk_autoscaling::Client;
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `autoscaling:group` compares. Every field changes in place:
+/// UpdateAutoScalingGroup, except `target_group_arns`
+/// (Attach/DetachLoadBalancerTargetGroups).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscalingGroupProps {
+    /// The launch template's id (`lt-…`).
+    pub launch_template_id: String,
+    /// The template version, its number as a string (the template's `latest_version`).
+    pub launch_template_version: String,
+    /// Fewest instances (the plan's `min_size`).
+    pub min_size: i32,
+    /// Most instances (the plan's `max_size`).
+    pub max_size: i32,
+    /// Instances wanted; set at create and when the plan changes it, the
+    /// scaling policy's within `min_size..=max_size` in between.
+    pub desired_capacity: i32,
+    /// The private subnets' ids (sent as `VPCZoneIdentifier`, comma-joined).
+    pub subnet_ids: Vec<String>,
+    /// The target groups' ARNs the instances register in.
+    pub target_group_arns: Vec<String>,
+    /// `ELB` (the target group's health check) or `EC2`.
+    pub health_check_type: String,
+    /// Seconds after launch before health checks count.
+    pub health_check_grace_period: i32,
+}
+
+/// Nothing replaces the group: every field changes in place.
+const REPLACE_ON: &[(&str, &str)] = &[];
 
 pub struct AutoscalingGroupReconciler {
     pub aws: Aws,
@@ -65,6 +92,7 @@ fn attrs(g: &AutoScalingGroup, name: &str) -> drctl_core::model::Props {
 fn observe(spec: &ResourceSpec, g: &AutoScalingGroup) -> Observed {
     let name = g.auto_scaling_group_name().unwrap_or(&spec.name);
     let lt = g.launch_template();
+    // Not `AutoscalingGroupProps`: a field AWS does not report is null, not a default.
     Observed {
         id: name.to_string(),
         props: props::from_json(json!({
@@ -85,16 +113,11 @@ fn observe(spec: &ResourceSpec, g: &AutoScalingGroup) -> Observed {
     }
 }
 
-fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
-    i32::try_from(props::i64(spec, field)?)
-        .map_err(|_| props::config(spec, field, format!("property '{field}' is out of range")))
-}
-
-fn launch_template(spec: &ResourceSpec) -> Result<LaunchTemplateSpecification, ReconcileError> {
-    Ok(LaunchTemplateSpecification::builder()
-        .launch_template_id(props::str(spec, "launch_template_id")?)
-        .version(props::str(spec, "launch_template_version")?)
-        .build())
+fn launch_template(p: &AutoscalingGroupProps) -> LaunchTemplateSpecification {
+    LaunchTemplateSpecification::builder()
+        .launch_template_id(&p.launch_template_id)
+        .version(&p.launch_template_version)
+        .build()
 }
 
 /// Create, retried while IAM has not propagated the template's instance
@@ -103,6 +126,7 @@ pub(crate) async fn create_group(
     asg: &Client,
     spec: &ResourceSpec,
 ) -> Result<Observed, ReconcileError> {
+    let p: AutoscalingGroupProps = props::typed(spec)?;
     let tags: Vec<Tag> = spec
         .tags
         .iter()
@@ -121,14 +145,14 @@ pub(crate) async fn create_group(
     let req = asg
         .create_auto_scaling_group()
         .auto_scaling_group_name(&spec.name)
-        .launch_template(launch_template(spec)?)
-        .min_size(int(spec, "min_size")?)
-        .max_size(int(spec, "max_size")?)
-        .desired_capacity(int(spec, "desired_capacity")?)
-        .vpc_zone_identifier(props::strings(spec, "subnet_ids")?.join(","))
-        .set_target_group_arns(Some(props::strings(spec, "target_group_arns")?))
-        .health_check_type(props::str(spec, "health_check_type")?)
-        .health_check_grace_period(int(spec, "health_check_grace_period")?)
+        .launch_template(launch_template(&p))
+        .min_size(p.min_size)
+        .max_size(p.max_size)
+        .desired_capacity(p.desired_capacity)
+        .vpc_zone_identifier(p.subnet_ids.join(","))
+        .set_target_group_arns(Some(p.target_group_arns.clone()))
+        .health_check_type(&p.health_check_type)
+        .health_check_grace_period(p.health_check_grace_period)
         .set_tags(Some(tags));
     call(
         "autoscaling:CreateAutoScalingGroup",
@@ -205,8 +229,8 @@ async fn set_target_groups(
     asg: &Client,
     spec: &ResourceSpec,
     name: &str,
+    wanted: &[String],
 ) -> Result<(), ReconcileError> {
-    let wanted = props::strings(spec, "target_group_arns")?;
     let have = describe(asg, spec, name)
         .await?
         .map(|g| g.target_group_arns().to_vec())
@@ -298,6 +322,10 @@ impl Reconciler for AutoscalingGroupReconciler {
         Ok(())
     }
 
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        REPLACE_ON
+    }
+
     fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
         let mut changes = diff_props(&spec.props, &observed.props, self.replace_on());
         changes.retain(|c| c.field != "desired_capacity" || !scaled_by_policy(spec, observed));
@@ -335,25 +363,26 @@ impl Reconciler for AutoscalingGroupReconciler {
         current: &Observed,
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let p: AutoscalingGroupProps = props::typed(spec)?;
         let asg = self.aws.autoscaling(self.aws.region_of(spec));
         let name = current.id.as_str();
         if changes.iter().any(|c| c.field != "target_group_arns") {
             // The desired capacity only when the plan asks: otherwise it is
             // the scaling policy's (AWS keeps it within the new bounds).
             let desired = match changes.iter().any(|c| c.field == "desired_capacity") {
-                true => Some(int(spec, "desired_capacity")?),
+                true => Some(p.desired_capacity),
                 false => None,
             };
             let req = asg
                 .update_auto_scaling_group()
                 .auto_scaling_group_name(name)
-                .launch_template(launch_template(spec)?)
-                .min_size(int(spec, "min_size")?)
-                .max_size(int(spec, "max_size")?)
+                .launch_template(launch_template(&p))
+                .min_size(p.min_size)
+                .max_size(p.max_size)
                 .set_desired_capacity(desired)
-                .vpc_zone_identifier(props::strings(spec, "subnet_ids")?.join(","))
-                .health_check_type(props::str(spec, "health_check_type")?)
-                .health_check_grace_period(int(spec, "health_check_grace_period")?);
+                .vpc_zone_identifier(p.subnet_ids.join(","))
+                .health_check_type(&p.health_check_type)
+                .health_check_grace_period(p.health_check_grace_period);
             // A new template version may name a fresh instance profile.
             call(
                 "autoscaling:UpdateAutoScalingGroup",
@@ -363,7 +392,7 @@ impl Reconciler for AutoscalingGroupReconciler {
             .await?;
         }
         if changes.iter().any(|c| c.field == "target_group_arns") {
-            set_target_groups(&asg, spec, name).await?;
+            set_target_groups(&asg, spec, name, &p.target_group_arns).await?;
         }
         Ok(current.updated_to(spec))
     }
@@ -426,6 +455,21 @@ pub(crate) mod tests {
             .health_check_type("ELB")
             .health_check_grace_period(300)
             .build()
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<AutoscalingGroupProps>(
+            drctl_stack::kinds::AUTOSCALING_GROUP,
+        );
+        assert!(all.iter().all(|p| p.min_size <= p.desired_capacity
+            && p.desired_capacity <= p.max_size
+            && p.health_check_type == "ELB"
+            && p.subnet_ids.len() == 2));
+        assert!(REPLACE_ON.is_empty());
+        // The test spec has the blueprint's shape, and a read of it the same.
+        let p: AutoscalingGroupProps = props::typed(&spec()).unwrap();
+        assert_eq!(props::to_props(&p), observe(&spec(), &group()).props);
     }
 
     #[tokio::test(start_paused = true)]

@@ -4,12 +4,10 @@
 //! `InvalidLaunchTemplateName.NotFoundException` when absent). Ownership:
 //! the template's tags.
 //!
-//! Props (all of the default version): `instance_type`, `image`,
-//! `instance_profile_name`, `security_group_ids`, `user_data` (plain text;
-//! sent base64, compared decoded). Any change is an update: a new version
-//! (CreateLaunchTemplateVersion) made the default (ModifyLaunchTemplate).
-//! The instances and volumes a version launches carry the resource's tags
-//! (its `TagSpecifications`): read as `instance_tags` and `volume_tags`
+//! Props: [`LaunchTemplateProps`], all of the default version. Any change
+//! is an update: a new version (CreateLaunchTemplateVersion) made the
+//! default (ModifyLaunchTemplate). The instances and volumes a version
+//! launches carry the resource's tags (its `TagSpecifications`): read as `instance_tags` and `volume_tags`
 //! (tag maps, managed tags only, like Terraform's `volume_tags`) and compared
 //! with the desired tags, so a `[tags]` change makes one new version as well as re-tagging
 //! the template itself (the template's own tags are the shared `tags` diff).
@@ -18,8 +16,7 @@
 //! newest version the default, and a version made out of band without
 //! becoming the default is not picked up) — and `name`.
 //!
-//! `image` is an AMI id or `al2023-latest`, resolved when a version is
-//! written (newest amazon-owned `al2023-ami-2023.*-x86_64`). The template
+//! `image` is resolved when a version is written. The template
 //! carries `drctl:image` (what the plan said) and `drctl:image-id` (what it
 //! resolved to), so the plan keeps showing the symbolic value while the
 //! version uses that AMI, and shows the AMI id once it does not.
@@ -46,7 +43,30 @@ use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
 use drctl_core::recover::request_token;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// What `ec2:launch-template` compares (a read adds `instance_tags` and
+/// `volume_tags`, see the module doc). Every field changes in place: a new
+/// default version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchTemplateProps {
+    /// The instances' type, e.g. `t3.micro` (the plan's `instance_type`).
+    pub instance_type: String,
+    /// An AMI id (`ami-…`) or `al2023-latest`: the newest amazon-owned
+    /// `al2023-ami-2023.*-x86_64`, resolved when a version is written.
+    pub image: String,
+    /// The instance profile's name (not its ARN).
+    pub instance_profile_name: String,
+    /// The instances' security group ids (`sg-…`).
+    pub security_group_ids: Vec<String>,
+    /// Boot script, plain text; sent base64, compared decoded.
+    pub user_data: String,
+}
+
+/// Nothing replaces a launch template: every change is a new version.
+const REPLACE_ON: &[(&str, &str)] = &[];
 
 /// The symbolic image that resolves to the newest Amazon Linux 2023 AMI.
 pub const AL2023_LATEST: &str = "al2023-latest";
@@ -65,12 +85,15 @@ impl LaunchTemplateReconciler {
     }
 }
 
-/// The AMI `spec`'s `image` stands for: itself, or for `al2023-latest` the
-/// newest matching Amazon image (ties broken by name, then id, so the choice
-/// is stable). None to be found is the `image` property's fault: the plan's
-/// `image_id` names one instead.
-pub async fn resolve_image(ec2: &Client, spec: &ResourceSpec) -> Result<String, ReconcileError> {
-    let image = props::str(spec, "image")?;
+/// The AMI `image` (the `image` of `spec`) stands for: itself, or for
+/// `al2023-latest` the newest matching Amazon image (ties broken by name,
+/// then id, so the choice is stable). None to be found is the `image`
+/// property's fault: the plan's `image_id` names one instead.
+pub async fn resolve_image(
+    ec2: &Client,
+    spec: &ResourceSpec,
+    image: &str,
+) -> Result<String, ReconcileError> {
     if image != AL2023_LATEST {
         return Ok(image.to_string());
     }
@@ -122,40 +145,35 @@ pub async fn resolve_image(ec2: &Client, spec: &ResourceSpec) -> Result<String, 
 /// carry the ownership tags too.
 fn template_data(
     spec: &ResourceSpec,
+    p: &LaunchTemplateProps,
     ami: &str,
-) -> Result<RequestLaunchTemplateData, ReconcileError> {
+) -> RequestLaunchTemplateData {
     let tags = |rt: ResourceType| {
         LaunchTemplateTagSpecificationRequest::builder()
             .resource_type(rt)
             .set_tags(Some(ec2_tags(spec)))
             .build()
     };
-    Ok(RequestLaunchTemplateData::builder()
-        .instance_type(InstanceType::from(props::str(spec, "instance_type")?))
+    RequestLaunchTemplateData::builder()
+        .instance_type(InstanceType::from(p.instance_type.as_str()))
         .image_id(ami)
         .iam_instance_profile(
             LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
-                .name(props::str(spec, "instance_profile_name")?)
+                .name(&p.instance_profile_name)
                 .build(),
         )
-        .set_security_group_ids(Some(props::strings(spec, "security_group_ids")?))
-        .user_data(aws_smithy_types::base64::encode(props::str(
-            spec,
-            "user_data",
-        )?))
+        .set_security_group_ids(Some(p.security_group_ids.clone()))
+        .user_data(aws_smithy_types::base64::encode(&p.user_data))
         .tag_specifications(tags(ResourceType::Instance))
         .tag_specifications(tags(ResourceType::Volume))
-        .build())
+        .build()
 }
 
-fn image_tags(spec: &ResourceSpec, ami: &str) -> Result<Vec<Tag>, ReconcileError> {
-    Ok(vec![
-        Tag::builder()
-            .key(TAG_IMAGE)
-            .value(props::str(spec, "image")?)
-            .build(),
+fn image_tags(p: &LaunchTemplateProps, ami: &str) -> Vec<Tag> {
+    vec![
+        Tag::builder().key(TAG_IMAGE).value(&p.image).build(),
         Tag::builder().key(TAG_IMAGE_ID).value(ami).build(),
-    ])
+    ]
 }
 
 /// CreateLaunchTemplate with the persisted token; retried while IAM has
@@ -165,14 +183,15 @@ pub(crate) async fn create_template(
     spec: &ResourceSpec,
     token: &str,
 ) -> Result<Observed, ReconcileError> {
-    let ami = resolve_image(ec2, spec).await?;
+    let p: LaunchTemplateProps = props::typed(spec)?;
+    let ami = resolve_image(ec2, spec, &p.image).await?;
     let mut tags = ec2_tags(spec);
-    tags.extend(image_tags(spec, &ami)?);
+    tags.extend(image_tags(&p, &ami));
     let req = ec2
         .create_launch_template()
         .launch_template_name(&spec.name)
         .client_token(token)
-        .launch_template_data(template_data(spec, &ami)?)
+        .launch_template_data(template_data(spec, &p, &ami))
         .tag_specifications(
             TagSpecification::builder()
                 .resource_type(ResourceType::LaunchTemplate)
@@ -206,7 +225,8 @@ pub(crate) async fn new_version(
     id: &str,
     base: &str,
 ) -> Result<i64, ReconcileError> {
-    let ami = resolve_image(ec2, spec).await?;
+    let p: LaunchTemplateProps = props::typed(spec)?;
+    let ami = resolve_image(ec2, spec, &p.image).await?;
     // The tags too: a [tags] change alone makes a version with other data.
     let props = serde_json::to_string(&(&spec.props, &spec.tags))
         .map_err(|e| ReconcileError::Internal(format!("{}: {e}", spec.address)))?;
@@ -214,7 +234,7 @@ pub(crate) async fn new_version(
         .create_launch_template_version()
         .launch_template_id(id)
         .client_token(request_token(&[id, base, &ami, &props]))
-        .launch_template_data(template_data(spec, &ami)?);
+        .launch_template_data(template_data(spec, &p, &ami));
     let out = call(
         "ec2:CreateLaunchTemplateVersion",
         Policy::IAM_PROPAGATION,
@@ -235,7 +255,7 @@ pub(crate) async fn new_version(
     })
     .await?;
     // The template tags say which image the new version resolved.
-    let tags = image_tags(spec, &ami)?;
+    let tags = image_tags(&p, &ami);
     call("ec2:CreateTags", Policy::TRANSIENT, || {
         ec2.create_tags()
             .resources(id)
@@ -328,6 +348,8 @@ fn observe(
             .flat_map(|t| from_ec2(t.tags()))
             .collect()
     };
+    // Not `LaunchTemplateProps`: a field the version lacks is null, and the
+    // launched resources' tags are added below.
     let mut props = props::from_json(json!({
             "instance_type": data.and_then(|d| d.instance_type()).map(|t| t.as_str()),
             "image": image,
@@ -410,6 +432,10 @@ impl Reconciler for LaunchTemplateReconciler {
         writes: &drctl_core::diff::TagWrites,
     ) -> Result<(), ReconcileError> {
         crate::tags::ec2_write(&self.aws, spec, &current.id, writes).await
+    }
+
+    fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
+        REPLACE_ON
     }
 
     fn attrs_changed_by_update(&self) -> &'static [&'static str] {
@@ -571,6 +597,20 @@ mod tests {
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<LaunchTemplateProps>(
+            drctl_stack::kinds::LAUNCH_TEMPLATE,
+        );
+        assert!(all.iter().all(|p| p.user_data.starts_with("#!")
+            && p.security_group_ids.len() == 1
+            && p.instance_profile_name.ends_with(".name")));
+        assert!(REPLACE_ON.is_empty());
+        // The test spec above has the blueprint's shape.
+        let p: LaunchTemplateProps = props::typed(&spec("ami-1")).unwrap();
+        assert_eq!(p.image, "ami-1");
+    }
+
     #[tokio::test]
     async fn create_sends_the_persisted_token_tags_and_encoded_user_data() {
         let create = mock!(Client::create_launch_template)
@@ -695,11 +735,15 @@ mod tests {
             });
         let ec2 = client(&[&al2023]);
         assert_eq!(
-            resolve_image(&ec2, &spec(AL2023_LATEST)).await.unwrap(),
+            resolve_image(&ec2, &spec(AL2023_LATEST), AL2023_LATEST)
+                .await
+                .unwrap(),
             "ami-new"
         );
         assert_eq!(
-            resolve_image(&ec2, &spec("ami-pinned")).await.unwrap(),
+            resolve_image(&ec2, &spec("ami-pinned"), "ami-pinned")
+                .await
+                .unwrap(),
             "ami-pinned"
         );
 
@@ -718,7 +762,9 @@ mod tests {
             });
         let ec2 = client(&[&none, &any]);
         assert_eq!(
-            resolve_image(&ec2, &spec(AL2023_LATEST)).await.unwrap(),
+            resolve_image(&ec2, &spec(AL2023_LATEST), AL2023_LATEST)
+                .await
+                .unwrap(),
             "ami-x"
         );
     }
@@ -728,7 +774,9 @@ mod tests {
         let none =
             mock!(Client::describe_images).then_output(|| DescribeImagesOutput::builder().build());
         let ec2 = client(&[&none]);
-        let err = resolve_image(&ec2, &spec(AL2023_LATEST)).await.unwrap_err();
+        let err = resolve_image(&ec2, &spec(AL2023_LATEST), AL2023_LATEST)
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, ReconcileError::Config { field, .. } if field == "image"),
             "{err:?}"

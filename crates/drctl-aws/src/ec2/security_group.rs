@@ -3,14 +3,9 @@
 //! The group name is `spec.name` (unique per VPC). Found by id, else by
 //! filters `group-name` + `vpc-id` (by ownership tags while the VPC id is
 //! not known yet), then the ownership tags are checked: a same-named group
-//! without them is a clash. Props: `vpc_id`, `description` (both force
-//! replacement: AWS cannot change them) and `ingress`, a list of rules
-//! `{protocol, from_port, to_port, cidr}` or
-//! `{protocol, from_port, to_port, source_security_group_id}` (observed
-//! rules from IPv6 ranges use `cidr` too, prefix-list rules
-//! `prefix_list_id`, so that any rule added out of band shows). Both lists
-//! are compared in one canonical order (ports, protocol, source). Update
-//! works rule by rule: revoke what is extra, authorize what is missing.
+//! without them is a clash. Props: [`SecurityGroupProps`]. Both ingress
+//! lists are compared in one canonical order (ports, protocol, source).
+//! Update works rule by rule: revoke what is extra, authorize what is missing.
 //! Attrs: `name`.
 //!
 //! Caveats: the default egress rule is left alone (not in the props). The
@@ -33,7 +28,54 @@ use aws_sdk_ec2::types::{
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, Props, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+
+/// What `ec2:security-group` compares: the blueprint's props and what a read reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroupProps {
+    /// The VPC's id (`vpc-…`). Replaces: AWS cannot move a group.
+    pub vpc_id: String,
+    /// Free text, up to 255 characters. Replaces: AWS cannot change it.
+    pub description: String,
+    /// The inbound rules; in place, rule by rule (the default egress rule is
+    /// left alone).
+    pub ingress: Vec<IngressRule>,
+}
+
+/// One rule of [`SecurityGroupProps::ingress`]: a protocol, a port range and
+/// exactly one source. A read reports one rule per (permission, source), so
+/// any rule added out of band shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressRule {
+    /// `tcp`, `udp`, `icmp` or `-1` (all traffic), lower case.
+    pub protocol: String,
+    /// First port of the range (-1 for `-1`: no ports).
+    pub from_port: i32,
+    /// Last port of the range, inclusive (-1 for `-1`).
+    pub to_port: i32,
+    /// An IPv4 or IPv6 CIDR source, e.g. `0.0.0.0/0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+    /// Another group as the source (`sg-…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_security_group_id: Option<String>,
+    /// A managed prefix list as the source (`pl-…`); the blueprint uses
+    /// none, a read reports any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_list_id: Option<String>,
+}
+
+/// Fields whose change replaces the group, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("vpc_id", "a security group cannot move to another VPC"),
+    (
+        "description",
+        "a security group's description cannot change",
+    ),
+];
 
 pub struct SecurityGroupReconciler {
     pub aws: Aws,
@@ -115,6 +157,14 @@ fn canonical(rules: &[Value]) -> Vec<Value> {
     out
 }
 
+/// The desired rules in the observed rules' shape, to compare with them.
+fn desired_rules(p: &SecurityGroupProps) -> Vec<Value> {
+    p.ingress
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap_or_default())
+        .collect()
+}
+
 fn ingress_of(p: &Props) -> Vec<Value> {
     p.get("ingress")
         .and_then(Value::as_array)
@@ -166,6 +216,7 @@ fn permission(r: &Value) -> Result<IpPermission, String> {
 }
 
 fn observe(sg: &SecurityGroup) -> Observed {
+    // Not `SecurityGroupProps`: a field AWS does not report is null, not a default.
     Observed {
         id: sg.group_id().unwrap_or_default().to_string(),
         props: props::from_json(json!({
@@ -276,13 +327,7 @@ impl Reconciler for SecurityGroupReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("vpc_id", "a security group cannot move to another VPC"),
-            (
-                "description",
-                "a security group's description cannot change",
-            ),
-        ]
+        REPLACE_ON
     }
 
     /// Ingress rules are compared in the canonical order on both sides.
@@ -330,12 +375,13 @@ impl Reconciler for SecurityGroupReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
+        let p: SecurityGroupProps = props::typed(spec)?;
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
         let req = ec2
             .create_security_group()
             .group_name(&spec.name)
-            .description(props::str(spec, "description")?)
-            .vpc_id(props::str(spec, "vpc_id")?)
+            .description(&p.description)
+            .vpc_id(&p.vpc_id)
             .tag_specifications(ec2_tag_spec(ResourceType::SecurityGroup, spec));
         // No client token: an unanswered attempt is followed by the
         // ownership-tag lookup, which is why the tags go in this call.
@@ -364,8 +410,7 @@ impl Reconciler for SecurityGroupReconciler {
                 )
             })
             .await?;
-        self.authorize(&ec2, spec, &id, &ingress_of(&spec.props))
-            .await?;
+        self.authorize(&ec2, spec, &id, &desired_rules(&p)).await?;
         Ok(Observed {
             id,
             props: spec.props.clone(),
@@ -381,11 +426,10 @@ impl Reconciler for SecurityGroupReconciler {
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
         // Only the ingress rules change in place.
+        let p: SecurityGroupProps = props::typed(spec)?;
         let ec2 = self.aws.ec2(self.aws.region_of(spec));
-        let (extra, missing) = rule_changes(
-            &canonical(&ingress_of(&spec.props)),
-            &ingress_of(&current.props),
-        );
+        let (extra, missing) =
+            rule_changes(&canonical(&desired_rules(&p)), &ingress_of(&current.props));
         tracing::debug!(group = %current.id, ?extra, ?missing, "ingress");
         self.revoke(&ec2, &current.id, &extra).await?;
         self.authorize(&ec2, spec, &current.id, &missing).await?;
@@ -420,6 +464,46 @@ impl Reconciler for SecurityGroupReconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<SecurityGroupProps>(
+            drctl_stack::kinds::SECURITY_GROUP,
+        );
+        // STACK.md section 2: only the ALB is open to the internet, on 80 and 443.
+        let open: Vec<i32> = all
+            .iter()
+            .flat_map(|p| &p.ingress)
+            .filter(|r| r.cidr.as_deref() == Some("0.0.0.0/0"))
+            .map(|r| r.from_port)
+            .collect();
+        assert!(
+            !open.is_empty() && open.iter().all(|p| [80, 443].contains(p)),
+            "{open:?}"
+        );
+        assert!(all
+            .iter()
+            .flat_map(|p| &p.ingress)
+            .any(|r| r.from_port == 3306 && r.source_security_group_id.is_some()));
+        let fields = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(fields.get(field).is_some(), "{field}");
+        }
+        // The desired rules compare equal to what a read of them reports.
+        let specs = crate::testing::blueprint_specs(drctl_stack::kinds::SECURITY_GROUP);
+        for (p, s) in all.iter().zip(&specs) {
+            let perms: Vec<IpPermission> = desired_rules(p)
+                .iter()
+                .map(|r| permission(r).unwrap())
+                .collect();
+            assert_eq!(
+                rules_of(&perms),
+                canonical(&ingress_of(&s.props)),
+                "{}",
+                s.address
+            );
+        }
+    }
 
     #[tokio::test]
     async fn an_ingress_rule_drctl_cannot_send_is_the_ingress_property_s_fault() {
