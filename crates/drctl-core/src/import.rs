@@ -17,6 +17,7 @@
 use crate::diff::{is_system_tag, observed_tags, FieldChange, TagWrites};
 use crate::model::{contains_unknown, Observed, ReadOutcome, ResourceSpec, TAG_ADDRESS, TAG_ENV};
 use crate::reconcile::{alternate_name, changes, Ctx, ReconcileError, Reconciler};
+use std::collections::BTreeMap;
 use thiserror::Error;
 
 /// Why an import was refused. Each message is one paragraph saying what is
@@ -154,6 +155,40 @@ pub struct Imported {
     pub tagged: TagWrites,
 }
 
+impl Imported {
+    /// The state record of the imported resource at `spec`'s address: the
+    /// props found, with the tags as the plan compares them (so a tag added
+    /// by hand then shows as a change).
+    pub fn record(&self, spec: &ResourceSpec) -> crate::state::ResourceState {
+        let o = &self.observed;
+        let applied = match observed_tags(o) {
+            Some(tags) => crate::diff::applied_with_tags(&o.props, &tags),
+            None => o.props.clone(),
+        };
+        crate::state::ResourceState {
+            kind: spec.kind.clone(),
+            region: spec.region.clone(),
+            name: spec.name.clone(),
+            id: o.id.clone(),
+            attrs: o.attrs.clone(),
+            applied,
+            dependencies: spec.dependencies(),
+        }
+    }
+
+    /// The fields that differ from the spec, as shown to the user:
+    /// `field`, or `field (forces replacement: reason)`.
+    pub fn differing_fields(&self) -> Vec<String> {
+        self.differs
+            .iter()
+            .map(|f| match &f.replace_reason {
+                Some(r) => format!("{} (forces replacement: {r})", f.field),
+                None => f.field.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Imports `id` as `spec` (resolved: references replaced by the state's
 /// values where known). `form` describes the id the kind takes, for errors.
 /// Guarantee: on any error nothing was written, except after the tag write
@@ -174,58 +209,8 @@ pub async fn import(
             id,
         });
     }
-    let read_err = |source| ImportError::Read {
-        id: id.clone(),
-        kind: spec.kind.clone(),
-        form: form.to_string(),
-        source: Box::new(source),
-    };
-    // Another resource already answering to the address (by its ownership
-    // tags) would make two.
-    if let Ok(ReadOutcome::Found(o)) = r.read(cx, spec, None).await {
-        if !is_id(&o, &id) {
-            return Err(ImportError::AlreadyOwned {
-                address: spec.address.to_string(),
-                id,
-                other: o.id,
-            });
-        }
-    }
-    let adopting = Ctx {
-        adopting: true,
-        ..cx.clone()
-    };
-    let found = match r.read(&adopting, spec, Some(&id)).await {
-        Ok(ReadOutcome::Found(o)) => o,
-        Ok(ReadOutcome::NotFound) => {
-            return Err(ImportError::NotFound {
-                address: spec.address.to_string(),
-                kind: spec.kind.clone(),
-                id,
-                place: spec.region.clone().unwrap_or_else(|| "global".into()),
-                form: form.to_string(),
-            })
-        }
-        Ok(ReadOutcome::Restorable(_)) => {
-            return Err(ImportError::Restorable {
-                kind: spec.kind.clone(),
-                id,
-            })
-        }
-        Ok(ReadOutcome::Clash { id: other, detail }) => {
-            return Err(match detail.strip_prefix("it belongs to env '") {
-                Some(rest) if other == id => ImportError::OtherEnv {
-                    id,
-                    env: rest.trim_end_matches('\'').to_string(),
-                },
-                _ => ImportError::NotAdoptable {
-                    id,
-                    detail: format!("found {other}: {detail}"),
-                },
-            })
-        }
-        Err(e) => return Err(read_err(e)),
-    };
+    refuse_second_owner(r, cx, spec, &id).await?;
+    let found = read_for_adoption(r, cx, spec, &id, form).await?;
     let tags = observed_tags(&found).unwrap_or_default();
     check_owner(cx, spec, &id, &tags)?;
     let differs = identity_differs(r, cx, spec, &id, &found);
@@ -237,16 +222,7 @@ pub async fn import(
             differs,
         });
     }
-    // The spec's tags the resource lacks; its own stay (the plan shows them).
-    let writes = TagWrites {
-        set: spec
-            .tags
-            .iter()
-            .filter(|(k, v)| !is_system_tag(k) && tags.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        delete: Default::default(),
-    };
+    let writes = missing_tags(spec, &tags);
     if !writes.is_empty() {
         r.write_tags(cx, spec, &found, &writes)
             .await
@@ -255,24 +231,7 @@ pub async fn import(
                 source: Box::new(source),
             })?;
     }
-    let id = found.id.clone();
-    let observed = match r.read(cx, spec, Some(&id)).await {
-        Ok(ReadOutcome::Found(o)) if o.id == id => o,
-        Ok(other) => {
-            return Err(ImportError::ReadBack {
-                id,
-                address: spec.address.to_string(),
-                detail: format!("{other:?}"),
-            })
-        }
-        Err(e) => {
-            return Err(ImportError::ReadBack {
-                id,
-                address: spec.address.to_string(),
-                detail: e.to_string(),
-            })
-        }
-    };
+    let observed = read_back(r, cx, spec, found.id).await?;
     let differs = if crate::plan::has_unknowns(spec) {
         vec![]
     } else {
@@ -283,6 +242,104 @@ pub async fn import(
         differs,
         tagged: writes,
     })
+}
+
+/// Another resource already answering to the address (by its ownership
+/// tags) would make two: refused.
+async fn refuse_second_owner(
+    r: &dyn Reconciler,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    id: &str,
+) -> Result<(), ImportError> {
+    match r.read(cx, spec, None).await {
+        Ok(ReadOutcome::Found(o)) if !is_id(&o, id) => Err(ImportError::AlreadyOwned {
+            address: spec.address.to_string(),
+            id: id.to_string(),
+            other: o.id,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The resource `id` read as one that may be adopted (ownership tags not
+/// required), or why it cannot be.
+async fn read_for_adoption(
+    r: &dyn Reconciler,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    id: &str,
+    form: &str,
+) -> Result<Observed, ImportError> {
+    let adopting = Ctx {
+        adopting: true,
+        ..cx.clone()
+    };
+    let id = id.to_string();
+    match r.read(&adopting, spec, Some(&id)).await {
+        Ok(ReadOutcome::Found(o)) => Ok(o),
+        Ok(ReadOutcome::NotFound) => Err(ImportError::NotFound {
+            address: spec.address.to_string(),
+            kind: spec.kind.clone(),
+            id,
+            place: spec.region.clone().unwrap_or_else(|| "global".into()),
+            form: form.to_string(),
+        }),
+        Ok(ReadOutcome::Restorable(_)) => Err(ImportError::Restorable {
+            kind: spec.kind.clone(),
+            id,
+        }),
+        Ok(ReadOutcome::Clash { id: other, detail }) => {
+            Err(match detail.strip_prefix("it belongs to env '") {
+                Some(rest) if other == id => ImportError::OtherEnv {
+                    id,
+                    env: rest.trim_end_matches('\'').to_string(),
+                },
+                _ => ImportError::NotAdoptable {
+                    id,
+                    detail: format!("found {other}: {detail}"),
+                },
+            })
+        }
+        Err(source) => Err(ImportError::Read {
+            id,
+            kind: spec.kind.clone(),
+            form: form.to_string(),
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// The spec's tags the resource lacks; its own stay (the plan shows them).
+fn missing_tags(spec: &ResourceSpec, tags: &BTreeMap<String, String>) -> TagWrites {
+    TagWrites {
+        set: spec
+            .tags
+            .iter()
+            .filter(|(k, v)| !is_system_tag(k) && tags.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        delete: Default::default(),
+    }
+}
+
+/// The resource read again after the tag write, now as this env's own.
+async fn read_back(
+    r: &dyn Reconciler,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    id: String,
+) -> Result<Observed, ImportError> {
+    let back = |detail: String| ImportError::ReadBack {
+        id: id.clone(),
+        address: spec.address.to_string(),
+        detail,
+    };
+    match r.read(cx, spec, Some(&id)).await {
+        Ok(ReadOutcome::Found(o)) if o.id == id => Ok(o),
+        Ok(other) => Err(back(format!("{other:?}"))),
+        Err(e) => Err(back(e.to_string())),
+    }
 }
 
 /// Whether `id` names `o`: its physical id, or the name or ARN a kind also
@@ -298,7 +355,7 @@ fn check_owner(
     cx: &Ctx,
     spec: &ResourceSpec,
     id: &str,
-    tags: &std::collections::BTreeMap<String, String>,
+    tags: &BTreeMap<String, String>,
 ) -> Result<(), ImportError> {
     match tags.get(TAG_ENV) {
         Some(env) if env != &cx.env => Err(ImportError::OtherEnv {

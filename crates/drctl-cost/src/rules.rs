@@ -287,195 +287,190 @@ fn num_prop(props: &Props, key: &str) -> Option<f64> {
     props.get(key).and_then(Value::as_f64)
 }
 
+/// Kinds billed as one flat monthly item each: (kind, line, price item).
+const FLAT_MONTHLY: &[(&str, &str, &str)] = &[
+    (
+        kinds::HOSTED_ZONE,
+        "hosted zone",
+        "route53/hosted-zone-month",
+    ),
+    (
+        kinds::ALARM,
+        "standard-resolution alarm",
+        "cloudwatch/alarm-month",
+    ),
+    (kinds::SECRET, "secret", "secretsmanager/secret-month"),
+];
+
+/// The cost lines of one resource; kinds absent here cost nothing themselves.
 fn lines_of(item: &Item, all: &[Item], cx: &mut Cx) {
+    if let Some((_, what, price)) = FLAT_MONTHLY.iter().find(|(k, ..)| *k == item.kind) {
+        return cx.line((*what).into(), 1.0, price, "", None);
+    }
     let p = &item.props;
-    let h = cx.hours();
     match item.kind.as_str() {
         kinds::NAT_GATEWAY => {
-            cx.line(
-                "NAT gateway-hours".into(),
-                h,
-                "vpc/nat-gateway-hour",
-                "",
-                None,
-            );
-            let (gb, o) = cx.usage("nat_gb", true);
-            cx.line(
-                "data processed (usage: nat_gb)".into(),
-                gb,
-                "vpc/nat-gateway-gb",
-                "",
-                Some(o),
-            );
+            hourly(cx, "NAT gateway-hours", "vpc/nat-gateway-hour");
+            usage_line(cx, "data processed", "nat_gb", true, "vpc/nat-gateway-gb");
         }
-        kinds::EIP => {
-            cx.line(
-                "public IPv4 address-hours".into(),
-                h,
-                "vpc/public-ipv4-hour",
-                "",
-                None,
-            );
-        }
-        kinds::LOAD_BALANCER => {
-            cx.line("ALB-hours".into(), h, "elb/alb-hour", "", None);
-            let (lcu, o) = cx.usage("alb_lcu", true);
-            cx.line(
-                "LCU-hours (usage: alb_lcu)".into(),
-                lcu * h,
-                "elb/alb-lcu-hour",
-                "",
-                Some(o),
-            );
-            // An internet-facing ALB holds one public IPv4 address per subnet (AZ).
-            if str_prop(p, "scheme") != Some("internal") {
-                let ips = p
-                    .get("subnet_ids")
-                    .and_then(Value::as_array)
-                    .map_or(2, |a| a.len());
-                cx.line(
-                    format!("public IPv4 address-hours ({ips} AZs)"),
-                    ips as f64 * h,
-                    "vpc/public-ipv4-hour",
-                    "",
-                    None,
-                );
-                let (gb, o) = cx.usage("internet_egress_gb", true);
-                cx.line(
-                    "data out to the internet (usage: internet_egress_gb)".into(),
-                    gb,
-                    "transfer/internet-out-gb",
-                    "",
-                    Some(o),
-                );
-            }
-        }
+        kinds::EIP => hourly(cx, "public IPv4 address-hours", "vpc/public-ipv4-hour"),
+        kinds::LOAD_BALANCER => load_balancer(p, cx),
         kinds::AUTOSCALING_GROUP => autoscaling_group(item, all, cx),
-        kinds::DB_INSTANCE => {
-            let multi = p.get("multi_az").and_then(Value::as_bool).unwrap_or(false);
-            let copies = if multi { 2.0 } else { 1.0 };
-            let deploy = if multi {
-                "Multi-AZ: primary + standby"
-            } else {
-                "single-AZ"
-            };
-            match str_prop(p, "instance_class") {
-                Some(class) => cx.line(
-                    format!("{class} instance-hours ({deploy})"),
-                    copies * h,
-                    "rds/mysql-instance-hour",
-                    class,
-                    None,
-                ),
-                None => cx.unknown_prop("DB instance-hours", "instance_class"),
-            }
-            match num_prop(p, "allocated_storage") {
-                Some(gb) => cx.line(
-                    format!("{gb} GB gp3 storage ({deploy})"),
-                    copies * gb,
-                    "rds/gp3-gb-month",
-                    "",
-                    None,
-                ),
-                None => cx.unknown_prop("DB storage", "allocated_storage"),
-            }
-        }
+        kinds::DB_INSTANCE => db_instance(p, cx),
         kinds::DYNAMODB_TABLE | kinds::DYNAMODB_REPLICA => dynamodb(item, all, cx),
-        kinds::BUCKET => {
-            let (gb, o) = cx.usage("s3_storage_gb", false);
-            cx.line(
-                "Standard storage (usage: s3_storage_gb)".into(),
-                gb,
-                "s3/standard-gb-month",
-                "",
-                Some(o),
-            );
-        }
-        kinds::BUCKET_REPLICATION => {
-            let (gb, o) = cx.usage("s3_replicated_gb", false);
-            cx.line(
-                "replication to the other region (usage: s3_replicated_gb)".into(),
-                gb,
-                "transfer/inter-region-gb",
-                "",
-                Some(o),
-            );
-            if num_prop(p, "replication_time_minutes").is_some() {
-                cx.line(
-                    "Replication Time Control (usage: s3_replicated_gb)".into(),
-                    gb,
-                    "s3/rtc-gb",
-                    "",
-                    Some(o),
-                );
-            }
-        }
-        kinds::HOSTED_ZONE => {
-            cx.line(
-                "hosted zone".into(),
-                1.0,
-                "route53/hosted-zone-month",
-                "",
-                None,
-            );
-        }
-        kinds::HEALTH_CHECK => {
-            cx.line(
-                "health check (AWS endpoint)".into(),
-                1.0,
-                "route53/health-check-aws-month",
-                "",
-                None,
-            );
-            let mut options = Vec::new();
-            if str_prop(p, "type").is_some_and(|t| t.starts_with("HTTPS")) {
-                options.push("HTTPS");
-            }
-            if str_prop(p, "type").is_some_and(|t| t.ends_with("STR_MATCH")) {
-                options.push("string matching");
-            }
-            if num_prop(p, "request_interval") == Some(10.0) {
-                options.push("fast interval");
-            }
-            if !options.is_empty() {
-                cx.line(
-                    format!("health check options ({})", options.join(", ")),
-                    options.len() as f64,
-                    "route53/health-check-option-month",
-                    "",
-                    None,
-                );
-            }
-        }
-        kinds::ALARM => {
-            cx.line(
-                "standard-resolution alarm".into(),
-                1.0,
-                "cloudwatch/alarm-month",
-                "",
-                None,
-            );
-        }
-        kinds::SECRET => {
-            cx.line(
-                "secret".into(),
-                1.0,
-                "secretsmanager/secret-month",
-                "",
-                None,
-            );
-        }
-        kinds::SNS_SUBSCRIPTION if str_prop(p, "protocol") == Some("email") => {
-            let (n, o) = cx.usage("sns_email_notifications", true);
-            cx.line(
-                "email notifications (usage: sns_email_notifications)".into(),
-                n,
-                "sns/email",
-                "",
-                Some(o),
-            );
-        }
+        kinds::BUCKET => usage_line(
+            cx,
+            "Standard storage",
+            "s3_storage_gb",
+            false,
+            "s3/standard-gb-month",
+        ),
+        kinds::BUCKET_REPLICATION => bucket_replication(p, cx),
+        kinds::HEALTH_CHECK => health_check(p, cx),
+        kinds::SNS_SUBSCRIPTION if str_prop(p, "protocol") == Some("email") => usage_line(
+            cx,
+            "email notifications",
+            "sns_email_notifications",
+            true,
+            "sns/email",
+        ),
         _ => {}
+    }
+}
+
+/// One item for every hour of the month.
+fn hourly(cx: &mut Cx, what: &str, item: &str) {
+    let h = cx.hours();
+    cx.line(what.into(), h, item, "", None);
+}
+
+/// A quantity the user estimates in the usage file under `key`, shown as
+/// `<what> (usage: <key>)`.
+fn usage_line(cx: &mut Cx, what: &str, key: &str, per_region: bool, item: &str) {
+    let (q, o) = cx.usage(key, per_region);
+    cx.line(format!("{what} (usage: {key})"), q, item, "", Some(o));
+}
+
+/// ALB-hours and LCUs; an internet-facing ALB also holds one public IPv4
+/// address per subnet (AZ) and sends data out to the internet.
+fn load_balancer(p: &Props, cx: &mut Cx) {
+    let h = cx.hours();
+    hourly(cx, "ALB-hours", "elb/alb-hour");
+    let (lcu, o) = cx.usage("alb_lcu", true);
+    cx.line(
+        "LCU-hours (usage: alb_lcu)".into(),
+        lcu * h,
+        "elb/alb-lcu-hour",
+        "",
+        Some(o),
+    );
+    if str_prop(p, "scheme") == Some("internal") {
+        return;
+    }
+    let ips = p
+        .get("subnet_ids")
+        .and_then(Value::as_array)
+        .map_or(2, |a| a.len());
+    cx.line(
+        format!("public IPv4 address-hours ({ips} AZs)"),
+        ips as f64 * h,
+        "vpc/public-ipv4-hour",
+        "",
+        None,
+    );
+    usage_line(
+        cx,
+        "data out to the internet",
+        "internet_egress_gb",
+        true,
+        "transfer/internet-out-gb",
+    );
+}
+
+/// Instance-hours and gp3 storage, twice for Multi-AZ (primary + standby).
+fn db_instance(p: &Props, cx: &mut Cx) {
+    let h = cx.hours();
+    let multi = p.get("multi_az").and_then(Value::as_bool).unwrap_or(false);
+    let copies = if multi { 2.0 } else { 1.0 };
+    let deploy = if multi {
+        "Multi-AZ: primary + standby"
+    } else {
+        "single-AZ"
+    };
+    match str_prop(p, "instance_class") {
+        Some(class) => cx.line(
+            format!("{class} instance-hours ({deploy})"),
+            copies * h,
+            "rds/mysql-instance-hour",
+            class,
+            None,
+        ),
+        None => cx.unknown_prop("DB instance-hours", "instance_class"),
+    }
+    match num_prop(p, "allocated_storage") {
+        Some(gb) => cx.line(
+            format!("{gb} GB gp3 storage ({deploy})"),
+            copies * gb,
+            "rds/gp3-gb-month",
+            "",
+            None,
+        ),
+        None => cx.unknown_prop("DB storage", "allocated_storage"),
+    }
+}
+
+/// Inter-region transfer of the replicated data, plus Replication Time
+/// Control on the same gigabytes when it is on.
+fn bucket_replication(p: &Props, cx: &mut Cx) {
+    let (gb, o) = cx.usage("s3_replicated_gb", false);
+    cx.line(
+        "replication to the other region (usage: s3_replicated_gb)".into(),
+        gb,
+        "transfer/inter-region-gb",
+        "",
+        Some(o),
+    );
+    if num_prop(p, "replication_time_minutes").is_some() {
+        cx.line(
+            "Replication Time Control (usage: s3_replicated_gb)".into(),
+            gb,
+            "s3/rtc-gb",
+            "",
+            Some(o),
+        );
+    }
+}
+
+/// A health check on an AWS endpoint, plus one option fee each for HTTPS,
+/// string matching and the fast (10 s) interval.
+fn health_check(p: &Props, cx: &mut Cx) {
+    cx.line(
+        "health check (AWS endpoint)".into(),
+        1.0,
+        "route53/health-check-aws-month",
+        "",
+        None,
+    );
+    let kind = str_prop(p, "type").unwrap_or_default();
+    let options: Vec<&str> = [
+        (kind.starts_with("HTTPS"), "HTTPS"),
+        (kind.ends_with("STR_MATCH"), "string matching"),
+        (
+            num_prop(p, "request_interval") == Some(10.0),
+            "fast interval",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if !options.is_empty() {
+        cx.line(
+            format!("health check options ({})", options.join(", ")),
+            options.len() as f64,
+            "route53/health-check-option-month",
+            "",
+            None,
+        );
     }
 }
 

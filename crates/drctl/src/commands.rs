@@ -1114,25 +1114,10 @@ fn chrono_stamp() -> u64 {
 /// and records it in the state. Nothing else changes in the cloud.
 async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
     use drctl_core::plan::{has_unknowns, resolve_spec};
-    use drctl_core::state::ResourceState;
     let env = a.env.env.as_str();
     let mut session = open_session(g, env, "drctl import", true).await?;
     let address = Address::new(a.address.clone());
-    let spec = session.graph.get(&address).cloned().ok_or_else(|| {
-        anyhow!(
-            "{address} is not a resource of env '{env}' (see `{}` for the addresses)",
-            hint(g, &format!("graph --env {env}"))
-        )
-    })?;
-    let reconciler = session.engine.registry().get(&spec.kind)?.clone();
-    if !reconciler.importable() {
-        bail!(
-            "cannot import {address}: AWS cannot tag a {}, so drctl import does not take one, and none is needed: the plan finds it through what it attaches to (once that is this env's) and shows it as found and to be recorded in the state. Run `{}` to see it, then `{}` to record it.",
-            spec.kind,
-            hint(g, &format!("plan --env {env}")),
-            hint(g, &format!("apply --env {env}"))
-        );
-    }
+    let (spec, reconciler) = import_target(g, &session, env, &address)?;
     // The form the kind takes, or its ARN (checked against the address).
     let given = drctl_stack::import_ids::import_id(
         &spec.kind,
@@ -1164,55 +1149,24 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
         .map_err(|e| anyhow!("cannot import {address}: {e}"))?;
     if already {
         // The record stands as it is (the state file is not rewritten).
-        let tagged: Vec<String> = done.tagged.set.keys().cloned().collect();
-        if tagged.is_empty() {
-            crate::outln!(
-                "{address} is already managed as {id}: nothing to do (the state is unchanged)."
-            );
-        } else {
-            crate::outln!(
-                "{address} is already managed as {id}; it had lost tags, put back now: {}. The state is unchanged.",
-                tagged.join(", ")
-            );
-        }
+        report_reimport(&address, &id, &done.tagged);
         session.write_call_log();
         return Ok(ExitCode::SUCCESS);
     }
-    let observed = done.observed;
-    // What the state records as applied: the props found, the tags as the
-    // plan compares them (a hand-added tag then shows as a change).
-    let applied = match drctl_core::diff::observed_tags(&observed) {
-        Some(tags) => drctl_core::diff::applied_with_tags(&observed.props, &tags),
-        None => observed.props.clone(),
-    };
-    let differs: Vec<String> = done
-        .differs
-        .iter()
-        .map(|f| match &f.replace_reason {
-            Some(r) => format!("{} (forces replacement: {r})", f.field),
-            None => f.field.clone(),
-        })
-        .collect();
-    session.store.state.resources.insert(
-        address.clone(),
-        ResourceState {
-            kind: spec.kind.clone(),
-            region: spec.region.clone(),
-            name: spec.name.clone(),
-            id: observed.id.clone(),
-            attrs: observed.attrs.clone(),
-            applied,
-            dependencies: spec.dependencies(),
-        },
-    );
+    session
+        .store
+        .state
+        .resources
+        .insert(address.clone(), done.record(&spec));
     session.store.save()?;
     session.write_call_log();
     crate::outln!(
         "Imported {address}: {} {} is tagged drctl:env={env}, drctl:address={address} and recorded in the state.",
         spec.kind,
-        observed.id
+        done.observed.id
     );
     let plan_hint = hint(g, &format!("plan --env {env}"));
+    let differs = done.differing_fields();
     if differs.is_empty() && !has_unknowns(&resolved) {
         crate::outln!("It matches the environment plan; `{plan_hint}` shows no change for it.");
     } else if differs.is_empty() {
@@ -1225,6 +1179,51 @@ async fn import_cmd(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The spec at `address` and its reconciler, or why `drctl import` does not
+/// take it (not a resource of the env; a kind AWS cannot tag).
+fn import_target(
+    g: &Global,
+    session: &Session,
+    env: &str,
+    address: &Address,
+) -> Result<(
+    drctl_core::model::ResourceSpec,
+    Arc<dyn drctl_core::reconcile::Reconciler>,
+)> {
+    let spec = session.graph.get(address).cloned().ok_or_else(|| {
+        anyhow!(
+            "{address} is not a resource of env '{env}' (see `{}` for the addresses)",
+            hint(g, &format!("graph --env {env}"))
+        )
+    })?;
+    let reconciler = session.engine.registry().get(&spec.kind)?.clone();
+    if !reconciler.importable() {
+        bail!(
+            "cannot import {address}: AWS cannot tag a {}, so drctl import does not take one, and none is needed: the plan finds it through what it attaches to (once that is this env's) and shows it as found and to be recorded in the state. Run `{}` to see it, then `{}` to record it.",
+            spec.kind,
+            hint(g, &format!("plan --env {env}")),
+            hint(g, &format!("apply --env {env}"))
+        );
+    }
+    Ok((spec, reconciler))
+}
+
+/// What re-importing the recorded id did: nothing, or put back lost tags.
+fn report_reimport(address: &Address, id: &str, tagged: &drctl_core::diff::TagWrites) {
+    let tagged: Vec<String> = tagged.set.keys().cloned().collect();
+    if tagged.is_empty() {
+        crate::outln!(
+            "{address} is already managed as {id}: nothing to do (the state is unchanged)."
+        );
+    } else {
+        crate::outln!(
+            "{address} is already managed as {id}; it had lost tags, put back now: {}. The state is unchanged.",
+            tagged.join(", ")
+        );
+    }
+}
+
 /// S3 state: removes the lock only when LOCK_ID is its id.
 async fn force_unlock_remote(
     g: &Global,
