@@ -92,6 +92,15 @@ pub fn zone_address() -> Address {
     address(None, "route53/zone")
 }
 
+/// Where the `role` region's load balancer security group is: the group the
+/// drill's `sg-block` fault closes (`drctl_aws::drill::topology` reads it).
+pub fn alb_security_group_address(plan: &EnvPlan, role: Role) -> Address {
+    address(Some(role.region(plan)), ALB_SG)
+}
+
+/// The path of the load balancer security group in a region.
+const ALB_SG: &str = "security/alb-sg";
+
 /// The AWS account id the names need; `None` (no credentials, e.g. `drctl
 /// graph`) shows a placeholder.
 pub fn build(plan: &EnvPlan, account: Option<&str>) -> Vec<ResourceSpec> {
@@ -399,7 +408,7 @@ impl Builder<'_> {
         // Exactly the rules of STACK.md section 2.
         let alb_sg = self.add(
             r,
-            "security/alb-sg",
+            ALB_SG,
             SECURITY_GROUP,
             self.name("alb-sg"),
             json!({

@@ -220,6 +220,8 @@ fn every_output_is_read_from_a_resource_the_blueprint_builds() {
         for role in [blueprint::Role::Primary, blueprint::Role::Secondary] {
             let outputs = blueprint::region_outputs(&plan, role);
             assert_eq!(outputs.len(), 11);
+            let sg = blueprint::alb_security_group_address(&plan, role);
+            assert!(graph.get(&sg).is_some(), "{}: {sg}", plan.env);
             for o in outputs {
                 assert!(
                     graph.get(&o.address).is_some(),

@@ -9,7 +9,6 @@ use anyhow::{anyhow, Context, Result};
 use drctl_aws::drill::{AwsDrill, Topology};
 use drctl_core::drill::{self, DrillError, DrillOptions, Event, Method};
 use drctl_core::plan::Action;
-use drctl_stack::envplan::Dns;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -41,17 +40,7 @@ pub async fn drill_cmd(g: &Global, a: &DrillArgs, style: Style) -> Result<ExitCo
     } = open_session(g, &a.env.env, "drctl drill", true).await?;
     // The drill handles Ctrl-C itself (it fails back first).
     interrupts_delegated.store(true, std::sync::atomic::Ordering::SeqCst);
-    let zone = match &env_plan.dns {
-        Dns::ExistingZone(z) => Some(z.as_str()),
-        Dns::CreateZone => None,
-    };
-    let topology = Topology::from_state(
-        &store.state,
-        &env_plan.primary_region,
-        &env_plan.secondary_region,
-        zone,
-        &env_plan.domain_name,
-    )?;
+    let topology = Topology::from_state(&store.state, &env_plan)?;
     let cloud = AwsDrill::new(aws.clone(), topology);
     let opts = DrillOptions {
         env: a.env.env.clone(),
