@@ -99,17 +99,7 @@ pub fn critical_path(
 mod tests {
     use super::*;
 
-    fn g(edges: &[(&str, &[&str])]) -> BTreeMap<Address, BTreeSet<Address>> {
-        edges
-            .iter()
-            .map(|(n, ds)| {
-                (
-                    Address::new(*n),
-                    ds.iter().map(|d| Address::new(*d)).collect(),
-                )
-            })
-            .collect()
-    }
+    use crate::testing::dependencies as g;
 
     #[test]
     fn chain_adds_the_heaviest_dependents() {

@@ -757,3 +757,18 @@ pub fn registry(cloud: &Arc<FakeCloud>) -> Registry {
     }));
     r
 }
+
+/// A dependency map from `(node, [its dependencies])` pairs, as the walk
+/// and the schedule take it (for their unit tests).
+#[cfg(test)]
+pub(crate) fn dependencies(edges: &[(&str, &[&str])]) -> BTreeMap<Address, BTreeSet<Address>> {
+    edges
+        .iter()
+        .map(|(n, ds)| {
+            (
+                Address::new(*n),
+                ds.iter().map(|d| Address::new(*d)).collect(),
+            )
+        })
+        .collect()
+}

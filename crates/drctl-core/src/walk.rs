@@ -145,17 +145,7 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
-    fn graph(edges: &[(&str, &[&str])]) -> BTreeMap<Address, BTreeSet<Address>> {
-        edges
-            .iter()
-            .map(|(n, ds)| {
-                (
-                    Address::new(*n),
-                    ds.iter().map(|d| Address::new(*d)).collect(),
-                )
-            })
-            .collect()
-    }
+    use crate::testing::dependencies as graph;
 
     #[tokio::test]
     async fn independent_nodes_overlap_dependent_ones_never_and_limit_holds() {

@@ -126,16 +126,7 @@ fn permission(r: &IngressRule) -> IpPermission {
 
 pub async fn inject(aws: &Aws, prior: &Injection) -> Result<(), DrillError> {
     match prior {
-        Injection::Asg { region, name, .. } => {
-            aws.autoscaling(region)
-                .update_auto_scaling_group()
-                .auto_scaling_group_name(name)
-                .min_size(0)
-                .desired_capacity(0)
-                .send()
-                .await
-                .map_err(|e| cloud_err("UpdateAutoScalingGroup", e))?;
-        }
+        Injection::Asg { region, name, .. } => set_size(aws, region, name, 0, 0).await?,
         Injection::Sg {
             region,
             group_id,
@@ -166,16 +157,7 @@ pub async fn restore(aws: &Aws, prior: &Injection) -> Result<(), DrillError> {
             name,
             min_size,
             desired_capacity,
-        } => {
-            aws.autoscaling(region)
-                .update_auto_scaling_group()
-                .auto_scaling_group_name(name)
-                .min_size(*min_size)
-                .desired_capacity(*desired_capacity)
-                .send()
-                .await
-                .map_err(|e| cloud_err("UpdateAutoScalingGroup", e))?;
-        }
+        } => set_size(aws, region, name, *min_size, *desired_capacity).await?,
         Injection::Sg {
             region,
             group_id,
@@ -205,6 +187,26 @@ pub async fn restore(aws: &Aws, prior: &Injection) -> Result<(), DrillError> {
             set_inverted(aws, health_check_id, *inverted).await?;
         }
     }
+    Ok(())
+}
+
+/// Sets the group's `min_size` and `desired_capacity` (instances): 0 and 0
+/// take the primary's instances away, the recorded sizes bring them back.
+async fn set_size(
+    aws: &Aws,
+    region: &str,
+    name: &str,
+    min_size: i32,
+    desired_capacity: i32,
+) -> Result<(), DrillError> {
+    aws.autoscaling(region)
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(min_size)
+        .desired_capacity(desired_capacity)
+        .send()
+        .await
+        .map_err(|e| cloud_err("UpdateAutoScalingGroup", e))?;
     Ok(())
 }
 
