@@ -15,7 +15,7 @@
 //!
 //! Each resource's work runs in a task of its own (so calls in flight
 //! overlap, on every runtime thread), and its state records go through the
-//! group commit of [`crate::journal`]: a record is durable before the call
+//! group commit of `crate::journal`: a record is durable before the call
 //! it announces, but one task's fsync never holds up another's calls.
 
 use crate::deposed::{create_name, doomed_of, Deletion};

@@ -1,7 +1,7 @@
 //! The resource model: what one node of the graph wants to exist.
 //!
 //! Desired properties are JSON values. A property that depends on another
-//! resource (a VPC id, an ARN) is a [`reference`] to that resource's
+//! resource (a VPC id, an ARN) is a [`reference()`] to that resource's
 //! attribute; the executor resolves it from the state once the other resource
 //! exists. Until then it is *unknown* and shown as `(known after apply)`.
 
@@ -123,7 +123,7 @@ pub struct ResourceSpec {
     /// The deterministic name (or `Name` tag) of the resource.
     pub name: String,
     /// Desired properties (JSON, in the kind's shape), possibly holding
-    /// [`reference`]s to other resources' attributes until resolved.
+    /// [`reference()`]s to other resources' attributes until resolved.
     pub props: Props,
     /// Tags put on the resource in its create call, ownership tags included.
     pub tags: BTreeMap<String, String>,

@@ -378,7 +378,7 @@ impl StateStore {
 
     /// The first half of [`save`](Self::save), for writers that must not
     /// hold the store while the bytes go out (the executor's group commit,
-    /// [`crate::journal`]): a copy of the state with the next serial.
+    /// `crate::journal`): a copy of the state with the next serial.
     /// Changes made to `self.state` after this are not in it. Write it with
     /// [`PreparedSave::write`], then record the outcome with
     /// [`finish_save`](Self::finish_save); one prepared save at a time.

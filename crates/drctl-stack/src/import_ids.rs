@@ -105,7 +105,7 @@ fn parse_arn(s: &str) -> Option<Arn<'_>> {
 /// `region`: the address's region (`None` for a global address);
 /// `account`: the credentials' account, when known. Returns `given` as it
 /// is when it is not an ARN, or is the ARN the kind takes; the name or id
-/// inside the ARN for a kind that takes a name or id ([`IN_ARN`]).
+/// inside the ARN for a kind that takes a name or id (`IN_ARN`).
 ///
 /// # Errors
 /// A sentence (without the `cannot import ADDR:` the caller puts first)

@@ -25,7 +25,7 @@ const fn e(
     }
 }
 
-/// One line per kind of [`ALL`](crate::kinds::ALL) (a test checks it).
+/// One line per kind of [`crate::kinds::ALL`] (a test checks it).
 pub const EXPECTED: &[ExpectedDuration] = &[
     e(VPC, 3, 3, "synchronous API; state pending -> available in seconds (EC2 API Reference, CreateVpc)"),
     e(SUBNET, 2, 2, "synchronous API (EC2 API Reference, CreateSubnet)"),
