@@ -38,9 +38,16 @@ fn makespans_lie_between_the_critical_path_and_the_sum() {
         assert!(destroy.makespan <= total(&world, true));
         // The by-hand sequence only adds waits to the same graph.
         assert!(by_hand >= apply.critical_path, "{env}");
-        // Write-ahead: at least one state write before and after each create.
+        // Write-ahead, whatever the runtime groups into one write: every
+        // create call (the first apply and the serial one) and every delete
+        // found its own pending record in the state file, and the writes
+        // were fewer than two per resource at most.
+        let n = world.graph.len() as u64;
+        let checks = world.cloud.write_ahead();
+        assert_eq!(checks.violations, Vec::<String>::new(), "{env}");
+        assert_eq!(checks.recorded, 3 * n, "{env}: {checks:?}");
         assert!(
-            apply.state_writes >= 2 * world.graph.len() as u64,
+            apply.state_writes >= 1 && apply.state_writes <= 2 * n,
             "{apply:?}"
         );
     }
@@ -64,4 +71,35 @@ fn by_hand_phases_follow_the_seed() {
     // the whole primary stack.
     assert!(waits[&find(drctl_stack::kinds::VPC, Some("us-east-1"))].contains(&secret));
     assert!(waits[&vpc_secondary].contains(&db_primary));
+}
+
+/// The write-ahead check can fail: a call whose record is not on disk is
+/// reported, one whose record is there is counted.
+#[test]
+fn write_ahead_check_reports_a_call_without_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.json");
+    let cloud = SimCloud::default();
+    *cloud.ledger.lock().unwrap() = Some(path.clone());
+    let mut store = StateStore::open(&path, "sim").unwrap();
+    let a = Address::new("r/a");
+    store.state.pending.insert(
+        a.clone(),
+        drctl_core::state::PendingOp {
+            operation: Operation::Create,
+            kind: "k".into(),
+            region: None,
+            name: "a".into(),
+            token: "t1".into(),
+            started_at: "now".into(),
+        },
+    );
+    store.save().unwrap();
+    cloud.check_pending(&a, Operation::Create, Some("t1"));
+    cloud.check_pending(&a, Operation::Create, Some("t2"));
+    cloud.check_pending(&a, Operation::Delete, None);
+    cloud.check_pending(&Address::new("r/b"), Operation::Create, None);
+    let checks = cloud.write_ahead();
+    assert_eq!(checks.recorded, 1);
+    assert_eq!(checks.violations.len(), 3, "{checks:?}");
 }
