@@ -1,5 +1,6 @@
-//! Planning: read the cloud for every resource (in dependency order, in
-//! parallel), compare with the desired stack, and decide one action each.
+//! Planning: read the cloud for every resource (all at once, checked in
+//! dependency order: [`reads`]), compare with the desired stack, and decide
+//! one action each.
 //!
 //! Planning never mutates the cloud or the state.
 
@@ -10,13 +11,14 @@ use crate::model::{
 };
 use crate::orphans::Orphan;
 use crate::protection::{self, Blocked};
-use crate::reconcile::{is_alternate_name, Ctx, ReconcileError, Registry};
-use crate::state::{Operation, State};
-use crate::walk::{walk, NodeResult};
+use crate::reconcile::{Ctx, ReconcileError, Registry};
+use crate::state::State;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use thiserror::Error;
+
+mod reads;
+use reads::Seen;
 
 /// Version of the plan document (`--json`, saved plans).
 pub const PLAN_FORMAT_VERSION: &str = "1.0";
@@ -302,71 +304,6 @@ fn recorded_name<'s>(state: &'s State, address: &Address) -> Option<&'s str> {
 }
 
 impl Planner<'_> {
-    /// Reads every deposed object of the state in scope by its recorded id:
-    /// found (with that very id) it is to be deleted; gone, forgotten. With
-    /// `refresh == false` the state stands in for the cloud.
-    async fn observe_deposed(
-        &self,
-        state: &State,
-        scope: Option<&BTreeSet<Address>>,
-        refresh: bool,
-    ) -> Result<Vec<DeposedChange>, PlanError> {
-        let mut out: BTreeMap<Address, DeposedChange> = BTreeMap::new();
-        let in_scope = |a: &Address| scope.is_none_or(|s| s.contains(a));
-        for (address, list) in state.deposed.iter().filter(|(a, _)| in_scope(a)) {
-            for d in list {
-                let change = crate::deposed::deposed_change(address, d);
-                out.insert(change.node(), change);
-            }
-        }
-        if !refresh || out.is_empty() {
-            return Ok(out.into_values().collect());
-        }
-        let waits: BTreeMap<Address, BTreeSet<Address>> =
-            out.keys().map(|n| (n.clone(), BTreeSet::new())).collect();
-        let cx = self.cx;
-        let results = walk(&waits, self.parallelism, None, |node| {
-            let d = out[&node].clone();
-            async move {
-                let prior = d.prior.clone().unwrap_or_default();
-                let spec = ResourceSpec {
-                    address: d.address.clone(),
-                    kind: d.kind.clone(),
-                    region: d.region.clone(),
-                    name: d.name.clone(),
-                    props: prior.props.clone(),
-                    tags: BTreeMap::new(),
-                    depends_on: d.dependencies.clone(),
-                };
-                let reconciler = self.registry.get(&d.kind)?;
-                tracing::debug!(address = %d.address, id = %prior.id, "read deposed");
-                match reconciler.read(cx, &spec, Some(&prior.id)).await? {
-                    // Only that very object: a fallback look-up by name or
-                    // tags may find the new one, which must never be deleted.
-                    ReadOutcome::Found(o) if o.id == prior.id => Ok(Some(o)),
-                    _ => Ok(None),
-                }
-            }
-        })
-        .await;
-        let mut errors = Vec::new();
-        for (node, r) in results {
-            match r {
-                NodeResult::Done(found) => {
-                    if let Some(d) = out.get_mut(&node) {
-                        d.prior = found;
-                    }
-                }
-                NodeResult::Failed(e) => errors.push((node, e)),
-                NodeResult::Skipped(_) => {}
-            }
-        }
-        if !errors.is_empty() {
-            return Err(PlanError::Read(errors));
-        }
-        Ok(out.into_values().collect())
-    }
-
     /// Marks the replacements that create before they destroy: those whose
     /// kind declares it for that replacement
     /// ([`Reconciler::create_before_destroy_for`](crate::reconcile::Reconciler::create_before_destroy_for)),
@@ -405,105 +342,6 @@ impl Planner<'_> {
         }
     }
 
-    /// Reads every resource of `specs` (dependencies first, so that lookups
-    /// can use their parents' ids). With `refresh == false` the state stands
-    /// in for the cloud.
-    async fn observe(
-        &self,
-        specs: &BTreeMap<Address, ResourceSpec>,
-        state: &State,
-        refresh: bool,
-    ) -> Result<BTreeMap<Address, ReadOutcome>, PlanError> {
-        if !refresh {
-            return Ok(specs
-                .keys()
-                .map(|a| {
-                    let outcome = match state.resources.get(a) {
-                        Some(r) => ReadOutcome::Found(Observed {
-                            id: r.id.clone(),
-                            props: r.applied.clone(),
-                            attrs: r.attrs.clone(),
-                        }),
-                        None => ReadOutcome::NotFound,
-                    };
-                    (a.clone(), outcome)
-                })
-                .collect());
-        }
-        let waits: BTreeMap<Address, BTreeSet<Address>> = specs
-            .iter()
-            .map(|(a, s)| (a.clone(), s.dependencies().into_iter().collect()))
-            .collect();
-        // Reads may recognise what an unfinished create made by its token.
-        let cx = Ctx {
-            pending_creates: Arc::new(
-                state
-                    .pending
-                    .iter()
-                    .filter(|(_, p)| p.operation == Operation::Create)
-                    .map(|(a, p)| (a.clone(), p.token.clone()))
-                    .collect(),
-            ),
-            deposed: Arc::new(state.deposed_ids()),
-            ..self.cx.clone()
-        };
-        let cx = &cx;
-        let seen: Arc<Mutex<BTreeMap<Address, ReadOutcome>>> = Arc::default();
-        let results = walk(&waits, self.parallelism, None, |address| {
-            let seen = seen.clone();
-            let spec = specs[&address].clone();
-            async move {
-                let mut resolved = {
-                    let seen = seen.lock().map_err(poisoned)?;
-                    resolve_spec(&spec, &|dep, attr| match seen.get(dep) {
-                        Some(ReadOutcome::Found(o) | ReadOutcome::Restorable(o)) => {
-                            attr_of(o, attr)
-                        }
-                        _ => None,
-                    })
-                };
-                if let Some(name) = recorded_name(state, &address) {
-                    if is_alternate_name(&spec.name, name) {
-                        resolved.name = name.to_string();
-                    }
-                }
-                let known_id = state.resources.get(&address).map(|r| r.id.as_str());
-                let reconciler = self.registry.get(&spec.kind)?;
-                tracing::debug!(%address, ?known_id, "read");
-                let outcome = reconciler.read(cx, &resolved, known_id).await;
-                self.registry.read_finished();
-                let mut outcome = outcome?;
-                // A deposed object is never the current one, whatever a
-                // look-up by name or tags says.
-                if matches!(&outcome, ReadOutcome::Found(o) if cx.is_deposed(&address, &o.id)) {
-                    outcome = ReadOutcome::NotFound;
-                }
-                seen.lock().map_err(poisoned)?.insert(address, outcome);
-                Ok(())
-            }
-        })
-        .await;
-        let mut errors = Vec::new();
-        for (address, r) in results {
-            match r {
-                NodeResult::Done(()) => {}
-                NodeResult::Failed(e) => errors.push((address, e)),
-                // A read is skipped only when a parent's read failed; that
-                // failure is reported already.
-                NodeResult::Skipped(_) => {}
-            }
-        }
-        if !errors.is_empty() {
-            return Err(PlanError::Read(errors));
-        }
-        let seen = std::mem::take(
-            &mut *seen
-                .lock()
-                .map_err(|e| PlanError::Read(vec![(Address::new("-"), poisoned(e))]))?,
-        );
-        Ok(seen)
-    }
-
     /// The plan that makes the cloud match `graph`.
     pub async fn plan(
         &self,
@@ -525,193 +363,185 @@ impl Planner<'_> {
         state: &State,
         options: &PlanOptions,
     ) -> Result<Plan, PlanError> {
-        let refresh = options.refresh;
-        let known = |a: &Address| {
-            graph.get(a).is_some()
-                || state.resources.contains_key(a)
-                || state.pending.contains_key(a)
-        };
-        for a in options.targets.iter().chain(&options.replace) {
-            if !known(a) {
-                return Err(PlanError::UnknownAddress(a.clone()));
-            }
-        }
+        check_known(graph, state, options)?;
         let scope = targeted(graph, &options.targets);
-        let in_scope = |a: &Address| scope.as_ref().is_none_or(|s| s.contains(a));
-        let mut specs: BTreeMap<Address, ResourceSpec> = graph
-            .in_order()
-            .filter(|s| in_scope(&s.address))
-            .map(|s| (s.address.clone(), s.clone()))
-            .collect();
-        let extra: Vec<Address> = state
-            .resources
-            .keys()
-            .chain(state.pending.keys())
-            .filter(|a| graph.get(a).is_none() && in_scope(a))
-            .cloned()
-            .collect();
-        for a in &extra {
-            if let Some(s) = spec_from_state(state, a) {
-                // Dependencies outside the set are ignored by the walk.
-                specs.insert(a.clone(), s);
-            }
-        }
-        let seen = self.observe(&specs, state, refresh).await?;
+        let (specs, extra) = specs_in_scope(graph, state, scope.as_ref());
+        let seen = self.observe(&specs, state, options.refresh).await?;
+        let mut changes = self.decide(graph, state, options, scope.as_ref(), &specs, &seen)?;
+        let forget = removed(extra, &specs, &seen, &mut changes);
+        self.refuse_protected(&changes, &specs)?;
+        self.mark_create_before_destroy(&mut changes);
+        let deposed = self
+            .observe_deposed(state, scope.as_ref(), options.refresh)
+            .await?;
+        Ok(self.new_plan(state, false, changes, forget, vec![], deposed))
+    }
 
+    /// A plan of this env bound to `state`'s lineage and serial.
+    fn new_plan(
+        &self,
+        state: &State,
+        destroy: bool,
+        changes: Vec<ResourceChange>,
+        forget: Vec<Address>,
+        warnings: Vec<String>,
+        deposed: Vec<DeposedChange>,
+    ) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION.into(),
+            env: self.cx.env.clone(),
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+            destroy,
+            changes,
+            forget,
+            warnings,
+            orphans: vec![],
+            deposed,
+        }
+    }
+
+    /// One change per resource of the stack in scope, in dependency order
+    /// (each decided knowing what its dependencies' changes do to the
+    /// values it refers to).
+    ///
+    /// # Errors
+    /// [`PlanError::Clash`] listing every clash, after the whole stack was
+    /// looked at; [`PlanError::Read`] for a kind without a reconciler.
+    fn decide(
+        &self,
+        graph: &StackGraph,
+        state: &State,
+        options: &PlanOptions,
+        scope: Option<&BTreeSet<Address>>,
+        specs: &BTreeMap<Address, ResourceSpec>,
+        seen: &Seen,
+    ) -> Result<Vec<ResourceChange>, PlanError> {
         let mut changes: Vec<ResourceChange> = Vec::new();
         let mut actions: BTreeMap<Address, Action> = BTreeMap::new();
         let mut clashes = Vec::new();
+        let in_scope = |a: &Address| scope.is_none_or(|s| s.contains(a));
         for spec in graph.in_order().filter(|s| in_scope(&s.address)) {
-            let address = &spec.address;
-            let observed = match seen.get(address) {
-                Some(ReadOutcome::Found(o)) => Some(o),
-                Some(ReadOutcome::Clash { id, detail }) => {
-                    // A kind AWS cannot tag is this env's through what it
-                    // attaches to: when that clashed too, importing it makes
-                    // this one ours, so only that one is reported (kinds
-                    // that cannot be tagged never clash on their own).
-                    let through_parent = !self.registry.get(&spec.kind).is_ok_and(|r| r.taggable())
-                        && spec
-                            .dependencies()
-                            .iter()
-                            .any(|d| clashes.iter().any(|(a, _, _)| a == d));
-                    if !through_parent {
-                        clashes.push((address.clone(), id.clone(), detail.clone()));
-                    }
-                    None
-                }
-                _ => None,
+            let observed = self.found_or_clash(spec, seen.get(&spec.address), &mut clashes);
+            let resolved = self.resolve_planned(spec, &actions, seen, specs);
+            let in_state = state.resources.get(&spec.address);
+            let change = match observed {
+                None => create_change(spec, &resolved, in_state.is_some()),
+                Some(o) => self.compare(spec, &resolved, o, in_state, options)?,
             };
-            // Values of resources about to be (re)created are unknown,
-            // except those a restore brings back as they were.
-            let resolved = resolve_spec(spec, &|dep, attr| {
-                match (actions.get(dep), seen.get(dep)) {
-                    (Some(Action::Create), Some(ReadOutcome::Restorable(o))) => {
-                        return attr_of(o, attr)
-                    }
-                    (Some(Action::Create | Action::Replace), _) => return None,
-                    (Some(Action::Update), _) if self.changed_by_update(&specs, dep, attr) => {
-                        return None
-                    }
-                    _ => {}
-                }
-                match seen.get(dep) {
-                    Some(ReadOutcome::Found(o)) => attr_of(o, attr),
-                    _ => None,
-                }
-            });
-            let in_state = state.resources.get(address);
-            let mut change = ResourceChange {
-                address: address.clone(),
-                kind: spec.kind.clone(),
-                region: spec.region.clone(),
-                name: spec.name.clone(),
-                action: Action::NoOp,
-                adopt: false,
-                drift: false,
-                fields: vec![],
-                reasons: vec![],
-                prior: observed.cloned(),
-                dependencies: spec.dependencies(),
-                create_before_destroy: false,
-            };
-            match observed {
-                None => {
-                    change.action = Action::Create;
-                    change.fields = resolved
-                        .props
-                        .iter()
-                        .map(|(k, v)| FieldChange {
-                            field: k.clone(),
-                            before: None,
-                            after: Some(v.clone()),
-                            replace_reason: None,
-                            drift: false,
-                        })
-                        .collect();
-                    if in_state.is_some() {
-                        change.drift = true;
-                        change.reasons.push("deleted outside of drctl".into());
-                    }
-                }
-                Some(o) => {
-                    let reconciler = self
-                        .registry
-                        .get(&spec.kind)
-                        .map_err(|e| PlanError::Read(vec![(address.clone(), e)]))?;
-                    let mut fields =
-                        crate::reconcile::changes(&**reconciler, self.cx, &resolved, o);
-                    mark_drift(&mut fields, in_state.map(|r| &r.applied));
-                    change.adopt = in_state.map(|r| r.id != o.id).unwrap_or(true);
-                    let reasons: Vec<String> = fields
-                        .iter()
-                        .filter_map(|f| {
-                            f.replace_reason
-                                .as_ref()
-                                .map(|r| format!("{}: {r}", f.field))
-                        })
-                        .collect();
-                    let requested = options.replace.contains(address);
-                    change.action = if !reasons.is_empty() || requested {
-                        Action::Replace
-                    } else if !fields.is_empty() {
-                        Action::Update
-                    } else {
-                        Action::NoOp
-                    };
-                    // Any field changed outside of drctl makes the resource drifted
-                    // (text, JSON and Markdown all read this one flag).
-                    change.drift = fields.iter().any(|f| f.drift);
-                    change.reasons = reasons;
-                    if requested {
-                        change.reasons.push(REPLACE_REQUESTED.into());
-                    }
-                    change.fields = fields;
-                }
-            }
-            actions.insert(address.clone(), change.action);
+            actions.insert(spec.address.clone(), change.action);
             changes.push(change);
         }
         if !clashes.is_empty() {
             return Err(PlanError::Clash(clashes));
         }
-        let mut forget = Vec::new();
-        for a in extra {
-            match seen.get(&a) {
-                Some(ReadOutcome::Found(o)) => {
-                    let s = &specs[&a];
-                    changes.push(ResourceChange {
-                        address: a.clone(),
-                        kind: s.kind.clone(),
-                        region: s.region.clone(),
-                        name: s.name.clone(),
-                        action: Action::Delete,
-                        adopt: false,
-                        drift: false,
-                        fields: vec![],
-                        reasons: vec!["no longer in the environment plan".into()],
-                        prior: Some(o.clone()),
-                        dependencies: s.depends_on.clone(),
-                        create_before_destroy: false,
-                    })
+        Ok(changes)
+    }
+
+    /// What the read found for `spec`, if it is this env's; a clash is
+    /// added to `clashes` (address, id, detail) and counts as not found.
+    fn found_or_clash<'s>(
+        &self,
+        spec: &ResourceSpec,
+        outcome: Option<&'s ReadOutcome>,
+        clashes: &mut Vec<(Address, String, String)>,
+    ) -> Option<&'s Observed> {
+        match outcome {
+            Some(ReadOutcome::Found(o)) => Some(o),
+            Some(ReadOutcome::Clash { id, detail }) => {
+                // A kind AWS cannot tag is this env's through what it
+                // attaches to: when that clashed too, importing it makes
+                // this one ours, so only that one is reported (kinds that
+                // cannot be tagged never clash on their own).
+                let through_parent = !self.registry.get(&spec.kind).is_ok_and(|r| r.taggable())
+                    && spec
+                        .dependencies()
+                        .iter()
+                        .any(|d| clashes.iter().any(|(a, _, _)| a == d));
+                if !through_parent {
+                    clashes.push((spec.address.clone(), id.clone(), detail.clone()));
                 }
-                _ => forget.push(a),
+                None
             }
+            _ => None,
         }
-        self.refuse_protected(&changes, &specs)?;
-        self.mark_create_before_destroy(&mut changes);
-        let deposed = self.observe_deposed(state, scope.as_ref(), refresh).await?;
-        Ok(Plan {
-            format_version: PLAN_FORMAT_VERSION.into(),
-            env: self.cx.env.clone(),
-            lineage: state.lineage.clone(),
-            serial: state.serial,
-            destroy: false,
-            changes,
-            forget,
-            warnings: vec![],
-            orphans: vec![],
-            deposed,
+    }
+
+    /// `spec` with its references resolved as apply will see them: values
+    /// of resources about to be (re)created, or changed by their update,
+    /// are unknown, except those a restore brings back as they were.
+    fn resolve_planned(
+        &self,
+        spec: &ResourceSpec,
+        actions: &BTreeMap<Address, Action>,
+        seen: &Seen,
+        specs: &BTreeMap<Address, ResourceSpec>,
+    ) -> ResourceSpec {
+        resolve_spec(spec, &|dep, attr| {
+            match (actions.get(dep), seen.get(dep)) {
+                (Some(Action::Create), Some(ReadOutcome::Restorable(o))) => {
+                    return attr_of(o, attr)
+                }
+                (Some(Action::Create | Action::Replace), _) => return None,
+                (Some(Action::Update), _) if self.changed_by_update(specs, dep, attr) => {
+                    return None
+                }
+                _ => {}
+            }
+            match seen.get(dep) {
+                Some(ReadOutcome::Found(o)) => attr_of(o, attr),
+                _ => None,
+            }
+        })
+    }
+
+    /// The change for a resource the cloud has (`o`): no-op, update or
+    /// replacement, field by field, with drift against what the state
+    /// recorded and `-replace` honoured.
+    fn compare(
+        &self,
+        spec: &ResourceSpec,
+        resolved: &ResourceSpec,
+        o: &Observed,
+        in_state: Option<&crate::state::ResourceState>,
+        options: &PlanOptions,
+    ) -> Result<ResourceChange, PlanError> {
+        let address = &spec.address;
+        let reconciler = self
+            .registry
+            .get(&spec.kind)
+            .map_err(|e| PlanError::Read(vec![(address.clone(), e)]))?;
+        let mut fields = crate::reconcile::changes(&**reconciler, self.cx, resolved, o);
+        mark_drift(&mut fields, in_state.map(|r| &r.applied));
+        let mut reasons: Vec<String> = fields
+            .iter()
+            .filter_map(|f| {
+                f.replace_reason
+                    .as_ref()
+                    .map(|r| format!("{}: {r}", f.field))
+            })
+            .collect();
+        let requested = options.replace.contains(address);
+        let action = if !reasons.is_empty() || requested {
+            Action::Replace
+        } else if !fields.is_empty() {
+            Action::Update
+        } else {
+            Action::NoOp
+        };
+        if requested {
+            reasons.push(REPLACE_REQUESTED.into());
+        }
+        Ok(ResourceChange {
+            action,
+            adopt: in_state.map(|r| r.id != o.id).unwrap_or(true),
+            // Any field changed outside of drctl makes the resource drifted
+            // (text, JSON and Markdown all read this one flag).
+            drift: fields.iter().any(|f| f.drift),
+            fields,
+            reasons,
+            prior: Some(o.clone()),
+            ..base_change(spec)
         })
     }
 
@@ -719,17 +549,7 @@ impl Planner<'_> {
     /// records, what a killed run left pending, and what the desired stack
     /// names (found by name or ownership tags even if the state lost it).
     pub async fn plan_destroy(&self, graph: &StackGraph, state: &State) -> Result<Plan, PlanError> {
-        let mut specs: BTreeMap<Address, ResourceSpec> = graph
-            .in_order()
-            .map(|s| (s.address.clone(), s.clone()))
-            .collect();
-        for a in state.resources.keys().chain(state.pending.keys()) {
-            if !specs.contains_key(a) {
-                if let Some(s) = spec_from_state(state, a) {
-                    specs.insert(a.clone(), s);
-                }
-            }
-        }
+        let (specs, _) = specs_in_scope(graph, state, None);
         let seen = self.observe(&specs, state, true).await?;
         let mut changes = Vec::new();
         let mut forget = Vec::new();
@@ -737,18 +557,10 @@ impl Planner<'_> {
         for (a, s) in &specs {
             match seen.get(a) {
                 Some(ReadOutcome::Found(o)) => changes.push(ResourceChange {
-                    address: a.clone(),
-                    kind: s.kind.clone(),
-                    region: s.region.clone(),
-                    name: s.name.clone(),
                     action: Action::Delete,
                     adopt: !state.resources.contains_key(a),
-                    drift: false,
-                    fields: vec![],
-                    reasons: vec![],
                     prior: Some(o.clone()),
-                    dependencies: s.dependencies(),
-                    create_before_destroy: false,
+                    ..base_change(s)
                 }),
                 Some(ReadOutcome::Clash { id, detail }) => warnings.push(format!(
                     "{a}: {id} is not owned by env '{}' ({detail}); left alone",
@@ -763,18 +575,7 @@ impl Planner<'_> {
         }
         self.refuse_protected(&changes, &specs)?;
         let deposed = self.observe_deposed(state, None, true).await?;
-        Ok(Plan {
-            format_version: PLAN_FORMAT_VERSION.into(),
-            env: self.cx.env.clone(),
-            lineage: state.lineage.clone(),
-            serial: state.serial,
-            destroy: true,
-            changes,
-            forget,
-            warnings,
-            orphans: vec![],
-            deposed,
-        })
+        Ok(self.new_plan(state, true, changes, forget, warnings, deposed))
     }
 }
 
@@ -862,6 +663,121 @@ pub fn has_unknowns(spec: &ResourceSpec) -> bool {
     spec.props.values().any(contains_unknown)
 }
 
-fn poisoned<T>(_: std::sync::PoisonError<T>) -> ReconcileError {
-    ReconcileError::Internal("internal error: a worker panicked".into())
+/// Refuses a `-target` or `-replace` address that neither the stack nor
+/// the state has.
+fn check_known(graph: &StackGraph, state: &State, options: &PlanOptions) -> Result<(), PlanError> {
+    let known = |a: &Address| {
+        graph.get(a).is_some() || state.resources.contains_key(a) || state.pending.contains_key(a)
+    };
+    match options
+        .targets
+        .iter()
+        .chain(&options.replace)
+        .find(|a| !known(a))
+    {
+        Some(a) => Err(PlanError::UnknownAddress(a.clone())),
+        None => Ok(()),
+    }
+}
+
+/// The specs to read: the stack's in scope, and a spec (from the state)
+/// for each recorded or pending resource in scope that the stack no longer
+/// has; those addresses, the second value, are deleted or forgotten.
+fn specs_in_scope(
+    graph: &StackGraph,
+    state: &State,
+    scope: Option<&BTreeSet<Address>>,
+) -> (BTreeMap<Address, ResourceSpec>, Vec<Address>) {
+    let in_scope = |a: &Address| scope.is_none_or(|s| s.contains(a));
+    let mut specs: BTreeMap<Address, ResourceSpec> = graph
+        .in_order()
+        .filter(|s| in_scope(&s.address))
+        .map(|s| (s.address.clone(), s.clone()))
+        .collect();
+    let extra: Vec<Address> = state
+        .resources
+        .keys()
+        .chain(state.pending.keys())
+        .filter(|a| graph.get(a).is_none() && in_scope(a))
+        .cloned()
+        .collect();
+    for a in &extra {
+        if let Some(s) = spec_from_state(state, a) {
+            // Dependencies outside the set are ignored by the walk.
+            specs.insert(a.clone(), s);
+        }
+    }
+    (specs, extra)
+}
+
+/// For the resources no longer in the stack (`extra`): a deletion for each
+/// one the cloud still has (added to `changes`), and the rest, returned,
+/// to forget.
+fn removed(
+    extra: Vec<Address>,
+    specs: &BTreeMap<Address, ResourceSpec>,
+    seen: &Seen,
+    changes: &mut Vec<ResourceChange>,
+) -> Vec<Address> {
+    let mut forget = Vec::new();
+    for a in extra {
+        match seen.get(&a) {
+            Some(ReadOutcome::Found(o)) => {
+                let s = &specs[&a];
+                changes.push(ResourceChange {
+                    action: Action::Delete,
+                    reasons: vec!["no longer in the environment plan".into()],
+                    prior: Some(o.clone()),
+                    dependencies: s.depends_on.clone(),
+                    ..base_change(s)
+                })
+            }
+            _ => forget.push(a),
+        }
+    }
+    forget
+}
+
+/// The change that creates `spec` (every field from nothing to `resolved`'s
+/// value); one the state records was deleted outside of drctl (drift).
+fn create_change(spec: &ResourceSpec, resolved: &ResourceSpec, in_state: bool) -> ResourceChange {
+    ResourceChange {
+        action: Action::Create,
+        fields: resolved
+            .props
+            .iter()
+            .map(|(k, v)| FieldChange {
+                field: k.clone(),
+                before: None,
+                after: Some(v.clone()),
+                replace_reason: None,
+                drift: false,
+            })
+            .collect(),
+        drift: in_state,
+        reasons: if in_state {
+            vec!["deleted outside of drctl".into()]
+        } else {
+            vec![]
+        },
+        ..base_change(spec)
+    }
+}
+
+/// A no-op change for `spec`: its identity and dependencies, nothing else.
+fn base_change(spec: &ResourceSpec) -> ResourceChange {
+    ResourceChange {
+        address: spec.address.clone(),
+        kind: spec.kind.clone(),
+        region: spec.region.clone(),
+        name: spec.name.clone(),
+        action: Action::NoOp,
+        adopt: false,
+        drift: false,
+        fields: vec![],
+        reasons: vec![],
+        prior: None,
+        dependencies: spec.dependencies(),
+        create_before_destroy: false,
+    }
 }
