@@ -121,6 +121,7 @@ impl Aws {
             .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
             .filter(|e| !e.is_empty());
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(shared_https_client())
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
         if let Some(e) = &endpoint {
             loader = loader
@@ -372,6 +373,32 @@ impl Aws {
     }
 }
 
+/// The one HTTPS client of a run, set on the shared [`SdkConfig`] so that every
+/// SDK client built from it (each service, each region, the credential
+/// providers) uses it: one TLS configuration and root store, one connection
+/// pool (idle connections are reused across services on the same host, e.g.
+/// an emulator). Without it each SDK client builds the SDK's default client
+/// for itself: 20-odd TLS configurations, root stores and pools per run.
+///
+/// It is that default, built once: hyper 1 with rustls on aws-lc, the proxy
+/// from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (as the default does from
+/// behaviour version 2025-08-07), the connect and read timeouts and the
+/// sleep of each SDK client's settings (connectors are cached per settings).
+/// Source: `aws-smithy-runtime` 1.x, `client::http::default_https_client`.
+fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::{proxy::ProxyConfig, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    })
+}
+
 /// `aws`, or the partition of the China and GovCloud regions.
 pub(crate) fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -418,5 +445,27 @@ mod tests {
                 ("s3", "us-east-1".to_string()),
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod sharing {
+    use super::*;
+
+    /// The loaded configuration carries an HTTP client, and the SDK clients
+    /// built from it are configured with it: without one there, each SDK
+    /// client's config has none and its runtime builds a default client of
+    /// its own (both asserts fail on the code before sharing).
+    #[tokio::test]
+    async fn every_sdk_client_is_given_the_shared_http_client() {
+        let aws = Aws::load(Some("http://127.0.0.1:9".into())).await;
+        assert!(aws.base.http_client().is_some(), "set on the shared config");
+        assert!(aws.ec2("us-east-1").config().http_client().is_some());
+        assert!(aws.s3("us-west-2").config().http_client().is_some());
+        assert!(aws
+            .s3_uncounted("us-west-2")
+            .config()
+            .http_client()
+            .is_some());
     }
 }
