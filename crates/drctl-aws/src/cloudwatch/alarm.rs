@@ -3,10 +3,7 @@
 //!
 //! Found by name (alarm names are unique per region): DescribeAlarms with
 //! AlarmNames; ownership via ListTagsForResource. The physical id is the
-//! name. Props: `namespace`, `metric_name`, `statistic`, `dimensions`
-//! ({Name: Value}), `comparison_operator`, `threshold` (float), `period`,
-//! `evaluation_periods`, `treat_missing_data`, `alarm_actions` (compared
-//! sorted). Attrs: `arn`, `name`.
+//! name. Props: [`AlarmProps`]. Attrs: `arn`, `name`.
 //!
 //! PutMetricAlarm is an upsert of the whole configuration: create and every
 //! update send the full desired alarm, so each field is updated in place.
@@ -27,7 +24,36 @@ use aws_sdk_cloudwatch::Client;
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// What `cloudwatch:alarm` compares: the blueprint's props. Every field is
+/// updated in place (PutMetricAlarm sends the whole alarm).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmProps {
+    /// The metric's namespace (`AWS/RDS`). In place.
+    pub namespace: String,
+    /// The metric's name (`CPUUtilization`). In place.
+    pub metric_name: String,
+    /// `Average`, `Sum`, `Maximum`, ... In place.
+    pub statistic: String,
+    /// The metric's dimensions, `{Name: Value}`. In place.
+    pub dimensions: BTreeMap<String, String>,
+    /// `GreaterThanThreshold`, ... In place.
+    pub comparison_operator: String,
+    /// The threshold in the metric's unit (a float: count, percent). In place.
+    pub threshold: f64,
+    /// The evaluation period, seconds (a multiple of 60). In place.
+    pub period: i32,
+    /// How many periods in a row must breach. In place.
+    pub evaluation_periods: i32,
+    /// `missing`, `notBreaching`, `breaching` or `ignore`. In place.
+    pub treat_missing_data: String,
+    /// The topics' ARNs to notify (compared sorted: a set). In place.
+    pub alarm_actions: Vec<String>,
+}
 
 pub struct AlarmReconciler {
     pub aws: Aws,
@@ -103,6 +129,8 @@ fn observe(a: &MetricAlarm) -> Result<Observed, ReconcileError> {
         .iter()
         .filter_map(|d| Some((d.name()?.to_string(), json!(d.value()?))))
         .collect();
+    // json! rather than `AlarmProps`: a field AWS omits reads as null (a
+    // difference to show), not as a default value.
     Ok(Observed {
         id: name.to_string(),
         props: props::from_json(json!({
@@ -121,54 +149,28 @@ fn observe(a: &MetricAlarm) -> Result<Observed, ReconcileError> {
     })
 }
 
-fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
-    i32::try_from(props::i64(spec, field)?)
-        .map_err(|_| props::config(spec, field, format!("property '{field}' is out of range")))
-}
-
-fn dimensions(spec: &ResourceSpec) -> Result<Vec<Dimension>, ReconcileError> {
-    let m = props::value(spec, "dimensions")?
-        .as_object()
-        .ok_or_else(|| {
-            props::config(
-                spec,
-                "dimensions",
-                "property 'dimensions' must be an object",
-            )
-        })?;
-    m.iter()
-        .map(|(k, v)| {
-            let v = v.as_str().ok_or_else(|| {
-                props::config(
-                    spec,
-                    "dimensions",
-                    format!("dimension '{k}' must be a string"),
-                )
-            })?;
-            Ok(Dimension::builder().name(k).value(v).build())
-        })
-        .collect()
-}
-
 /// PutMetricAlarm with the whole desired configuration, and the tags when
 /// asked (AWS applies them on create only and ignores them on updates).
 async fn put(cw: &Client, spec: &ResourceSpec, with_tags: bool) -> Result<(), ReconcileError> {
+    let p: AlarmProps = props::typed(spec)?;
+    let dimensions = p
+        .dimensions
+        .iter()
+        .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+        .collect();
     let req = cw
         .put_metric_alarm()
         .alarm_name(&spec.name)
-        .namespace(props::str(spec, "namespace")?)
-        .metric_name(props::str(spec, "metric_name")?)
-        .statistic(Statistic::from(props::str(spec, "statistic")?))
-        .set_dimensions(Some(dimensions(spec)?))
-        .comparison_operator(ComparisonOperator::from(props::str(
-            spec,
-            "comparison_operator",
-        )?))
-        .threshold(props::f64(spec, "threshold")?)
-        .period(int(spec, "period")?)
-        .evaluation_periods(int(spec, "evaluation_periods")?)
-        .treat_missing_data(props::str(spec, "treat_missing_data")?)
-        .set_alarm_actions(Some(props::strings(spec, "alarm_actions")?))
+        .namespace(p.namespace)
+        .metric_name(p.metric_name)
+        .statistic(Statistic::from(p.statistic.as_str()))
+        .set_dimensions(Some(dimensions))
+        .comparison_operator(ComparisonOperator::from(p.comparison_operator.as_str()))
+        .threshold(p.threshold)
+        .period(p.period)
+        .evaluation_periods(p.evaluation_periods)
+        .treat_missing_data(p.treat_missing_data)
+        .set_alarm_actions(Some(p.alarm_actions))
         .actions_enabled(true)
         .set_tags(with_tags.then(|| cw_tags(spec)));
     call("cloudwatch:PutMetricAlarm", Policy::TRANSIENT, || {
@@ -425,5 +427,20 @@ mod tests {
         assert_eq!(changes[0].field, "threshold");
         assert_eq!(changes[0].before, Some(json!(95.0)));
         assert_eq!(changes[0].after, Some(json!(80.0)));
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<AlarmProps>(drctl_stack::kinds::ALARM);
+        assert!(all
+            .iter()
+            .any(|p| p.metric_name == "CPUUtilization" && p.threshold == 80.0 && p.period == 300));
+        assert!(all.iter().all(|p| p.alarm_actions.len() == 1));
+        let mut bad = alarm_spec();
+        bad.props["period"] = json!(1_i64 << 40);
+        match props::typed::<AlarmProps>(&bad) {
+            Err(ReconcileError::Config { field, .. }) => assert_eq!(field, "period"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -4,9 +4,7 @@
 //! Physical id: the replica table's ARN in the replica's region.
 //! Found through the table: DescribeTable in `source_region` must list this
 //! region in `Replicas` (a missing table means no replica).
-//! Props: `table_name`, `source_region` (replace: a replica belongs to one
-//! table), `point_in_time_recovery` (in place, per replica).
-//! Attrs: `arn`, `name`.
+//! Props: [`DynamodbReplicaProps`]. Attrs: `arn`, `name`.
 //!
 //! Caveats:
 //! - A replica cannot be tagged when it is created (UpdateTable
@@ -38,7 +36,30 @@ use aws_sdk_dynamodb::Client;
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{contains_unknown, Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// What `dynamodb:replica` compares: the blueprint's props.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamodbReplicaProps {
+    /// The source table's name (the table's `name`). Replaces.
+    pub table_name: String,
+    /// The source table's region (`us-east-1`). Replaces.
+    pub source_region: String,
+    /// Point-in-time recovery on this replica. In place, per replica.
+    pub point_in_time_recovery: bool,
+}
+
+/// Fields whose change replaces the replica, with the reason shown in the
+/// plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("table_name", "a replica belongs to one table"),
+    (
+        "source_region",
+        "a replica is managed from its table's region",
+    ),
+];
 
 pub struct DynamodbReplicaReconciler {
     pub aws: Aws,
@@ -137,6 +158,8 @@ async fn read_replica(
         return Ok(outcome);
     }
     let pitr = pitr_enabled(&rg.replica, table_name).await?;
+    // json! rather than `DynamodbReplicaProps`: the observed props carry the
+    // tags (or the UNTAGGED marker) besides the struct's fields.
     let mut props = props::from_json(json!({
         "table_name": table_name,
         // Where drctl manages the replica from: the region it was found through.
@@ -156,8 +179,8 @@ async fn read_replica(
 }
 
 async fn create_replica(rg: &Regions, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
-    let table_name = props::str(spec, "table_name")?;
-    let source_region = props::str(spec, "source_region")?;
+    let p: DynamodbReplicaProps = props::typed(spec)?;
+    let (table_name, source_region) = (p.table_name.as_str(), p.source_region.as_str());
     let action = CreateReplicationGroupMemberAction::builder()
         .region_name(&rg.replica_region)
         .build()
@@ -234,14 +257,15 @@ async fn replica_ready(
     spec: &ResourceSpec,
     created: Observed,
 ) -> Result<Observed, ReconcileError> {
-    let table_name = props::str(spec, "table_name")?;
+    let p: DynamodbReplicaProps = props::typed(spec)?;
+    let table_name = p.table_name.as_str();
     let here = wait_replica_active(rg, spec, table_name).await?;
     let arn = here.table_arn().unwrap_or(&created.id).to_string();
     // A replica just turned ACTIVE may still be unknown to some APIs.
     Policy::AFTER_CREATE
         .run("dynamodb:TagResource", || tag_replica(rg, spec, &arn))
         .await?;
-    if props::bool(spec, "point_in_time_recovery")? {
+    if p.point_in_time_recovery {
         Policy::AFTER_CREATE
             .run("dynamodb:UpdateContinuousBackups", || {
                 set_pitr(&rg.replica, table_name, true)
@@ -358,13 +382,7 @@ impl Reconciler for DynamodbReplicaReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("table_name", "a replica belongs to one table"),
-            (
-                "source_region",
-                "a replica is managed from its table's region",
-            ),
-        ]
+        REPLACE_ON
     }
 
     /// The props, plus a `tags` change for a replica whose drctl tags are
@@ -417,18 +435,13 @@ impl Reconciler for DynamodbReplicaReconciler {
         current: &Observed,
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let p: DynamodbReplicaProps = props::typed(spec)?;
         let rg = self.regions(spec)?;
-        let table_name = props::str(spec, "table_name")?;
         if changes.iter().any(|c| c.field == crate::tags::UNTAGGED) {
             tag_replica(&rg, spec, &current.id).await?;
         }
         if changes.iter().any(|c| c.field == "point_in_time_recovery") {
-            set_pitr(
-                &rg.replica,
-                table_name,
-                props::bool(spec, "point_in_time_recovery")?,
-            )
-            .await?;
+            set_pitr(&rg.replica, &p.table_name, p.point_in_time_recovery).await?;
         }
         Ok(current.updated_to(spec))
     }
@@ -650,5 +663,18 @@ mod tests {
                 }
             )
             .is_empty());
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<DynamodbReplicaProps>(
+            drctl_stack::kinds::DYNAMODB_REPLICA,
+        );
+        assert!(all.iter().all(|p| p.point_in_time_recovery
+            && p.table_name == "us-east-1/dynamodb/sessions-table.name"));
+        let v = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(v.get(field).is_some(), "{field}");
+        }
     }
 }

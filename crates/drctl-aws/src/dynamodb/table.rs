@@ -3,10 +3,7 @@
 //!
 //! Found by name (table names are unique per region; the name is the
 //! physical id); ownership from ListTagsOfResource on its ARN.
-//! Props: `hash_key`, `hash_key_type` (replace: a key schema cannot change),
-//! `billing_mode` (only PAY_PER_REQUEST is supported), `stream_view_type`,
-//! `sse_enabled`, `point_in_time_recovery` (in place).
-//! Attrs: `name`, `arn`, `stream_arn`.
+//! Props: [`DynamodbTableProps`]. Attrs: `name`, `arn`, `stream_arn`.
 //!
 //! Caveats:
 //! - `sse_enabled` is true when SSEDescription is ENABLED/ENABLING/UPDATING,
@@ -35,7 +32,37 @@ use aws_sdk_dynamodb::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// What `dynamodb:table` compares: the blueprint's props.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamodbTableProps {
+    /// The partition key's attribute name (`session_id`). Replaces.
+    pub hash_key: String,
+    /// The partition key's type: `S`, `N` or `B`. Replaces.
+    pub hash_key_type: String,
+    /// Only `PAY_PER_REQUEST` is supported. In place.
+    pub billing_mode: String,
+    /// The stream's view type (`NEW_AND_OLD_IMAGES`; global tables need
+    /// one), null for no stream. In place (off first, then on).
+    #[serde(default)]
+    pub stream_view_type: Option<String>,
+    /// Server-side encryption on. In place.
+    pub sse_enabled: bool,
+    /// Point-in-time recovery on (set once the table is ACTIVE). In place.
+    pub point_in_time_recovery: bool,
+}
+
+/// Fields whose change replaces the table, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("hash_key", "a DynamoDB table's key schema cannot change"),
+    (
+        "hash_key_type",
+        "a DynamoDB table's key schema cannot change",
+    ),
+];
 
 pub struct DynamodbTableReconciler {
     pub aws: Aws,
@@ -100,6 +127,8 @@ fn observed_props(t: &TableDescription, pitr: bool) -> drctl_core::model::Props 
         .filter(|s| s.stream_enabled())
         .and_then(|s| s.stream_view_type())
         .map(|v| v.as_str().to_string());
+    // json! rather than `DynamodbTableProps`: a table without a hash key
+    // (never seen, but the API allows the shape) reads null.
     props::from_json(json!({
         "hash_key": hash_key,
         "hash_key_type": hash_key_type,
@@ -110,8 +139,8 @@ fn observed_props(t: &TableDescription, pitr: bool) -> drctl_core::model::Props 
     }))
 }
 
-fn billing_mode(spec: &ResourceSpec) -> Result<BillingMode, ReconcileError> {
-    match props::str(spec, "billing_mode")? {
+fn billing_mode(spec: &ResourceSpec, mode: &str) -> Result<BillingMode, ReconcileError> {
+    match mode {
         "PAY_PER_REQUEST" => Ok(BillingMode::PayPerRequest),
         other => Err(props::config(spec, "billing_mode", format!(
             "billing_mode {other} is not supported (PAY_PER_REQUEST only: provisioned tables need capacity settings drctl does not manage)"
@@ -165,9 +194,9 @@ async fn create_table(
     ddb: &Client,
     spec: &ResourceSpec,
 ) -> Result<(Observed, bool), ReconcileError> {
-    let hash_key = props::str(spec, "hash_key")?;
-    let key_type = props::str(spec, "hash_key_type")?;
-    let view = spec.props.get("stream_view_type").and_then(Value::as_str);
+    let p: DynamodbTableProps = props::typed(spec)?;
+    let (hash_key, key_type) = (p.hash_key.as_str(), p.hash_key_type.as_str());
+    let view = p.stream_view_type.as_deref();
     // CreateTable takes no client token: a crash after it is recovered by
     // the lookup by name, and the tags in this call make it ours.
     let req = ddb
@@ -187,13 +216,9 @@ async fn create_table(
                 .build()
                 .map_err(|e| build_error("KeySchemaElement", e))?,
         )
-        .billing_mode(billing_mode(spec)?)
+        .billing_mode(billing_mode(spec, &p.billing_mode)?)
         .stream_specification(stream_spec(view)?)
-        .sse_specification(
-            SseSpecification::builder()
-                .enabled(props::bool(spec, "sse_enabled")?)
-                .build(),
-        )
+        .sse_specification(SseSpecification::builder().enabled(p.sse_enabled).build())
         .set_tags(Some(ddb_tags(spec)?));
     let out = call("dynamodb:CreateTable", Policy::ONCE, || req.clone().send()).await?;
     let t = out.table_description.ok_or_else(|| {
@@ -224,7 +249,8 @@ async fn table_ready(
         true => created.attrs.clone(),
         false => attrs(&wait_active(ddb, &created.id, &what).await?, &created.id),
     };
-    if props::bool(spec, "point_in_time_recovery")? {
+    let p: DynamodbTableProps = props::typed(spec)?;
+    if p.point_in_time_recovery {
         set_pitr(ddb, &created.id, true).await?;
     }
     Ok(Observed { attrs, ..created })
@@ -236,6 +262,7 @@ async fn update_table(
     current: &Observed,
     changes: &[FieldChange],
 ) -> Result<Observed, ReconcileError> {
+    let p: DynamodbTableProps = props::typed(spec)?;
     let name = current.id.as_str();
     let changed = |f: &str| changes.iter().any(|c| c.field == f);
     let what = format!("DynamoDB table {name} ({}) to become ACTIVE", spec.address);
@@ -255,12 +282,12 @@ async fn update_table(
         update(
             ddb.update_table()
                 .table_name(name)
-                .billing_mode(billing_mode(spec)?),
+                .billing_mode(billing_mode(spec, &p.billing_mode)?),
         )
         .await?;
     }
     if changed("stream_view_type") {
-        let want = spec.props.get("stream_view_type").and_then(Value::as_str);
+        let want = p.stream_view_type.as_deref();
         let have = current
             .props
             .get("stream_view_type")
@@ -284,13 +311,11 @@ async fn update_table(
         }
     }
     if changed("sse_enabled") {
-        let sse = SseSpecification::builder()
-            .enabled(props::bool(spec, "sse_enabled")?)
-            .build();
+        let sse = SseSpecification::builder().enabled(p.sse_enabled).build();
         update(ddb.update_table().table_name(name).sse_specification(sse)).await?;
     }
     if changed("point_in_time_recovery") {
-        set_pitr(ddb, name, props::bool(spec, "point_in_time_recovery")?).await?;
+        set_pitr(ddb, name, p.point_in_time_recovery).await?;
     }
     let t = wait_active(ddb, name, &what).await?;
     Ok(Observed {
@@ -382,13 +407,7 @@ impl Reconciler for DynamodbTableReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("hash_key", "a DynamoDB table's key schema cannot change"),
-            (
-                "hash_key_type",
-                "a DynamoDB table's key schema cannot change",
-            ),
-        ]
+        REPLACE_ON
     }
 
     async fn read(
@@ -617,5 +636,18 @@ mod tests {
             .build();
         assert!(sse_on(&t));
         assert!(!sse_on(&TableDescription::builder().build()));
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<DynamodbTableProps>(
+            drctl_stack::kinds::DYNAMODB_TABLE,
+        );
+        assert!(all.iter().all(|p| p.billing_mode == "PAY_PER_REQUEST"
+            && p.stream_view_type.as_deref() == Some("NEW_AND_OLD_IMAGES")));
+        let v = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(v.get(field).is_some(), "{field}");
+        }
     }
 }

@@ -4,8 +4,7 @@
 //! name. Ownership: the profile's tags (GetInstanceProfile, or
 //! ListInstanceProfileTags when it omits them).
 //!
-//! Props: `role_name` (changed in place: remove the old role, add the new).
-//! Attrs: `name`, `arn`.
+//! Props: [`InstanceProfileProps`]. Attrs: `name`, `arn`.
 //!
 //! Caveats: a fresh profile takes up to ~2 minutes to be accepted by EC2
 //! and Auto Scaling; `wait_ready` waits until IAM shows it with its role,
@@ -24,7 +23,17 @@ use aws_sdk_iam::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `iam:instance-profile` compares: the blueprint's props.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceProfileProps {
+    /// The name of the one role the profile holds (the role's `name`). In
+    /// place: the old role is removed, the new one added.
+    pub role_name: String,
+}
 
 pub struct InstanceProfileReconciler {
     pub aws: Aws,
@@ -88,6 +97,8 @@ async fn profile_tags(iam: &Client, p: &InstanceProfile) -> Result<Tags, Reconci
 fn observed(p: &InstanceProfile) -> Observed {
     // A profile holds at most one role.
     let role = p.roles().first().map(|r| r.role_name());
+    // json! rather than `InstanceProfileProps`: a profile without a role
+    // reads `role_name: null`, which the struct cannot hold.
     Observed {
         id: p.instance_profile_name().to_string(),
         props: props::from_json(json!({ "role_name": role })),
@@ -213,7 +224,8 @@ impl Reconciler for InstanceProfileReconciler {
     ) -> Result<Observed, ReconcileError> {
         let _slot = self.aws.permit("iam").await;
         let iam = self.client();
-        let role = props::str(spec, "role_name")?;
+        let p: InstanceProfileProps = props::typed(spec)?;
+        let role = p.role_name.as_str();
         // No token in this API: the unique name and the tags in this call
         // make a crashed create recoverable by lookup (the role is added on
         // the next run's update when the crash came in between).
@@ -245,8 +257,15 @@ impl Reconciler for InstanceProfileReconciler {
         spec: &ResourceSpec,
         created: Observed,
     ) -> Result<Observed, ReconcileError> {
-        let role = props::str(spec, "role_name")?;
-        wait_visible(&self.client(), spec, &created.id, role, PROFILE_VISIBLE).await?;
+        let p: InstanceProfileProps = props::typed(spec)?;
+        wait_visible(
+            &self.client(),
+            spec,
+            &created.id,
+            &p.role_name,
+            PROFILE_VISIBLE,
+        )
+        .await?;
         Ok(created)
     }
 
@@ -259,7 +278,8 @@ impl Reconciler for InstanceProfileReconciler {
     ) -> Result<Observed, ReconcileError> {
         let _slot = self.aws.permit("iam").await;
         let iam = self.client();
-        let role = props::str(spec, "role_name")?;
+        let want: InstanceProfileProps = props::typed(spec)?;
+        let role = want.role_name.as_str();
         // Remove whatever role it holds now (read again: the plan may be old).
         if let Some(p) = get_profile(&iam, &current.id).await? {
             for r in p.roles().iter().filter(|r| r.role_name() != role) {
@@ -425,5 +445,17 @@ mod tests {
             err.to_string(),
             "timed out after 120s waiting for instance profile trading-ec2-profile-dev (global/iam/ec2-profile) to be visible with role trading-ec2-role-dev"
         );
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<InstanceProfileProps>(
+            drctl_stack::kinds::INSTANCE_PROFILE,
+        );
+        assert!(!all.is_empty());
+        // The role comes from the ec2 role's `name` attribute.
+        assert!(all
+            .iter()
+            .all(|p| p.role_name == "global/iam/ec2-role.name"));
     }
 }

@@ -4,11 +4,7 @@
 //! physical id is the role name. Ownership: the role's tags (GetRole, or
 //! ListRoleTags when GetRole omits them).
 //!
-//! Props: `assume_role_service` (the one service principal of the trust
-//! policy; UpdateAssumeRolePolicy), `inline_policy_name` + `inline_policy`
-//! (PutRolePolicy; any other inline policy is reported and removed),
-//! `managed_policy_arns` (attach/detach). All updated in place.
-//! Attrs: `arn`, `name`.
+//! Props: [`IamRoleProps`], all updated in place. Attrs: `arn`, `name`.
 //!
 //! Caveats: GetRolePolicy and GetRole return policy documents URL-encoded;
 //! documents are compared as JSON values after normalising what IAM may
@@ -28,7 +24,24 @@ use aws_sdk_iam::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// What `iam:role` compares: the blueprint's props. All updated in place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamRoleProps {
+    /// The one service principal of the trust policy (`ec2.amazonaws.com`).
+    /// In place (UpdateAssumeRolePolicy).
+    pub assume_role_service: String,
+    /// The name of the role's one inline policy. In place (PutRolePolicy;
+    /// any other inline policy is reported and removed).
+    pub inline_policy_name: String,
+    /// The inline policy document, as JSON. In place (PutRolePolicy).
+    pub inline_policy: Value,
+    /// ARNs of attached managed policies (a set). In place (attach/detach).
+    pub managed_policy_arns: Vec<String>,
+}
 
 pub struct IamRoleReconciler {
     pub aws: Aws,
@@ -284,6 +297,8 @@ async fn observe(
         (many, _) => (json!(many.join(", ")), Value::Null),
     };
     let managed = managed_policy_arns(iam, name).await?;
+    // json! rather than `IamRoleProps`: a role without its policy or trust
+    // reads null there, which the struct cannot hold.
     Ok(Observed {
         id: name.to_string(),
         props: props::from_json(json!({
@@ -299,13 +314,13 @@ async fn observe(
 /// Makes the role's policies match the spec (inline and managed).
 async fn put_policies(
     iam: &Client,
-    spec: &ResourceSpec,
+    p: &IamRoleProps,
     name: &str,
     existing_inline: &[String],
     existing_managed: &[String],
 ) -> Result<(), ReconcileError> {
-    let policy_name = props::str(spec, "inline_policy_name")?;
-    let policy = props::value(spec, "inline_policy")?.to_string();
+    let policy_name = p.inline_policy_name.as_str();
+    let policy = p.inline_policy.to_string();
     call("iam:PutRolePolicy", Policy::TRANSIENT, || {
         iam.put_role_policy()
             .role_name(name)
@@ -326,7 +341,7 @@ async fn put_policies(
             .map(|_| ()),
         )?;
     }
-    let wanted = props::strings(spec, "managed_policy_arns")?;
+    let wanted = &p.managed_policy_arns;
     for arn in wanted.iter().filter(|a| !existing_managed.contains(a)) {
         call("iam:AttachRolePolicy", Policy::TRANSIENT, || {
             iam.attach_role_policy()
@@ -479,7 +494,8 @@ impl Reconciler for IamRoleReconciler {
     ) -> Result<Observed, ReconcileError> {
         let _slot = self.aws.permit("iam").await;
         let iam = self.client();
-        let trust = trust_policy(props::str(spec, "assume_role_service")?).to_string();
+        let p: IamRoleProps = props::typed(spec)?;
+        let trust = trust_policy(&p.assume_role_service).to_string();
         // CreateRole takes no token: the unique name and the tags in this
         // call make a crashed create recoverable by lookup.
         let req = iam
@@ -491,7 +507,7 @@ impl Reconciler for IamRoleReconciler {
         let role = out
             .role()
             .ok_or_else(|| ReconcileError::Internal("iam:CreateRole returned no role".into()))?;
-        put_policies(&iam, spec, role.role_name(), &[], &[]).await?;
+        put_policies(&iam, &p, role.role_name(), &[], &[]).await?;
         Ok(Observed {
             id: role.role_name().to_string(),
             props: spec.props.clone(),
@@ -508,9 +524,10 @@ impl Reconciler for IamRoleReconciler {
     ) -> Result<Observed, ReconcileError> {
         let _slot = self.aws.permit("iam").await;
         let iam = self.client();
+        let p: IamRoleProps = props::typed(spec)?;
         let name = current.id.as_str();
         if changes.iter().any(|c| c.field == "assume_role_service") {
-            let trust = trust_policy(props::str(spec, "assume_role_service")?).to_string();
+            let trust = trust_policy(&p.assume_role_service).to_string();
             call("iam:UpdateAssumeRolePolicy", Policy::TRANSIENT, || {
                 iam.update_assume_role_policy()
                     .role_name(name)
@@ -522,7 +539,7 @@ impl Reconciler for IamRoleReconciler {
         if changes.iter().any(|c| c.field != "assume_role_service") {
             let inline = inline_policy_names(&iam, name).await?;
             let managed = managed_policy_arns(&iam, name).await?;
-            put_policies(&iam, spec, name, &inline, &managed).await?;
+            put_policies(&iam, &p, name, &inline, &managed).await?;
         }
         Ok(current.updated_to(spec))
     }
@@ -583,5 +600,16 @@ mod tests {
         assert_eq!(list_like_desired(Some(&d), vec!["a".into(), "b".into()]), d);
         assert_eq!(list_like_desired(Some(&d), vec!["c".into()]), json!(["c"]));
         assert_eq!(list_like_desired(Some(&json!([])), vec![]), json!([]));
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all =
+            crate::testing::assert_blueprint_props::<IamRoleProps>(drctl_stack::kinds::IAM_ROLE);
+        assert!(all
+            .iter()
+            .any(|p| p.assume_role_service == "s3.amazonaws.com"
+                && p.inline_policy["Version"] == "2012-10-17"));
+        assert!(all.iter().all(|p| p.managed_policy_arns.is_empty()));
     }
 }

@@ -4,9 +4,7 @@
 //! Found by name (unique per region; the name is the physical id);
 //! DBSubnetGroupNotFoundFault = not found. Ownership from
 //! ListTagsForResource on its ARN (the describe answer carries no tags).
-//! Props (in place, ModifyDBSubnetGroup): `description`, `subnet_ids`
-//! (observed in the desired order when the sets match).
-//! Attrs: `name`, `arn`.
+//! Props: [`DbSubnetGroupProps`]. Attrs: `name`, `arn`.
 //!
 //! Caveat: the emulator lets a group in use be deleted; AWS answers
 //! InvalidDBSubnetGroupStateFault until the instance is gone, which delete
@@ -25,7 +23,27 @@ use aws_sdk_rds::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `rds:db-subnet-group` compares: the blueprint's props.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbSubnetGroupProps {
+    /// Free text. In place (ModifyDBSubnetGroup).
+    pub description: String,
+    /// The VPC of the subnets (`vpc-...`). Replaces.
+    pub vpc_id: String,
+    /// The private subnets' ids, observed in the desired order when the
+    /// sets match. In place (ModifyDBSubnetGroup takes the full list).
+    pub subnet_ids: Vec<String>,
+}
+
+/// Fields whose change replaces the group, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[(
+    "vpc_id",
+    "a DB subnet group cannot move to another VPC (ModifyDBSubnetGroup: InvalidSubnet)",
+)];
 
 pub struct DbSubnetGroupReconciler {
     pub aws: Aws,
@@ -64,6 +82,8 @@ fn observed(g: &DbSubnetGroup, spec: &ResourceSpec) -> Observed {
         .iter()
         .filter_map(|s| s.subnet_identifier().map(str::to_string))
         .collect();
+    // json! rather than `DbSubnetGroupProps`: AWS may omit the VPC id,
+    // which reads as null (a difference), not as "".
     Observed {
         id: name.to_string(),
         props: props::from_json(json!({
@@ -94,14 +114,18 @@ async fn read_group(
     Ok(check_owned(cx, spec, name, &tags, || observed(&g, spec)))
 }
 
-async fn create_group(rds: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
+async fn create_group(
+    rds: &Client,
+    spec: &ResourceSpec,
+    p: &DbSubnetGroupProps,
+) -> Result<Observed, ReconcileError> {
     // No client token in this API; the emulator even accepts a duplicate,
     // so the engine's read-before-create is what prevents a second one.
     let req = rds
         .create_db_subnet_group()
         .db_subnet_group_name(&spec.name)
-        .db_subnet_group_description(props::str(spec, "description")?)
-        .set_subnet_ids(Some(props::strings(spec, "subnet_ids")?))
+        .db_subnet_group_description(&p.description)
+        .set_subnet_ids(Some(p.subnet_ids.clone()))
         .set_tags(Some(rds_tags(spec)));
     let out = call("rds:CreateDBSubnetGroup", Policy::ONCE, || {
         req.clone().send()
@@ -126,10 +150,7 @@ impl Reconciler for DbSubnetGroupReconciler {
     /// group is deleted after the instance and made again under its name:
     /// destroy-before-create is enough here.
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[(
-            "vpc_id",
-            "a DB subnet group cannot move to another VPC (ModifyDBSubnetGroup: InvalidSubnet)",
-        )]
+        REPLACE_ON
     }
 
     fn taggable(&self) -> bool {
@@ -165,7 +186,8 @@ impl Reconciler for DbSubnetGroupReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
-        create_group(&self.aws.rds(self.aws.region_of(spec)), spec).await
+        let p: DbSubnetGroupProps = props::typed(spec)?;
+        create_group(&self.aws.rds(self.aws.region_of(spec)), spec, &p).await
     }
 
     async fn update(
@@ -175,13 +197,14 @@ impl Reconciler for DbSubnetGroupReconciler {
         current: &Observed,
         _changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let p: DbSubnetGroupProps = props::typed(spec)?;
         let rds = self.aws.rds(self.aws.region_of(spec));
         // ModifyDBSubnetGroup takes the full subnet list (and description).
         let req = rds
             .modify_db_subnet_group()
             .db_subnet_group_name(&current.id)
-            .db_subnet_group_description(props::str(spec, "description")?)
-            .set_subnet_ids(Some(props::strings(spec, "subnet_ids")?));
+            .db_subnet_group_description(&p.description)
+            .set_subnet_ids(Some(p.subnet_ids.clone()));
         let out = call("rds:ModifyDBSubnetGroup", Policy::TRANSIENT, || {
             req.clone().send()
         })
@@ -237,5 +260,17 @@ mod tests {
             ["subnet-a", "subnet-c"]
         );
         assert_eq!(order_like(vec!["x".into()], None), ["x"]);
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<DbSubnetGroupProps>(
+            drctl_stack::kinds::DB_SUBNET_GROUP,
+        );
+        assert!(all.iter().all(|p| p.subnet_ids.len() == 2));
+        let v = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(v.get(field).is_some(), "{field}");
+        }
     }
 }

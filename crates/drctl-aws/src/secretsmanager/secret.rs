@@ -3,8 +3,8 @@
 //!
 //! Found by ARN (the physical id), else by name (secret names are unique per
 //! region); ownership from the secret's tags.
-//! Props: `description` (updated in place), `force_delete_without_recovery`
-//! (an option of delete, echoed). Attrs: `arn`, `name`.
+//! Props: [`SecretProps`] (settings only, never the value). Attrs: `arn`,
+//! `name`.
 //!
 //! Caveats:
 //! - The password is generated once, registered with
@@ -33,7 +33,22 @@ use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `secretsmanager:secret` compares: the blueprint's props. Only
+/// non-secret settings: the value is generated in `create` and never held
+/// here (nor in any props, attrs or plan).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretProps {
+    /// Free text. In place (UpdateSecret, no new version).
+    pub description: String,
+    /// Delete at once instead of after a 7-day recovery window (the plan's
+    /// `secret_force_delete`). An option of delete, echoed from the spec so
+    /// it never shows as a change.
+    pub force_delete_without_recovery: bool,
+}
 
 pub struct SecretReconciler {
     pub aws: Aws,
@@ -91,10 +106,10 @@ fn observed(spec: &ResourceSpec, d: &DescribeSecretOutput) -> Result<Observed, R
     let name = d.name().unwrap_or(&spec.name);
     Ok(Observed {
         id: arn.to_string(),
-        props: props::from_json(json!({
-            "description": d.description().unwrap_or(""),
-            "force_delete_without_recovery": force_delete(spec),
-        })),
+        props: props::to_props(&SecretProps {
+            description: d.description().unwrap_or("").to_string(),
+            force_delete_without_recovery: force_delete(spec),
+        }),
         attrs: props::from_json(json!({"arn": arn, "name": name})),
     })
 }
@@ -146,12 +161,13 @@ async fn create_secret(
     spec: &ResourceSpec,
     token: &str,
 ) -> Result<Observed, ReconcileError> {
+    let p: SecretProps = props::typed(spec)?;
     let password = generate_password();
     let value = json!({ "password": password }).to_string();
     let req = sm
         .create_secret()
         .name(&spec.name)
-        .description(props::str(spec, "description")?)
+        .description(&p.description)
         .secret_string(value)
         // The same token after a crash makes AWS answer with the secret the
         // first attempt created instead of a second version.
@@ -168,10 +184,7 @@ async fn create_secret(
             })?;
             Ok(Observed {
                 id: arn.to_string(),
-                props: props::from_json(json!({
-                    "description": props::str(spec, "description")?,
-                    "force_delete_without_recovery": force_delete(spec),
-                })),
+                props: props::to_props(&p),
                 attrs: props::from_json(
                     json!({"arn": arn, "name": out.name().unwrap_or(&spec.name)}),
                 ),
@@ -285,14 +298,14 @@ impl Reconciler for SecretReconciler {
         current: &Observed,
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let p: SecretProps = props::typed(spec)?;
         let sm = self.aws.secretsmanager(self.aws.region_of(spec));
         if changes.iter().any(|c| c.field == "description") {
             // Description only: no SecretString, so no new version.
-            let description = props::str(spec, "description")?;
             call("secretsmanager:UpdateSecret", Policy::TRANSIENT, || {
                 sm.update_secret()
                     .secret_id(&current.id)
-                    .description(description)
+                    .description(&p.description)
                     .send()
             })
             .await?;
@@ -499,5 +512,17 @@ mod tests {
         delete_secret(&sm, ARN, false).await.unwrap();
         assert_eq!(forced.num_calls(), 1);
         assert_eq!(windowed.num_calls(), 1);
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<SecretProps>(drctl_stack::kinds::SECRET);
+        // dev.toml sets secret_force_delete = true; prod-dr keeps the default.
+        assert!(all.iter().any(|p| p.force_delete_without_recovery));
+        assert!(all.iter().any(|p| !p.force_delete_without_recovery));
+        // Settings only: the struct has no field that could hold the value.
+        let v = serde_json::to_value(&all[0]).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["description", "force_delete_without_recovery"]);
     }
 }

@@ -3,8 +3,8 @@
 //! Found by ListSubscriptionsByTopic, matching protocol and endpoint (SNS
 //! keeps one subscription per topic, protocol and endpoint; Subscribe of an
 //! existing one returns it, so create needs no token).
-//! Props: `topic_arn`, `protocol`, `endpoint` (all replace: a subscription
-//! cannot be changed, only made anew). Attrs: `arn`.
+//! Props: [`SnsSubscriptionProps`] (all replace: a subscription cannot be
+//! changed, only made anew). Attrs: `arn`.
 //!
 //! Ownership: subscriptions cannot be tagged; a subscription is drctl's
 //! when its topic carries this env's `drctl:env` tag.
@@ -28,7 +28,29 @@ use aws_sdk_sns::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `sns:subscription` compares: the blueprint's props and what a read
+/// reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnsSubscriptionProps {
+    /// The topic's ARN. Replaces.
+    pub topic_arn: String,
+    /// The delivery protocol (`email`). Replaces.
+    pub protocol: String,
+    /// Where it delivers (the plan's `alert_email`). Replaces.
+    pub endpoint: String,
+}
+
+/// Fields whose change replaces the subscription, with the reason shown in
+/// the plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("topic_arn", "a subscription belongs to one topic"),
+    ("protocol", "a subscription's protocol cannot change"),
+    ("endpoint", "a subscription's endpoint cannot change"),
+];
 
 pub struct SnsSubscriptionReconciler {
     pub aws: Aws,
@@ -90,9 +112,11 @@ fn observe(sub: &Subscription, spec: &ResourceSpec, topic_arn: &str) -> Observed
     };
     Observed {
         id,
-        props: props::from_json(json!({
-            "topic_arn": topic_arn, "protocol": protocol, "endpoint": endpoint,
-        })),
+        props: props::to_props(&SnsSubscriptionProps {
+            topic_arn: topic_arn.to_string(),
+            protocol: protocol.to_string(),
+            endpoint: endpoint.to_string(),
+        }),
         attrs: props::from_json(json!({ "arn": arn })),
     }
 }
@@ -238,9 +262,8 @@ async fn read(
 }
 
 async fn subscribe(sns: &Client, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
-    let topic = props::str(spec, "topic_arn")?;
-    let protocol = props::str(spec, "protocol")?;
-    let endpoint = props::str(spec, "endpoint")?;
+    let p: SnsSubscriptionProps = props::typed(spec)?;
+    let (topic, protocol, endpoint) = (&p.topic_arn, &p.protocol, &p.endpoint);
     let out = call("sns:Subscribe", Policy::TRANSIENT, || {
         sns.subscribe()
             .topic_arn(topic)
@@ -286,11 +309,7 @@ impl Reconciler for SnsSubscriptionReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("topic_arn", "a subscription belongs to one topic"),
-            ("protocol", "a subscription's protocol cannot change"),
-            ("endpoint", "a subscription's endpoint cannot change"),
-        ]
+        REPLACE_ON
     }
 
     async fn read(
@@ -473,5 +492,18 @@ mod tests {
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert_eq!(changes[0].field, "endpoint");
         assert!(changes[0].replace_reason.is_some());
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<SnsSubscriptionProps>(
+            drctl_stack::kinds::SNS_SUBSCRIPTION,
+        );
+        assert!(all.iter().all(|p| p.protocol == "email"));
+        assert!(all.iter().any(|p| p.endpoint == "dev-alerts@example.com"));
+        let v = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(v.get(field).is_some(), "{field}");
+        }
     }
 }

@@ -4,8 +4,8 @@
 //! account, so the ARN is derived from region, account (STS, asked once and
 //! cached) and name, then GetTopicAttributes (NotFound → not found);
 //! ownership via ListTagsForResource.
-//! Props: none (the blueprint gives `{}`). Attrs: `arn`, `name`; the
-//! physical id is the ARN (subscriptions and alarm actions refer to it).
+//! Props: [`SnsTopicProps`] (none). Attrs: `arn`, `name`; the physical id
+//! is the ARN (subscriptions and alarm actions refer to it).
 //!
 //! CreateTopic carries the tags and is idempotent by name, so a retried
 //! create returns the same topic. Delete: DeleteTopic (a missing topic
@@ -22,8 +22,16 @@ use aws_sdk_sns::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::OnceCell;
+
+/// What `sns:topic` compares: nothing (the blueprint gives `{}`); the
+/// struct refuses any key, so a prop added to the blueprint without
+/// support here fails at create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnsTopicProps {}
 
 pub struct SnsTopicReconciler {
     pub aws: Aws,
@@ -178,6 +186,7 @@ impl Reconciler for SnsTopicReconciler {
         spec: &ResourceSpec,
         _token: &str,
     ) -> Result<Observed, ReconcileError> {
+        let SnsTopicProps {} = crate::props::typed(spec)?;
         create_topic(&self.aws.sns(self.aws.region_of(spec)), spec).await
     }
 
@@ -304,5 +313,16 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(o.id, ARN);
         assert_eq!(o.attrs["name"], json!("trading-alerts-dev"));
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all =
+            crate::testing::assert_blueprint_props::<SnsTopicProps>(drctl_stack::kinds::SNS_TOPIC);
+        // One topic per region, in both plans.
+        assert_eq!(all.len(), 4);
+        let mut with_key = topic_spec();
+        with_key.props = crate::props::from_json(json!({"fifo": true}));
+        assert!(crate::props::typed::<SnsTopicProps>(&with_key).is_err());
     }
 }
