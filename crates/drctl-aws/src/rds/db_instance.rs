@@ -2,14 +2,8 @@
 //!
 //! Found by identifier (= the spec's name, the physical id); the emulator
 //! rejects tag filters, so ownership comes from the instance's `TagList`.
-//! Props: `engine`, `engine_version`, `storage_encrypted`, `master_username`,
-//! `db_subnet_group_name` (replace); `instance_class`,
-//! `backup_retention_period`, `multi_az`, `deletion_protection`,
-//! `vpc_security_group_ids`, `publicly_accessible`, `allocated_storage`
-//! (in place with ModifyDBInstance, ApplyImmediately; storage only grows,
-//! a smaller value is a replacement); `password_secret_arn` and
-//! `skip_final_snapshot` are echoed (create/delete options).
-//! Attrs: `name`, `arn`, `endpoint` ("host:port"), `port`.
+//! Props: [`DbInstanceProps`]; in place means ModifyDBInstance with
+//! ApplyImmediately. Attrs: `name`, `arn`, `endpoint` ("host:port"), `port`.
 //!
 //! Caveats:
 //! - The master password is read from `password_secret_arn` (JSON
@@ -35,7 +29,66 @@ use aws_sdk_rds::types::DbInstance;
 use drctl_core::diff::{diff_props, FieldChange};
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, DeletionProtection, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// What `rds:db-instance` compares: the blueprint's props. Holds the
+/// password secret's ARN only, never the password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbInstanceProps {
+    /// `mysql`. Replaces.
+    pub engine: String,
+    /// e.g. `8.0.35` (always sent: the emulator would default to 5.6). Replaces.
+    pub engine_version: String,
+    /// e.g. `db.t3.micro`. In place.
+    pub instance_class: String,
+    /// Storage, GiB. In place when it grows; a smaller value replaces.
+    pub allocated_storage: i32,
+    /// A standby in a second AZ. In place.
+    pub multi_az: bool,
+    /// Storage encryption. Replaces (fixed at create).
+    pub storage_encrypted: bool,
+    /// Days of automated backups (0-35). In place.
+    pub backup_retention_period: i32,
+    /// A public endpoint (false: private subnets only). In place.
+    pub publicly_accessible: bool,
+    /// The master user's name. Replaces.
+    pub master_username: String,
+    /// ARN of the secret holding `{"password": ...}`, read at create only.
+    /// Echoed (RDS does not know where its password came from).
+    pub password_secret_arn: String,
+    /// The DB subnet group's name. Replaces.
+    pub db_subnet_group_name: String,
+    /// Security group ids (a set, observed in the desired order). In place.
+    pub vpc_security_group_ids: Vec<String>,
+    /// Refuse deletion (the plan's `db_deletion_protection`). In place.
+    pub deletion_protection: bool,
+    /// Delete without a final snapshot. An option of delete, echoed.
+    pub skip_final_snapshot: bool,
+}
+
+/// Fields whose change replaces the instance, with the reason shown in the
+/// plan (`diff` adds a smaller `allocated_storage`).
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("engine", "an RDS instance's engine cannot change"),
+    (
+        "engine_version",
+        "drctl does not upgrade or downgrade engine versions in place",
+    ),
+    (
+        "storage_encrypted",
+        "storage encryption is fixed when an RDS instance is created",
+    ),
+    (
+        "master_username",
+        "the master user name is fixed when an RDS instance is created",
+    ),
+    (
+        "db_subnet_group_name",
+        "moving an RDS instance to another subnet group needs a new instance",
+    ),
+];
 
 pub struct DbInstanceReconciler {
     pub aws: Aws,
@@ -78,6 +131,8 @@ fn observed(db: &DbInstance, spec: &ResourceSpec) -> Observed {
         .filter(|g| g.status() != Some("removing"))
         .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
         .collect();
+    // json! rather than `DbInstanceProps`: what RDS omits reads null (a
+    // difference to show), and the echoed options may be absent in old states.
     Observed {
         id: name.to_string(),
         props: props::from_json(json!({
@@ -195,39 +250,26 @@ async fn create_db(
     sm: &aws_sdk_secretsmanager::Client,
     spec: &ResourceSpec,
 ) -> Result<Observed, ReconcileError> {
-    let password = master_password(sm, spec, props::str(spec, "password_secret_arn")?).await?;
-    let storage = i32::try_from(props::i64(spec, "allocated_storage")?).map_err(|_| {
-        props::config(
-            spec,
-            "allocated_storage",
-            "allocated_storage is out of range",
-        )
-    })?;
-    let retention = i32::try_from(props::i64(spec, "backup_retention_period")?).map_err(|_| {
-        props::config(
-            spec,
-            "backup_retention_period",
-            "backup_retention_period is out of range",
-        )
-    })?;
+    let p: DbInstanceProps = props::typed(spec)?;
+    let password = master_password(sm, spec, &p.password_secret_arn).await?;
     // CreateDBInstance has no client token: the identifier is the key, and
     // the tags in this call make a half-created instance ours.
     let req = rds
         .create_db_instance()
         .db_instance_identifier(&spec.name)
-        .engine(props::str(spec, "engine")?)
-        .engine_version(props::str(spec, "engine_version")?)
-        .db_instance_class(props::str(spec, "instance_class")?)
-        .allocated_storage(storage)
-        .multi_az(props::bool(spec, "multi_az")?)
-        .storage_encrypted(props::bool(spec, "storage_encrypted")?)
-        .backup_retention_period(retention)
-        .publicly_accessible(props::bool(spec, "publicly_accessible")?)
-        .master_username(props::str(spec, "master_username")?)
+        .engine(p.engine)
+        .engine_version(p.engine_version)
+        .db_instance_class(p.instance_class)
+        .allocated_storage(p.allocated_storage)
+        .multi_az(p.multi_az)
+        .storage_encrypted(p.storage_encrypted)
+        .backup_retention_period(p.backup_retention_period)
+        .publicly_accessible(p.publicly_accessible)
+        .master_username(p.master_username)
         .master_user_password(&password)
-        .db_subnet_group_name(props::str(spec, "db_subnet_group_name")?)
-        .set_vpc_security_group_ids(Some(props::strings(spec, "vpc_security_group_ids")?))
-        .deletion_protection(props::bool(spec, "deletion_protection")?)
+        .db_subnet_group_name(p.db_subnet_group_name)
+        .set_vpc_security_group_ids(Some(p.vpc_security_group_ids))
+        .deletion_protection(p.deletion_protection)
         .set_tags(Some(rds_tags(spec)));
     let out = call("rds:CreateDBInstance", Policy::ONCE, || req.clone().send())
         .await
@@ -268,6 +310,7 @@ async fn modify_db(
     current: &Observed,
     changes: &[FieldChange],
 ) -> Result<Observed, ReconcileError> {
+    let p: DbInstanceProps = props::typed(spec)?;
     let changed = |f: &str| changes.iter().any(|c| c.field == f);
     let mut req = rds
         .modify_db_instance()
@@ -275,45 +318,31 @@ async fn modify_db(
         .apply_immediately(true);
     let mut any = false;
     if changed("instance_class") {
-        req = req.db_instance_class(props::str(spec, "instance_class")?);
+        req = req.db_instance_class(&p.instance_class);
         any = true;
     }
     if changed("backup_retention_period") {
-        let days = i32::try_from(props::i64(spec, "backup_retention_period")?).map_err(|_| {
-            props::config(
-                spec,
-                "backup_retention_period",
-                "backup_retention_period is out of range",
-            )
-        })?;
-        req = req.backup_retention_period(days);
+        req = req.backup_retention_period(p.backup_retention_period);
         any = true;
     }
     if changed("multi_az") {
-        req = req.multi_az(props::bool(spec, "multi_az")?);
+        req = req.multi_az(p.multi_az);
         any = true;
     }
     if changed("deletion_protection") {
-        req = req.deletion_protection(props::bool(spec, "deletion_protection")?);
+        req = req.deletion_protection(p.deletion_protection);
         any = true;
     }
     if changed("publicly_accessible") {
-        req = req.publicly_accessible(props::bool(spec, "publicly_accessible")?);
+        req = req.publicly_accessible(p.publicly_accessible);
         any = true;
     }
     if changed("vpc_security_group_ids") {
-        req = req.set_vpc_security_group_ids(Some(props::strings(spec, "vpc_security_group_ids")?));
+        req = req.set_vpc_security_group_ids(Some(p.vpc_security_group_ids.clone()));
         any = true;
     }
     if changed("allocated_storage") {
-        let gb = i32::try_from(props::i64(spec, "allocated_storage")?).map_err(|_| {
-            props::config(
-                spec,
-                "allocated_storage",
-                "allocated_storage is out of range",
-            )
-        })?;
-        req = req.allocated_storage(gb);
+        req = req.allocated_storage(p.allocated_storage);
         any = true;
     }
     // password_secret_arn and skip_final_snapshot have nothing to modify.
@@ -417,25 +446,7 @@ impl Reconciler for DbInstanceReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("engine", "an RDS instance's engine cannot change"),
-            (
-                "engine_version",
-                "drctl does not upgrade or downgrade engine versions in place",
-            ),
-            (
-                "storage_encrypted",
-                "storage encryption is fixed when an RDS instance is created",
-            ),
-            (
-                "master_username",
-                "the master user name is fixed when an RDS instance is created",
-            ),
-            (
-                "db_subnet_group_name",
-                "moving an RDS instance to another subnet group needs a new instance",
-            ),
-        ]
+        REPLACE_ON
     }
 
     /// The props, with a smaller `allocated_storage` made a replacement.
@@ -796,5 +807,30 @@ mod tests {
             },
         );
         assert!(grow[0].replace_reason.is_none());
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<DbInstanceProps>(
+            drctl_stack::kinds::DB_INSTANCE,
+        );
+        assert!(all
+            .iter()
+            .all(|p| p.engine == "mysql" && p.storage_encrypted && !p.publicly_accessible));
+        // The secret's ARN (its id), never a password.
+        assert!(all.iter().all(|p| p
+            .password_secret_arn
+            .ends_with("/database/password-secret.id")));
+        assert!(all.iter().all(|p| p.allocated_storage >= 20));
+        let v = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(v.get(field).is_some(), "{field}");
+        }
+        let mut bad = spec(false, true);
+        bad.props["allocated_storage"] = json!(1_i64 << 40);
+        match props::typed::<DbInstanceProps>(&bad) {
+            Err(ReconcileError::Config { field, .. }) => assert_eq!(field, "allocated_storage"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -4,11 +4,9 @@
 //! Physical id `{zone_id}/{domain}`. Found by ListResourceRecordSets from
 //! the domain name, type A, keeping the records whose SetIdentifier is
 //! `trading-{env}-primary` / `trading-{env}-secondary`.
-//! Props: `hosted_zone_id`, `domain_name` (both replace), `primary` and
-//! `secondary` = {`alb_dns_name`, `alb_zone_id`, `health_check_id`,
-//! `evaluate_target_health`}, both written by one UPSERT batch (Route53
-//! throttles hard: one ChangeResourceRecordSets per apply), then waited on
-//! until INSYNC.
+//! Props: [`FailoverRecordsProps`]; both sides are written by one UPSERT
+//! batch (Route53 throttles hard: one ChangeResourceRecordSets per apply),
+//! then waited on until INSYNC.
 //!
 //! Ownership: record sets cannot be tagged, so the SetIdentifier naming
 //! convention marks drctl's records. Other records of the same name (other
@@ -40,7 +38,52 @@ use aws_sdk_route53::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// What `route53:failover-records` compares: the blueprint's props.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverRecordsProps {
+    /// The zone's id, with or without `/hostedzone/`. Replaces.
+    pub hosted_zone_id: String,
+    /// The records' name (the plan's `domain_name`). Replaces.
+    pub domain_name: String,
+    /// The PRIMARY record. In place (UPSERT).
+    pub primary: FailoverSide,
+    /// The SECONDARY record. In place (UPSERT).
+    pub secondary: FailoverSide,
+}
+
+/// One side's alias A record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverSide {
+    /// The region's ALB `dns_name` the alias points at. In place.
+    pub alb_dns_name: String,
+    /// The ALB's `canonical_hosted_zone_id`. In place.
+    pub alb_zone_id: String,
+    /// The side's health check id. In place.
+    pub health_check_id: String,
+    /// Whether Route53 also follows the ALB's own health. In place.
+    pub evaluate_target_health: bool,
+}
+
+impl FailoverRecordsProps {
+    fn side(&self, side: &str) -> &FailoverSide {
+        match side {
+            "primary" => &self.primary,
+            _ => &self.secondary,
+        }
+    }
+}
+
+/// Fields whose change replaces the records, with the reason shown in the
+/// plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("hosted_zone_id", "the records move to another hosted zone"),
+    ("domain_name", "a record's name is its identity"),
+];
 
 pub struct FailoverRecordsReconciler {
     pub aws: Aws,
@@ -81,51 +124,21 @@ fn location(spec: &ResourceSpec, known_id: Option<&str>) -> Option<(String, Stri
     Some((strip_zone_prefix(zone).to_string(), norm_dns(domain)))
 }
 
-fn side_props<'a>(
-    spec: &'a ResourceSpec,
-    side: &str,
-) -> Result<&'a Map<String, Value>, ReconcileError> {
-    spec.props
-        .get(side)
-        .and_then(Value::as_object)
-        .ok_or_else(|| props::config(spec, side, format!("property '{side}' must be an object")))
-}
-
-fn side_str<'a>(
-    spec: &ResourceSpec,
-    m: &'a Map<String, Value>,
-    side: &str,
-    field: &str,
-) -> Result<&'a str, ReconcileError> {
-    m.get(field).and_then(Value::as_str).ok_or_else(|| {
-        props::config(
-            spec,
-            &format!("{side}.{field}"),
-            format!("property '{side}.{field}' must be a string"),
-        )
-    })
-}
-
 /// The desired record of one side.
 fn desired_record(
     env: &str,
     spec: &ResourceSpec,
     domain: &str,
-    side: &str,
+    (side, m): (&str, &FailoverSide),
     role: ResourceRecordSetFailover,
 ) -> Result<ResourceRecordSet, ReconcileError> {
-    let m = side_props(spec, side)?;
     let invalid = |e: aws_smithy_types::error::operation::BuildError| {
         ReconcileError::Internal(format!("{}: {side}: {e}", spec.address))
     };
     let alias = AliasTarget::builder()
-        .hosted_zone_id(side_str(spec, m, side, "alb_zone_id")?)
-        .dns_name(side_str(spec, m, side, "alb_dns_name")?)
-        .evaluate_target_health(
-            m.get("evaluate_target_health")
-                .and_then(Value::as_bool)
-                .unwrap_or(true),
-        )
+        .hosted_zone_id(&m.alb_zone_id)
+        .dns_name(&m.alb_dns_name)
+        .evaluate_target_health(m.evaluate_target_health)
         .build()
         .map_err(invalid)?;
     ResourceRecordSet::builder()
@@ -134,11 +147,7 @@ fn desired_record(
         .set_identifier(set_identifier(env, side))
         .failover(role)
         .alias_target(alias)
-        .set_health_check_id(
-            m.get("health_check_id")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        )
+        .health_check_id(&m.health_check_id)
         .build()
         .map_err(invalid)
 }
@@ -236,6 +245,8 @@ impl Records<'_> {
             });
         }
         let want_domain = spec.props.get("domain_name").and_then(Value::as_str);
+        // json! rather than `FailoverRecordsProps`: a side whose record is
+        // missing is absent, and what AWS omits reads null.
         let mut props = props::from_json(json!({
             "hosted_zone_id": zone,
             "domain_name": same_dns(&domain, want_domain),
@@ -294,16 +305,15 @@ impl Records<'_> {
 
     /// UPSERTs both records in one batch and waits until Route53 serves them.
     async fn upsert(&self, spec: &ResourceSpec) -> Result<Observed, ReconcileError> {
-        let (zone, domain) = location(spec, None).ok_or_else(|| {
-            props::config(
-                spec,
-                "hosted_zone_id",
-                "properties 'hosted_zone_id' and 'domain_name' must be strings",
-            )
-        })?;
+        let p: FailoverRecordsProps = props::typed(spec)?;
+        let zone = strip_zone_prefix(&p.hosted_zone_id).to_string();
+        let domain = norm_dns(&p.domain_name);
         let records = SIDES
             .iter()
-            .map(|(side, role)| desired_record(&self.env, spec, &domain, side, role.clone()))
+            .map(|(side, role)| {
+                let want = (*side, p.side(side));
+                desired_record(&self.env, spec, &domain, want, role.clone())
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let change = self
             .change(
@@ -373,10 +383,7 @@ impl Reconciler for FailoverRecordsReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("hosted_zone_id", "the records move to another hosted zone"),
-            ("domain_name", "a record's name is its identity"),
-        ]
+        REPLACE_ON
     }
 
     async fn read(
@@ -728,5 +735,28 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<FailoverRecordsProps>(
+            drctl_stack::kinds::FAILOVER_RECORDS,
+        );
+        // dev's zone is drctl's (a reference); prod-dr names an existing one.
+        assert!(all.iter().any(|p| p.hosted_zone_id == "Z1234567890ABC"));
+        assert!(all.iter().all(|p| p.primary.evaluate_target_health
+            && p.secondary.health_check_id == "global/route53/health-check-secondary.id"));
+        let v = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(v.get(field).is_some(), "{field}");
+        }
+        let mut bad = records_spec();
+        bad.props["secondary"]["alb_zone"] = json!("Z");
+        match props::typed::<FailoverRecordsProps>(&bad) {
+            Err(ReconcileError::Config { field, .. }) => {
+                assert!(field.starts_with("secondary"), "{field}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -3,12 +3,7 @@
 //! Found by id, else by ownership tags: ListHealthChecks (paginated), then
 //! ListTagsForResources for up to 10 ids per call. Health checks have no
 //! name, so a check without our tags is simply not ours (no Clash).
-//! Props: `type`, `request_interval` (both replace: UpdateHealthCheck cannot
-//! change them), `fqdn`, `port`, `resource_path`, `failure_threshold`
-//! (UpdateHealthCheck), `inverted` (UpdateHealthCheck; absent = false: a
-//! check left inverted, e.g. by a killed `drctl drill`, shows as drift),
-//! `region_of_target` (echoed: see `observe`).
-//! Attrs: none beyond `id`.
+//! Props: [`HealthCheckProps`]. Attrs: none beyond `id`.
 //!
 //! Caveats:
 //! - CreateHealthCheck takes no tags: they follow in ChangeTagsForResource
@@ -39,8 +34,45 @@ use aws_sdk_route53::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
+
+/// What `route53:health-check` compares: the blueprint's props.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckProps {
+    /// `HTTP`, `HTTPS`, `TCP`, ... Replaces (UpdateHealthCheck cannot change it).
+    #[serde(rename = "type")]
+    pub check_type: String,
+    /// The probed name (the region's ALB `dns_name`). In place (UpdateHealthCheck).
+    pub fqdn: String,
+    /// The probed port. In place.
+    pub port: i32,
+    /// The probed path (the plan's `health_check_path`). In place.
+    pub resource_path: String,
+    /// Seconds between probes: 10 or 30. Replaces.
+    pub request_interval: i32,
+    /// Probes in a row that flip the status (1-10). In place.
+    pub failure_threshold: i32,
+    /// Report healthy as unhealthy (what `drctl drill` sets). In place;
+    /// absent = false (states and plans from before it), and a check left
+    /// inverted, e.g. by a killed drill, shows as drift.
+    #[serde(default)]
+    pub inverted: bool,
+    /// The region of the watched ALB: not a Route53 setting (checks are
+    /// global), echoed from the spec for the plan and outputs (see `observe`).
+    pub region_of_target: String,
+}
+
+/// Fields whose change replaces the check, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[
+    ("type", "a health check's type cannot change"),
+    (
+        "request_interval",
+        "a health check's request interval cannot change",
+    ),
+];
 
 pub struct HealthCheckReconciler {
     pub aws: Aws,
@@ -65,29 +97,16 @@ struct Checks<'a> {
     r53: Client,
 }
 
-fn int(spec: &ResourceSpec, field: &str) -> Result<i32, ReconcileError> {
-    i32::try_from(props::i64(spec, field)?)
-        .map_err(|_| props::config(spec, field, format!("property '{field}' is out of range")))
-}
-
-/// `inverted` is optional in the spec (states and plans from before it default to false).
-fn inverted(spec: &ResourceSpec) -> bool {
-    spec.props
-        .get("inverted")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false)
-}
-
 /// The desired config, as CreateHealthCheck takes it.
-fn config(spec: &ResourceSpec) -> Result<HealthCheckConfig, ReconcileError> {
+fn config(spec: &ResourceSpec, p: &HealthCheckProps) -> Result<HealthCheckConfig, ReconcileError> {
     HealthCheckConfig::builder()
-        .r#type(HealthCheckType::from(props::str(spec, "type")?))
-        .fully_qualified_domain_name(props::str(spec, "fqdn")?)
-        .port(int(spec, "port")?)
-        .resource_path(props::str(spec, "resource_path")?)
-        .request_interval(int(spec, "request_interval")?)
-        .failure_threshold(int(spec, "failure_threshold")?)
-        .inverted(inverted(spec))
+        .r#type(HealthCheckType::from(p.check_type.as_str()))
+        .fully_qualified_domain_name(&p.fqdn)
+        .port(p.port)
+        .resource_path(&p.resource_path)
+        .request_interval(p.request_interval)
+        .failure_threshold(p.failure_threshold)
+        .inverted(p.inverted)
         .build()
         .map_err(|e| ReconcileError::Internal(format!("{}: {e}", spec.address)))
 }
@@ -102,6 +121,8 @@ fn observe(hc: &HealthCheck, spec: &ResourceSpec) -> Result<Observed, ReconcileE
     let fqdn = c
         .fully_qualified_domain_name()
         .map(|f| same_dns(f, spec.props.get("fqdn").and_then(|v| v.as_str())));
+    // json! rather than `HealthCheckProps`: what AWS omits reads null (a
+    // difference to show), not a default.
     Ok(Observed {
         id: hc.id().to_string(),
         props: props::from_json(json!({
@@ -233,7 +254,8 @@ impl Checks<'_> {
     }
 
     async fn create(&self, spec: &ResourceSpec, token: &str) -> Result<Observed, ReconcileError> {
-        let config = config(spec)?;
+        let p: HealthCheckProps = props::typed(spec)?;
+        let config = config(spec, &p)?;
         // An earlier attempt with this token (an unanswered call, a killed
         // run) may have made the check: the emulator ignores the token. Look
         // before each repeated attempt, and never let the SDK repeat the call
@@ -248,7 +270,7 @@ impl Checks<'_> {
                 let repeat = !first_attempt.swap(false, std::sync::atomic::Ordering::SeqCst);
                 if repeat {
                     if let Some(hc) = self.by_token(token).await? {
-                        return self.update(spec, hc.id()).await;
+                        return self.update(&p, hc.id()).await;
                     }
                 }
                 let _slot = self.aws.permit("route53").await;
@@ -273,7 +295,7 @@ impl Checks<'_> {
             // (the plan changed since a killed run): take it and update it.
             Err(e) if e.class() == ErrorClass::AlreadyExists => {
                 let hc = self.by_token(token).await?.ok_or(e)?;
-                self.update(spec, hc.id()).await?
+                self.update(&p, hc.id()).await?
             }
             Err(e) => return Err(e),
         };
@@ -305,12 +327,7 @@ impl Checks<'_> {
             .find(|h| h.caller_reference() == token))
     }
 
-    async fn update(&self, spec: &ResourceSpec, id: &str) -> Result<HealthCheck, ReconcileError> {
-        let fqdn = props::str(spec, "fqdn")?;
-        let port = int(spec, "port")?;
-        let path = props::str(spec, "resource_path")?;
-        let threshold = int(spec, "failure_threshold")?;
-        let inverted = inverted(spec);
+    async fn update(&self, p: &HealthCheckProps, id: &str) -> Result<HealthCheck, ReconcileError> {
         let out = call(
             "route53:UpdateHealthCheck",
             Policy::route53(self.aws),
@@ -318,11 +335,11 @@ impl Checks<'_> {
                 self.r53
                     .update_health_check()
                     .health_check_id(id)
-                    .fully_qualified_domain_name(fqdn)
-                    .port(port)
-                    .resource_path(path)
-                    .failure_threshold(threshold)
-                    .inverted(inverted)
+                    .fully_qualified_domain_name(&p.fqdn)
+                    .port(p.port)
+                    .resource_path(&p.resource_path)
+                    .failure_threshold(p.failure_threshold)
+                    .inverted(p.inverted)
                     .send()
             },
         )
@@ -388,13 +405,7 @@ impl Reconciler for HealthCheckReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("type", "a health check's type cannot change"),
-            (
-                "request_interval",
-                "a health check's request interval cannot change",
-            ),
-        ]
+        REPLACE_ON
     }
 
     fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
@@ -427,6 +438,7 @@ impl Reconciler for HealthCheckReconciler {
         current: &Observed,
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let p: HealthCheckProps = props::typed(spec)?;
         let checks = self.checks();
         if adds_ownership_tags(changes) {
             add_tags(
@@ -438,7 +450,7 @@ impl Reconciler for HealthCheckReconciler {
             )
             .await?;
         }
-        let hc = checks.update(spec, &current.id).await?;
+        let hc = checks.update(&p, &current.id).await?;
         observe(&hc, spec)
     }
 
@@ -786,5 +798,24 @@ mod tests {
         };
         checks.delete("hc-1", ADDR).await.unwrap();
         assert_eq!(busy.num_calls(), 4);
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<HealthCheckProps>(
+            drctl_stack::kinds::HEALTH_CHECK,
+        );
+        assert!(all
+            .iter()
+            .all(|p| p.check_type == "HTTP" && p.request_interval == 30 && !p.inverted));
+        assert!(all.iter().any(|p| p.region_of_target == "us-west-2"));
+        let v = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(v.get(field).is_some(), "{field}");
+        }
+        // Specs from before `inverted` existed still read (as false).
+        let mut old = check_spec();
+        old.props.remove("inverted");
+        assert!(!props::typed::<HealthCheckProps>(&old).unwrap().inverted);
     }
 }

@@ -5,8 +5,7 @@
 //! ListHostedZonesByName (exact name; Route53 allows several zones of one
 //! name) and each zone's tags (ListTagsForResource): one owned → found,
 //! several owned → Ambiguous, zones of other envs → ignored.
-//! Props: `domain_name` (replace), `comment` (UpdateHostedZoneComment).
-//! Attrs: `name_servers` (list), `name`.
+//! Props: [`HostedZoneProps`]. Attrs: `name_servers` (list), `name`.
 //!
 //! Caveats:
 //! - CreateHostedZone takes no tags: they follow in ChangeTagsForResource.
@@ -45,8 +44,24 @@ use aws_sdk_route53::Client;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{owned_by, Observed, ReadOutcome, ResourceSpec, TAG_ENV};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Mutex;
+
+/// What `route53:hosted-zone` compares: the blueprint's props and what a
+/// read reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostedZoneProps {
+    /// The zone's name without the trailing dot (the plan's `domain_name`).
+    /// Replaces.
+    pub domain_name: String,
+    /// Free text. In place (UpdateHostedZoneComment).
+    pub comment: String,
+}
+
+/// Fields whose change replaces the zone, with the reason shown in the plan.
+const REPLACE_ON: &[(&str, &str)] = &[("domain_name", "a hosted zone's name cannot change")];
 
 pub struct HostedZoneReconciler {
     pub aws: Aws,
@@ -109,6 +124,17 @@ struct Zones<'a> {
 
 fn domain_of(spec: &ResourceSpec) -> String {
     norm_dns(props::str(spec, "domain_name").unwrap_or(&spec.name))
+}
+
+/// The same-named public zones of a lookup by name, by what their tags say.
+#[derive(Default)]
+struct ByName {
+    /// Tagged as this spec's.
+    owned: Vec<String>,
+    /// Untagged, made by this address's unfinished create (its token).
+    by_token: Vec<String>,
+    /// Untagged, of unknown origin.
+    untagged: Vec<HostedZone>,
 }
 
 impl Zones<'_> {
@@ -193,6 +219,7 @@ impl Zones<'_> {
         Ok((mine, left))
     }
 
+    /// By the recorded id, else by name and tags (see the module doc).
     async fn read(
         &self,
         cx: &Ctx,
@@ -200,92 +227,125 @@ impl Zones<'_> {
         known_id: Option<&str>,
     ) -> Result<ReadOutcome, ReconcileError> {
         if let Some(id) = known_id {
-            let Some(out) = self.get(strip_zone_prefix(id)).await? else {
-                return Ok(ReadOutcome::NotFound);
-            };
-            let tags = owner_tags_of(
-                self.aws,
-                &self.r53,
-                &cx.env,
-                TagResourceType::Hostedzone,
-                strip_zone_prefix(id),
-            )
-            .await?;
-            let Some(tags) = tags else {
-                return Ok(ReadOutcome::NotFound);
-            };
-            return match check_owned(cx, spec, id, &tags, Observed::default) {
-                ReadOutcome::Found(_) => Ok(ReadOutcome::Found(crate::tags::with_tags(
-                    Self::observe(&out)?,
-                    &tags,
-                ))),
-                other => Ok(other),
-            };
+            return self.read_known(cx, spec, id).await;
         }
         let domain = domain_of(spec);
-        let pending = cx.pending_create(&spec.address);
-        let mut owned = Vec::new();
-        let mut untagged = Vec::new();
-        let mut by_token = Vec::new();
-        for z in self.by_name(&domain).await? {
-            let id = strip_zone_prefix(z.id()).to_string();
-            match self.tags(&id).await? {
-                Some(t) if owned_by(&t, &cx.env, &spec.address) => owned.push(id),
-                // Made by this address's unfinished create, killed before tagging.
-                Some(t) if !t.contains_key(TAG_ENV) && pending == Some(z.caller_reference()) => {
-                    by_token.push(id)
-                }
-                Some(t) if !t.contains_key(TAG_ENV) => untagged.push(z),
-                // Another env's zone of the same name: not ours, not in the way.
-                _ => {}
-            }
-        }
-        if let ([], [id]) = (owned.as_slice(), by_token.as_slice()) {
+        let mut zones = self.sort_by_tags(cx, spec, &domain).await?;
+        if let ([], [id]) = (zones.owned.as_slice(), zones.by_token.as_slice()) {
             return match self.get(id).await? {
                 Some(out) => Ok(ReadOutcome::Found(mark_untagged(Self::observe(&out)?))),
                 None => Ok(ReadOutcome::NotFound),
             };
         }
-        if owned.is_empty() && !untagged.is_empty() {
-            // It may be another run's zone between create and tag: watch
-            // the untagged ones until each is tagged, or the settle time
-            // has passed (then the still-untagged one is a clash).
-            let still = Mutex::new(untagged);
-            let settled = poll(
-                &format!("untagged zones named {domain} to be tagged"),
-                UNTAGGED_ZONE_SETTLE,
-                tokio::time::Instant::now(),
-                || async {
-                    let zones = still.lock().map(|z| z.clone()).unwrap_or_default();
-                    let (mine, left) = self.retag(&zones, cx, spec).await?;
-                    let done = !mine.is_empty() || left.is_empty();
-                    if let Ok(mut s) = still.lock() {
-                        *s = left;
-                    }
-                    Ok(done.then_some(mine))
-                },
-            )
-            .await?;
-            owned.extend(settled.unwrap_or_default());
-            if owned.is_empty() {
-                let still = still.into_inner().unwrap_or_default();
-                if let Some(z) = still.first() {
-                    let id = strip_zone_prefix(z.id());
-                    return Ok(ReadOutcome::Clash {
-                        id: id.to_string(),
-                        detail: format!(
-                            "an untagged public zone named {domain} exists (CallerReference {}): if it is \
-                             yours, set hosted_zone_id = \"{id}\" in the plan instead of \
-                             create_hosted_zone; if a drctl run was killed between creating and \
-                             tagging it (its CallerReference is then the pending token in the \
-                             state), delete it",
-                            z.caller_reference()
-                        ),
-                    });
-                }
+        if zones.owned.is_empty() && !zones.untagged.is_empty() {
+            let untagged = std::mem::take(&mut zones.untagged);
+            match self.settle_untagged(cx, spec, &domain, untagged).await? {
+                Ok(mine) => zones.owned.extend(mine),
+                Err(clash) => return Ok(clash),
             }
         }
-        match owned.as_slice() {
+        self.read_owned(spec, &zones.owned).await
+    }
+
+    /// The zone of a recorded id: found when its tags say it is ours.
+    async fn read_known(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        id: &str,
+    ) -> Result<ReadOutcome, ReconcileError> {
+        let Some(out) = self.get(strip_zone_prefix(id)).await? else {
+            return Ok(ReadOutcome::NotFound);
+        };
+        let tags = owner_tags_of(
+            self.aws,
+            &self.r53,
+            &cx.env,
+            TagResourceType::Hostedzone,
+            strip_zone_prefix(id),
+        )
+        .await?;
+        let Some(tags) = tags else {
+            return Ok(ReadOutcome::NotFound);
+        };
+        match check_owned(cx, spec, id, &tags, Observed::default) {
+            ReadOutcome::Found(_) => Ok(ReadOutcome::Found(crate::tags::with_tags(
+                Self::observe(&out)?,
+                &tags,
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    /// The public zones named `domain`, sorted by their tags; other envs'
+    /// zones of the name are left out (not ours, not in the way).
+    async fn sort_by_tags(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        domain: &str,
+    ) -> Result<ByName, ReconcileError> {
+        let pending = cx.pending_create(&spec.address);
+        let mut zones = ByName::default();
+        for z in self.by_name(domain).await? {
+            let id = strip_zone_prefix(z.id()).to_string();
+            match self.tags(&id).await? {
+                Some(t) if owned_by(&t, &cx.env, &spec.address) => zones.owned.push(id),
+                // Made by this address's unfinished create, killed before tagging.
+                Some(t) if !t.contains_key(TAG_ENV) && pending == Some(z.caller_reference()) => {
+                    zones.by_token.push(id)
+                }
+                Some(t) if !t.contains_key(TAG_ENV) => zones.untagged.push(z),
+                _ => {}
+            }
+        }
+        Ok(zones)
+    }
+
+    /// Untagged zones may be another run's between create and tag: watches
+    /// them until each is tagged or the settle time has passed. `Ok` holds
+    /// the ids now tagged as ours; `Err` the Clash for a still-untagged one.
+    async fn settle_untagged(
+        &self,
+        cx: &Ctx,
+        spec: &ResourceSpec,
+        domain: &str,
+        untagged: Vec<HostedZone>,
+    ) -> Result<Result<Vec<String>, ReadOutcome>, ReconcileError> {
+        let still = Mutex::new(untagged);
+        let settled = poll(
+            &format!("untagged zones named {domain} to be tagged"),
+            UNTAGGED_ZONE_SETTLE,
+            tokio::time::Instant::now(),
+            || async {
+                let zones = still.lock().map(|z| z.clone()).unwrap_or_default();
+                let (mine, left) = self.retag(&zones, cx, spec).await?;
+                let done = !mine.is_empty() || left.is_empty();
+                if let Ok(mut s) = still.lock() {
+                    *s = left;
+                }
+                Ok(done.then_some(mine))
+            },
+        )
+        .await?;
+        let mine = settled.unwrap_or_default();
+        if !mine.is_empty() {
+            return Ok(Ok(mine));
+        }
+        let still = still.into_inner().unwrap_or_default();
+        Ok(match still.first() {
+            Some(z) => Err(untagged_clash(z, domain)),
+            None => Ok(mine),
+        })
+    }
+
+    /// None, one or several zones tagged as this spec's.
+    async fn read_owned(
+        &self,
+        spec: &ResourceSpec,
+        owned: &[String],
+    ) -> Result<ReadOutcome, ReconcileError> {
+        match owned {
             [] => Ok(ReadOutcome::NotFound),
             [id] => match self.get(id).await? {
                 Some(out) => Ok(ReadOutcome::Found(Self::observe(&out)?)),
@@ -299,8 +359,9 @@ impl Zones<'_> {
     }
 
     async fn create(&self, spec: &ResourceSpec, token: &str) -> Result<Observed, ReconcileError> {
-        let domain = domain_of(spec);
-        let comment = props::str(spec, "comment").unwrap_or_default();
+        let p: HostedZoneProps = props::typed(spec)?;
+        let domain = norm_dns(&p.domain_name);
+        let comment = p.comment.as_str();
         // An earlier attempt with this token (an unanswered call, a killed
         // run) may have made the zone: the emulator ignores the token, and
         // AWS's answer to a repeat is an error. Look before each repeated
@@ -458,6 +519,23 @@ impl Zones<'_> {
     }
 }
 
+/// A same-named public zone that stayed untagged: the user's, or left by a
+/// run killed between create and tag.
+fn untagged_clash(z: &HostedZone, domain: &str) -> ReadOutcome {
+    let id = strip_zone_prefix(z.id());
+    ReadOutcome::Clash {
+        id: id.to_string(),
+        detail: format!(
+            "an untagged public zone named {domain} exists (CallerReference {}): if it is \
+             yours, set hosted_zone_id = \"{id}\" in the plan instead of \
+             create_hosted_zone; if a drctl run was killed between creating and \
+             tagging it (its CallerReference is then the pending token in the \
+             state), delete it",
+            z.caller_reference()
+        ),
+    }
+}
+
 /// What one CreateHostedZone attempt ended with.
 enum Made {
     Created(aws_sdk_route53::operation::create_hosted_zone::CreateHostedZoneOutput),
@@ -469,10 +547,14 @@ fn observe_zone(zone: &HostedZone, name_servers: &[String]) -> Observed {
     let name = norm_dns(zone.name());
     Observed {
         id: strip_zone_prefix(zone.id()).to_string(),
-        props: props::from_json(json!({
-            "domain_name": name,
-            "comment": zone.config().and_then(|c| c.comment()).unwrap_or(""),
-        })),
+        props: props::to_props(&HostedZoneProps {
+            comment: zone
+                .config()
+                .and_then(|c| c.comment())
+                .unwrap_or("")
+                .to_string(),
+            domain_name: name.clone(),
+        }),
         attrs: props::from_json(json!({
             "name_servers": name_servers,
             "name": name,
@@ -509,7 +591,7 @@ impl Reconciler for HostedZoneReconciler {
     }
 
     fn replace_on(&self) -> &'static [(&'static str, &'static str)] {
-        &[("domain_name", "a hosted zone's name cannot change")]
+        REPLACE_ON
     }
 
     fn diff(&self, spec: &ResourceSpec, observed: &Observed) -> Vec<FieldChange> {
@@ -548,6 +630,7 @@ impl Reconciler for HostedZoneReconciler {
         current: &Observed,
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let p: HostedZoneProps = props::typed(spec)?;
         let id = strip_zone_prefix(&current.id);
         if adds_ownership_tags(changes) {
             add_tags(
@@ -560,7 +643,7 @@ impl Reconciler for HostedZoneReconciler {
             .await?;
         }
         // Only the comment can change in place (the name forces replacement).
-        let comment = props::str(spec, "comment")?;
+        let comment = p.comment.as_str();
         if changes.iter().any(|c| c.field == "comment") {
             self.zones().update_comment(id, comment).await?;
         }
@@ -957,5 +1040,19 @@ pub(crate) mod tests {
             r53: r53_client(&[&gone]),
         };
         zones.delete("Z1", "dev.example.com").await.unwrap();
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<HostedZoneProps>(
+            drctl_stack::kinds::HOSTED_ZONE,
+        );
+        // Only dev.toml asks drctl to create the zone.
+        assert_eq!(all.len(), 1);
+        assert!(all[0].comment.contains("(dev)"), "{}", all[0].comment);
+        let v = serde_json::to_value(&all[0]).unwrap();
+        for (field, _) in REPLACE_ON {
+            assert!(v.get(field).is_some(), "{field}");
+        }
     }
 }

@@ -5,9 +5,7 @@
 //! HeadBucket 404 = not found; 403 = the name is taken by someone else, and
 //! a bucket in another region is not this one either (both clashes).
 //! Ownership from GetBucketTagging.
-//! Props (all in place): `versioning` ("Enabled"/"Suspended", null when
-//! never enabled), `sse_algorithm`, and the four public access block flags.
-//! Attrs: `name`, `arn`, `region`.
+//! Props: [`BucketProps`], all in place. Attrs: `name`, `arn`, `region`.
 //!
 //! Caveats:
 //! - Tags go in CreateBucket (`CreateBucketConfiguration.Tags`, which this
@@ -38,7 +36,28 @@ use aws_smithy_types::error::operation::BuildError;
 use drctl_core::diff::FieldChange;
 use drctl_core::model::{Observed, ReadOutcome, ResourceSpec};
 use drctl_core::reconcile::{Ctx, ErrorClass, ReconcileError, Reconciler};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What `s3:bucket` compares: the blueprint's props. All in place (one
+/// call per group: versioning, encryption, public access block).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketProps {
+    /// `Enabled` or `Suspended` (a read of a bucket never versioned gives
+    /// null). In place (PutBucketVersioning).
+    pub versioning: String,
+    /// Default encryption: `AES256` or `aws:kms`. In place (PutBucketEncryption).
+    pub sse_algorithm: String,
+    /// Public access block: reject public ACLs. In place (PutPublicAccessBlock).
+    pub block_public_acls: bool,
+    /// Public access block: ignore existing public ACLs. In place.
+    pub ignore_public_acls: bool,
+    /// Public access block: reject public bucket policies. In place.
+    pub block_public_policy: bool,
+    /// Public access block: only the owner and AWS services when public. In place.
+    pub restrict_public_buckets: bool,
+}
 
 pub struct BucketReconciler {
     pub aws: Aws,
@@ -189,6 +208,8 @@ async fn observe_config(
     let flag = |f: fn(&PublicAccessBlockConfiguration) -> Option<bool>| {
         pab.as_ref().and_then(f).unwrap_or(false)
     };
+    // json! rather than `BucketProps`: a bucket never versioned, or without
+    // default encryption, reads null there.
     Ok(props::from_json(json!({
         "versioning": status,
         "sse_algorithm": sse,
@@ -260,12 +281,8 @@ async fn read_bucket(
     }
 }
 
-async fn put_versioning(
-    s3: &Client,
-    name: &str,
-    spec: &ResourceSpec,
-) -> Result<(), ReconcileError> {
-    let status = BucketVersioningStatus::from(props::str(spec, "versioning")?);
+async fn put_versioning(s3: &Client, name: &str, p: &BucketProps) -> Result<(), ReconcileError> {
+    let status = BucketVersioningStatus::from(p.versioning.as_str());
     let conf = VersioningConfiguration::builder().status(status).build();
     call("s3:PutBucketVersioning", Policy::TRANSIENT, || {
         s3.put_bucket_versioning()
@@ -277,12 +294,8 @@ async fn put_versioning(
     Ok(())
 }
 
-async fn put_encryption(
-    s3: &Client,
-    name: &str,
-    spec: &ResourceSpec,
-) -> Result<(), ReconcileError> {
-    let algorithm = ServerSideEncryption::from(props::str(spec, "sse_algorithm")?);
+async fn put_encryption(s3: &Client, name: &str, p: &BucketProps) -> Result<(), ReconcileError> {
+    let algorithm = ServerSideEncryption::from(p.sse_algorithm.as_str());
     let conf = ServerSideEncryptionConfiguration::builder()
         .rules(
             ServerSideEncryptionRule::builder()
@@ -309,13 +322,13 @@ async fn put_encryption(
 async fn put_public_access_block(
     s3: &Client,
     name: &str,
-    spec: &ResourceSpec,
+    p: &BucketProps,
 ) -> Result<(), ReconcileError> {
     let conf = PublicAccessBlockConfiguration::builder()
-        .block_public_acls(props::bool(spec, "block_public_acls")?)
-        .ignore_public_acls(props::bool(spec, "ignore_public_acls")?)
-        .block_public_policy(props::bool(spec, "block_public_policy")?)
-        .restrict_public_buckets(props::bool(spec, "restrict_public_buckets")?)
+        .block_public_acls(p.block_public_acls)
+        .ignore_public_acls(p.ignore_public_acls)
+        .block_public_policy(p.block_public_policy)
+        .restrict_public_buckets(p.restrict_public_buckets)
         .build();
     call("s3:PutPublicAccessBlock", Policy::TRANSIENT, || {
         s3.put_public_access_block()
@@ -332,6 +345,7 @@ async fn create_bucket(
     region: &str,
     spec: &ResourceSpec,
 ) -> Result<Observed, ReconcileError> {
+    let p: BucketProps = props::typed(spec)?;
     let name = spec.name.as_str();
     // us-east-1 is the default location and refuses an explicit constraint.
     let location = (region != "us-east-1").then(|| BucketLocationConstraint::from(region));
@@ -351,14 +365,14 @@ async fn create_bucket(
     // A new bucket can answer NoSuchBucket for a moment (eventual consistency).
     let after_create = Policy::AFTER_CREATE;
     after_create
-        .run("s3:PutBucketVersioning", || put_versioning(s3, name, spec))
+        .run("s3:PutBucketVersioning", || put_versioning(s3, name, &p))
         .await?;
     after_create
-        .run("s3:PutBucketEncryption", || put_encryption(s3, name, spec))
+        .run("s3:PutBucketEncryption", || put_encryption(s3, name, &p))
         .await?;
     after_create
         .run("s3:PutPublicAccessBlock", || {
-            put_public_access_block(s3, name, spec)
+            put_public_access_block(s3, name, &p)
         })
         .await?;
     Ok(Observed {
@@ -508,17 +522,18 @@ impl Reconciler for BucketReconciler {
         current: &Observed,
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let p: BucketProps = props::typed(spec)?;
         let region = self.aws.region_of(spec);
         let s3 = self.aws.s3(region);
         let changed = |f: &str| changes.iter().any(|c| c.field == f);
         if changed("versioning") {
-            put_versioning(&s3, &current.id, spec).await?;
+            put_versioning(&s3, &current.id, &p).await?;
         }
         if changed("sse_algorithm") {
-            put_encryption(&s3, &current.id, spec).await?;
+            put_encryption(&s3, &current.id, &p).await?;
         }
         if PUBLIC_ACCESS_FIELDS.iter().any(|f| changed(f)) {
-            put_public_access_block(&s3, &current.id, spec).await?;
+            put_public_access_block(&s3, &current.id, &p).await?;
         }
         Ok(Observed {
             id: current.id.clone(),
@@ -796,5 +811,21 @@ mod tests {
         delete_bucket(&s3, &spec("us-west-2"), "b").await.unwrap();
         assert_eq!(*batches.lock().unwrap(), vec![1000, 4]);
         assert_eq!(delete.num_calls(), 1);
+    }
+
+    #[test]
+    fn the_blueprint_props_fit_the_struct() {
+        let all = crate::testing::assert_blueprint_props::<BucketProps>(drctl_stack::kinds::BUCKET);
+        // Safe defaults: versioned, encrypted, every public access blocked.
+        assert!(all.iter().all(|p| p.versioning == "Enabled"
+            && p.sse_algorithm == "AES256"
+            && p.block_public_acls
+            && p.ignore_public_acls
+            && p.block_public_policy
+            && p.restrict_public_buckets));
+        let v = serde_json::to_value(&all[0]).unwrap();
+        for field in PUBLIC_ACCESS_FIELDS {
+            assert!(v.get(field).is_some(), "{field}");
+        }
     }
 }
