@@ -324,7 +324,7 @@ impl Aws {
             Some(e) => format!("the endpoint {e} (from --endpoint or AWS_ENDPOINT_URL)"),
             None => "AWS STS".into(),
         };
-        let invalid = ReconcileError::Internal;
+        let invalid = ReconcileError::Environment;
         if text.contains("loading credentials") || text.contains("no credentials found") {
             return invalid(
                 "no usable AWS credentials: set AWS_PROFILE (SSO profiles work), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is available; for LocalStack pass --endpoint URL with any test keys".into(),
@@ -423,6 +423,37 @@ mod tests {
     }
 
     use super::*;
+
+    /// What the first call of a run says about its environment is an
+    /// [`ReconcileError::Environment`] (the CLI reports it as the user's to
+    /// fix), never an internal error; any other answer passes through.
+    #[test]
+    fn refused_credentials_and_no_answer_are_environment_errors() {
+        let aws = Aws::from_config(
+            SdkConfig::builder().build(),
+            Some("http://127.0.0.1:9".into()),
+        );
+        let api = |code: &str, message: &str| ReconcileError::Api {
+            operation: "sts:GetCallerIdentity".into(),
+            class: drctl_core::reconcile::ErrorClass::Fatal,
+            code: code.into(),
+            message: message.into(),
+        };
+        let refused = aws.first_call_error(api("InvalidClientTokenId", "bad token"));
+        assert!(
+            matches!(&refused, ReconcileError::Environment(m) if m.contains("rejected the credentials")),
+            "{refused:?}"
+        );
+        let unreachable =
+            aws.first_call_error(api("Transport", "tcp connect error: Connection refused"));
+        assert!(
+            matches!(&unreachable, ReconcileError::Environment(m)
+                if m.contains("cannot reach the endpoint http://127.0.0.1:9") && m.contains("connection refused")),
+            "{unreachable:?}"
+        );
+        let other = api("Throttling", "slow down");
+        assert_eq!(aws.first_call_error(other.clone()), other);
+    }
 
     /// One client per service and region: the second call reuses the first
     /// (and with it its connection pool).

@@ -170,11 +170,17 @@ pub enum ReconcileError {
     /// Not the user's spec and not an AWS error answer: an expectation drctl
     /// holds about itself or about AWS's answers broke (an answer without
     /// the id it must carry, a worker that panicked, an operation the kind
-    /// does not support), or the run's environment is unusable
-    /// (credentials, endpoint). The message says what happened and, where
-    /// the user can act, what to do.
+    /// does not support). The message says what happened.
     #[error("{0}")]
     Internal(String),
+    /// The run's AWS environment is unusable before any resource is looked
+    /// at: no credentials, credentials AWS refuses, an endpoint that does
+    /// not answer. Produced by the AWS crate's first call of a run (the
+    /// account lookup, `drctl_aws::Aws::account_id`); consumed by the CLI,
+    /// which reports it and exits 1. Nothing was changed; the message names
+    /// what to set or check.
+    #[error("{0}")]
+    Environment(String),
     /// The stack has a kind the registry has no reconciler for (a wiring
     /// bug, caught by the planner before any call).
     #[error("no reconciler registered for kind '{0}'")]
