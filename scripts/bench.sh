@@ -12,8 +12,9 @@
 #
 # Environment:
 #   DRCTL_BIN=path        use this drctl binary (CI and repeated runs: no build at all);
-#                         default: build the `perf` profile (release, dependencies at
-#                         opt-level 1; see Cargo.toml) into target/perf/drctl
+#                         default: build the `perf` profile (release at opt-level "s",
+#                         dependencies too: a smaller binary is a smaller peak RSS; see
+#                         Cargo.toml) into target/perf/drctl, ~30 min on 2 cores
 #   DRCTL_SIM_BIN=path    use this drctl-sim binary for --sim (default: cargo build -p drctl-bench)
 #   BENCH_PORT=4640       emulator port (a fresh emulator is started there and stopped after)
 #   BENCH_BASELINE=0      skip the boto3 baseline
@@ -41,7 +42,7 @@ fi
 
 bin="${DRCTL_BIN:-}"
 if [ -z "$bin" ]; then
-  echo "building drctl with the perf profile (once; ~10 min on 2 cores) ..." >&2
+  echo "building drctl with the perf profile (once; ~30 min on 2 cores) ..." >&2
   cargo build -q --profile perf -p drctl
   bin=target/perf/drctl
 fi
