@@ -2,6 +2,8 @@
 //! exactly the prior values, abort of a killed drill, breaches.
 
 use super::*;
+use crate::state::StateStore;
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 /// Route53 answers with the secondary `lag` observations after the injection,
