@@ -158,16 +158,7 @@ impl Run {
             address: node.clone(),
             action: Action::Delete,
         });
-        let spec = ResourceSpec {
-            address: d.address.clone(),
-            kind: d.kind.clone(),
-            region: d.region.clone(),
-            name: d.name.clone(),
-            props: prior.props.clone(),
-            tags: BTreeMap::new(),
-            depends_on: d.dependencies.clone(),
-        };
-        let result = match reconciler.delete(&self.cx, &spec, &prior).await {
+        let result = match reconciler.delete(&self.cx, &d.spec(&prior), &prior).await {
             Ok(()) => {
                 self.journal
                     .write(|s| {
@@ -287,5 +278,75 @@ pub fn deposed_change(address: &Address, d: &DeposedObject) -> DeposedChange {
             attrs: d.object.attrs.clone(),
         }),
         dependencies: d.object.dependencies.clone(),
+    }
+}
+
+impl DeposedChange {
+    /// The spec a reconciler reads or deletes the deposed object with: the
+    /// object's own address, kind, region, name and dependencies, `prior`'s
+    /// props (what the cloud has, or what the state recorded), and no tags
+    /// (a deposed object is never updated, so nothing is desired of them).
+    pub(crate) fn spec(&self, prior: &Observed) -> ResourceSpec {
+        ResourceSpec {
+            address: self.address.clone(),
+            kind: self.kind.clone(),
+            region: self.region.clone(),
+            name: self.name.clone(),
+            props: prior.props.clone(),
+            tags: BTreeMap::new(),
+            depends_on: self.dependencies.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Props;
+
+    #[test]
+    fn a_deposed_objects_spec_is_its_recorded_self_with_the_priors_props_and_no_tags() {
+        let address = Address::new("us-east-1/ec2:launch-template/app");
+        let recorded = |v: &str| -> Props {
+            let mut p = Props::new();
+            p.insert("v".into(), v.into());
+            p
+        };
+        let d = DeposedObject {
+            key: "0a1b2c3d".into(),
+            object: ResourceState {
+                kind: "ec2:launch-template".into(),
+                region: Some("us-east-1".into()),
+                name: "app-lt".into(),
+                id: "lt-1".into(),
+                attrs: recorded("attr"),
+                applied: recorded("applied"),
+                dependencies: vec![Address::new("us-east-1/iam:instance-profile/app")],
+            },
+            deposed_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let change = deposed_change(&address, &d);
+        let read = Observed {
+            id: "lt-1".into(),
+            props: recorded("read"),
+            attrs: Props::default(),
+        };
+        let spec = change.spec(&read);
+        assert_eq!(spec.address, address);
+        assert_eq!(spec.kind, "ec2:launch-template");
+        assert_eq!(spec.region.as_deref(), Some("us-east-1"));
+        assert_eq!(spec.name, "app-lt");
+        assert_eq!(
+            spec.props,
+            recorded("read"),
+            "the props given, not the recorded ones"
+        );
+        assert!(spec.tags.is_empty());
+        assert_eq!(spec.depends_on, d.object.dependencies);
+        // A plan entry made from the state carries the recorded props.
+        assert_eq!(
+            change.spec(change.prior.as_ref().unwrap()).props,
+            recorded("applied")
+        );
     }
 }

@@ -215,15 +215,7 @@ impl Planner<'_> {
     /// object is still there.
     async fn read_deposed(&self, d: &DeposedChange) -> Result<Option<Observed>, ReconcileError> {
         let prior = d.prior.clone().unwrap_or_default();
-        let spec = ResourceSpec {
-            address: d.address.clone(),
-            kind: d.kind.clone(),
-            region: d.region.clone(),
-            name: d.name.clone(),
-            props: prior.props.clone(),
-            tags: BTreeMap::new(),
-            depends_on: d.dependencies.clone(),
-        };
+        let spec = d.spec(&prior);
         let reconciler = self.registry.get(&d.kind)?;
         tracing::debug!(address = %d.address, id = %prior.id, "read deposed");
         match reconciler.read(self.cx, &spec, Some(&prior.id)).await? {
