@@ -691,28 +691,17 @@ fn ask(question: &str, unattended: Option<&str>) -> Result<String> {
     Ok(line.trim().to_string())
 }
 
+/// `drctl apply`: a saved plan file exactly as planned, or a fresh plan of
+/// `--env` (narrowed by `-target`, widened by `-replace`; `-refresh-only`
+/// goes to [`apply_refresh_only`]). Prints the plan, asks (unless
+/// `--auto-approve` or a saved plan), executes, prints the result. Exit 0
+/// when everything applied (or nothing to do), 1 when cancelled or a
+/// resource failed.
 async fn apply_cmd(g: &Global, a: &ApplyArgs, style: Style) -> Result<ExitCode> {
     let (session, plan, saved) = match &a.plan_file {
         Some(file) => {
-            let saved = savedplan::read(file)?;
-            if let Some(env) = &a.env {
-                if env != &saved.env {
-                    bail!(
-                        "{} is a plan for env '{}', not '{env}'",
-                        file.display(),
-                        saved.env
-                    );
-                }
-            }
-            let session = open_session(g, &saved.env, "drctl apply", false).await?;
-            savedplan::check_fresh(
-                &saved,
-                &session.store.state.lineage,
-                session.store.state.serial,
-                &session.env_plan.content_hash,
-                file,
-            )?;
-            (session, saved.plan, true)
+            let (session, plan) = open_saved_plan(g, a.env.as_deref(), file).await?;
+            (session, plan, true)
         }
         None => {
             let env = a
@@ -763,35 +752,74 @@ async fn apply_cmd(g: &Global, a: &ApplyArgs, style: Style) -> Result<ExitCode> 
     }
     let (report, store) = session.execute(&plan, a.json).await?;
     if !a.json {
-        crate::outp!("{}", render::report_text(&report, &style, plan.destroy));
-        // Re-running the same targets finishes them (not -replace: that
-        // would replace again what was already replaced).
-        let targets: String = a
-            .scope
-            .target
-            .iter()
-            .map(|t| format!(" --target {}", quote(t)))
-            .collect();
-        if let Some(line) = render::interrupted_text(
-            &report,
-            &hint(g, &format!("apply --env {env_name}{targets}")),
-            plan.destroy,
-        ) {
-            crate::outln!("{line}");
-        }
-        if report.success() && !plan.destroy {
-            crate::outln!("\nOutputs:\n");
-            crate::outp!(
-                "{}",
-                outputs::text(&outputs::collect(&store.state, &env_plan))
-            );
-        }
+        print_applied(g, a, &plan, &report, &store, &env_plan, &style);
     }
     Ok(if report.success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The session for a saved plan `file` and its plan, refused (nothing
+/// opened or locked) when it names another env than `--env`, and (lock
+/// held) when the state or the env plan changed since it was made.
+async fn open_saved_plan(g: &Global, env: Option<&str>, file: &Path) -> Result<(Session, Plan)> {
+    let saved = savedplan::read(file)?;
+    if let Some(env) = env {
+        if env != saved.env {
+            bail!(
+                "{} is a plan for env '{}', not '{env}'",
+                file.display(),
+                saved.env
+            );
+        }
+    }
+    let session = open_session(g, &saved.env, "drctl apply", false).await?;
+    savedplan::check_fresh(
+        &saved,
+        &session.store.state.lineage,
+        session.store.state.serial,
+        &session.env_plan.content_hash,
+        file,
+    )?;
+    Ok((session, saved.plan))
+}
+
+/// After an apply: the report, the command that finishes an interrupted
+/// one, and the outputs when everything applied (not after a destroy plan).
+fn print_applied(
+    g: &Global,
+    a: &ApplyArgs,
+    plan: &Plan,
+    report: &ApplyReport,
+    store: &StateStore,
+    env_plan: &EnvPlan,
+    style: &Style,
+) {
+    crate::outp!("{}", render::report_text(report, style, plan.destroy));
+    // Re-running the same targets finishes them (not -replace: that
+    // would replace again what was already replaced).
+    let targets: String = a
+        .scope
+        .target
+        .iter()
+        .map(|t| format!(" --target {}", quote(t)))
+        .collect();
+    if let Some(line) = render::interrupted_text(
+        report,
+        &hint(g, &format!("apply --env {}{targets}", plan.env)),
+        plan.destroy,
+    ) {
+        crate::outln!("{line}");
+    }
+    if report.success() && !plan.destroy {
+        crate::outln!("\nOutputs:\n");
+        crate::outp!(
+            "{}",
+            outputs::text(&outputs::collect(&store.state, env_plan))
+        );
+    }
 }
 
 async fn destroy_cmd(g: &Global, a: &DestroyArgs, style: Style) -> Result<ExitCode> {
