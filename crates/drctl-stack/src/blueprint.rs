@@ -299,6 +299,26 @@ impl Builder<'_> {
     /// VPC, four subnets, internet gateway and its attachment, NAT gateway
     /// with its EIP, two route tables and their associations (15 resources).
     fn network(&mut self, r: Option<&str>, role: Role) -> Network {
+        let (vpc, public, private) = self.vpc_and_subnets(r, role);
+        let gw = self.gateways(r, &vpc, &public[0]);
+        let private_rt = self.route_tables(r, &vpc, &public, &private, &gw);
+        Network {
+            vpc,
+            public,
+            private,
+            attachment: gw.attachment,
+            nat: gw.nat,
+            private_rt,
+        }
+    }
+
+    /// The role's VPC and its subnets: public at .1 and .2, private at .11
+    /// and .12 of the VPC range, one per AZ index (0, 1) each.
+    fn vpc_and_subnets(
+        &mut self,
+        r: Option<&str>,
+        role: Role,
+    ) -> (Address, Vec<Address>, Vec<Address>) {
         let cidr = match role {
             Role::Primary => self.plan.primary_vpc_cidr,
             Role::Secondary => self.plan.secondary_vpc_cidr,
@@ -307,7 +327,6 @@ impl Builder<'_> {
         let o = cidr.network().octets();
         let subnet_cidr =
             |third: u8| format!("{}.{}.{}.0/24", o[0], o[1], o[2].wrapping_add(third));
-
         let vpc = self.add(r, "network/vpc", VPC, self.name("vpc"), json!({
             "cidr_block": cidr.to_string(), "enable_dns_support": true, "enable_dns_hostnames": true,
         }), &[]);
@@ -323,6 +342,13 @@ impl Builder<'_> {
                 "vpc_id": id(&vpc), "cidr_block": subnet_cidr(third), "az_index": i - 1, "map_public_ip_on_launch": false,
             }), &[]));
         }
+        (vpc, public, private)
+    }
+
+    /// The internet gateway, its attachment to `vpc`, and the NAT gateway
+    /// (with its EIP) in `public_subnet`; the EIP and the NAT gateway wait
+    /// for the attachment.
+    fn gateways(&mut self, r: Option<&str>, vpc: &Address, public_subnet: &Address) -> Gateways {
         let igw = self.add(
             r,
             "network/igw",
@@ -337,7 +363,7 @@ impl Builder<'_> {
             IGW_ATTACHMENT,
             self.name("igw"),
             json!({
-                "internet_gateway_id": id(&igw), "vpc_id": id(&vpc),
+                "internet_gateway_id": id(&igw), "vpc_id": id(vpc),
             }),
             &[],
         );
@@ -350,18 +376,36 @@ impl Builder<'_> {
             &[&attachment],
         );
         let nat = self.add(r, "network/nat", NAT_GATEWAY, self.name("nat"), json!({
-            "subnet_id": id(&public[0]), "allocation_id": id(&eip), "connectivity_type": "public",
+            "subnet_id": id(public_subnet), "allocation_id": id(&eip), "connectivity_type": "public",
         }), &[&attachment]);
+        Gateways {
+            igw,
+            attachment,
+            nat,
+        }
+    }
+
+    /// The public route table (default route to the internet gateway, after
+    /// the attachment) and the private one (default route to the NAT
+    /// gateway), each associated with its two subnets. Returns the private one.
+    fn route_tables(
+        &mut self,
+        r: Option<&str>,
+        vpc: &Address,
+        public: &[Address],
+        private: &[Address],
+        gw: &Gateways,
+    ) -> Address {
         let public_rt = self.add(
             r,
             "network/public-rt",
             ROUTE_TABLE,
             self.name("public-rt"),
             json!({
-                "vpc_id": id(&vpc),
-                "routes": [{"destination_cidr_block": "0.0.0.0/0", "gateway_id": id(&igw)}],
+                "vpc_id": id(vpc),
+                "routes": [{"destination_cidr_block": "0.0.0.0/0", "gateway_id": id(&gw.igw)}],
             }),
-            &[&attachment],
+            &[&gw.attachment],
         );
         let private_rt = self.add(
             r,
@@ -369,14 +413,14 @@ impl Builder<'_> {
             ROUTE_TABLE,
             self.name("private-rt"),
             json!({
-                "vpc_id": id(&vpc),
-                "routes": [{"destination_cidr_block": "0.0.0.0/0", "nat_gateway_id": id(&nat)}],
+                "vpc_id": id(vpc),
+                "routes": [{"destination_cidr_block": "0.0.0.0/0", "nat_gateway_id": id(&gw.nat)}],
             }),
             &[],
         );
         for (rt, subnets, label) in [
-            (&public_rt, &public, "public"),
-            (&private_rt, &private, "private"),
+            (&public_rt, public, "public"),
+            (&private_rt, private, "private"),
         ] {
             for (i, s) in subnets.iter().enumerate() {
                 self.add(
@@ -391,15 +435,7 @@ impl Builder<'_> {
                 );
             }
         }
-
-        Network {
-            vpc,
-            public,
-            private,
-            attachment,
-            nat,
-            private_rt,
-        }
+        private_rt
     }
 
     /// The ALB, instance and database groups (STACK.md section 2).
@@ -722,6 +758,13 @@ struct Network {
     attachment: Address,
     nat: Address,
     private_rt: Address,
+}
+
+/// The region's internet and NAT gateways.
+struct Gateways {
+    igw: Address,
+    attachment: Address,
+    nat: Address,
 }
 
 /// The region's three security groups.
