@@ -295,3 +295,33 @@ fn the_journal_round_trips_in_the_state_file_format() {
     assert!(text.contains(r#""method":"sg""#), "{text}");
     assert_eq!(serde_json::from_str::<DrillJournal>(&text).unwrap(), j);
 }
+
+#[test]
+fn the_probe_lists_what_calls_the_cloud_or_adopts_then_what_is_forgotten() {
+    let change = |address: &str, action: &str, adopt: bool| {
+        serde_json::json!({
+            "address": address, "kind": "k", "name": "n", "action": action, "adopt": adopt,
+        })
+    };
+    let plan: crate::plan::Plan = serde_json::from_value(serde_json::json!({
+        "format_version": crate::plan::PLAN_FORMAT_VERSION,
+        "env": "t", "lineage": "l", "serial": 1,
+        "changes": [
+            change("us-east-1/network/vpc", "no-op", false),
+            change("us-west-2/dynamodb/replica", "create", false),
+            change("global/dns/zone", "no-op", true),
+            change("us-east-1/compute/lt", "replace", false),
+        ],
+        "forget": ["us-east-1/compute/old"],
+    }))
+    .unwrap();
+    assert_eq!(
+        plan_changes(&plan),
+        [
+            "us-west-2/dynamodb/replica (create)",
+            "global/dns/zone (noop)",
+            "us-east-1/compute/lt (replace)",
+            "us-east-1/compute/old (forget)",
+        ]
+    );
+}
