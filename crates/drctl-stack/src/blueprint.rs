@@ -201,32 +201,9 @@ impl Builder<'_> {
         self.out
     }
 
+    /// The instances' role and profile, and S3's replication role (global).
     fn iam(&mut self) -> Iam {
-        let p = self.plan;
-        let table_arns: Vec<String> = [&p.primary_region, &p.secondary_region]
-            .iter()
-            .map(|r| {
-                format!(
-                    "arn:aws:dynamodb:{r}:{}:table/{}",
-                    self.account,
-                    self.table_name()
-                )
-            })
-            .collect();
-        let bucket = self.bucket_name(Role::Primary);
-        let replica = self.bucket_name(Role::Secondary);
-        let ec2_policy = json!({
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "SessionsTable", "Effect": "Allow",
-                 "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"],
-                 "Resource": table_arns},
-                {"Sid": "DataBucketList", "Effect": "Allow", "Action": ["s3:ListBucket"],
-                 "Resource": [format!("arn:aws:s3:::{bucket}")]},
-                {"Sid": "DataBucketObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-                 "Resource": [format!("arn:aws:s3:::{bucket}/*")]}
-            ]
-        });
+        let ec2_policy = self.ec2_policy();
         let ec2_role = self.add(
             None,
             "iam/ec2-role",
@@ -250,20 +227,7 @@ impl Builder<'_> {
             }),
             &[],
         );
-        let replication_policy = json!({
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "SourceConfig", "Effect": "Allow",
-                 "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
-                 "Resource": [format!("arn:aws:s3:::{bucket}")]},
-                {"Sid": "SourceObjects", "Effect": "Allow",
-                 "Action": ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
-                 "Resource": [format!("arn:aws:s3:::{bucket}/*")]},
-                {"Sid": "Destination", "Effect": "Allow",
-                 "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
-                 "Resource": [format!("arn:aws:s3:::{replica}/*")]}
-            ]
-        });
+        let replication_policy = self.replication_policy();
         let replication_role = self.add(
             None,
             "iam/s3-replication-role",
@@ -281,6 +245,56 @@ impl Builder<'_> {
             profile,
             replication_role,
         }
+    }
+
+    /// The instances' inline policy, least privilege: the sessions table in
+    /// both regions, and list, get and put on the primary bucket.
+    fn ec2_policy(&self) -> Value {
+        let p = self.plan;
+        let table_arns: Vec<String> = [&p.primary_region, &p.secondary_region]
+            .iter()
+            .map(|r| {
+                format!(
+                    "arn:aws:dynamodb:{r}:{}:table/{}",
+                    self.account,
+                    self.table_name()
+                )
+            })
+            .collect();
+        let bucket = self.bucket_name(Role::Primary);
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "SessionsTable", "Effect": "Allow",
+                 "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"],
+                 "Resource": table_arns},
+                {"Sid": "DataBucketList", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                 "Resource": [format!("arn:aws:s3:::{bucket}")]},
+                {"Sid": "DataBucketObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                 "Resource": [format!("arn:aws:s3:::{bucket}/*")]}
+            ]
+        })
+    }
+
+    /// S3's replication policy: read the primary bucket's configuration and
+    /// object versions, replicate into the replica bucket.
+    fn replication_policy(&self) -> Value {
+        let bucket = self.bucket_name(Role::Primary);
+        let replica = self.bucket_name(Role::Secondary);
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "SourceConfig", "Effect": "Allow",
+                 "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                 "Resource": [format!("arn:aws:s3:::{bucket}")]},
+                {"Sid": "SourceObjects", "Effect": "Allow",
+                 "Action": ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+                 "Resource": [format!("arn:aws:s3:::{bucket}/*")]},
+                {"Sid": "Destination", "Effect": "Allow",
+                 "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                 "Resource": [format!("arn:aws:s3:::{replica}/*")]}
+            ]
+        })
     }
 
     /// One region of STACK.md: network, security groups, compute, database
