@@ -128,13 +128,25 @@ pub(crate) fn check(
     };
     let table = raw.span();
     let raw = raw.get_ref();
-    let val = |v: &Option<Spanned<String>>| {
-        v.as_ref()
-            .map(|s| (s.get_ref().trim().to_string(), s.span()))
-    };
-    let backend = val(&raw.backend);
+    if !backend_is_s3(raw, &table, bad) {
+        return StateConfig::Local(None);
+    }
+    StateConfig::S3(s3_state(raw, &table, env, region_pattern, bad))
+}
+
+/// A spanned string setting, trimmed, with where it is in the file.
+fn trimmed(v: &Option<Spanned<String>>) -> Option<(String, Range<usize>)> {
+    v.as_ref()
+        .map(|s| (s.get_ref().trim().to_string(), s.span()))
+}
+
+/// Whether `backend = "s3"`. Reports a missing backend (at the `[state]`
+/// table's span, `table`), an unknown one (at its value), and each S3 key
+/// given with `backend = "local"`.
+fn backend_is_s3(raw: &RawState, table: &Range<usize>, bad: &mut Report) -> bool {
+    let backend = trimmed(&raw.backend);
     match backend.as_ref().map(|(b, _)| b.as_str()) {
-        Some("s3") => {}
+        Some("s3") => true,
         Some("local") => {
             for (k, v) in [
                 ("bucket", &raw.bucket),
@@ -151,7 +163,7 @@ pub(crate) fn check(
                     );
                 }
             }
-            return StateConfig::Local(None);
+            false
         }
         Some(other) => {
             bad(
@@ -159,14 +171,26 @@ pub(crate) fn check(
                 backend.as_ref().map(|b| b.1.clone()),
                 format!("'{other}' is not a state backend; use \"s3\" or \"local\""),
             );
-            return StateConfig::Local(None);
+            false
         }
         None => {
-            bad("state.backend", Some(table), "is missing: set backend = \"s3\" (with bucket and key), or remove the [state] table for the local file".into());
-            return StateConfig::Local(None);
+            bad("state.backend", Some(table.clone()), "is missing: set backend = \"s3\" (with bucket and key), or remove the [state] table for the local file".into());
+            false
         }
     }
-    let bucket = match val(&raw.bucket) {
+}
+
+/// The S3 state's settings, each reported when bad: the bucket (required;
+/// its naming rules), the key (default `drctl/<env>.state.json`), the
+/// region and the KMS key id (optional).
+fn s3_state(
+    raw: &RawState,
+    table: &Range<usize>,
+    env: &str,
+    region_pattern: &str,
+    bad: &mut Report,
+) -> S3State {
+    let bucket = match trimmed(&raw.bucket) {
         Some((b, span)) => {
             if let Some(why) = check_bucket(&b) {
                 bad("state.bucket", Some(span), why);
@@ -178,7 +202,7 @@ pub(crate) fn check(
             String::new()
         }
     };
-    let key = match val(&raw.key) {
+    let key = match trimmed(&raw.key) {
         Some((k, span)) => {
             if let Some(why) = check_key(&k) {
                 bad("state.key", Some(span), why);
@@ -187,7 +211,7 @@ pub(crate) fn check(
         }
         None => format!("drctl/{env}.state.json"),
     };
-    let region = val(&raw.region).map(|(r, span)| {
+    let region = trimmed(&raw.region).map(|(r, span)| {
         if !re(region_pattern).is_match(&r) {
             bad(
                 "state.region",
@@ -197,7 +221,7 @@ pub(crate) fn check(
         }
         r
     });
-    let kms_key_id = val(&raw.kms_key_id).map(|(k, span)| {
+    let kms_key_id = trimmed(&raw.kms_key_id).map(|(k, span)| {
         if !re(KMS_PATTERN).is_match(&k) {
             bad(
                 "state.kms_key_id",
@@ -207,12 +231,12 @@ pub(crate) fn check(
         }
         k
     });
-    StateConfig::S3(S3State {
+    S3State {
         bucket,
         key,
         region,
         kms_key_id,
-    })
+    }
 }
 
 /// Only the `[state]` table of `plans/<env>.toml` (other keys are not
