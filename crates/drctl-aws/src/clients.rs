@@ -325,10 +325,21 @@ impl Aws {
             None => "AWS STS".into(),
         };
         let invalid = ReconcileError::Environment;
-        if text.contains("loading credentials") || text.contains("no credentials found") {
-            return invalid(
-                "no usable AWS credentials: set AWS_PROFILE (SSO profiles work), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is available; for LocalStack pass --endpoint URL with any test keys".into(),
-            );
+        // The chain's cause (a profile not defined, IMDS refusing) when the
+        // SDK gave one; its generic texts add nothing.
+        let what = match &err {
+            ReconcileError::Api { code, message, .. } if code == crate::errors::CREDENTIALS => {
+                Some(message.clone())
+            }
+            _ if text.contains("loading credentials") || text.contains("no credentials found") => {
+                Some("no usable AWS credentials".to_string())
+            }
+            _ => None,
+        };
+        if let Some(what) = what {
+            return invalid(format!(
+                "{what}: set AWS_PROFILE (SSO profiles work), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is available; for LocalStack pass --endpoint URL with any test keys"
+            ));
         }
         match &err {
             ReconcileError::Api { code, message, .. } if code == "Transport" => {

@@ -204,6 +204,18 @@ where
                 message,
             }
         }
+        // The credential chain found nothing usable (no keys, no profile,
+        // IMDS refusing or absent): not the request's fault, and said so.
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_)
+            if std::error::Error::source(&err).is_some_and(credentials_error) =>
+        {
+            ReconcileError::Api {
+                operation: operation.into(),
+                class: Fatal,
+                code: CREDENTIALS.into(),
+                message: credentials_message(std::error::Error::source(&err).map(root_cause)),
+            }
+        }
         SdkError::DispatchFailure(d) if !d.as_connector_error().is_some_and(transient) => {
             ReconcileError::Api {
                 operation: operation.into(),
@@ -245,6 +257,34 @@ fn transient(e: &aws_smithy_runtime_api::client::result::ConnectorError) -> bool
 
 /// The innermost message of an error's source chain: what went wrong,
 /// without the SDK's layers around it.
+/// The code [`api_error`] gives a call the credential chain could not sign
+/// (see [`credentials_error`]).
+pub const CREDENTIALS: &str = "Credentials";
+
+/// "no usable AWS credentials", with the chain's cause when it names one
+/// (IMDS refusing, a profile's fault); the chain's list of providers that
+/// were not set up says only that nothing was.
+fn credentials_message(cause: Option<String>) -> String {
+    match cause {
+        Some(c) if !c.contains('\n') && !c.contains("not enabled") && !c.is_empty() => {
+            format!("no usable AWS credentials ({})", c.trim_end_matches('.'))
+        }
+        _ => "no usable AWS credentials".into(),
+    }
+}
+
+/// Whether `err` is, or wraps, the credential chain's own error.
+fn credentials_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut e = Some(err);
+    while let Some(x) = e {
+        if x.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        e = x.source();
+    }
+    false
+}
+
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut e = err;
     while let Some(next) = e.source() {
@@ -270,6 +310,22 @@ pub fn gone(r: Result<(), ReconcileError>) -> Result<(), ReconcileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The chain's one-line cause is kept; its list of providers that were
+    /// not set up is not (it would be a page on the terminal).
+    #[test]
+    fn a_credentials_error_names_its_cause_in_one_line() {
+        assert_eq!(
+            credentials_message(Some("request forbidden: IMDS is disabled.".into())),
+            "no usable AWS credentials (request forbidden: IMDS is disabled)"
+        );
+        let list = "no providers in chain provided credentials:\n  Environment: the credential provider was not enabled";
+        assert_eq!(
+            credentials_message(Some(list.into())),
+            "no usable AWS credentials"
+        );
+        assert_eq!(credentials_message(None), "no usable AWS credentials");
+    }
 
     #[test]
     fn the_table_classifies_the_codes_the_emulator_and_aws_answer() {

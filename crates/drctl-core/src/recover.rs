@@ -51,6 +51,49 @@ pub const RESOURCE_RETRY: RetryBudget = RetryBudget {
     cap: Duration::from_secs(16),
 };
 
+/// How long a clash at an address whose create the state records as
+/// pending is read again before it stands: that create (a killed run's, or
+/// this run's lost answer) may have made the resource a moment before its
+/// tags became visible. Looks after ~200 ms, doubling to 2 s, about 5 s in
+/// all. Figure: tags written by or just after a create are eventually
+/// consistent ("ListTagsOfResource will only reflect the changes after a few
+/// seconds", DynamoDB API Reference, TagResource); the emulator's SNS
+/// CreateTopic makes the topic, then tags it.
+pub const PENDING_CREATE_SETTLE: RetryBudget = RetryBudget {
+    retries: 5,
+    initial: Duration::from_millis(200),
+    cap: Duration::from_secs(2),
+};
+
+/// `r.read`, giving a pending create time to land: while the read says
+/// `Clash` and `cx` holds a pending create for `spec`'s address, it is made
+/// again on [`PENDING_CREATE_SETTLE`]'s schedule. Without a pending create a
+/// clash is answered at once (nothing of this env's can be landing).
+///
+/// # Errors
+/// The read's own errors, unchanged.
+pub async fn read_settled(
+    r: &dyn Reconciler,
+    cx: &Ctx,
+    spec: &ResourceSpec,
+    known_id: Option<&str>,
+) -> Result<ReadOutcome, ReconcileError> {
+    let mut attempt = 0;
+    loop {
+        let outcome = r.read(cx, spec, known_id).await?;
+        let clash = matches!(outcome, ReadOutcome::Clash { .. });
+        if !clash
+            || cx.pending_create(&spec.address).is_none()
+            || attempt >= PENDING_CREATE_SETTLE.retries
+        {
+            return Ok(outcome);
+        }
+        tracing::debug!(address = %spec.address, attempt, "a clash where a create is pending: reading again");
+        tokio::time::sleep(PENDING_CREATE_SETTLE.delay(attempt)).await;
+        attempt += 1;
+    }
+}
+
 impl RetryBudget {
     /// The pause before retry `attempt` (0-based), with up to 50 % jitter so
     /// that parallel resources do not retry in step.
@@ -134,7 +177,7 @@ pub async fn create(
             tokio::time::sleep(budget.delay(attempt)).await;
             attempt += 1;
         }
-        let found = match r.read(&read_cx, spec, None).await {
+        let found = match read_settled(r, &read_cx, spec, None).await {
             Ok(ReadOutcome::Found(o)) => o,
             // Not there: the failed call made nothing; call again.
             Ok(ReadOutcome::NotFound) if transient => continue,

@@ -158,35 +158,58 @@ fn a_held_lock_names_its_holder() {
 
 #[test]
 fn missing_credentials_get_one_clear_sentence() {
-    let d = plans_dir(&[("qa-1.toml", "domain_name = \"qa.example.com\"\nalert_email = \"qa@example.com\"\ncreate_hosted_zone = true\n")]);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drctl"));
-    cmd.args(["plan", "--env", "qa-1", "--endpoint", "http://127.0.0.1:9"])
-        .current_dir(d.path())
-        .env("HOME", d.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_REGION", "us-east-1");
-    for k in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "RUST_LOG",
+    // With no keys the chain ends at the instance metadata service: off
+    // (AWS_EC2_METADATA_DISABLED), or, as on a laptop or a CI runner without
+    // a role, answering 403 to the token request.
+    let imds = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let imds_url = format!("http://{}", imds.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut c in imds.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(
+                b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    for (key, value) in [
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds_url.as_str()),
     ] {
-        cmd.env_remove(k);
+        let d = plans_dir(&[("qa-1.toml", "domain_name = \"qa.example.com\"\nalert_email = \"qa@example.com\"\ncreate_hosted_zone = true\n")]);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drctl"));
+        cmd.args(["plan", "--env", "qa-1", "--endpoint", "http://127.0.0.1:9"])
+            .current_dir(d.path())
+            .env("HOME", d.path())
+            .env(key, value)
+            .env("AWS_REGION", "us-east-1");
+        for k in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_ENDPOINT_URL",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_EC2_METADATA_DISABLED",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            "RUST_LOG",
+        ] {
+            if k != key {
+                cmd.env_remove(k);
+            }
+        }
+        let o = cmd.output().unwrap();
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{key}: {err}");
+        assert!(err.contains("no usable AWS credentials"), "{key}: {err}");
+        assert!(err.contains("set AWS_PROFILE"), "{key}: {err}");
+        assert!(!err.contains("check the id or value given"), "{key}: {err}");
+        assert!(err.lines().count() <= 2, "{key}: short: {err}");
+        assert!(!d.path().join(".drctl/qa-1.state.json").exists());
     }
-    let o = cmd.output().unwrap();
-    let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        err.contains("no usable AWS credentials: set AWS_PROFILE"),
-        "{err}"
-    );
-    assert!(err.lines().count() <= 2, "short: {err}");
-    assert!(!d.path().join(".drctl/qa-1.state.json").exists());
 }
 
 #[test]

@@ -157,7 +157,7 @@ impl Planner<'_> {
         let known_id = state.resources.get(address).map(|r| r.id.as_str());
         let reconciler = self.registry.get(&spec.kind)?;
         tracing::debug!(%address, ?known_id, "read");
-        let outcome = reconciler.read(cx, spec, known_id).await?;
+        let outcome = crate::recover::read_settled(reconciler.as_ref(), cx, spec, known_id).await?;
         // A deposed object is never the current one, whatever a look-up by
         // name or tags says.
         Ok(match outcome {
