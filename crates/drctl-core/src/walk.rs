@@ -55,61 +55,15 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let parallelism = parallelism.max(1);
-    let mut remaining: BTreeMap<Address, BTreeSet<Address>> = waits
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                v.iter()
-                    .filter(|d| waits.contains_key(*d))
-                    .cloned()
-                    .collect(),
-            )
-        })
-        .collect();
+    let mut remaining = within(waits);
     let mut results: BTreeMap<Address, NodeResult<T, E>> = BTreeMap::new();
     let mut in_flight = FuturesUnordered::new();
     loop {
         let stopping = stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
-        // Skip nodes whose dependencies did not succeed.
-        loop {
-            let doomed: Vec<(Address, String)> = remaining
-                .iter()
-                .filter_map(|(node, deps)| {
-                    deps.iter().find_map(|d| match results.get(d) {
-                        Some(NodeResult::Failed(_)) => Some((node.clone(), format!("{d} failed"))),
-                        Some(NodeResult::Skipped(_)) => {
-                            Some((node.clone(), format!("{d} was not done")))
-                        }
-                        _ => None,
-                    })
-                })
-                .collect();
-            if doomed.is_empty() {
-                break;
-            }
-            for (node, why) in doomed {
-                remaining.remove(&node);
-                results.insert(node, NodeResult::Skipped(why));
-            }
-        }
+        skip_doomed(&mut remaining, &mut results);
         if !stopping {
-            let mut ready: Vec<&Address> = remaining
-                .iter()
-                .filter(|(_, deps)| {
-                    deps.iter()
-                        .all(|d| matches!(results.get(d), Some(NodeResult::Done(_))))
-                })
-                .map(|(n, _)| n)
-                .collect();
-            // Stable: equal priorities keep the map's address order.
-            ready.sort_by_key(|n| std::cmp::Reverse(priority.get(*n).copied().unwrap_or(0)));
-            let ready: Vec<Address> = ready
-                .into_iter()
-                .take(parallelism.saturating_sub(in_flight.len()))
-                .cloned()
-                .collect();
-            for node in ready {
+            let free = parallelism.saturating_sub(in_flight.len());
+            for node in ready(&remaining, &results, priority, free) {
                 remaining.remove(&node);
                 let fut = work(node.clone());
                 in_flight.push(async move { (node, fut.await) });
@@ -137,6 +91,73 @@ where
             }
         }
     }
+}
+
+/// `waits` with the dependencies outside the map dropped (they count as done).
+fn within(waits: &BTreeMap<Address, BTreeSet<Address>>) -> BTreeMap<Address, BTreeSet<Address>> {
+    waits
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.iter()
+                    .filter(|d| waits.contains_key(*d))
+                    .cloned()
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Moves every node of `remaining` that waits on a failed or skipped node
+/// into `results` as skipped (naming that node), until none is left:
+/// skipping is transitive.
+fn skip_doomed<T, E>(
+    remaining: &mut BTreeMap<Address, BTreeSet<Address>>,
+    results: &mut BTreeMap<Address, NodeResult<T, E>>,
+) {
+    loop {
+        let doomed: Vec<(Address, String)> = remaining
+            .iter()
+            .filter_map(|(node, deps)| {
+                deps.iter().find_map(|d| match results.get(d) {
+                    Some(NodeResult::Failed(_)) => Some((node.clone(), format!("{d} failed"))),
+                    Some(NodeResult::Skipped(_)) => {
+                        Some((node.clone(), format!("{d} was not done")))
+                    }
+                    _ => None,
+                })
+            })
+            .collect();
+        if doomed.is_empty() {
+            break;
+        }
+        for (node, why) in doomed {
+            remaining.remove(&node);
+            results.insert(node, NodeResult::Skipped(why));
+        }
+    }
+}
+
+/// At most `free` nodes of `remaining` whose dependencies are all done,
+/// highest `priority` first (missing counts as 0), ties in address order.
+fn ready<T, E>(
+    remaining: &BTreeMap<Address, BTreeSet<Address>>,
+    results: &BTreeMap<Address, NodeResult<T, E>>,
+    priority: &BTreeMap<Address, u64>,
+    free: usize,
+) -> Vec<Address> {
+    let mut ready: Vec<&Address> = remaining
+        .iter()
+        .filter(|(_, deps)| {
+            deps.iter()
+                .all(|d| matches!(results.get(d), Some(NodeResult::Done(_))))
+        })
+        .map(|(n, _)| n)
+        .collect();
+    // Stable: equal priorities keep the map's address order.
+    ready.sort_by_key(|n| std::cmp::Reverse(priority.get(*n).copied().unwrap_or(0)));
+    ready.into_iter().take(free).cloned().collect()
 }
 
 #[cfg(test)]
