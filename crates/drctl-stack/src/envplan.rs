@@ -213,24 +213,6 @@ fn did_you_mean(key: &str) -> Option<&'static str> {
 /// type are reported (all of them), naming the key, its table and line.
 fn typed(doc: Doc, tag_spans: &TagSpans, bad: &mut Report) -> RawPlan {
     let mut raw = RawPlan::default();
-    fn get<T: serde::de::DeserializeOwned>(
-        key: &str,
-        v: &Spanned<toml::Value>,
-        expected: &str,
-        bad: &mut Report,
-    ) -> Option<Spanned<T>> {
-        match v.get_ref().clone().try_into::<T>() {
-            Ok(t) => Some(Spanned::new(v.span(), t)),
-            Err(_) => {
-                bad(
-                    key,
-                    Some(v.span()),
-                    format!("must be {expected}, not {}", describe(v.get_ref())),
-                );
-                None
-            }
-        }
-    }
     const STR: &str = "a string (in double quotes)";
     const INT: &str = "a whole number";
     const BOOL: &str = "true or false";
@@ -276,25 +258,51 @@ fn typed(doc: Doc, tag_spans: &TagSpans, bad: &mut Report) -> RawPlan {
                 raw.usage =
                     get::<toml::Table>(key, v, "a table ([usage])", bad).map(Spanned::into_inner)
             }
-            _ => {
-                let hint = match did_you_mean(key) {
-                    Some(k) => format!(" (did you mean {k}?)"),
-                    None => String::new(),
-                };
-                let what = if v.get_ref().is_table() {
-                    format!("unknown table [{key}]{hint}")
-                } else {
-                    format!("unknown key in the top-level table{hint}")
-                };
-                bad(
-                    key,
-                    Some(k.span()),
-                    format!("{what}; the keys are listed under \"The plan file\" in README.md"),
-                );
-            }
+            _ => unknown_key(k, v, bad),
         }
     }
     raw
+}
+
+/// `v` as a `T`, spanned; `None` after reporting `key` as not `expected`
+/// (what it is instead).
+fn get<T: serde::de::DeserializeOwned>(
+    key: &str,
+    v: &Spanned<toml::Value>,
+    expected: &str,
+    bad: &mut Report,
+) -> Option<Spanned<T>> {
+    match v.get_ref().clone().try_into::<T>() {
+        Ok(t) => Some(Spanned::new(v.span(), t)),
+        Err(_) => {
+            bad(
+                key,
+                Some(v.span()),
+                format!("must be {expected}, not {}", describe(v.get_ref())),
+            );
+            None
+        }
+    }
+}
+
+/// Reports a key (or table) the plan file does not have, at the key, with
+/// the nearest known key when one is close.
+fn unknown_key(k: &Spanned<String>, v: &Spanned<toml::Value>, bad: &mut Report) {
+    let key = k.get_ref().as_str();
+    let hint = match did_you_mean(key) {
+        Some(k) => format!(" (did you mean {k}?)"),
+        None => String::new(),
+    };
+    let what = if v.get_ref().is_table() {
+        format!("unknown table [{key}]{hint}")
+    } else {
+        format!("unknown key in the top-level table{hint}")
+    };
+    bad(
+        key,
+        Some(k.span()),
+        format!("{what}; the keys are listed under \"The plan file\" in README.md"),
+    );
 }
 
 /// `[tags]`: a table of string values. A key of the plan table found here
