@@ -663,27 +663,16 @@ fn cost_cmd(g: &Global, a: &CostArgs, style: Style) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Asks on the terminal; without one, refuses (use --auto-approve).
-fn confirm(question: &str, expected: &str) -> Result<bool> {
-    Ok(ask(question, None)? == expected)
-}
-
-/// [`confirm`], naming the exact command that goes ahead without asking.
+/// Asks on the terminal; without one, refuses, naming the exact command
+/// (`unattended`) that goes ahead without asking.
 fn confirm_or(question: &str, expected: &str, unattended: &str) -> Result<bool> {
-    Ok(ask(question, Some(unattended))? == expected)
+    Ok(ask(question, unattended)? == expected)
 }
 
 /// The answer typed on the terminal, trimmed.
-fn ask(question: &str, unattended: Option<&str>) -> Result<String> {
+fn ask(question: &str, unattended: &str) -> Result<String> {
     if !std::io::stdin().is_terminal() {
-        match unattended {
-            Some(cmd) => bail!(
-                "no terminal to ask for confirmation: run `{cmd}` to go ahead without asking"
-            ),
-            None => bail!(
-                "no terminal to ask for confirmation: pass --auto-approve, or apply a saved plan file"
-            ),
-        }
+        bail!("no terminal to ask for confirmation: run `{unattended}` to go ahead without asking");
     }
     crate::outp!("\n{question}\n  Enter a value: ");
     let mut line = String::new();
@@ -775,7 +764,15 @@ async fn open_saved_plan(g: &Global, env: Option<&str>, file: &Path) -> Result<(
             );
         }
     }
-    let session = open_session(g, &saved.env, "drctl apply", false).await?;
+    let mut session = open_session(g, &saved.env, "drctl apply", false).await?;
+    // A plan made before the env had any state (the first `plan -out` of a
+    // new env, as in Terraform's first plan of a new workspace) applies
+    // while there is still none: the new state takes the plan's lineage.
+    // Once a state exists, a plan of another lineage is refused below.
+    let store = &mut session.store;
+    if !store.exists() && store.state.serial == 0 && saved.plan.serial == 0 {
+        store.state.lineage = saved.plan.lineage.clone();
+    }
     savedplan::check_fresh(
         &saved,
         &session.store.state.lineage,
@@ -839,10 +836,7 @@ async fn destroy_cmd(g: &Global, a: &DestroyArgs, style: Style) -> Result<ExitCo
         );
         let answer = ask(
             &q,
-            Some(&hint(
-                g,
-                &format!("destroy --env {} --auto-approve", a.env.env),
-            )),
+            &hint(g, &format!("destroy --env {} --auto-approve", a.env.env)),
         )?;
         if answer != a.env.env {
             if answer.eq_ignore_ascii_case("yes") {
@@ -989,7 +983,11 @@ async fn force_unlock(g: &Global, a: &ForceUnlockArgs) -> Result<ExitCode> {
             l.id,
             l.describe()
         );
-        if !a.force && !confirm(&q, "yes")? {
+        let unattended = hint(
+            g,
+            &format!("force-unlock --env {} {} --force", a.env.env, l.id),
+        );
+        if !a.force && !confirm_or(&q, "yes", &unattended)? {
             crate::outln!("Lock kept.");
             return Ok(ExitCode::from(1));
         }
@@ -1284,9 +1282,10 @@ async fn force_unlock_remote(
         );
     }
     if !a.force
-        && !confirm(
+        && !confirm_or(
             &format!("Remove the lock held by {holder}? Only do this if that run is gone. Only 'yes' will be accepted."),
             "yes",
+            &hint(g, &format!("force-unlock --env {} {id} --force", a.env.env)),
         )?
     {
         crate::outln!("Lock kept.");

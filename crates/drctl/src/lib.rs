@@ -121,11 +121,21 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(cli, style)) {
+    let code = match runtime.block_on(commands::run(cli, style)) {
         Ok(code) => code,
         Err(e) => {
             crate::errln!("{} {e:#}", style.red("Error:"));
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    // Output that could not be written (not a closed pipe) is a failure of
+    // the command, even when its work succeeded.
+    if let Some(why) = render::stdout_failure() {
+        crate::errln!(
+            "{} could not write the output to stdout ({why}); the command's work finished, but what it printed is incomplete",
+            style.red("Error:")
+        );
+        return ExitCode::from(1);
     }
+    code
 }

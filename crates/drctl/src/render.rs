@@ -75,38 +75,64 @@ pub fn clear_live() {
     echo_control_chars(true);
 }
 
-fn write_to(closed: &AtomicBool, w: impl std::io::Write, text: &str) {
+/// The first stdout write error that was not a closed pipe (a full disk,
+/// an I/O error): the output is incomplete, and the run exits 1 saying so
+/// ([`stdout_failure`]).
+static STDOUT_FAILED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn write_to(
+    closed: &AtomicBool,
+    failed: Option<&std::sync::Mutex<Option<String>>>,
+    w: impl std::io::Write,
+    text: &str,
+) {
     if closed.load(Ordering::Relaxed) {
         return;
     }
     let live = LIVE.lock().ok().and_then(|l| l.clone());
-    match live {
-        Some(view) => view.suspend(|| write_now(closed, w, text)),
-        None => write_now(closed, w, text),
+    let result = match live {
+        Some(view) => view.suspend(|| write_now(w, text)),
+        None => write_now(w, text),
+    };
+    // Any write error stops printing to the stream, never the work. A
+    // closed pipe (`| head`) is the reader's choice; any other error lost
+    // output someone wanted, and is reported at the end.
+    if let Err(e) = result {
+        closed.store(true, Ordering::Relaxed);
+        if let (Some(failed), false) = (failed, e.kind() == std::io::ErrorKind::BrokenPipe) {
+            if let Ok(mut f) = failed.lock() {
+                f.get_or_insert_with(|| e.to_string());
+            }
+        }
     }
 }
 
-fn write_now(closed: &AtomicBool, mut w: impl std::io::Write, text: &str) {
-    // A closed pipe (EPIPE) or any other write error means nobody reads this
-    // stream any more: stop printing to it, never fail the work because of it.
-    if w.write_all(text.as_bytes())
-        .and_then(|_| w.flush())
-        .is_err()
-    {
-        closed.store(true, Ordering::Relaxed);
-    }
+fn write_now(mut w: impl std::io::Write, text: &str) -> std::io::Result<()> {
+    w.write_all(text.as_bytes()).and_then(|_| w.flush())
+}
+
+/// Why stdout could not be written, when that was not a closed pipe
+/// (e.g. "No space left on device (os error 28)"): the output is
+/// incomplete.
+pub fn stdout_failure() -> Option<String> {
+    STDOUT_FAILED.lock().ok().and_then(|f| f.clone())
 }
 
 /// Prints `text` to stdout as is. Every line drctl prints goes through here
 /// (or [`err`]): a closed stdout stops the printing, not the run, so the
 /// exit code says how the work went.
 pub fn out(text: &str) {
-    write_to(&STDOUT_CLOSED, std::io::stdout().lock(), text);
+    write_to(
+        &STDOUT_CLOSED,
+        Some(&STDOUT_FAILED),
+        std::io::stdout().lock(),
+        text,
+    );
 }
 
 /// Prints `text` to stderr as is; a closed stderr is ignored like stdout.
 pub fn err(text: &str) {
-    write_to(&STDERR_CLOSED, std::io::stderr().lock(), text);
+    write_to(&STDERR_CLOSED, None, std::io::stderr().lock(), text);
 }
 
 /// True once stdout was found closed.

@@ -289,3 +289,34 @@ fn usage_errors_exit_1_and_help_exits_0() {
         assert!(!o.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// Output that cannot be written (a full disk, here /dev/full) fails the
+/// command with one sentence, for every command that prints; a closed pipe
+/// does not (tests/pipe.rs).
+#[test]
+fn output_that_cannot_be_written_fails_the_command() {
+    let full = Path::new("/dev/full");
+    if !full.exists() {
+        panic!("this test needs /dev/full (Linux)");
+    }
+    for args in [
+        &["cost", "--env", "prod-dr"][..],
+        &["graph", "--env", "dev"],
+        &["validate", "--env", "dev"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .args(args)
+            .current_dir(repo())
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_ENDPOINT_URL")
+            .stdout(std::fs::OpenOptions::new().write(true).open(full).unwrap())
+            .output()
+            .unwrap();
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("could not write the output to stdout (No space left on device"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -95,14 +95,26 @@ async fn dev_stack_end_to_end() {
     let env = cli.env.clone();
     let aws = aws().await;
 
-    // Apply everything in both regions, and print the outputs.
-    let out = cli.ok(&["apply", "--env", &env, "--auto-approve"]);
+    // Apply everything in both regions, and print the outputs: a first
+    // deploy from a saved plan (CI's `plan -out` then `apply FILE`), made
+    // before the env had any state.
+    cli.ok(&["plan", "--env", &env, "--out", "first.plan"]);
+    cli.ok(&["plan", "--env", &env, "--out", "other.plan"]);
+    let out = cli.ok(&["apply", "first.plan"]);
     assert!(
         out.contains("Apply complete! Resources: 76 added, 0 changed, 0 destroyed."),
         "{}",
         tail(&out)
     );
     assert!(out.contains("us-east-1.alb_dns_name = "), "{out}");
+    // Another plan made against no state is refused now that there is one.
+    let o = cli.run(&["apply", "other.plan"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("was made for another state"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // The stack is there, seen through the AWS APIs.
     for region in ["us-east-1", "us-west-2"] {

@@ -7,9 +7,10 @@
 //!
 //! Caveats:
 //! - The master password is read from `password_secret_arn` (JSON
-//!   `{"password": ...}`) at create time only, registered as secret at once
-//!   and passed to CreateDBInstance; it is never stored, logged or put in an
-//!   error (API error messages are scrubbed of it).
+//!   `{"password": ...}`) at create, and at update when that ARN changed
+//!   (the secret was replaced: ModifyDBInstance MasterUserPassword),
+//!   registered as secret at once and passed only to RDS; it is never
+//!   stored, logged or put in an error (API error messages are scrubbed).
 //! - `EngineVersion` is always sent: the emulator would default to 5.6.
 //!   Any engine_version change is a replacement (keeps downgrades, which
 //!   RDS refuses, simple).
@@ -55,7 +56,8 @@ pub struct DbInstanceProps {
     pub publicly_accessible: bool,
     /// The master user's name. Replaces.
     pub master_username: String,
-    /// ARN of the secret holding `{"password": ...}`, read at create only.
+    /// ARN of the secret holding `{"password": ...}`, read at create and
+    /// when it changes (the DB then takes the new secret's password).
     /// Echoed (RDS does not know where its password came from).
     pub password_secret_arn: String,
     /// The DB subnet group's name. Replaces.
@@ -145,7 +147,8 @@ fn observed(db: &DbInstance, spec: &ResourceSpec) -> Observed {
             "backup_retention_period": db.backup_retention_period(),
             "publicly_accessible": db.publicly_accessible().unwrap_or(false),
             "master_username": db.master_username(),
-            // RDS does not know where its password came from; only create uses it.
+            // RDS does not know where its password came from; create and a
+            // change of secret use it.
             "password_secret_arn": echo(spec, "password_secret_arn"),
             "db_subnet_group_name": db.db_subnet_group().and_then(|g| g.db_subnet_group_name()),
             "vpc_security_group_ids": order_like(groups, spec.props.get("vpc_security_group_ids")),
@@ -306,6 +309,7 @@ async fn wait_available(
 
 async fn modify_db(
     rds: &aws_sdk_rds::Client,
+    sm: &aws_sdk_secretsmanager::Client,
     spec: &ResourceSpec,
     current: &Observed,
     changes: &[FieldChange],
@@ -345,14 +349,28 @@ async fn modify_db(
         req = req.allocated_storage(p.allocated_storage);
         any = true;
     }
-    // password_secret_arn and skip_final_snapshot have nothing to modify.
+    // Another secret (the old one replaced, or deleted and made again)
+    // holds another password: the DB must take it, or whoever reads the
+    // secret cannot log in.
+    let mut password = None;
+    if changed("password_secret_arn") {
+        let pw = master_password(sm, spec, &p.password_secret_arn).await?;
+        req = req.master_user_password(&pw);
+        password = Some(pw);
+        any = true;
+    }
+    // skip_final_snapshot has nothing to modify (an option of delete).
     if any {
         // One modification at a time: wait for the previous one to settle.
         wait_available(rds, spec, &current.id).await?;
         call("rds:ModifyDBInstance", Policy::TRANSIENT, || {
             req.clone().send()
         })
-        .await?;
+        .await
+        .map_err(|e| match &password {
+            Some(pw) => scrub(e, pw),
+            None => e,
+        })?;
     }
     let db = wait_available(rds, spec, &current.id).await?;
     Ok(Observed {
@@ -510,8 +528,10 @@ impl Reconciler for DbInstanceReconciler {
         current: &Observed,
         changes: &[FieldChange],
     ) -> Result<Observed, ReconcileError> {
+        let region = self.aws.region_of(spec);
         modify_db(
-            &self.aws.rds(self.aws.region_of(spec)),
+            &self.aws.rds(region),
+            &self.aws.secretsmanager(region),
             spec,
             current,
             changes,
@@ -543,6 +563,7 @@ mod tests {
     use aws_sdk_rds::operation::describe_db_instances::{
         DescribeDBInstancesError, DescribeDbInstancesOutput,
     };
+    use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
     use aws_sdk_rds::types::error::DbInstanceNotFoundFault;
     use aws_sdk_rds::types::Endpoint;
     use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
@@ -647,6 +668,72 @@ mod tests {
         assert_eq!(create.num_calls(), 1);
         assert!(drctl_core::secrets::contains_secret(PASSWORD), "registered");
         assert!(!format!("{o:?}").contains(PASSWORD));
+    }
+
+    /// A replaced password secret: the DB takes the new secret's password
+    /// (before, the DB kept the old one and the secret held a password that
+    /// logged nobody in). Another change sends no password.
+    #[tokio::test]
+    async fn a_new_password_secret_sets_the_db_password() {
+        let secret = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .match_requests(|r| r.secret_id() == Some(SECRET_ARN))
+            .then_output(|| {
+                GetSecretValueOutput::builder()
+                    .secret_string(json!({ "password": PASSWORD }).to_string())
+                    .build()
+            });
+        let available =
+            mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| db("available"));
+        let modify = mock!(aws_sdk_rds::Client::modify_db_instance)
+            .match_requests(|r| {
+                r.master_user_password() == Some(PASSWORD) && r.apply_immediately() == Some(true)
+            })
+            .then_output(|| ModifyDbInstanceOutput::builder().build());
+        let rds = rds_client(&[&available, &modify]);
+        let sm = sm_client(&[&secret]);
+        let current = Observed {
+            id: "trading-db-t".into(),
+            props: Default::default(),
+            attrs: Default::default(),
+        };
+        let change = |field: &str| FieldChange {
+            field: field.into(),
+            before: None,
+            after: None,
+            replace_reason: None,
+            drift: false,
+        };
+        let o = modify_db(
+            &rds,
+            &sm,
+            &spec(false, true),
+            &current,
+            &[change("password_secret_arn")],
+        )
+        .await
+        .unwrap();
+        assert_eq!((secret.num_calls(), modify.num_calls()), (1, 1));
+        assert!(!format!("{o:?}").contains(PASSWORD));
+
+        let class = mock!(aws_sdk_rds::Client::modify_db_instance)
+            .match_requests(|r| {
+                r.master_user_password().is_none() && r.db_instance_class().is_some()
+            })
+            .then_output(|| ModifyDbInstanceOutput::builder().build());
+        let rds = rds_client(&[&available, &class]);
+        let unused = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .then_output(|| GetSecretValueOutput::builder().build());
+        let sm = sm_client(&[&unused]);
+        modify_db(
+            &rds,
+            &sm,
+            &spec(false, true),
+            &current,
+            &[change("instance_class")],
+        )
+        .await
+        .unwrap();
+        assert_eq!((unused.num_calls(), class.num_calls()), (0, 1));
     }
 
     #[tokio::test]
